@@ -1,0 +1,37 @@
+#include "api/json.h"
+
+#include <set>
+#include <vector>
+
+namespace kmsd::api {
+
+Result<Json> ParseRequestBody(std::string_view body) {
+    // One set of member names per open object: a repeated name is a SerializationException,
+    // where nlohmann alone would silently keep the last value.
+    std::vector<std::set<SecureString>> open;
+    bool duplicate = false;
+    auto callback = [&](int /*depth*/, Json::parse_event_t event, Json& parsed) {
+        switch (event) {
+            case Json::parse_event_t::object_start:
+                open.emplace_back();
+                break;
+            case Json::parse_event_t::object_end:
+                if (!open.empty()) open.pop_back();
+                break;
+            case Json::parse_event_t::key:
+                if (!open.empty() && !open.back().insert(parsed.get_ref<const SecureString&>()).second)
+                    duplicate = true;
+                break;
+            default:
+                break;
+        }
+        return true;
+    };
+    Json j = Json::parse(body.begin(), body.end(), callback, /*allow_exceptions=*/false);
+    if (j.is_discarded() || duplicate || !j.is_object())
+        return Error(ErrorCode::kSerialization,
+                     duplicate ? "Duplicate member in JSON object" : "Malformed JSON request body");
+    return j;
+}
+
+}  // namespace kmsd::api

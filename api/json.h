@@ -1,0 +1,26 @@
+// The JSON type of the API layer: nlohmann::json whose strings use the cleansing allocator, so
+// base64 plaintext and data keys in requests and responses are wiped when freed (design.md §4).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "common/secure_bytes.h"
+#include "common/status.h"
+
+namespace kmsd::api {
+
+using Json = nlohmann::basic_json<std::map, std::vector, SecureString>;
+
+// Parses a request body. The body must be one JSON object; malformed JSON, another top-level
+// type or an object with a duplicate member is kSerialization.
+Result<Json> ParseRequestBody(std::string_view body);
+
+inline std::string ToStd(const SecureString& s) { return std::string(s.data(), s.size()); }
+inline SecureString ToSecure(std::string_view s) { return SecureString(s.data(), s.size()); }
+
+// Builds a JSON string value from a std::string.
+inline Json Str(std::string_view s) { return Json(ToSecure(s)); }
+
+}  // namespace kmsd::api

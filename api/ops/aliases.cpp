@@ -1,0 +1,133 @@
+// Aliases: CreateAlias, UpdateAlias, DeleteAlias, ListAliases.
+#include "api/ops/common.h"
+
+namespace kmsd::api::ops {
+namespace {
+
+constexpr std::size_t kMaxAliasesPerKey = 50;
+constexpr char kAliasPrefix[] = "alias/";
+constexpr char kReservedPrefix[] = "alias/aws/";
+
+// Name rules beyond the model's pattern (kms-reference §2.1, §8 rows 6-7).
+Status CheckAliasName(const std::string& name) {
+    if (name.rfind(kAliasPrefix, 0) != 0)
+        return Error(ErrorCode::kValidation,
+                     "Alias must start with the prefix \"alias/\". Please see "
+                     "https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html");
+    if (name.rfind(kReservedPrefix, 0) == 0) return Error(ErrorCode::kNotAuthorized);
+    if (name.find(':') != std::string::npos)
+        return Error(ErrorCode::kValidation, name + " contains invalid characters for an alias");
+    if (name.size() == std::string(kAliasPrefix).size())
+        return Error(ErrorCode::kValidation, "Alias name must not be empty after alias/");
+    return Status::Ok();
+}
+
+Status AliasNotFound(const OpContext& ctx, const std::string& name) {
+    return Error(ErrorCode::kNotFound, "Alias " + AliasArn(ctx.caller.region, ctx.caller.account,
+                                                           name) + " is not found.");
+}
+
+// The target of CreateAlias/UpdateAlias: an ID or key ARN of a key not pending deletion, with
+// room for one more alias.
+Result<storage::KeyPtr> AliasTarget(const OpContext& ctx, const std::string& ref) {
+    KMSD_ASSIGN_OR_RETURN(auto key, ResolveKey(ctx, ref, AliasRefs::kRejected));
+    KMSD_RETURN_IF_ERROR(RequireNotPendingDeletion(*key));
+    if (ctx.services.catalog.AliasesOf(key->scoped()).size() >= kMaxAliasesPerKey)
+        return Error(ErrorCode::kLimitExceeded,
+                     "Too many aliases for key " + key->arn + ". The limit is 50.");
+    return key;
+}
+
+}  // namespace
+
+Result<Json> CreateAlias(OpContext& ctx, const Request& req) {
+    const std::string name = req.String("AliasName");
+    KMSD_RETURN_IF_ERROR(CheckAliasName(name));
+    KMSD_RETURN_IF_ERROR(ctx.services.catalog.Write([&]() -> Result<storage::Change> {
+        KMSD_ASSIGN_OR_RETURN(auto key, AliasTarget(ctx, req.String("TargetKeyId")));
+        if (ctx.services.catalog.FindAlias({ctx.caller.account, ctx.caller.region, name}))
+            return Error(ErrorCode::kAlreadyExists,
+                         "An alias with the name " +
+                             AliasArn(ctx.caller.region, ctx.caller.account, name) +
+                             " already exists");
+        auto alias = std::make_shared<storage::AliasRecord>();
+        alias->account = ctx.caller.account;
+        alias->region = ctx.caller.region;
+        alias->alias_name = name;
+        alias->key_id = key->key_id;
+        alias->creation_date = alias->last_updated = Timestamp(ctx.Now());
+        storage::Change change;
+        change.put_aliases.push_back(alias);
+        return change;
+    }));
+    return Json();
+}
+
+Result<Json> UpdateAlias(OpContext& ctx, const Request& req) {
+    const std::string name = req.String("AliasName");
+    KMSD_RETURN_IF_ERROR(CheckAliasName(name));
+    KMSD_RETURN_IF_ERROR(ctx.services.catalog.Write([&]() -> Result<storage::Change> {
+        auto current = ctx.services.catalog.FindAlias({ctx.caller.account, ctx.caller.region, name});
+        if (!current) return AliasNotFound(ctx, name);
+        KMSD_ASSIGN_OR_RETURN(auto key, AliasTarget(ctx, req.String("TargetKeyId")));
+        auto alias = std::make_shared<storage::AliasRecord>(*current);
+        alias->key_id = key->key_id;
+        alias->last_updated = Timestamp(ctx.Now());
+        storage::Change change;
+        change.put_aliases.push_back(alias);
+        return change;
+    }));
+    return Json();
+}
+
+Result<Json> DeleteAlias(OpContext& ctx, const Request& req) {
+    const std::string name = req.String("AliasName");
+    KMSD_RETURN_IF_ERROR(CheckAliasName(name));
+    KMSD_RETURN_IF_ERROR(ctx.services.catalog.Write([&]() -> Result<storage::Change> {
+        storage::ScopedName scoped{ctx.caller.account, ctx.caller.region, name};
+        if (!ctx.services.catalog.FindAlias(scoped)) return AliasNotFound(ctx, name);
+        storage::Change change;
+        change.delete_aliases.push_back(scoped);
+        return change;
+    }));
+    return Json();
+}
+
+Result<Json> ListAliases(OpContext& ctx, const Request& req) {
+    const std::size_t limit = PageLimit(req, 50, 100);
+    std::vector<storage::AliasPtr> aliases;
+    if (req.Has("KeyId")) {
+        KMSD_ASSIGN_OR_RETURN(auto key, ResolveKey(ctx, req.String("KeyId"), AliasRefs::kRejected));
+        aliases = ctx.services.catalog.AliasesOf(key->scoped());
+    } else {
+        aliases = ctx.services.catalog.ListAliases(ctx.caller.account, ctx.caller.region);
+    }
+    // Markers are the name of the first alias of the next page.
+    std::size_t start = 0;
+    if (req.Has("Marker")) {
+        const std::string marker = req.String("Marker");
+        auto it = std::find_if(aliases.begin(), aliases.end(),
+                               [&](const auto& a) { return a->alias_name == marker; });
+        if (it == aliases.end()) return Error(ErrorCode::kInvalidMarker, "Invalid marker");
+        start = static_cast<std::size_t>(it - aliases.begin());
+    }
+    Json list = Json::array();
+    std::size_t i = start;
+    for (; i < aliases.size() && list.size() < limit; ++i) {
+        const auto& a = *aliases[i];
+        Json entry = Json::object();
+        entry["AliasArn"] = Str(AliasArn(a.region, a.account, a.alias_name));
+        entry["AliasName"] = Str(a.alias_name);
+        entry["CreationDate"] = a.creation_date;
+        entry["LastUpdatedDate"] = a.last_updated;
+        entry["TargetKeyId"] = Str(a.key_id);
+        list.push_back(std::move(entry));
+    }
+    Json out = Json::object();
+    out["Aliases"] = std::move(list);
+    out["Truncated"] = i < aliases.size();
+    if (i < aliases.size()) out["NextMarker"] = Str(aliases[i]->alias_name);
+    return out;
+}
+
+}  // namespace kmsd::api::ops

@@ -1,0 +1,131 @@
+#include "api/ops/common.h"
+
+#include <cmath>
+#include <set>
+
+namespace kmsd::api::ops {
+
+namespace {
+constexpr std::size_t kMaxContextBytes = 8192;
+constexpr std::size_t kMaxTagsPerKey = 50;
+
+bool StartsWithAwsPrefix(const std::string& key) {
+    if (key.size() < 4) return false;
+    std::string head = key.substr(0, 4);
+    for (auto& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return head == "aws:";
+}
+}  // namespace
+
+double Timestamp(double seconds) { return std::floor(seconds * 1000.0) / 1000.0; }
+
+Json KeyMetadata(const storage::KeyRecord& key) {
+    Json m = Json::object();
+    m["AWSAccountId"] = Str(key.account);
+    m["Arn"] = Str(key.arn);
+    m["CreationDate"] = Timestamp(key.creation_date);
+    m["CustomerMasterKeySpec"] = Str(key.key_spec);
+    m["Description"] = Str(key.description);
+    m["Enabled"] = key.state == storage::KeyState::kEnabled;
+    m["EncryptionAlgorithms"] = Json::array({"SYMMETRIC_DEFAULT"});
+    m["KeyId"] = Str(key.key_id);
+    m["KeyManager"] = "CUSTOMER";
+    m["KeySpec"] = Str(key.key_spec);
+    m["KeyState"] = storage::KeyStateName(key.state);
+    m["KeyUsage"] = Str(key.key_usage);
+    m["MultiRegion"] = false;
+    m["Origin"] = Str(key.origin);
+    m["CurrentKeyMaterialId"] = Str(key.current_material_id());
+    if (key.deletion_date) m["DeletionDate"] = Timestamp(*key.deletion_date);
+    return m;
+}
+
+Result<storage::KeyPtr> MutateKey(OpContext& ctx, const std::string& ref,
+                                  const std::function<Status(storage::KeyRecord&)>& mutate) {
+    storage::KeyPtr committed;
+    KMSD_RETURN_IF_ERROR(ctx.services.catalog.Write([&]() -> Result<storage::Change> {
+        KMSD_ASSIGN_OR_RETURN(storage::KeyPtr current, ResolveKey(ctx, ref, AliasRefs::kRejected));
+        auto next = std::make_shared<storage::KeyRecord>(*current);
+        KMSD_RETURN_IF_ERROR(mutate(*next));
+        committed = next;
+        storage::Change change;
+        change.put_keys.push_back(std::move(next));
+        return change;
+    }));
+    return committed;
+}
+
+Status DryRunGate(const Request& req) {
+    if (req.Bool("DryRun"))
+        return Error(ErrorCode::kDryRun,
+                     "The request would have succeeded, but the DryRun option is set.");
+    return Status::Ok();
+}
+
+Result<hsm::EncryptionContext> EncryptionContextOf(const Request& req, const char* member) {
+    hsm::EncryptionContext ctx;
+    if (!req.Has(member)) return ctx;
+    std::size_t total = 0;
+    const Json& obj = req.At(member);
+    for (auto it = obj.begin(); it != obj.end(); ++it) {
+        if (!it.value().is_string())
+            return Error(ErrorCode::kSerialization, "EncryptionContext values must be strings");
+        std::string value = ToStd(it.value().get_ref<const SecureString&>());
+        total += it.key().size() + value.size();
+        ctx.emplace(ToStd(it.key()), std::move(value));
+    }
+    if (total > kMaxContextBytes)
+        return Error(ErrorCode::kValidation,
+                     "Encryption context exceeds the maximum size of 8192 bytes.");
+    return ctx;
+}
+
+Status CheckSymmetricAlgorithm(const storage::KeyRecord& key, const Request& req,
+                               const char* member) {
+    auto alg = req.OptString(member);
+    if (alg && *alg != "SYMMETRIC_DEFAULT")
+        return Error(ErrorCode::kInvalidKeyUsage,
+                     "Algorithm " + *alg + " is incompatible with key spec " + key.key_spec + ".");
+    return Status::Ok();
+}
+
+Status RequireSymmetricEncryptionKey(const storage::KeyRecord& key, const char* operation) {
+    KMSD_RETURN_IF_ERROR(RequireEnabled(key));
+    if (key.key_usage != "ENCRYPT_DECRYPT")
+        return Error(ErrorCode::kInvalidKeyUsage, key.arn + " key usage is " + key.key_usage +
+                                                      " which is not valid for " + operation + ".");
+    return Status::Ok();
+}
+
+std::size_t PageLimit(const Request& req, std::size_t fallback, std::size_t max) {
+    auto limit = req.OptInt("Limit");
+    if (!limit) return fallback;
+    return std::min<std::size_t>(static_cast<std::size_t>(*limit), max);
+}
+
+Status MergeTags(storage::Tags& tags, const Json& new_tags) {
+    std::set<std::string> seen;
+    storage::Tags incoming;
+    for (const auto& t : new_tags) {
+        std::string key = ToStd(t.at("TagKey").get_ref<const SecureString&>());
+        std::string value = ToStd(t.at("TagValue").get_ref<const SecureString&>());
+        if (StartsWithAwsPrefix(key))
+            return Error(ErrorCode::kTag, "Tags beginning with aws: are reserved");
+        if (!seen.insert(key).second) return Error(ErrorCode::kTag, "Duplicate tag keys");
+        incoming.emplace_back(std::move(key), std::move(value));
+    }
+    storage::Tags merged = tags;
+    for (auto& [k, v] : incoming) {
+        auto it = std::find_if(merged.begin(), merged.end(),
+                               [&](const auto& existing) { return existing.first == k; });
+        if (it != merged.end())
+            it->second = v;
+        else
+            merged.emplace_back(k, v);
+    }
+    if (merged.size() > kMaxTagsPerKey) return Error(ErrorCode::kTag, "Too many tags");
+    tags = std::move(merged);
+    return Status::Ok();
+}
+
+}  // namespace kmsd::api::ops

@@ -1,0 +1,73 @@
+// Shared pieces of the operations: the handler signature, KeyMetadata, key mutation under the
+// Catalog's writer, DryRun, encryption contexts, pagination. Every operation is one function
+// declared here and defined in the ops/ file of its family.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "api/context.h"
+#include "api/json.h"
+#include "api/request.h"
+#include "api/resolve.h"
+
+namespace kmsd::api::ops {
+
+using Handler = Result<Json> (*)(OpContext&, const Request&);
+
+// Timestamps go out as epoch seconds with millisecond fractions, as AWS's do.
+double Timestamp(double seconds);
+
+Json KeyMetadata(const storage::KeyRecord& key);
+
+// Resolves `ref` (ID/ARN only) under the Catalog's writer, lets `mutate` change a copy of the key
+// and commits it. Returns the committed record.
+Result<storage::KeyPtr> MutateKey(OpContext& ctx, const std::string& ref,
+                                  const std::function<Status(storage::KeyRecord&)>& mutate);
+
+// DryRunOperationException when the request set DryRun and everything else would succeed.
+Status DryRunGate(const Request& req);
+
+// The EncryptionContext member (absent ≡ {}), capped at 8 KiB serialized.
+Result<hsm::EncryptionContext> EncryptionContextOf(const Request& req, const char* member);
+
+// Symmetric keys accept only SYMMETRIC_DEFAULT as EncryptionAlgorithm.
+Status CheckSymmetricAlgorithm(const storage::KeyRecord& key, const Request& req,
+                               const char* member);
+// The key can Encrypt/Decrypt/GenerateDataKey: enabled, ENCRYPT_DECRYPT, symmetric.
+Status RequireSymmetricEncryptionKey(const storage::KeyRecord& key, const char* operation);
+
+// Page limit from the Limit member: default when absent, clamped to `max`.
+std::size_t PageLimit(const Request& req, std::size_t fallback, std::size_t max);
+
+// Tag edits shared by CreateKey and TagResource: TagException for aws: prefixes, duplicates and
+// more than 50 tags. `tags` is updated in place (existing keys overwritten).
+Status MergeTags(storage::Tags& tags, const Json& new_tags);
+
+// Operations.
+Result<Json> CreateKey(OpContext&, const Request&);
+Result<Json> DescribeKey(OpContext&, const Request&);
+Result<Json> ListKeys(OpContext&, const Request&);
+Result<Json> EnableKey(OpContext&, const Request&);
+Result<Json> DisableKey(OpContext&, const Request&);
+Result<Json> ScheduleKeyDeletion(OpContext&, const Request&);
+Result<Json> CancelKeyDeletion(OpContext&, const Request&);
+Result<Json> UpdateKeyDescription(OpContext&, const Request&);
+Result<Json> CreateAlias(OpContext&, const Request&);
+Result<Json> UpdateAlias(OpContext&, const Request&);
+Result<Json> DeleteAlias(OpContext&, const Request&);
+Result<Json> ListAliases(OpContext&, const Request&);
+Result<Json> TagResource(OpContext&, const Request&);
+Result<Json> UntagResource(OpContext&, const Request&);
+Result<Json> ListResourceTags(OpContext&, const Request&);
+Result<Json> Encrypt(OpContext&, const Request&);
+Result<Json> Decrypt(OpContext&, const Request&);
+Result<Json> ReEncrypt(OpContext&, const Request&);
+Result<Json> GenerateDataKey(OpContext&, const Request&);
+Result<Json> GenerateDataKeyWithoutPlaintext(OpContext&, const Request&);
+Result<Json> GenerateRandom(OpContext&, const Request&);
+Result<Json> GetKeyPolicy(OpContext&, const Request&);
+Result<Json> PutKeyPolicy(OpContext&, const Request&);
+Result<Json> ListKeyPolicies(OpContext&, const Request&);
+
+}  // namespace kmsd::api::ops

@@ -1,0 +1,182 @@
+// Symmetric cryptography: Encrypt, Decrypt, ReEncrypt, GenerateDataKey,
+// GenerateDataKeyWithoutPlaintext, GenerateRandom. The hot path: Catalog reads and the HSM's
+// cache only, no SQLite, no exclusive lock.
+#include "api/ops/common.h"
+#include "hsm/crypto.h"
+
+namespace kmsd::api::ops {
+namespace {
+
+constexpr char kForeignCiphertext[] =
+    "The ciphertext refers to a customer master key that does not exist, does not exist in this "
+    "region, or you are not allowed to access.";
+
+hsm::KeyRef RefOf(const storage::KeyRecord& key, const std::string& material_id) {
+    return {key.arn, material_id, key.key_spec};
+}
+
+Json BlobJson(ByteView bytes) { return Json(ToSecure(Base64Encode(bytes))); }
+
+// Base64 of secret bytes straight into a wiped string (plaintext, data keys).
+Json SecretJson(const SecureBytes& bytes) {
+    std::string encoded = Base64Encode(bytes);
+    Json out(ToSecure(encoded));
+    SecureWipe(encoded.data(), encoded.size());
+    return out;
+}
+
+Result<storage::KeyPtr> EncryptionKey(OpContext& ctx, const Request& req, const char* member,
+                                      const char* operation) {
+    KMSD_ASSIGN_OR_RETURN(auto key, ResolveKey(ctx, req.String(member), AliasRefs::kAllowed));
+    KMSD_RETURN_IF_ERROR(RequireSymmetricEncryptionKey(*key, operation));
+    return key;
+}
+
+// The source side of Decrypt and ReEncrypt: the blob's key (checked against the optional KeyId
+// member first), its state, and the plaintext.
+struct Decrypted {
+    storage::KeyPtr key;
+    std::string material_id;
+    SecureBytes plaintext;
+};
+
+Result<Decrypted> DecryptBlob(OpContext& ctx, const Request& req, const char* blob_member,
+                              const char* key_member, const char* context_member,
+                              const char* algorithm_member) {
+    const SecureBytes blob = req.Blob(blob_member);
+    KMSD_ASSIGN_OR_RETURN(hsm::EncryptionContext ec, EncryptionContextOf(req, context_member));
+    storage::KeyPtr requested;
+    if (req.Has(key_member)) {
+        KMSD_ASSIGN_OR_RETURN(requested, ResolveKey(ctx, req.String(key_member), AliasRefs::kAllowed));
+    }
+    KMSD_ASSIGN_OR_RETURN(std::string material_id, hsm::Hsm::BlobMaterialId(blob));
+    auto owner = ctx.services.catalog.FindMaterialOwner(material_id);
+    storage::KeyPtr key = owner ? ctx.services.catalog.FindKey(*owner) : nullptr;
+    if (requested && (!key || key->scoped() != requested->scoped()))
+        return Error(ErrorCode::kIncorrectKey,
+                     "The key ID in the request does not identify a CMK that can perform this "
+                     "operation.");
+    if (!key || key->account != ctx.caller.account || key->region != ctx.caller.region)
+        return Error(ErrorCode::kAccessDenied, kForeignCiphertext);
+    KMSD_RETURN_IF_ERROR(RequireSymmetricEncryptionKey(*key, "Decrypt"));
+    KMSD_RETURN_IF_ERROR(CheckSymmetricAlgorithm(*key, req, algorithm_member));
+    KMSD_ASSIGN_OR_RETURN(SecureBytes plain,
+                          ctx.services.hsm.Decrypt(RefOf(*key, material_id), blob, ec));
+    return Decrypted{key, material_id, std::move(plain)};
+}
+
+Result<Json> DataKey(OpContext& ctx, const Request& req, bool with_plaintext) {
+    const char* op = with_plaintext ? "GenerateDataKey" : "GenerateDataKeyWithoutPlaintext";
+    if (req.Has("KeySpec") == req.Has("NumberOfBytes"))
+        return Error(ErrorCode::kValidation, "Please specify either number of bytes or key spec.");
+    if (req.Has("Recipient"))
+        return Error(ErrorCode::kUnsupportedOperation,
+                     "Recipient (Nitro Enclaves) is not supported by kmsd yet.");
+    const std::size_t bytes = req.Has("NumberOfBytes")
+                                  ? static_cast<std::size_t>(*req.OptInt("NumberOfBytes"))
+                                  : (req.String("KeySpec") == "AES_128" ? 16 : 32);
+    KMSD_ASSIGN_OR_RETURN(hsm::EncryptionContext ec, EncryptionContextOf(req, "EncryptionContext"));
+    KMSD_ASSIGN_OR_RETURN(auto key, EncryptionKey(ctx, req, "KeyId", op));
+    KMSD_RETURN_IF_ERROR(DryRunGate(req));
+    const std::string& material = key->current_material_id();
+    KMSD_ASSIGN_OR_RETURN(hsm::DataKey dk,
+                          ctx.services.hsm.GenerateDataKey(RefOf(*key, material), bytes, ec));
+    Json out = Json::object();
+    out["CiphertextBlob"] = BlobJson(dk.ciphertext_blob);
+    out["KeyId"] = Str(key->arn);
+    out["KeyMaterialId"] = Str(material);
+    if (with_plaintext) out["Plaintext"] = SecretJson(dk.plaintext);
+    return out;
+}
+
+}  // namespace
+
+Result<Json> Encrypt(OpContext& ctx, const Request& req) {
+    KMSD_ASSIGN_OR_RETURN(hsm::EncryptionContext ec, EncryptionContextOf(req, "EncryptionContext"));
+    KMSD_ASSIGN_OR_RETURN(auto key, EncryptionKey(ctx, req, "KeyId", "Encrypt"));
+    KMSD_RETURN_IF_ERROR(CheckSymmetricAlgorithm(*key, req, "EncryptionAlgorithm"));
+    KMSD_RETURN_IF_ERROR(DryRunGate(req));
+    const SecureBytes plaintext = req.Blob("Plaintext");
+    KMSD_ASSIGN_OR_RETURN(Bytes blob, ctx.services.hsm.Encrypt(
+                                          RefOf(*key, key->current_material_id()), plaintext, ec));
+    Json out = Json::object();
+    out["CiphertextBlob"] = BlobJson(blob);
+    out["EncryptionAlgorithm"] = "SYMMETRIC_DEFAULT";
+    out["KeyId"] = Str(key->arn);
+    return out;
+}
+
+Result<Json> Decrypt(OpContext& ctx, const Request& req) {
+    if (req.Has("Recipient"))
+        return Error(ErrorCode::kUnsupportedOperation,
+                     "Recipient (Nitro Enclaves) is not supported by kmsd yet.");
+    const auto modifiers = req.StringList("DryRunModifiers");
+    const bool ignore_ciphertext =
+        req.Bool("DryRun") &&
+        std::find(modifiers.begin(), modifiers.end(), "IGNORE_CIPHERTEXT") != modifiers.end();
+    if (ignore_ciphertext) {
+        // Only the key is checked; the ciphertext is not looked at, so KeyId is required.
+        if (!req.Has("KeyId"))
+            return Error(ErrorCode::kValidation,
+                         "KeyId is required when DryRunModifiers contains IGNORE_CIPHERTEXT.");
+        KMSD_RETURN_IF_ERROR(EncryptionKey(ctx, req, "KeyId", "Decrypt").status());
+        return DryRunGate(req);
+    }
+    KMSD_ASSIGN_OR_RETURN(Decrypted d, DecryptBlob(ctx, req, "CiphertextBlob", "KeyId",
+                                                   "EncryptionContext", "EncryptionAlgorithm"));
+    KMSD_RETURN_IF_ERROR(DryRunGate(req));
+    Json out = Json::object();
+    out["EncryptionAlgorithm"] = "SYMMETRIC_DEFAULT";
+    out["KeyId"] = Str(d.key->arn);
+    out["KeyMaterialId"] = Str(d.material_id);
+    out["Plaintext"] = SecretJson(d.plaintext);
+    return out;
+}
+
+Result<Json> ReEncrypt(OpContext& ctx, const Request& req) {
+    KMSD_ASSIGN_OR_RETURN(hsm::EncryptionContext dest_ec,
+                          EncryptionContextOf(req, "DestinationEncryptionContext"));
+    KMSD_ASSIGN_OR_RETURN(Decrypted src,
+                          DecryptBlob(ctx, req, "CiphertextBlob", "SourceKeyId",
+                                      "SourceEncryptionContext", "SourceEncryptionAlgorithm"));
+    KMSD_ASSIGN_OR_RETURN(auto dest, EncryptionKey(ctx, req, "DestinationKeyId", "ReEncrypt"));
+    KMSD_RETURN_IF_ERROR(CheckSymmetricAlgorithm(*dest, req, "DestinationEncryptionAlgorithm"));
+    KMSD_RETURN_IF_ERROR(DryRunGate(req));
+    const std::string& dest_material = dest->current_material_id();
+    KMSD_ASSIGN_OR_RETURN(Bytes blob, ctx.services.hsm.Encrypt(RefOf(*dest, dest_material),
+                                                               src.plaintext, dest_ec));
+    Json out = Json::object();
+    out["CiphertextBlob"] = BlobJson(blob);
+    out["DestinationEncryptionAlgorithm"] = "SYMMETRIC_DEFAULT";
+    out["DestinationKeyMaterialId"] = Str(dest_material);
+    out["KeyId"] = Str(dest->arn);
+    out["SourceEncryptionAlgorithm"] = "SYMMETRIC_DEFAULT";
+    out["SourceKeyId"] = Str(src.key->arn);
+    out["SourceKeyMaterialId"] = Str(src.material_id);
+    return out;
+}
+
+Result<Json> GenerateDataKey(OpContext& ctx, const Request& req) {
+    return DataKey(ctx, req, /*with_plaintext=*/true);
+}
+
+Result<Json> GenerateDataKeyWithoutPlaintext(OpContext& ctx, const Request& req) {
+    return DataKey(ctx, req, /*with_plaintext=*/false);
+}
+
+Result<Json> GenerateRandom(OpContext& /*ctx*/, const Request& req) {
+    if (!req.Has("NumberOfBytes"))
+        return Error(ErrorCode::kValidation, "NumberOfBytes is required.");
+    if (req.Has("CustomKeyStoreId"))
+        return Error(ErrorCode::kCustomKeyStoreNotFound,
+                     "Custom key store " + req.String("CustomKeyStoreId") + " does not exist.");
+    if (req.Has("Recipient"))
+        return Error(ErrorCode::kUnsupportedOperation,
+                     "Recipient (Nitro Enclaves) is not supported by kmsd yet.");
+    SecureBytes random = hsm::RandomBytes(static_cast<std::size_t>(*req.OptInt("NumberOfBytes")));
+    Json out = Json::object();
+    out["Plaintext"] = SecretJson(random);
+    return out;
+}
+
+}  // namespace kmsd::api::ops

@@ -1,0 +1,177 @@
+// Key lifecycle: CreateKey, DescribeKey, ListKeys, EnableKey, DisableKey, ScheduleKeyDeletion,
+// CancelKeyDeletion, UpdateKeyDescription.
+#include "api/ops/common.h"
+#include "api/policy_format.h"
+
+namespace kmsd::api::ops {
+namespace {
+
+constexpr int kDefaultPendingWindowDays = 30;
+constexpr double kSecondsPerDay = 86400.0;
+
+// CreateKey inputs that later issues implement: answered with AWS's UnsupportedOperation shape
+// rather than silently ignored.
+Status CheckCreateKeySupported(const Request& req, const std::string& spec) {
+    auto unsupported = [](const std::string& what) {
+        return Error(ErrorCode::kUnsupportedOperation, what + " is not supported by kmsd yet.");
+    };
+    if (spec != "SYMMETRIC_DEFAULT") return unsupported("KeySpec " + spec);
+    if (req.String("Origin", "AWS_KMS") != "AWS_KMS")
+        return unsupported("Origin " + req.String("Origin"));
+    if (req.Has("CustomKeyStoreId") || req.Has("XksKeyId"))
+        return unsupported("Custom key stores are");
+    if (req.Bool("MultiRegion")) return unsupported("MultiRegion");
+    return Status::Ok();
+}
+
+// KeySpec/KeyUsage rules of CreateKey (kms-reference §3.1), before "not supported yet".
+Status CheckSpecAndUsage(const Request& req, std::string& spec) {
+    auto key_spec = req.OptString("KeySpec");
+    auto cmk_spec = req.OptString("CustomerMasterKeySpec");
+    if (key_spec && cmk_spec)
+        return Error(ErrorCode::kValidation,
+                     "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. "
+                     "CustomerMasterKeySpec parameter is deprecated. Use KeySpec instead.");
+    spec = key_spec.value_or(cmk_spec.value_or("SYMMETRIC_DEFAULT"));
+    auto usage = req.OptString("KeyUsage");
+    if (spec != "SYMMETRIC_DEFAULT" && !usage)
+        return Error(ErrorCode::kValidation,
+                     "You must specify a KeyUsage value for all KMS keys except for symmetric "
+                     "encryption keys.");
+    if (spec == "SYMMETRIC_DEFAULT" && usage && *usage != "ENCRYPT_DECRYPT")
+        return Error(ErrorCode::kValidation,
+                     "KeyUsage " + *usage + " is not compatible with KeySpec " + spec);
+    return Status::Ok();
+}
+
+Result<Json> SetEnabled(OpContext& ctx, const Request& req, bool enabled) {
+    KMSD_ASSIGN_OR_RETURN(auto key, MutateKey(ctx, req.String("KeyId"), [&](storage::KeyRecord& k) {
+        if (k.state == storage::KeyState::kPendingDeletion ||
+            k.state == storage::KeyState::kPendingImport)
+            return RequireEnabled(k);
+        k.state = enabled ? storage::KeyState::kEnabled : storage::KeyState::kDisabled;
+        return Status::Ok();
+    }));
+    // A disabled key's material leaves the HSM cache; it is unsealed again on re-enable.
+    if (!enabled)
+        for (const auto& m : key->materials) ctx.services.hsm.Evict(m.material_id);
+    return Json();
+}
+
+}  // namespace
+
+Result<Json> CreateKey(OpContext& ctx, const Request& req) {
+    std::string spec;
+    KMSD_RETURN_IF_ERROR(CheckSpecAndUsage(req, spec));
+    KMSD_RETURN_IF_ERROR(CheckCreateKeySupported(req, spec));
+    const std::string& account = ctx.caller.account;
+    const std::string& region = ctx.caller.region;
+
+    auto key = std::make_shared<storage::KeyRecord>();
+    key->account = account;
+    key->region = region;
+    key->key_id = NewUuid();
+    key->arn = KeyArn(region, account, key->key_id);
+    key->creation_date = Timestamp(ctx.Now());
+    key->description = req.String("Description");
+    key->key_spec = spec;
+    key->policy = req.String("Policy", DefaultKeyPolicy(Partition(region), account));
+    if (req.Has("Policy")) KMSD_RETURN_IF_ERROR(CheckPolicyDocument(key->policy));
+    if (req.Has("Tags")) KMSD_RETURN_IF_ERROR(MergeTags(key->tags, req.At("Tags")));
+
+    KMSD_ASSIGN_OR_RETURN(hsm::SealedMaterial material,
+                          ctx.services.hsm.GenerateKey(key->arn, key->key_spec));
+    key->materials.push_back({material.material_id, key->creation_date});
+
+    storage::Change change;
+    change.put_keys.push_back(key);
+    change.put_materials.push_back({key->scoped(), material.material_id, key->creation_date,
+                                    std::move(material.sealed)});
+    KMSD_RETURN_IF_ERROR(ctx.services.catalog.Apply(change));
+    Json out = Json::object();
+    out["KeyMetadata"] = KeyMetadata(*key);
+    return out;
+}
+
+Result<Json> DescribeKey(OpContext& ctx, const Request& req) {
+    KMSD_ASSIGN_OR_RETURN(auto key, ResolveKey(ctx, req.String("KeyId"), AliasRefs::kAllowed));
+    Json out = Json::object();
+    out["KeyMetadata"] = KeyMetadata(*key);
+    return out;
+}
+
+Result<Json> ListKeys(OpContext& ctx, const Request& req) {
+    const std::size_t limit = PageLimit(req, 100, 1000);
+    std::string from = req.String("Marker");
+    if (!from.empty() && !IsKeyIdForm(from))
+        return Error(ErrorCode::kInvalidMarker, "Invalid marker");
+    // One extra tells whether there is a next page and where it starts.
+    auto keys = ctx.services.catalog.ListKeys(ctx.caller.account, ctx.caller.region, from,
+                                              limit + 1);
+    Json list = Json::array();
+    for (std::size_t i = 0; i < keys.size() && i < limit; ++i)
+        list.push_back(Json{{"KeyArn", Str(keys[i]->arn)}, {"KeyId", Str(keys[i]->key_id)}});
+    Json out = Json::object();
+    out["Keys"] = std::move(list);
+    out["Truncated"] = keys.size() > limit;
+    if (keys.size() > limit) out["NextMarker"] = Str(keys[limit]->key_id);
+    return out;
+}
+
+Result<Json> EnableKey(OpContext& ctx, const Request& req) { return SetEnabled(ctx, req, true); }
+
+Result<Json> DisableKey(OpContext& ctx, const Request& req) { return SetEnabled(ctx, req, false); }
+
+Result<Json> ScheduleKeyDeletion(OpContext& ctx, const Request& req) {
+    const long long days = req.OptInt("PendingWindowInDays").value_or(kDefaultPendingWindowDays);
+    // The model allows 1-365; the service allows 7-30 and says so in Coral's grammar.
+    if (days < 7 || days > 30)
+        return Error(ErrorCode::kValidation,
+                     "1 validation error detected: Value '" + std::to_string(days) +
+                         "' at 'pendingWindowInDays' failed to satisfy constraint: Member must "
+                         "have value " +
+                         (days < 7 ? "greater than or equal to 7" : "less than or equal to 30"));
+    const double now = ctx.Now();
+    KMSD_ASSIGN_OR_RETURN(auto key, MutateKey(ctx, req.String("KeyId"), [&](storage::KeyRecord& k) {
+        KMSD_RETURN_IF_ERROR(RequireNotPendingDeletion(k));
+        k.state = storage::KeyState::kPendingDeletion;
+        k.deletion_date = Timestamp(now + static_cast<double>(days) * kSecondsPerDay);
+        k.pending_window_days = static_cast<int>(days);
+        return Status::Ok();
+    }));
+    for (const auto& m : key->materials) ctx.services.hsm.Evict(m.material_id);
+    Json out = Json::object();
+    out["KeyId"] = Str(key->arn);
+    out["DeletionDate"] = *key->deletion_date;
+    out["KeyState"] = "PendingDeletion";
+    out["PendingWindowInDays"] = days;
+    return out;
+}
+
+Result<Json> CancelKeyDeletion(OpContext& ctx, const Request& req) {
+    KMSD_ASSIGN_OR_RETURN(auto key, MutateKey(ctx, req.String("KeyId"), [&](storage::KeyRecord& k) {
+        if (k.state != storage::KeyState::kPendingDeletion)
+            return Error(ErrorCode::kInvalidState, k.arn + " is not pending deletion.");
+        // AWS leaves a cancelled key Disabled, not Enabled.
+        k.state = storage::KeyState::kDisabled;
+        k.deletion_date.reset();
+        k.pending_window_days = 0;
+        return Status::Ok();
+    }));
+    Json out = Json::object();
+    out["KeyId"] = Str(key->arn);
+    return out;
+}
+
+Result<Json> UpdateKeyDescription(OpContext& ctx, const Request& req) {
+    const std::string description = req.String("Description");
+    KMSD_RETURN_IF_ERROR(
+        MutateKey(ctx, req.String("KeyId"), [&](storage::KeyRecord& k) {
+            KMSD_RETURN_IF_ERROR(RequireNotPendingDeletion(k));
+            k.description = description;
+            return Status::Ok();
+        }).status());
+    return Json();
+}
+
+}  // namespace kmsd::api::ops

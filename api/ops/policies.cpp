@@ -1,0 +1,45 @@
+// Key policies: GetKeyPolicy, PutKeyPolicy, ListKeyPolicies. Stored and returned as AWS formats
+// them; enforcement is the authorization issue's.
+#include "api/ops/common.h"
+#include "api/policy_format.h"
+
+namespace kmsd::api::ops {
+namespace {
+
+Status CheckPolicyName(const Request& req) {
+    if (req.Has("PolicyName") && req.String("PolicyName") != "default")
+        return Error(ErrorCode::kNotFound, "No such policy exists");
+    return Status::Ok();
+}
+
+}  // namespace
+
+Result<Json> GetKeyPolicy(OpContext& ctx, const Request& req) {
+    KMSD_ASSIGN_OR_RETURN(auto key, ResolveKey(ctx, req.String("KeyId"), AliasRefs::kRejected));
+    KMSD_RETURN_IF_ERROR(CheckPolicyName(req));
+    Json out = Json::object();
+    out["Policy"] = Str(FormatPolicy(key->policy));
+    out["PolicyName"] = "default";
+    return out;
+}
+
+Result<Json> PutKeyPolicy(OpContext& ctx, const Request& req) {
+    const std::string policy = req.String("Policy");
+    KMSD_RETURN_IF_ERROR(CheckPolicyDocument(policy));
+    KMSD_RETURN_IF_ERROR(CheckPolicyName(req));
+    KMSD_RETURN_IF_ERROR(MutateKey(ctx, req.String("KeyId"), [&](storage::KeyRecord& k) {
+                             k.policy = policy;
+                             return Status::Ok();
+                         }).status());
+    return Json();
+}
+
+Result<Json> ListKeyPolicies(OpContext& ctx, const Request& req) {
+    KMSD_RETURN_IF_ERROR(ResolveKey(ctx, req.String("KeyId"), AliasRefs::kRejected).status());
+    Json out = Json::object();
+    out["PolicyNames"] = Json::array({"default"});
+    out["Truncated"] = false;
+    return out;
+}
+
+}  // namespace kmsd::api::ops

@@ -1,0 +1,53 @@
+// Tags: TagResource, UntagResource, ListResourceTags.
+#include "api/ops/common.h"
+
+namespace kmsd::api::ops {
+
+Result<Json> TagResource(OpContext& ctx, const Request& req) {
+    KMSD_RETURN_IF_ERROR(MutateKey(ctx, req.String("KeyId"), [&](storage::KeyRecord& k) {
+                             KMSD_RETURN_IF_ERROR(RequireNotPendingDeletion(k));
+                             return MergeTags(k.tags, req.At("Tags"));
+                         }).status());
+    return Json();
+}
+
+Result<Json> UntagResource(OpContext& ctx, const Request& req) {
+    const auto remove = req.StringList("TagKeys");
+    KMSD_RETURN_IF_ERROR(MutateKey(ctx, req.String("KeyId"), [&](storage::KeyRecord& k) {
+                             KMSD_RETURN_IF_ERROR(RequireNotPendingDeletion(k));
+                             // Keys that are not there are a no-op, as in AWS.
+                             std::erase_if(k.tags, [&](const auto& t) {
+                                 return std::find(remove.begin(), remove.end(), t.first) !=
+                                        remove.end();
+                             });
+                             return Status::Ok();
+                         }).status());
+    return Json();
+}
+
+Result<Json> ListResourceTags(OpContext& ctx, const Request& req) {
+    KMSD_ASSIGN_OR_RETURN(auto key, ResolveKey(ctx, req.String("KeyId"), AliasRefs::kRejected));
+    const std::size_t limit = PageLimit(req, 50, 50);
+    // Markers are the decimal index of the next tag.
+    std::size_t start = 0;
+    if (req.Has("Marker")) {
+        const std::string marker = req.String("Marker");
+        if (marker.empty() || marker.size() > 3 ||
+            marker.find_first_not_of("0123456789") != std::string::npos ||
+            std::stoul(marker) >= key->tags.size())
+            return Error(ErrorCode::kInvalidMarker, "Invalid marker");
+        start = std::stoul(marker);
+    }
+    Json tags = Json::array();
+    std::size_t i = start;
+    for (; i < key->tags.size() && tags.size() < limit; ++i)
+        tags.push_back(Json{{"TagKey", Str(key->tags[i].first)},
+                            {"TagValue", Str(key->tags[i].second)}});
+    Json out = Json::object();
+    out["Tags"] = std::move(tags);
+    out["Truncated"] = i < key->tags.size();
+    if (i < key->tags.size()) out["NextMarker"] = Str(std::to_string(i));
+    return out;
+}
+
+}  // namespace kmsd::api::ops

@@ -1,0 +1,141 @@
+#include "api/resolve.h"
+
+#include "hsm/crypto.h"
+
+namespace kmsd::api {
+namespace {
+
+bool IsHex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
+
+bool IsUuid(const std::string& s) {
+    if (s.size() != 36) return false;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !IsHex(static_cast<char>(std::tolower(s[i])))) return false;
+    }
+    return true;
+}
+
+// Splits "arn:partition:kms:region:account:resource"; false if the shape is wrong.
+struct Arn {
+    std::string partition, service, region, account, resource;
+};
+bool ParseArn(const std::string& s, Arn& out) {
+    std::vector<std::string> parts;
+    std::size_t start = 0;
+    for (int i = 0; i < 5; ++i) {
+        auto colon = s.find(':', start);
+        if (colon == std::string::npos) return false;
+        parts.push_back(s.substr(start, colon - start));
+        start = colon + 1;
+    }
+    if (parts[0] != "arn") return false;
+    out = {parts[1], parts[2], parts[3], parts[4], s.substr(start)};
+    return true;
+}
+
+Result<storage::KeyPtr> FindById(const OpContext& ctx, const std::string& account,
+                                 const std::string& region, const std::string& id) {
+    if (!IsKeyIdForm(id)) return Error(ErrorCode::kNotFound, "Invalid keyId '" + id + "'");
+    auto key = ctx.services.catalog.FindKey({account, region, id});
+    if (!key)
+        return Error(ErrorCode::kNotFound,
+                     "Key '" + KeyArn(region, account, id) + "' does not exist");
+    return key;
+}
+
+Result<storage::KeyPtr> FindByAlias(const OpContext& ctx, const std::string& account,
+                                    const std::string& region, const std::string& name) {
+    auto alias = ctx.services.catalog.FindAlias({account, region, name});
+    auto key = alias ? ctx.services.catalog.FindKey({account, region, alias->key_id}) : nullptr;
+    if (!key)
+        return Error(ErrorCode::kNotFound,
+                     "Alias " + AliasArn(region, account, name) + " is not found.");
+    return key;
+}
+
+}  // namespace
+
+std::string Partition(const std::string& region) {
+    if (region.rfind("cn-", 0) == 0) return "aws-cn";
+    if (region.rfind("us-gov-", 0) == 0) return "aws-us-gov";
+    return "aws";
+}
+
+std::string KeyArn(const std::string& region, const std::string& account, const std::string& id) {
+    return "arn:" + Partition(region) + ":kms:" + region + ":" + account + ":key/" + id;
+}
+
+std::string AliasArn(const std::string& region, const std::string& account,
+                     const std::string& alias_name) {
+    return "arn:" + Partition(region) + ":kms:" + region + ":" + account + ":" + alias_name;
+}
+
+std::string NewUuid() {
+    SecureBytes b = hsm::RandomBytes(16);
+    b[6] = static_cast<std::uint8_t>((b[6] & 0x0F) | 0x40);
+    b[8] = static_cast<std::uint8_t>((b[8] & 0x3F) | 0x80);
+    static const char* kHex = "0123456789abcdef";
+    std::string out;
+    for (int i = 0; i < 16; ++i) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
+        out.push_back(kHex[b[i] >> 4]);
+        out.push_back(kHex[b[i] & 15]);
+    }
+    return out;
+}
+
+bool IsKeyIdForm(const std::string& s) {
+    if (s.rfind("mrk-", 0) != 0) return IsUuid(s);
+    if (s.size() != 4 + 32) return false;
+    for (std::size_t i = 4; i < s.size(); ++i)
+        if (!IsHex(s[i])) return false;
+    return true;
+}
+
+Result<storage::KeyPtr> ResolveKey(const OpContext& ctx, const std::string& ref,
+                                   AliasRefs aliases) {
+    const std::string& account = ctx.caller.account;
+    const std::string& region = ctx.caller.region;
+    if (ref.rfind("arn:", 0) == 0) {
+        Arn arn;
+        if (!ParseArn(ref, arn) || arn.service != "kms")
+            return Error(ErrorCode::kNotFound, "Invalid arn");
+        if (arn.region != region) return Error(ErrorCode::kNotFound, "Invalid arn " + arn.region);
+        if (arn.resource.rfind("key/", 0) == 0) {
+            // Other accounts' keys resolve once authorization exists (a later issue).
+            return FindById(ctx, arn.account == account ? account : arn.account, region,
+                            arn.resource.substr(4));
+        }
+        if (arn.resource.rfind("alias/", 0) == 0 && aliases == AliasRefs::kAllowed)
+            return FindByAlias(ctx, arn.account, region, arn.resource);
+        return Error(ErrorCode::kNotFound, "Invalid keyId '" + ref + "'");
+    }
+    if (ref.rfind("alias/", 0) == 0) {
+        if (aliases == AliasRefs::kRejected)
+            return Error(ErrorCode::kNotFound, "Invalid keyId '" + ref + "'");
+        return FindByAlias(ctx, account, region, ref);
+    }
+    return FindById(ctx, account, region, ref);
+}
+
+Status RequireEnabled(const storage::KeyRecord& key) {
+    switch (key.state) {
+        case storage::KeyState::kEnabled: return Status::Ok();
+        case storage::KeyState::kDisabled:
+            return Error(ErrorCode::kDisabled, key.arn + " is disabled.");
+        case storage::KeyState::kPendingDeletion:
+            return Error(ErrorCode::kInvalidState, key.arn + " is pending deletion.");
+        case storage::KeyState::kPendingImport:
+            return Error(ErrorCode::kInvalidState, key.arn + " is pending import.");
+    }
+    return Error(ErrorCode::kInvalidState, key.arn + " is unavailable.");
+}
+
+Status RequireNotPendingDeletion(const storage::KeyRecord& key) {
+    if (key.state == storage::KeyState::kPendingDeletion)
+        return Error(ErrorCode::kInvalidState, key.arn + " is pending deletion.");
+    return Status::Ok();
+}
+
+}  // namespace kmsd::api

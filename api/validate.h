@@ -1,0 +1,26 @@
+// Syntactic validation of a request against the KMS service model (generated from botocore into
+// api/model/kms_model.inc): JSON types, required members, lengths, ranges, patterns and enums.
+// Type mismatches are SerializationException; constraint violations are one ValidationException
+// whose message lists them all in AWS's (Coral's) grammar:
+//   "2 validation errors detected: Value 'x' at 'keyId' failed to satisfy constraint: Member
+//    must have length less than or equal to 2048; Value null at ..."
+// Service rules stricter than the model live in the operations.
+#pragma once
+
+#include <string>
+
+#include "api/json.h"
+#include "common/status.h"
+
+namespace kmsd::api {
+
+// True if `operation` is in the KMS model.
+bool IsModelOperation(const std::string& operation);
+
+// Validates `input` as the input shape of `operation`.
+Status ValidateInput(const std::string& operation, const Json& input);
+
+// Whether `value` matches a model pattern (exposed for tests and for op-level checks).
+bool MatchesModelPattern(const char* pattern, const std::string& value);
+
+}  // namespace kmsd::api

@@ -1,0 +1,218 @@
+#include "hsm/blob.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace kmsd::hsm {
+namespace {
+
+// DER encodings of the fixed OIDs (tag and length included).
+constexpr std::uint8_t kOidEncryptedData[] = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
+                                              0xf7, 0x0d, 0x01, 0x07, 0x06};
+constexpr std::uint8_t kOidData[] = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
+                                     0xf7, 0x0d, 0x01, 0x07, 0x01};
+constexpr std::uint8_t kOidAes256Gcm[] = {0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+                                          0x65, 0x03, 0x04, 0x01, 0x2e};
+constexpr std::uint8_t kInteger0[] = {0x02, 0x01, 0x00};
+constexpr std::uint8_t kInteger16[] = {0x02, 0x01, 0x10};
+constexpr std::uint8_t kHeaderPrefix[] = {0x01, 0x02};
+
+std::size_t LengthOctets(std::size_t len) {
+    if (len < 0x80) return 1;
+    std::size_t n = 1;
+    while (len > 0) {
+        ++n;
+        len >>= 8;
+    }
+    return n;
+}
+
+std::size_t Tlv(std::size_t content) { return 1 + LengthOctets(content) + content; }
+
+void PutLength(Bytes& out, std::size_t len) {
+    if (len < 0x80) {
+        out.push_back(static_cast<std::uint8_t>(len));
+        return;
+    }
+    std::size_t n = LengthOctets(len) - 1;
+    out.push_back(static_cast<std::uint8_t>(0x80 | n));
+    for (std::size_t i = n; i-- > 0;) out.push_back(static_cast<std::uint8_t>(len >> (8 * i)));
+}
+
+void PutRaw(Bytes& out, const std::uint8_t* p, std::size_t n) { out.insert(out.end(), p, p + n); }
+template <std::size_t N>
+void PutRaw(Bytes& out, const std::uint8_t (&a)[N]) {
+    PutRaw(out, a, N);
+}
+
+// Content sizes of each nested DER element, innermost first.
+struct DerLayout {
+    std::size_t alg_params, alg, eci, enc_data, explicit0, content_info;
+};
+
+DerLayout Layout(std::size_t enc_len) {
+    DerLayout l{};
+    l.alg_params = Tlv(12) + sizeof(kInteger16);
+    l.alg = sizeof(kOidAes256Gcm) + Tlv(l.alg_params);
+    l.eci = sizeof(kOidData) + Tlv(l.alg) + Tlv(enc_len);
+    l.enc_data = sizeof(kInteger0) + Tlv(l.eci);
+    l.explicit0 = Tlv(l.enc_data);
+    l.content_info = sizeof(kOidEncryptedData) + Tlv(l.explicit0);
+    return l;
+}
+
+// A strict reader: every expected byte must be there, lengths must be minimal and exact.
+class Reader {
+public:
+    explicit Reader(ByteView in) : in_(in) {}
+    bool Expect(const std::uint8_t* p, std::size_t n) {
+        if (in_.size() - pos_ < n || std::memcmp(in_.data() + pos_, p, n) != 0) return false;
+        pos_ += n;
+        return true;
+    }
+    template <std::size_t N>
+    bool Expect(const std::uint8_t (&a)[N]) {
+        return Expect(a, N);
+    }
+    // Reads tag `tag` and a minimally encoded length equal to `want`.
+    bool Header(std::uint8_t tag, std::size_t want) {
+        Bytes expected{tag};
+        PutLength(expected, want);
+        return Expect(expected.data(), expected.size());
+    }
+    bool Take(std::uint8_t* out, std::size_t n) {
+        if (in_.size() - pos_ < n) return false;
+        std::memcpy(out, in_.data() + pos_, n);
+        pos_ += n;
+        return true;
+    }
+    std::size_t remaining() const { return in_.size() - pos_; }
+    std::size_t pos() const { return pos_; }
+
+private:
+    ByteView in_;
+    std::size_t pos_ = 0;
+};
+
+}  // namespace
+
+std::size_t DerSize(std::size_t encrypted_len) {
+    return Tlv(Layout(encrypted_len).content_info);
+}
+
+Bytes BlobHeader(const BlobParts& parts, std::size_t der_size) {
+    Bytes out;
+    out.reserve(kHeaderBytes);
+    PutRaw(out, kHeaderPrefix);
+    out.push_back(static_cast<std::uint8_t>(parts.kind));
+    out.push_back(0x00);
+    out.push_back(0x78);
+    PutRaw(out, parts.material_id.data(), parts.material_id.size());
+    out.push_back(0x01);
+    PutRaw(out, parts.nonce.data(), parts.nonce.size());
+    for (int i = 3; i >= 0; --i) out.push_back(static_cast<std::uint8_t>(der_size >> (8 * i)));
+    return out;
+}
+
+Bytes BuildBlob(const BlobParts& parts) {
+    const std::size_t enc_len = parts.encrypted.size();
+    const DerLayout l = Layout(enc_len);
+    Bytes out = BlobHeader(parts, Tlv(l.content_info));
+    out.reserve(kHeaderBytes + Tlv(l.content_info));
+    out.push_back(0x30);  // ContentInfo
+    PutLength(out, l.content_info);
+    PutRaw(out, kOidEncryptedData);
+    out.push_back(0xa0);  // [0] EXPLICIT
+    PutLength(out, l.explicit0);
+    out.push_back(0x30);  // EncryptedData
+    PutLength(out, l.enc_data);
+    PutRaw(out, kInteger0);
+    out.push_back(0x30);  // EncryptedContentInfo
+    PutLength(out, l.eci);
+    PutRaw(out, kOidData);
+    out.push_back(0x30);  // AlgorithmIdentifier
+    PutLength(out, l.alg);
+    PutRaw(out, kOidAes256Gcm);
+    out.push_back(0x30);  // GCMParameters
+    PutLength(out, l.alg_params);
+    out.push_back(0x04);
+    PutLength(out, parts.iv.size());
+    PutRaw(out, parts.iv.data(), parts.iv.size());
+    PutRaw(out, kInteger16);
+    out.push_back(0x80);  // [0] IMPLICIT encrypted content
+    PutLength(out, enc_len);
+    PutRaw(out, parts.encrypted.data(), enc_len);
+    return out;
+}
+
+Result<BlobParts> ParseBlob(ByteView blob) {
+    const Status bad = Error(ErrorCode::kInvalidCiphertext);
+    // Smallest legal blob carries 1 byte of plaintext.
+    if (blob.size() < kHeaderBytes + DerSize(kFramingBytes + 1 + 16)) return bad;
+    BlobParts parts;
+    Reader r(blob);
+    std::uint8_t kind = 0;
+    static constexpr std::uint8_t kMid[] = {0x00, 0x78};
+    static constexpr std::uint8_t kOne[] = {0x01};
+    if (!r.Expect(kHeaderPrefix) || !r.Take(&kind, 1) ||
+        (kind != static_cast<std::uint8_t>(BlobKind::kEncrypt) &&
+         kind != static_cast<std::uint8_t>(BlobKind::kDataKey)) ||
+        !r.Expect(kMid) || !r.Take(parts.material_id.data(), kMaterialIdBytes) ||
+        !r.Expect(kOne) || !r.Take(parts.nonce.data(), kNonceBytes))
+        return bad;
+    parts.kind = static_cast<BlobKind>(kind);
+    std::uint8_t len_be[4];
+    if (!r.Take(len_be, 4)) return bad;
+    const std::size_t der_len = (std::size_t{len_be[0]} << 24) | (std::size_t{len_be[1]} << 16) |
+                                (std::size_t{len_be[2]} << 8) | len_be[3];
+    if (der_len != r.remaining()) return bad;
+    // Find the encrypted length whose DER size equals der_len (sizes are monotonic).
+    std::size_t enc_len = 0;
+    for (std::size_t guess = der_len > 80 ? der_len - 80 : 0; guess <= der_len; ++guess) {
+        if (DerSize(guess) == der_len) {
+            enc_len = guess;
+            break;
+        }
+    }
+    if (enc_len < kFramingBytes + 16 + 1) return bad;
+    const DerLayout l = Layout(enc_len);
+    if (!r.Header(0x30, l.content_info) || !r.Expect(kOidEncryptedData) ||
+        !r.Header(0xa0, l.explicit0) || !r.Header(0x30, l.enc_data) || !r.Expect(kInteger0) ||
+        !r.Header(0x30, l.eci) || !r.Expect(kOidData) || !r.Header(0x30, l.alg) ||
+        !r.Expect(kOidAes256Gcm) || !r.Header(0x30, l.alg_params) || !r.Header(0x04, 12) ||
+        !r.Take(parts.iv.data(), parts.iv.size()) || !r.Expect(kInteger16) ||
+        !r.Header(0x80, enc_len))
+        return bad;
+    if (r.remaining() != enc_len) return bad;
+    parts.encrypted.assign(blob.begin() + static_cast<std::ptrdiff_t>(r.pos()), blob.end());
+    return parts;
+}
+
+std::string ToHex(ByteView bytes) {
+    static const char* kHex = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (auto b : bytes) {
+        out.push_back(kHex[b >> 4]);
+        out.push_back(kHex[b & 15]);
+    }
+    return out;
+}
+
+Result<Bytes> FromHex(const std::string& hex) {
+    if (hex.size() % 2 != 0) return Error(ErrorCode::kValidation, "odd hex length");
+    auto nibble = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        return -1;
+    };
+    Bytes out(hex.size() / 2);
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) return Error(ErrorCode::kValidation, "bad hex");
+        out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
+    }
+    return out;
+}
+
+}  // namespace kmsd::hsm

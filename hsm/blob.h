@@ -1,0 +1,53 @@
+// The symmetric ciphertext blob: AWS's header shape and exact size (design.md §4).
+//
+//   01 02 {02 Encrypt | 03 data key} 00 78 | 32-byte material ID | 01 | 16-byte nonce |
+//   4-byte big-endian length | DER CMS EncryptedData (AES-256-GCM, 12-byte IV, 16-byte tag)
+//
+// The encrypted content is 11 bytes of our framing + plaintext, then the tag: plaintext + 27.
+// Pure functions, thread-safe.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "common/secure_bytes.h"
+#include "common/status.h"
+
+namespace kmsd::hsm {
+
+enum class BlobKind : std::uint8_t { kEncrypt = 0x02, kDataKey = 0x03 };
+
+constexpr std::size_t kMaterialIdBytes = 32;
+constexpr std::size_t kNonceBytes = 16;
+constexpr std::size_t kHeaderBytes = 58;  // everything before the DER part
+constexpr std::size_t kFramingBytes = 11;
+
+// The parts of a blob, as built or parsed. `encrypted` is GCM output (framing+plaintext, tag).
+struct BlobParts {
+    BlobKind kind = BlobKind::kEncrypt;
+    std::array<std::uint8_t, kMaterialIdBytes> material_id{};
+    std::array<std::uint8_t, kNonceBytes> nonce{};
+    std::array<std::uint8_t, 12> iv{};
+    Bytes encrypted;
+};
+
+// Size of the DER part for a GCM output of `encrypted_len` bytes.
+std::size_t DerSize(std::size_t encrypted_len);
+
+// The 58-byte clear header (authenticated as AAD) for these parts and DER size.
+Bytes BlobHeader(const BlobParts& parts, std::size_t der_size);
+
+// Serialises header + DER.
+Bytes BuildBlob(const BlobParts& parts);
+
+// Parses a blob strictly: every byte of the header and the DER is checked and nothing may follow.
+// Any deviation is kInvalidCiphertext with no message.
+Result<BlobParts> ParseBlob(ByteView blob);
+
+// Material IDs travel as 64 lower-case hex characters outside the blob.
+std::string ToHex(ByteView bytes);
+Result<Bytes> FromHex(const std::string& hex);
+
+}  // namespace kmsd::hsm

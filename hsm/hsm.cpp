@@ -1,0 +1,183 @@
+#include "hsm/hsm.h"
+
+#include <cstring>
+#include <mutex>
+
+#include "hsm/crypto.h"
+
+namespace kmsd::hsm {
+namespace {
+
+constexpr char kSealInfo[] = "kmsd-seal-key-v1";
+constexpr char kSealAadLabel[] = "kmsd-seal-v1";
+constexpr char kBlobInfo[] = "kmsd-blob-v1";
+constexpr std::uint8_t kSealVersion = 0x01;
+constexpr std::uint8_t kFramingVersion = 0x01;
+// What the check value seals: a fixed label under a reserved KeyRef.
+const KeyRef kCheckRef{"kmsd-check", "0", "CHECK"};
+constexpr char kCheckPlain[] = "kmsd master key check v1";
+
+ByteView StrView(const char* s) { return {reinterpret_cast<const std::uint8_t*>(s), strlen(s)}; }
+
+void PutU32(Bytes& out, std::size_t v) {
+    for (int i = 3; i >= 0; --i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+void PutLengthPrefixed(Bytes& out, const std::string& s) {
+    PutU32(out, s.size());
+    out.insert(out.end(), s.begin(), s.end());
+}
+
+Bytes SealAad(const KeyRef& ref) {
+    Bytes aad(StrView(kSealAadLabel).begin(), StrView(kSealAadLabel).end());
+    PutLengthPrefixed(aad, ref.arn);
+    PutLengthPrefixed(aad, ref.material_id);
+    PutLengthPrefixed(aad, ref.key_spec);
+    return aad;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Hsm>> Hsm::New(const SecureBytes& master_key) {
+    if (master_key.size() != kAes256KeyBytes)
+        return Error(ErrorCode::kInternal, "master key must be 32 bytes");
+    KMSD_ASSIGN_OR_RETURN(SecureBytes sealing,
+                          HkdfSha256(master_key, {}, StrView(kSealInfo), kAes256KeyBytes));
+    return std::unique_ptr<Hsm>(new Hsm(std::move(sealing)));
+}
+
+Bytes Hsm::EncodeContext(const EncryptionContext& ctx) {
+    Bytes out;
+    PutU32(out, ctx.size());
+    for (const auto& [k, v] : ctx) {
+        PutLengthPrefixed(out, k);
+        PutLengthPrefixed(out, v);
+    }
+    return out;
+}
+
+Result<Bytes> Hsm::Seal(const KeyRef& ref, ByteView material) const {
+    SecureBytes iv = RandomBytes(kGcmIvBytes);
+    KMSD_ASSIGN_OR_RETURN(Bytes ct, AesGcmEncrypt(sealing_key_, iv, SealAad(ref), material));
+    Bytes out{kSealVersion};
+    out.insert(out.end(), iv.begin(), iv.end());
+    out.insert(out.end(), ct.begin(), ct.end());
+    return out;
+}
+
+Result<SecureBytes> Hsm::Unseal(const KeyRef& ref, ByteView sealed) const {
+    if (sealed.size() < 1 + kGcmIvBytes + kGcmTagBytes || sealed[0] != kSealVersion)
+        return Error(ErrorCode::kInternal, "sealed key material is corrupt");
+    auto res = AesGcmDecrypt(sealing_key_, sealed.subspan(1, kGcmIvBytes), SealAad(ref),
+                             sealed.subspan(1 + kGcmIvBytes));
+    if (!res.ok()) return Error(ErrorCode::kInternal, "sealed key material does not unseal");
+    return res;
+}
+
+Result<SealedMaterial> Hsm::GenerateKey(const std::string& arn, const std::string& key_spec) {
+    if (key_spec != "SYMMETRIC_DEFAULT")
+        return Error(ErrorCode::kUnsupportedOperation, "key spec not supported by the HSM");
+    SecureBytes material = RandomBytes(kAes256KeyBytes);
+    SealedMaterial out{RandomHex(kMaterialIdBytes), {}};
+    KMSD_ASSIGN_OR_RETURN(out.sealed, Seal(KeyRef{arn, out.material_id, key_spec}, material));
+    return out;
+}
+
+Result<std::shared_ptr<const SecureBytes>> Hsm::Material(const KeyRef& ref) {
+    {
+        std::shared_lock lock(cache_mu_);
+        auto it = cache_.find(ref.material_id);
+        if (it != cache_.end()) return it->second;
+    }
+    if (store_ == nullptr) return Error(ErrorCode::kInternal, "no sealed key store");
+    KMSD_ASSIGN_OR_RETURN(Bytes sealed, store_->LoadSealed(ref.material_id));
+    KMSD_ASSIGN_OR_RETURN(SecureBytes plain, Unseal(ref, sealed));
+    auto material = std::make_shared<const SecureBytes>(std::move(plain));
+    std::unique_lock lock(cache_mu_);
+    return cache_.try_emplace(ref.material_id, std::move(material)).first->second;
+}
+
+Result<Bytes> Hsm::Encrypt(const KeyRef& ref, ByteView plaintext, const EncryptionContext& ctx,
+                           BlobKind kind) {
+    KMSD_ASSIGN_OR_RETURN(auto material, Material(ref));
+    KMSD_ASSIGN_OR_RETURN(Bytes mid, FromHex(ref.material_id));
+    if (mid.size() != kMaterialIdBytes) return Error(ErrorCode::kInternal, "bad material id");
+
+    BlobParts parts;
+    parts.kind = kind;
+    std::memcpy(parts.material_id.data(), mid.data(), kMaterialIdBytes);
+    SecureBytes nonce = RandomBytes(kNonceBytes);
+    std::memcpy(parts.nonce.data(), nonce.data(), kNonceBytes);
+    SecureBytes iv = RandomBytes(parts.iv.size());
+    std::memcpy(parts.iv.data(), iv.data(), parts.iv.size());
+
+    // Per-message key: HKDF(backing key, nonce), so no two messages share a GCM key.
+    KMSD_ASSIGN_OR_RETURN(SecureBytes msg_key,
+                          HkdfSha256(*material, parts.nonce, StrView(kBlobInfo), kAes256KeyBytes));
+    SecureBytes inner(kFramingBytes, 0);
+    inner[0] = kFramingVersion;
+    inner[1] = static_cast<std::uint8_t>(kind);
+    inner.insert(inner.end(), plaintext.begin(), plaintext.end());
+
+    const std::size_t enc_len = inner.size() + kGcmTagBytes;
+    Bytes aad = BlobHeader(parts, DerSize(enc_len));
+    Bytes ctx_bytes = EncodeContext(ctx);
+    aad.insert(aad.end(), ctx_bytes.begin(), ctx_bytes.end());
+    KMSD_ASSIGN_OR_RETURN(parts.encrypted, AesGcmEncrypt(msg_key, parts.iv, aad, inner));
+    return BuildBlob(parts);
+}
+
+Result<SecureBytes> Hsm::Decrypt(const KeyRef& ref, ByteView blob, const EncryptionContext& ctx) {
+    const Status bad = Error(ErrorCode::kInvalidCiphertext);
+    KMSD_ASSIGN_OR_RETURN(BlobParts parts, ParseBlob(blob));
+    if (ToHex(parts.material_id) != ref.material_id) return bad;
+    KMSD_ASSIGN_OR_RETURN(auto material, Material(ref));
+    KMSD_ASSIGN_OR_RETURN(SecureBytes msg_key,
+                          HkdfSha256(*material, parts.nonce, StrView(kBlobInfo), kAes256KeyBytes));
+    Bytes aad(blob.begin(), blob.begin() + kHeaderBytes);
+    Bytes ctx_bytes = EncodeContext(ctx);
+    aad.insert(aad.end(), ctx_bytes.begin(), ctx_bytes.end());
+    auto inner = AesGcmDecrypt(msg_key, parts.iv, aad, parts.encrypted);
+    if (!inner.ok()) return bad;
+    SecureBytes& in = inner.value();
+    if (in.size() <= kFramingBytes || in[0] != kFramingVersion ||
+        in[1] != static_cast<std::uint8_t>(parts.kind))
+        return bad;
+    for (std::size_t i = 2; i < kFramingBytes; ++i)
+        if (in[i] != 0) return bad;
+    return SecureBytes(in.begin() + kFramingBytes, in.end());
+}
+
+Result<DataKey> Hsm::GenerateDataKey(const KeyRef& ref, std::size_t bytes,
+                                     const EncryptionContext& ctx) {
+    DataKey out;
+    out.plaintext = RandomBytes(bytes);
+    KMSD_ASSIGN_OR_RETURN(out.ciphertext_blob,
+                          Encrypt(ref, out.plaintext, ctx, BlobKind::kDataKey));
+    return out;
+}
+
+Result<std::string> Hsm::BlobMaterialId(ByteView blob) {
+    KMSD_ASSIGN_OR_RETURN(BlobParts parts, ParseBlob(blob));
+    return ToHex(parts.material_id);
+}
+
+Result<Bytes> Hsm::MakeCheckValue() { return Seal(kCheckRef, StrView(kCheckPlain)); }
+
+Status Hsm::VerifyCheckValue(ByteView check) const {
+    auto res = Unseal(kCheckRef, check);
+    if (!res.ok() || !ConstantTimeEquals(res.value(), StrView(kCheckPlain)))
+        return Error(ErrorCode::kInternal, "the master key does not match this database");
+    return Status::Ok();
+}
+
+void Hsm::Evict(const std::string& material_id) {
+    std::unique_lock lock(cache_mu_);
+    cache_.erase(material_id);
+}
+
+void Hsm::EvictAll() {
+    std::unique_lock lock(cache_mu_);
+    cache_.clear();
+}
+
+}  // namespace kmsd::hsm

@@ -1,0 +1,85 @@
+// Hsm: the only door to key material (design.md §4). Callers name keys by KeyRef (key ARN,
+// material ID, key spec) and never hold root key bytes; the doors out are the ones KMS defines
+// (data keys, decrypted plaintext). Root keys are sealed under a key derived from the master key;
+// unsealed material lives in a cache of SecureBytes, filled on first use.
+// Thread-safe: every method may be called concurrently.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+
+#include "common/secure_bytes.h"
+#include "common/status.h"
+#include "hsm/blob.h"
+#include "hsm/sealed_key_store.h"
+
+namespace kmsd::hsm {
+
+// Sorted map, so iteration gives the canonical (byte-wise) order of the pairs.
+using EncryptionContext = std::map<std::string, std::string>;
+
+struct KeyRef {
+    std::string arn;
+    std::string material_id;  // 64 lower-case hex
+    std::string key_spec;     // e.g. SYMMETRIC_DEFAULT
+};
+
+struct SealedMaterial {
+    std::string material_id;
+    Bytes sealed;
+};
+
+struct DataKey {
+    SecureBytes plaintext;
+    Bytes ciphertext_blob;
+};
+
+class Hsm {
+public:
+    // `master_key` must be 32 bytes. `store` must outlive the Hsm (it may be set later).
+    static Result<std::unique_ptr<Hsm>> New(const SecureBytes& master_key);
+    void set_store(const SealedKeyStore* store) { store_ = store; }
+
+    // Generates new root key material for `ref.arn`/`ref.key_spec` and returns it sealed.
+    Result<SealedMaterial> GenerateKey(const std::string& arn, const std::string& key_spec);
+
+    // Symmetric encryption into AWS's blob format.
+    Result<Bytes> Encrypt(const KeyRef& ref, ByteView plaintext, const EncryptionContext& ctx,
+                          BlobKind kind = BlobKind::kEncrypt);
+    // Decrypts a blob made with `ref`'s material. Any failure is kInvalidCiphertext, no detail.
+    Result<SecureBytes> Decrypt(const KeyRef& ref, ByteView blob, const EncryptionContext& ctx);
+    // A fresh random data key and its blob under `ref`.
+    Result<DataKey> GenerateDataKey(const KeyRef& ref, std::size_t bytes,
+                                    const EncryptionContext& ctx);
+
+    // The material ID named in a blob's clear header (Decrypt without KeyId needs it).
+    static Result<std::string> BlobMaterialId(ByteView blob);
+
+    // A sealed check value, and its verification: detects a wrong master key at startup.
+    Result<Bytes> MakeCheckValue();
+    Status VerifyCheckValue(ByteView check) const;
+
+    // Drops unsealed material from the cache (disable, deletion, shutdown).
+    void Evict(const std::string& material_id);
+    void EvictAll();
+
+    // Canonical, unambiguous encoding of an encryption context (count, then length-prefixed
+    // keys and values in sorted order). Exposed for tests.
+    static Bytes EncodeContext(const EncryptionContext& ctx);
+
+private:
+    explicit Hsm(SecureBytes sealing_key) : sealing_key_(std::move(sealing_key)) {}
+    Result<std::shared_ptr<const SecureBytes>> Material(const KeyRef& ref);
+    Result<Bytes> Seal(const KeyRef& ref, ByteView material) const;
+    Result<SecureBytes> Unseal(const KeyRef& ref, ByteView sealed) const;
+
+    const SecureBytes sealing_key_;
+    const SealedKeyStore* store_ = nullptr;
+    mutable std::shared_mutex cache_mu_;
+    std::unordered_map<std::string, std::shared_ptr<const SecureBytes>> cache_;
+};
+
+}  // namespace kmsd::hsm

@@ -1,0 +1,156 @@
+#include "src/app.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "api/resolve.h"
+#include "common/base64.h"
+#include "hsm/crypto.h"
+
+namespace kmsd {
+namespace {
+
+constexpr char kCheckMeta[] = "master_key_check";
+constexpr char kClockMeta[] = "clock_offset";
+constexpr std::size_t kMasterKeyBytes = 32;
+
+// A key file holds 32 raw bytes or their base64 (surrounding whitespace ignored).
+Result<SecureBytes> ParseKeyText(const SecureString& text, const std::string& where) {
+    if (text.size() == kMasterKeyBytes) return SecureBytes(text.begin(), text.end());
+    std::string_view trimmed(text.data(), text.size());
+    while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.back())))
+        trimmed.remove_suffix(1);
+    while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.front())))
+        trimmed.remove_prefix(1);
+    auto decoded = Base64Decode(trimmed);
+    if (!decoded || decoded->size() != kMasterKeyBytes)
+        return Error(ErrorCode::kInternal,
+                     where + " must hold a 32-byte master key (raw, or base64 of 32 bytes)");
+    return std::move(*decoded);
+}
+
+Result<SecureString> ReadSecretFile(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return Error(ErrorCode::kInternal, "cannot read master key file " + path);
+    SecureString text;
+    char buf[256];
+    while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+        text.append(buf, static_cast<std::size_t>(in.gcount()));
+        SecureWipe(buf, sizeof buf);
+    }
+    return text;
+}
+
+// temp file (0600) → write → fsync → rename → fsync the directory: the key is on disk before
+// anything is sealed under it.
+Status WriteKeyFileDurably(const std::string& dir, const SecureBytes& key) {
+    const std::string path = dir + "/master.key";
+    const std::string tmp = path + ".tmp";
+    std::string text = Base64Encode(key) + "\n";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return Error(ErrorCode::kInternal, "cannot create " + tmp);
+    bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+              ::fsync(fd) == 0;
+    ::close(fd);
+    SecureWipe(text.data(), text.size());
+    if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0)
+        return Error(ErrorCode::kInternal, "cannot write " + path);
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        ::fsync(dfd);
+        ::close(dfd);
+    }
+    return Status::Ok();
+}
+
+}  // namespace
+
+Result<SecureBytes> LoadOrCreateMasterKey(const StorageOptions& storage, bool database_has_keys) {
+    if (!storage.master_key_file.empty()) {
+        KMSD_ASSIGN_OR_RETURN(SecureString text, ReadSecretFile(storage.master_key_file));
+        return ParseKeyText(text, "--master-key-file " + storage.master_key_file);
+    }
+    if (const char* env = std::getenv("KMSD_MASTER_KEY"); env != nullptr && *env != '\0')
+        return ParseKeyText(SecureString(env), "KMSD_MASTER_KEY");
+    const std::string path = storage.data_dir + "/master.key";
+    if (!storage.in_memory && std::filesystem::exists(path)) {
+        KMSD_ASSIGN_OR_RETURN(SecureString text, ReadSecretFile(path));
+        return ParseKeyText(text, path);
+    }
+    if (database_has_keys)
+        return Error(ErrorCode::kInternal,
+                     "the database holds sealed keys but no master key was found (looked at "
+                     "--master-key-file, KMSD_MASTER_KEY and " + path + ")");
+    SecureBytes key = hsm::RandomBytes(kMasterKeyBytes);
+    if (!storage.in_memory) KMSD_RETURN_IF_ERROR(WriteKeyFileDurably(storage.data_dir, key));
+    return key;
+}
+
+App::App(Options options, std::unique_ptr<storage::Catalog> catalog,
+         std::unique_ptr<hsm::Hsm> hsm)
+    : options_(std::move(options)),
+      catalog_(std::move(catalog)),
+      hsm_(std::move(hsm)),
+      services_{*hsm_, *catalog_, clock_},
+      dispatcher_(services_) {
+    hsm_->set_store(catalog_.get());
+}
+
+App::~App() { hsm_->EvictAll(); }
+
+Result<std::unique_ptr<App>> App::Open(const Options& options) {
+    std::string db_path = ":memory:";
+    if (!options.storage.in_memory) {
+        std::error_code ec;
+        std::filesystem::create_directories(options.storage.data_dir, ec);
+        if (ec)
+            return Error(ErrorCode::kInternal,
+                         "cannot create data directory " + options.storage.data_dir + ": " +
+                             ec.message());
+        ::chmod(options.storage.data_dir.c_str(), 0700);
+        db_path = options.storage.data_dir + "/kmsd.db";
+    }
+    KMSD_ASSIGN_OR_RETURN(auto catalog, storage::Catalog::Open(db_path));
+    KMSD_ASSIGN_OR_RETURN(auto check, catalog->GetMeta(kCheckMeta));
+    const bool has_keys = check.has_value() || catalog->KeyCount() > 0;
+    KMSD_ASSIGN_OR_RETURN(SecureBytes master, LoadOrCreateMasterKey(options.storage, has_keys));
+    KMSD_ASSIGN_OR_RETURN(auto hsm, hsm::Hsm::New(master));
+    if (check) {
+        if (!hsm->VerifyCheckValue(*check).ok())
+            return Error(ErrorCode::kInternal,
+                         "the master key does not match this database (wrong --master-key-file, "
+                         "KMSD_MASTER_KEY or master.key); refusing to start");
+    } else {
+        KMSD_ASSIGN_OR_RETURN(Bytes value, hsm->MakeCheckValue());
+        storage::Change change;
+        change.put_meta.emplace_back(kCheckMeta, std::move(value));
+        KMSD_RETURN_IF_ERROR(catalog->Apply(change));
+    }
+    std::unique_ptr<App> app(new App(options, std::move(catalog), std::move(hsm)));
+    return app;
+}
+
+api::Caller App::DefaultCaller() const {
+    return CallerFor("", options_.identity.region);
+}
+
+api::Caller App::CallerFor(const std::string& access_key_id, const std::string& region) const {
+    const std::string& account = options_.identity.account_id;
+    return api::Caller{account, region, "arn:" + api::Partition(region) + ":iam::" + account + ":root",
+                       access_key_id};
+}
+
+Status App::Reset() {
+    KMSD_RETURN_IF_ERROR(catalog_->Reset({kClockMeta}));
+    hsm_->EvictAll();
+    clock_.set_offset(0);
+    return Status::Ok();
+}
+
+}  // namespace kmsd

@@ -1,0 +1,47 @@
+// App: the program's long-lived state, wired in order: storage opens, the master key is found
+// (or made), the HSM unlocks and checks it against the database, the dispatcher is ready.
+// Everything here is thread-safe once Open() returns.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "api/context.h"
+#include "api/dispatcher.h"
+#include "common/clock.h"
+#include "hsm/hsm.h"
+#include "src/options.h"
+#include "storage/catalog.h"
+
+namespace kmsd {
+
+class App {
+public:
+    static Result<std::unique_ptr<App>> Open(const Options& options);
+    ~App();
+
+    const Options& options() const { return options_; }
+    const api::Dispatcher& dispatcher() const { return dispatcher_; }
+    // The caller for requests whose Authorization header names no usable scope.
+    api::Caller DefaultCaller() const;
+    api::Caller CallerFor(const std::string& access_key_id, const std::string& region) const;
+
+    // POST /_kmsd/reset: wipes keys, aliases, tags and the clock offset; the master key stays.
+    Status Reset();
+
+private:
+    App(Options options, std::unique_ptr<storage::Catalog> catalog, std::unique_ptr<hsm::Hsm> hsm);
+
+    Options options_;
+    std::unique_ptr<storage::Catalog> catalog_;
+    std::unique_ptr<hsm::Hsm> hsm_;
+    OffsetClock clock_;
+    api::Services services_;
+    api::Dispatcher dispatcher_;
+};
+
+// Finds the master key (--master-key-file, KMSD_MASTER_KEY, <data-dir>/master.key) or, for a
+// database without keys, generates one (written 0600, fsync'd, renamed).
+Result<SecureBytes> LoadOrCreateMasterKey(const StorageOptions& storage, bool database_has_keys);
+
+}  // namespace kmsd

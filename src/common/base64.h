@@ -1,0 +1,16 @@
+// Standard base64 with padding (RFC 4648 §4), as the KMS JSON protocol carries blobs.
+// Decoding is strict: wrong characters, bad padding or a bad length are errors.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "common/secure_bytes.h"
+
+namespace kmsd {
+
+std::string Base64Encode(ByteView data);
+// Returns nullopt if `text` is not valid base64. The output is wiped on free (it may be plaintext).
+std::optional<SecureBytes> Base64Decode(std::string_view text);
+
+}  // namespace kmsd

@@ -1,0 +1,33 @@
+// Clock: the one source of KMS time (design.md §6): wall time plus a persisted, only-growing
+// offset. Thread-safe. SigV4 and HTTP Date use wall time, never this clock.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+
+namespace kmsd {
+
+class Clock {
+public:
+    virtual ~Clock() = default;
+    // KMS time in seconds since the epoch, with fractions.
+    virtual double Now() const = 0;
+};
+
+// Wall time plus an offset in seconds. The offset only grows (callers enforce that).
+class OffsetClock : public Clock {
+public:
+    double Now() const override {
+        auto wall = std::chrono::duration<double>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+        return wall + offset_.load(std::memory_order_relaxed);
+    }
+    double offset() const { return offset_.load(std::memory_order_relaxed); }
+    void set_offset(double seconds) { offset_.store(seconds, std::memory_order_relaxed); }
+
+private:
+    std::atomic<double> offset_{0};
+};
+
+}  // namespace kmsd

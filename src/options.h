@@ -1,0 +1,43 @@
+// Command-line options, each with an environment variable (flag wins over env over default).
+#pragma once
+
+#include <string>
+
+#include "common/status.h"
+
+namespace kmsd {
+
+struct ServerOptions {
+    int port = 8080;                  // PORT
+    std::string bind = "127.0.0.1";   // KMSD_BIND
+    int threads = 0;                  // KMSD_THREADS; 0 = number of cores
+    int max_connections = 4096;       // KMSD_MAX_CONNECTIONS; more are closed at once
+    int request_timeout_seconds = 20; // KMSD_REQUEST_TIMEOUT; a request must arrive in this time
+    std::string admin_token;          // KMSD_ADMIN_TOKEN; admin endpoints (but health) need it
+};
+
+struct StorageOptions {
+    std::string data_dir = "./kmsd-data";  // KMS_DATA_PATH
+    bool in_memory = false;                // KMSD_IN_MEMORY
+    std::string master_key_file;           // KMSD_MASTER_KEY_FILE
+};
+
+struct IdentityOptions {
+    std::string region = "us-east-1";       // KMS_REGION, for unsigned requests
+    std::string account_id = "111122223333";  // KMS_ACCOUNT_ID
+};
+
+struct Options {
+    ServerOptions server;
+    StorageOptions storage;
+    IdentityOptions identity;
+    std::string log_level = "info";  // KMSD_LOG_LEVEL
+    // `kmsd healthcheck`: probe /_kmsd/health on server.port and exit 0/1.
+    bool healthcheck = false;
+};
+
+// Parses argv. Returns the options, or an exit code in `exit_code` (0 for --help) when the
+// program should stop right away.
+Result<Options> ParseOptions(int argc, char** argv, int& exit_code);
+
+}  // namespace kmsd

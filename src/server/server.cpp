@@ -1,0 +1,248 @@
+#include "src/server/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <ctime>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "api/resolve.h"
+#include "src/admin.h"
+#include "src/auth/sigv4.h"
+
+namespace kmsd {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+// Bodies use the cleansing allocator: plaintext and data keys are wiped when the strings go.
+using SecureBody = http::basic_string_body<char, std::char_traits<char>, CleansingAllocator<char>>;
+using Request = http::request<SecureBody>;
+using Response = http::response<SecureBody>;
+
+std::string HttpDate() {
+    std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    return buf;
+}
+
+class Session : public std::enable_shared_from_this<Session> {
+public:
+    Session(tcp::socket&& socket, App& app, std::atomic<int>& connections)
+        : stream_(std::move(socket)), app_(app), connections_(connections) {}
+    ~Session() { connections_.fetch_sub(1, std::memory_order_relaxed); }
+
+    void Start() {
+        // Run on the connection's strand: handlers of one connection never race on the socket.
+        asio::dispatch(stream_.get_executor(),
+                       beast::bind_front_handler(&Session::DoRead, shared_from_this()));
+    }
+
+private:
+    void DoRead() {
+        parser_.emplace();
+        parser_->body_limit(kMaxBodyBytes);
+        parser_->header_limit(16 * 1024);
+        // The whole request (headers and body) must arrive within the timeout: a client that
+        // never finishes its headers is cut off.
+        stream_.expires_after(std::chrono::seconds(app_.options().server.request_timeout_seconds));
+        http::async_read(stream_, buffer_, *parser_,
+                         beast::bind_front_handler(&Session::OnRead, shared_from_this()));
+    }
+
+    void OnRead(beast::error_code ec, std::size_t /*bytes*/) {
+        if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+            ec == asio::error::connection_reset || ec == asio::error::eof)
+            return Close();
+        if (ec == http::error::body_limit) return SendError(http::status::payload_too_large);
+        if (ec) return SendError(http::status::bad_request);
+        Handle(parser_->release());
+    }
+
+    void SendError(http::status status) {
+        Response res{status, 11};
+        res.set(http::field::content_type, "application/json");
+        res.set(http::field::date, HttpDate());
+        res.keep_alive(false);
+        res.body() = status == http::status::payload_too_large ? "{\"message\":\"Request body too large\"}"
+                                                              : "{\"message\":\"Bad request\"}";
+        Write(std::move(res));
+    }
+
+    void Handle(Request req) {
+        const auto started = std::chrono::steady_clock::now();
+        const std::string request_id = api::NewUuid();
+        std::string_view path(req.target().data(), req.target().size());
+        Response res{http::status::ok, req.version()};
+        res.set(http::field::date, HttpDate());
+        res.set("x-amzn-RequestId", request_id);
+        res.keep_alive(req.keep_alive());
+        if (IsAdminPath(path)) {
+            AdminReply reply = HandleAdmin(
+                app_, std::string_view(req.method_string().data(), req.method_string().size()),
+                path,
+                std::string_view(req[http::field::authorization].data(),
+                                 req[http::field::authorization].size()));
+            res.result(static_cast<unsigned>(reply.http_status));
+            res.set(http::field::content_type, "application/json");
+            res.body() = SecureString(reply.body.data(), reply.body.size());
+            res.prepare_payload();
+            return Write(std::move(res));
+        }
+        api::Caller caller = CallerOf(req);
+        std::string_view target(req["X-Amz-Target"].data(), req["X-Amz-Target"].size());
+        std::string_view content_type(req[http::field::content_type].data(),
+                                      req[http::field::content_type].size());
+        // KMS is POST only; any other method cannot name an operation.
+        api::Response out =
+            req.method() == http::verb::post
+                ? app_.dispatcher().Dispatch(caller, target, content_type,
+                                             std::string_view(req.body().data(), req.body().size()),
+                                             request_id)
+                : app_.dispatcher().Dispatch(caller, "", "", "", request_id);
+        res.result(static_cast<unsigned>(out.http_status));
+        res.set(http::field::content_type, "application/x-amz-json-1.1");
+        if (!out.error_type.empty()) res.set("x-amzn-ErrorType", out.error_type);
+        res.body() = std::move(out.body);
+        res.prepare_payload();
+        const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                                std::chrono::steady_clock::now() - started)
+                                .count();
+        spdlog::debug("{} {} {} {}us {}", request_id, target, out.http_status, micros,
+                      out.error_type);
+        Write(std::move(res));
+    }
+
+    api::Caller CallerOf(const Request& req) const {
+        auto header = req[http::field::authorization];
+        auto cred = auth::ParseAuthorization(std::string_view(header.data(), header.size()));
+        if (!cred) return app_.DefaultCaller();
+        return app_.CallerFor(cred->access_key_id, cred->region);
+    }
+
+    void Write(Response res) {
+        res_ = std::make_unique<Response>(std::move(res));
+        http::async_write(stream_, *res_,
+                          beast::bind_front_handler(&Session::OnWrite, shared_from_this(),
+                                                    res_->keep_alive()));
+    }
+
+    void OnWrite(bool keep_alive, beast::error_code ec, std::size_t /*bytes*/) {
+        res_.reset();  // frees (and wipes) the response body right after it is sent
+        if (ec || !keep_alive) return Close();
+        DoRead();
+    }
+
+    void Close() {
+        beast::error_code ec;
+        stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    }
+
+    beast::tcp_stream stream_;
+    beast::flat_buffer buffer_;
+    std::optional<http::request_parser<SecureBody>> parser_;
+    std::unique_ptr<Response> res_;
+    App& app_;
+    std::atomic<int>& connections_;
+};
+
+class Listener : public std::enable_shared_from_this<Listener> {
+public:
+    Listener(asio::io_context& ioc, App& app) : ioc_(ioc), acceptor_(ioc), retry_(ioc), app_(app) {}
+
+    beast::error_code Listen(const tcp::endpoint& endpoint) {
+        beast::error_code ec;
+        acceptor_.open(endpoint.protocol(), ec);
+        if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+        if (!ec) acceptor_.bind(endpoint, ec);
+        if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+        return ec;
+    }
+
+    void DoAccept() {
+        // The new connection gets its own strand.
+        acceptor_.async_accept(asio::make_strand(ioc_),
+                               beast::bind_front_handler(&Listener::OnAccept, shared_from_this()));
+    }
+
+    void Stop() {
+        beast::error_code ec;
+        acceptor_.close(ec);
+    }
+
+private:
+    void OnAccept(beast::error_code ec, tcp::socket socket) {
+        if (ec == asio::error::operation_aborted) return;  // stopping
+        if (ec) {
+            // EMFILE and friends: never stop accepting; wait a little and try again.
+            spdlog::warn("accept failed: {}", ec.message());
+            retry_.expires_after(std::chrono::milliseconds(50));
+            retry_.async_wait([self = shared_from_this()](beast::error_code) { self->DoAccept(); });
+            return;
+        }
+        if (connections_.fetch_add(1, std::memory_order_relaxed) >=
+            app_.options().server.max_connections) {
+            connections_.fetch_sub(1, std::memory_order_relaxed);
+            beast::error_code ignored;
+            socket.close(ignored);
+        } else {
+            std::make_shared<Session>(std::move(socket), app_, connections_)->Start();
+        }
+        DoAccept();
+    }
+
+    asio::io_context& ioc_;
+    tcp::acceptor acceptor_;
+    asio::steady_timer retry_;
+    App& app_;
+    std::atomic<int> connections_{0};
+};
+
+}  // namespace
+
+int RunServer(App& app) {
+    const auto& opts = app.options().server;
+    int threads = opts.threads > 0 ? opts.threads
+                                   : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    asio::io_context ioc{threads};
+    beast::error_code ec;
+    auto address = asio::ip::make_address(opts.bind, ec);
+    if (ec) {
+        spdlog::critical("bad --bind address {}: {}", opts.bind, ec.message());
+        return 2;
+    }
+    auto listener = std::make_shared<Listener>(ioc, app);
+    if ((ec = listener->Listen({address, static_cast<unsigned short>(opts.port)}))) {
+        spdlog::critical("cannot listen on {}:{}: {}", opts.bind, opts.port, ec.message());
+        return 2;
+    }
+    listener->DoAccept();
+
+    asio::signal_set signals(ioc, SIGINT, SIGTERM);
+    signals.async_wait([&](beast::error_code, int sig) {
+        spdlog::info("signal {}: stopping", sig);
+        listener->Stop();
+        ioc.stop();
+    });
+    spdlog::info("kmsd listening on {}:{} ({} threads)", opts.bind, opts.port, threads);
+
+    std::vector<std::thread> pool;
+    for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
+    ioc.run();
+    for (auto& t : pool) t.join();
+    return 0;
+}
+
+}  // namespace kmsd

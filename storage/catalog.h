@@ -1,0 +1,91 @@
+// Catalog: the in-memory view of keys and aliases that every request reads, written through to
+// SQLite (design.md §3). Reads take a shared lock just long enough to copy a shared_ptr; writes
+// run one at a time under the writer mutex: BEGIN IMMEDIATE → SQL → COMMIT → swap the changed
+// records. If any step fails nothing is swapped, so memory and disk never disagree.
+// Thread-safe.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/status.h"
+#include "hsm/sealed_key_store.h"
+#include "storage/db.h"
+#include "storage/records.h"
+
+namespace kmsd::storage {
+
+using KeyPtr = std::shared_ptr<const KeyRecord>;
+using AliasPtr = std::shared_ptr<const AliasRecord>;
+
+// One atomic change. Everything in it commits together or not at all.
+struct Change {
+    std::vector<KeyPtr> put_keys;  // insert or update (tags replaced)
+    std::vector<NewMaterial> put_materials;
+    std::vector<AliasPtr> put_aliases;
+    std::vector<ScopedName> delete_aliases;
+    std::vector<ScopedName> delete_keys;  // cascades to materials, tags, aliases
+    std::vector<std::pair<std::string, Bytes>> put_meta;
+};
+
+class Catalog : public hsm::SealedKeyStore {
+public:
+    // Opens the database at `path` (":memory:" for in-memory), applies migrations and loads
+    // all metadata into memory.
+    static Result<std::unique_ptr<Catalog>> Open(const std::string& path);
+
+    // --- reads (no SQLite) ---
+    KeyPtr FindKey(const ScopedName& key) const;
+    AliasPtr FindAlias(const ScopedName& alias) const;
+    // Keys of one account+Region ordered by key ID, starting at `from` (inclusive).
+    std::vector<KeyPtr> ListKeys(const std::string& account, const std::string& region,
+                                 const std::string& from, std::size_t limit) const;
+    std::vector<AliasPtr> ListAliases(const std::string& account, const std::string& region) const;
+    std::vector<AliasPtr> AliasesOf(const ScopedName& key) const;
+    // The key that owns `material_id`, across all accounts and Regions.
+    std::optional<ScopedName> FindMaterialOwner(const std::string& material_id) const;
+    std::size_t KeyCount() const;
+
+    // --- SealedKeyStore (a SQLite read; only on an HSM cache miss) ---
+    Result<Bytes> LoadSealed(const std::string& material_id) const override;
+
+    // --- meta values (startup and admin paths only) ---
+    Result<std::optional<Bytes>> GetMeta(const std::string& name) const;
+
+    // --- writes ---
+    // Runs `build` under the writer mutex (so it sees a stable catalog), then applies its Change.
+    // `build` returns the Change or an error (then nothing happens).
+    Status Write(const std::function<Result<Change>()>& build);
+    Status Apply(const Change& change) {
+        return Write([&]() -> Result<Change> { return change; });
+    }
+    // Deletes every key, alias and tag (and the given meta names); the master key check stays.
+    Status Reset(const std::vector<std::string>& meta_to_clear);
+
+    // Fault injection for tests: the Nth SQL step from now fails.
+    void FailNthStep(int n);
+
+private:
+    explicit Catalog(std::unique_ptr<Db> db) : db_(std::move(db)) {}
+    Status Migrate();
+    Status Load();
+    Status WriteSql(const Change& change);
+    void Publish(const Change& change);
+
+    mutable std::mutex writer_mu_;  // guards db_ and serialises writers
+    std::unique_ptr<Db> db_;
+
+    mutable std::shared_mutex mu_;  // guards the maps below
+    std::map<ScopedName, KeyPtr> keys_;
+    std::map<ScopedName, AliasPtr> aliases_;
+    std::unordered_map<std::string, ScopedName> material_owner_;
+};
+
+}  // namespace kmsd::storage

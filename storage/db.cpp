@@ -1,0 +1,134 @@
+#include "storage/db.h"
+
+#include <sys/stat.h>
+
+#include <memory>
+
+namespace kmsd::storage {
+
+Statement::Statement(Db& db, const char* sql) : db_(db) {
+    prepare_rc_ = sqlite3_prepare_v2(db.handle(), sql, -1, &stmt_, nullptr);
+}
+
+Statement::~Statement() { sqlite3_finalize(stmt_); }
+
+Status Statement::Bind(const std::vector<SqlValue>& values) {
+    if (prepare_rc_ != SQLITE_OK) return db_.LastError("prepare");
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        int idx = static_cast<int>(i) + 1;
+        int rc = std::visit(
+            [&](const auto& v) -> int {
+                using T = std::decay_t<decltype(v)>;
+                if constexpr (std::is_same_v<T, std::monostate>) {
+                    return sqlite3_bind_null(stmt_, idx);
+                } else if constexpr (std::is_same_v<T, std::int64_t>) {
+                    return sqlite3_bind_int64(stmt_, idx, v);
+                } else if constexpr (std::is_same_v<T, double>) {
+                    return sqlite3_bind_double(stmt_, idx, v);
+                } else if constexpr (std::is_same_v<T, std::string>) {
+                    return sqlite3_bind_text(stmt_, idx, v.data(), static_cast<int>(v.size()),
+                                             SQLITE_TRANSIENT);
+                } else {
+                    return sqlite3_bind_blob(stmt_, idx, v.data(), static_cast<int>(v.size()),
+                                             SQLITE_TRANSIENT);
+                }
+            },
+            values[i]);
+        if (rc != SQLITE_OK) return db_.LastError("bind");
+    }
+    return Status::Ok();
+}
+
+Result<bool> Statement::Step() {
+    if (prepare_rc_ != SQLITE_OK) return db_.LastError("prepare");
+    if (db_.ShouldFailStep()) return Error(ErrorCode::kStorage, "injected SQL step failure");
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return db_.LastError("step");
+}
+
+Status Statement::Run(const std::vector<SqlValue>& values) {
+    KMSD_RETURN_IF_ERROR(Bind(values));
+    for (;;) {
+        KMSD_ASSIGN_OR_RETURN(bool row, Step());
+        if (!row) return Status::Ok();
+    }
+}
+
+std::string Statement::Text(int col) const {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
+             : std::string();
+}
+
+Bytes Statement::Blob(int col) const {
+    const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(stmt_, col));
+    return p ? Bytes(p, p + sqlite3_column_bytes(stmt_, col)) : Bytes();
+}
+
+double Statement::Real(int col) const { return sqlite3_column_double(stmt_, col); }
+std::int64_t Statement::Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+bool Statement::IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+
+Result<std::unique_ptr<Db>> Db::Open(const std::string& path) {
+    sqlite3* raw = nullptr;
+    // Tight umask while SQLite creates the file (and its -wal/-shm): only the owner may read.
+    mode_t old = umask(077);
+    int rc = sqlite3_open_v2(path.c_str(), &raw,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             nullptr);
+    std::unique_ptr<Db> db(new Db(raw));
+    if (rc != SQLITE_OK) {
+        umask(old);
+        return Error(ErrorCode::kStorage, "cannot open database " + path + ": " +
+                                              (raw ? sqlite3_errmsg(raw) : "out of memory"));
+    }
+    sqlite3_busy_timeout(raw, 5000);
+    // WAL for concurrent readers of the file (backups), FULL so a COMMIT survives power loss.
+    Status st = db->Exec(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+    if (st.ok()) {
+        Statement check(*db, "PRAGMA foreign_keys");
+        auto row = check.Step();
+        if (!row.ok() || !row.value() || check.Int(0) != 1)
+            st = Error(ErrorCode::kStorage, "SQLite foreign keys could not be enabled");
+    }
+    umask(old);
+    if (!st.ok()) return st;
+    return db;
+}
+
+Db::~Db() { sqlite3_close_v2(db_); }
+
+Status Db::Exec(const std::string& sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+        std::string msg = err ? err : "unknown error";
+        sqlite3_free(err);
+        return Error(ErrorCode::kStorage, "SQLite: " + msg);
+    }
+    return Status::Ok();
+}
+
+Status Db::LastError(const char* what) const {
+    return Error(ErrorCode::kStorage, std::string("SQLite ") + what + ": " + sqlite3_errmsg(db_));
+}
+
+Transaction::Transaction(Db& db) : db_(db) { status_ = db_.Exec("BEGIN IMMEDIATE"); }
+
+Transaction::~Transaction() {
+    if (status_.ok() && !done_) (void)db_.Exec("ROLLBACK");
+}
+
+Status Transaction::Commit() {
+    if (!status_.ok()) return status_;
+    if (db_.ShouldFailStep()) return Error(ErrorCode::kStorage, "injected COMMIT failure");
+    KMSD_RETURN_IF_ERROR(db_.Exec("COMMIT"));
+    done_ = true;
+    return Status::Ok();
+}
+
+}  // namespace kmsd::storage

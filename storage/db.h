@@ -1,0 +1,91 @@
+// Thin RAII wrappers over SQLite: Db (the connection), Statement (a prepared statement) and
+// Transaction (BEGIN IMMEDIATE, rolled back unless committed). Parameters are always bound.
+//
+// Concurrency: a Db is one connection and is NOT thread-safe; its only owner, the Catalog, uses it
+// under its writer mutex (requests never read SQLite).
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "common/secure_bytes.h"
+#include "common/status.h"
+
+namespace kmsd::storage {
+
+class Db;
+
+// A bindable value. std::monostate is SQL NULL.
+using SqlValue = std::variant<std::monostate, std::int64_t, double, std::string, Bytes>;
+
+class Statement {
+public:
+    Statement(Db& db, const char* sql);
+    ~Statement();
+    Statement(const Statement&) = delete;
+    Statement& operator=(const Statement&) = delete;
+
+    // Binds `values` to ?1..?N (after a reset).
+    Status Bind(const std::vector<SqlValue>& values);
+    // Steps once: true if a row is available, false when done.
+    Result<bool> Step();
+    // Runs to completion (for statements without result rows).
+    Status Run(const std::vector<SqlValue>& values = {});
+
+    std::string Text(int col) const;
+    Bytes Blob(int col) const;
+    double Real(int col) const;
+    std::int64_t Int(int col) const;
+    bool IsNull(int col) const;
+
+private:
+    Db& db_;
+    sqlite3_stmt* stmt_ = nullptr;
+    int prepare_rc_ = SQLITE_OK;
+};
+
+class Db {
+public:
+    // Opens (creating if needed, mode 0600) `path`, or an in-memory database for ":memory:".
+    // Sets WAL, synchronous=FULL, foreign keys (checked), busy timeout.
+    static Result<std::unique_ptr<Db>> Open(const std::string& path);
+    ~Db();
+    Db(const Db&) = delete;
+    Db& operator=(const Db&) = delete;
+
+    Status Exec(const std::string& sql);
+    sqlite3* handle() { return db_; }
+    Status LastError(const char* what) const;
+
+    // Fault injection for tests: the Nth Statement step from now fails (0 = never).
+    void FailNthStep(int n) { fail_countdown_ = n; }
+    bool ShouldFailStep() {
+        return fail_countdown_ > 0 && --fail_countdown_ == 0;
+    }
+
+private:
+    explicit Db(sqlite3* db) : db_(db) {}
+    sqlite3* db_;
+    int fail_countdown_ = 0;
+};
+
+// BEGIN IMMEDIATE on construction (check ok()); ROLLBACK in the destructor unless committed.
+class Transaction {
+public:
+    explicit Transaction(Db& db);
+    ~Transaction();
+    const Status& status() const { return status_; }
+    Status Commit();
+
+private:
+    Db& db_;
+    Status status_;
+    bool done_ = false;
+};
+
+}  // namespace kmsd::storage

@@ -1,0 +1,73 @@
+// Domain records held by the Catalog. Records are immutable once published: a change builds a
+// new record and swaps the shared_ptr, so readers on the hot path never lock while using one.
+#pragma once
+
+#include <compare>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace kmsd::storage {
+
+enum class KeyState { kEnabled, kDisabled, kPendingDeletion, kPendingImport };
+
+const char* KeyStateName(KeyState s);
+std::optional<KeyState> ParseKeyState(const std::string& s);
+
+// (account, region, name): the identity of a key or an alias.
+struct ScopedName {
+    std::string account;
+    std::string region;
+    std::string name;
+    auto operator<=>(const ScopedName&) const = default;
+};
+
+struct MaterialRecord {
+    std::string material_id;  // 64 lower-case hex
+    double creation_date = 0;
+};
+
+using Tags = std::vector<std::pair<std::string, std::string>>;  // in insertion order
+
+struct KeyRecord {
+    std::string account;
+    std::string region;
+    std::string key_id;
+    std::string arn;
+    double creation_date = 0;
+    std::string description;
+    KeyState state = KeyState::kEnabled;
+    std::string key_usage = "ENCRYPT_DECRYPT";
+    std::string key_spec = "SYMMETRIC_DEFAULT";
+    std::string origin = "AWS_KMS";
+    std::optional<double> deletion_date;
+    int pending_window_days = 0;
+    std::string policy;  // as the caller gave it (or the default), re-formatted on output
+    Tags tags;
+    std::vector<MaterialRecord> materials;  // oldest first; the last one is current
+
+    ScopedName scoped() const { return {account, region, key_id}; }
+    const std::string& current_material_id() const { return materials.back().material_id; }
+};
+
+struct AliasRecord {
+    std::string account;
+    std::string region;
+    std::string alias_name;  // "alias/..."
+    std::string key_id;
+    double creation_date = 0;
+    double last_updated = 0;
+
+    ScopedName scoped() const { return {account, region, alias_name}; }
+};
+
+// Sealed material to store alongside a key row.
+struct NewMaterial {
+    ScopedName key;
+    std::string material_id;
+    double creation_date = 0;
+    std::vector<unsigned char> sealed;
+};
+
+}  // namespace kmsd::storage
