@@ -1,0 +1,249 @@
+// [api]: Dispatch() without sockets, asserting the exact __type, message and HTTP status.
+#include <catch2/catch.hpp>
+
+#include "common/base64.h"
+#include "support/fakes.h"
+
+using namespace kmsd;
+using kmsd::testing::TestKms;
+
+namespace {
+
+const std::string kAcct = "111122223333";
+std::string Arn(const std::string& id) { return "arn:aws:kms:us-east-1:" + kAcct + ":key/" + id; }
+std::string B64(const std::string& s) { return Base64Encode(View(s)); }
+
+void CheckError(const TestKms::Reply& r, const std::string& type, const std::string& message,
+                int status = 400) {
+    INFO(r.body);
+    CHECK(r.status == status);
+    CHECK(r.type() == type);
+    CHECK(r.message() == message);
+}
+
+}  // namespace
+
+TEST_CASE("protocol-level errors", "[api]") {
+    TestKms kms;
+    SECTION("unknown operation has a bare __type body") {
+        auto r = kms.Call("NoSuchOp", "{}");
+        CHECK(r.status == 400);
+        CHECK(r.body == "{\"__type\":\"UnknownOperationException\"}");
+    }
+    SECTION("wrong content type") {
+        auto r = kms.Call("ListKeys", "{}", "text/plain");
+        CHECK(r.body == "{\"__type\":\"UnknownOperationException\"}");
+    }
+    SECTION("malformed JSON, non-objects, duplicates and wrong types are SerializationException") {
+        for (const char* body : {"", "{", "[]", "\"x\"", "{\"Limit\":1,\"Limit\":2}",
+                                 "{\"Limit\":\"ten\"}", "{\"Limit\":1.5}"}) {
+            INFO(body);
+            auto r = kms.Call("ListKeys", body);
+            CHECK(r.status == 400);
+            CHECK(r.type() == "SerializationException");
+        }
+    }
+    SECTION("invalid base64 is SerializationException") {
+        auto id = kms.NewKey();
+        auto r = kms.Call("Encrypt", "{\"KeyId\":\"" + id + "\",\"Plaintext\":\"%%%\"}");
+        CHECK(r.type() == "SerializationException");
+    }
+    SECTION("unknown members are ignored") {
+        auto r = kms.Call("ListKeys", "{\"Bogus\":{\"x\":[1,2]}}");
+        CHECK(r.status == 200);
+    }
+    SECTION("model operations not built yet say so") {
+        auto r = kms.Call("ListGrants", "{\"KeyId\":\"x\"}");
+        CheckError(r, "UnsupportedOperationException", "ListGrants is not supported by kmsd yet.");
+    }
+}
+
+TEST_CASE("validation errors use AWS's grammar", "[api]") {
+    TestKms kms;
+    CheckError(kms.Call("DescribeKey", "{}"), "ValidationException",
+               "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: "
+               "Member must not be null");
+    auto id = kms.NewKey();
+    CheckError(kms.Call("Encrypt", "{\"KeyId\":\"" + id + "\",\"Plaintext\":\"" +
+                                       B64(std::string(4097, 'x')) + "\"}"),
+               "ValidationException",
+               "1 validation error detected: Value at 'plaintext' failed to satisfy constraint: "
+               "Member must have length less than or equal to 4096");
+    CheckError(kms.Call("GenerateRandom", "{\"NumberOfBytes\":1025}"), "ValidationException",
+               "1 validation error detected: Value '1025' at 'numberOfBytes' failed to satisfy "
+               "constraint: Member must have value less than or equal to 1024");
+    CheckError(kms.Call("GenerateRandom", "{\"NumberOfBytes\":0}"), "ValidationException",
+               "1 validation error detected: Value '0' at 'numberOfBytes' failed to satisfy "
+               "constraint: Member must have value greater than or equal to 1");
+    CheckError(kms.Call("GenerateRandom", "{}"), "ValidationException", "NumberOfBytes is required.");
+    CheckError(kms.Call("CreateKey", "{\"Description\":\"" + std::string(8193, 'd') + "\"}"),
+               "ValidationException",
+               "1 validation error detected: Value '" + std::string(8193, 'd') +
+                   "' at 'description' failed to satisfy constraint: Member must have length less "
+                   "than or equal to 8192");
+    auto bad_enum = kms.Call("CreateKey", "{\"KeySpec\":\"HMAC_random\"}");
+    CHECK(bad_enum.type() == "ValidationException");
+    CHECK_THAT(bad_enum.message(),
+               Catch::StartsWith("1 validation error detected: Value 'HMAC_random' at 'keySpec' "
+                                 "failed to satisfy constraint: Member must satisfy enum value set: ["));
+    CheckError(kms.Call("TagResource", "{\"KeyId\":\"" + id + "\",\"Tags\":[{\"TagKey\":\"" +
+                                           std::string(129, 'k') + "\",\"TagValue\":\"v\"}]}"),
+               "ValidationException",
+               "1 validation error detected: Value '" + std::string(129, 'k') +
+                   "' at 'tags.1.member.tagKey' failed to satisfy constraint: Member must have "
+                   "length less than or equal to 128");
+    CheckError(kms.Call("GenerateDataKey", "{\"KeyId\":\"" + id + "\"}"), "ValidationException",
+               "Please specify either number of bytes or key spec.");
+}
+
+TEST_CASE("key references resolve with AWS's NotFound messages", "[api]") {
+    TestKms kms;
+    auto id = kms.NewKey();
+    const std::string missing = "00000000-1111-4222-8333-444444444444";
+    CheckError(kms.Call("DescribeKey", "{\"KeyId\":\"fake-key-id\"}"), "NotFoundException",
+               "Invalid keyId 'fake-key-id'");
+    CheckError(kms.Call("DescribeKey", "{\"KeyId\":\"" + missing + "\"}"), "NotFoundException",
+               "Key '" + Arn(missing) + "' does not exist");
+    CheckError(kms.Call("DescribeKey",
+                        "{\"KeyId\":\"arn:aws:kms:us-west-2:" + kAcct + ":key/" + id + "\"}"),
+               "NotFoundException", "Invalid arn us-west-2");
+    CheckError(kms.Call("DescribeKey", "{\"KeyId\":\"alias/nope\"}"), "NotFoundException",
+               "Alias arn:aws:kms:us-east-1:" + kAcct + ":alias/nope is not found.");
+    auto r = kms.Call("DescribeKey", "{\"KeyId\":\"" + Arn(id) + "\"}");
+    CHECK(r.status == 200);
+    kms.caller.region = "us-west-2";
+    CheckError(kms.Call("DescribeKey", "{\"KeyId\":\"" + id + "\"}"), "NotFoundException",
+               "Key 'arn:aws:kms:us-west-2:" + kAcct + ":key/" + id + "' does not exist");
+}
+
+TEST_CASE("encrypt and decrypt, with every failure mode", "[api]") {
+    TestKms kms;
+    auto id = kms.NewKey();
+    auto other = kms.NewKey();
+    auto enc = kms.Call("Encrypt", "{\"KeyId\":\"" + id + "\",\"Plaintext\":\"" + B64("secret") +
+                                       "\",\"EncryptionContext\":{\"a\":\"bc\"}}");
+    REQUIRE(enc.status == 200);
+    CHECK(enc.str("KeyId") == Arn(id));
+    const std::string blob = enc.str("CiphertextBlob");
+
+    auto dec = kms.Call("Decrypt", "{\"CiphertextBlob\":\"" + blob +
+                                       "\",\"EncryptionContext\":{\"a\":\"bc\"}}");
+    REQUIRE(dec.status == 200);
+    CHECK(dec.str("Plaintext") == B64("secret"));
+    CHECK(dec.str("KeyId") == Arn(id));
+    CHECK(dec.str("EncryptionAlgorithm") == "SYMMETRIC_DEFAULT");
+
+    SECTION("wrong context") {
+        auto r = kms.Call("Decrypt", "{\"CiphertextBlob\":\"" + blob +
+                                         "\",\"EncryptionContext\":{\"ab\":\"c\"}}");
+        CHECK(r.body == "{\"__type\":\"InvalidCiphertextException\"}");
+    }
+    SECTION("wrong KeyId") {
+        CheckError(kms.Call("Decrypt", "{\"CiphertextBlob\":\"" + blob + "\",\"KeyId\":\"" +
+                                           other + "\",\"EncryptionContext\":{\"a\":\"bc\"}}"),
+                   "IncorrectKeyException",
+                   "The key ID in the request does not identify a CMK that can perform this "
+                   "operation.");
+    }
+    SECTION("garbage") {
+        auto r = kms.Call("Decrypt", "{\"CiphertextBlob\":\"" + B64(std::string(200, 'x')) + "\"}");
+        CHECK(r.body == "{\"__type\":\"InvalidCiphertextException\"}");
+    }
+    SECTION("disabled, then pending deletion") {
+        REQUIRE(kms.Call("DisableKey", "{\"KeyId\":\"" + id + "\"}").status == 200);
+        CheckError(kms.Call("Decrypt", "{\"CiphertextBlob\":\"" + blob +
+                                           "\",\"EncryptionContext\":{\"a\":\"bc\"}}"),
+                   "DisabledException", Arn(id) + " is disabled.");
+        REQUIRE(kms.Call("ScheduleKeyDeletion", "{\"KeyId\":\"" + id + "\",\"PendingWindowInDays\":7}")
+                    .status == 200);
+        CheckError(kms.Call("Encrypt", "{\"KeyId\":\"" + id + "\",\"Plaintext\":\"AA==\"}"),
+                   "KMSInvalidStateException", Arn(id) + " is pending deletion.");
+        auto cancel = kms.Call("CancelKeyDeletion", "{\"KeyId\":\"" + id + "\"}");
+        CHECK(cancel.str("KeyId") == Arn(id));
+        auto d = kms.Call("DescribeKey", "{\"KeyId\":\"" + id + "\"}");
+        CHECK(api::ToStd(d.json["KeyMetadata"]["KeyState"].get<SecureString>()) == "Disabled");
+        CheckError(kms.Call("CancelKeyDeletion", "{\"KeyId\":\"" + id + "\"}"),
+                   "KMSInvalidStateException", Arn(id) + " is not pending deletion.");
+    }
+    SECTION("DryRun succeeds as an error and changes nothing") {
+        CheckError(kms.Call("Encrypt", "{\"KeyId\":\"" + id + "\",\"Plaintext\":\"AA==\",\"DryRun\":true}"),
+                   "DryRunOperationException",
+                   "The request would have succeeded, but the DryRun option is set.");
+    }
+    SECTION("ReEncrypt moves the blob to another key") {
+        auto r = kms.Call("ReEncrypt", "{\"CiphertextBlob\":\"" + blob +
+                                           "\",\"SourceEncryptionContext\":{\"a\":\"bc\"},"
+                                           "\"DestinationKeyId\":\"" + other + "\"}");
+        REQUIRE(r.status == 200);
+        CHECK(r.str("SourceKeyId") == Arn(id));
+        CHECK(r.str("KeyId") == Arn(other));
+        auto back = kms.Call("Decrypt", "{\"CiphertextBlob\":\"" + r.str("CiphertextBlob") + "\"}");
+        CHECK(back.str("Plaintext") == B64("secret"));
+    }
+}
+
+TEST_CASE("aliases, tags and policies", "[api]") {
+    TestKms kms;
+    auto id = kms.NewKey();
+    CheckError(kms.Call("CreateAlias", "{\"AliasName\":\"nope\",\"TargetKeyId\":\"" + id + "\"}"),
+               "ValidationException",
+               "Alias must start with the prefix \"alias/\". Please see "
+               "https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html");
+    REQUIRE(kms.Call("CreateAlias", "{\"AliasName\":\"alias/app\",\"TargetKeyId\":\"" + id + "\"}")
+                .status == 200);
+    CheckError(kms.Call("CreateAlias", "{\"AliasName\":\"alias/app\",\"TargetKeyId\":\"" + id + "\"}"),
+               "AlreadyExistsException",
+               "An alias with the name arn:aws:kms:us-east-1:" + kAcct +
+                   ":alias/app already exists");
+    CHECK(kms.Call("CreateAlias", "{\"AliasName\":\"alias/aws/x\",\"TargetKeyId\":\"" + id + "\"}")
+              .type() == "NotAuthorizedException");
+    auto by_alias = kms.Call("Encrypt", "{\"KeyId\":\"alias/app\",\"Plaintext\":\"AA==\"}");
+    CHECK(by_alias.str("KeyId") == Arn(id));
+
+    CheckError(kms.Call("TagResource", "{\"KeyId\":\"" + id +
+                                           "\",\"Tags\":[{\"TagKey\":\"aws:x\",\"TagValue\":\"v\"}]}"),
+               "TagException", "Tags beginning with aws: are reserved");
+    CheckError(kms.Call("TagResource", "{\"KeyId\":\"" + id +
+                                           "\",\"Tags\":[{\"TagKey\":\"k\",\"TagValue\":\"1\"},"
+                                           "{\"TagKey\":\"k\",\"TagValue\":\"2\"}]}"),
+               "TagException", "Duplicate tag keys");
+    std::string many = "[";
+    for (int i = 0; i < 51; ++i) many += (i ? "," : "") + std::string("{\"TagKey\":\"k") + std::to_string(i) + "\",\"TagValue\":\"v\"}";
+    many += "]";
+    CheckError(kms.Call("TagResource", "{\"KeyId\":\"" + id + "\",\"Tags\":" + many + "}"),
+               "TagException", "Too many tags");
+    CHECK(kms.Call("ListResourceTags", "{\"KeyId\":\"" + id + "\"}").json["Tags"].empty());
+
+    auto policy = kms.Call("GetKeyPolicy", "{\"KeyId\":\"" + id + "\",\"PolicyName\":\"default\"}");
+    CHECK(policy.str("Policy") ==
+          "{\n  \"Version\" : \"2012-10-17\",\n  \"Id\" : \"key-default-1\",\n  \"Statement\" : [ {\n"
+          "    \"Sid\" : \"Enable IAM User Permissions\",\n    \"Effect\" : \"Allow\",\n"
+          "    \"Principal\" : {\n      \"AWS\" : \"arn:aws:iam::111122223333:root\"\n    },\n"
+          "    \"Action\" : \"kms:*\",\n    \"Resource\" : \"*\"\n  } ]\n}");
+    auto put = kms.Call("PutKeyPolicy",
+                        "{\"KeyId\":\"" + id + "\",\"PolicyName\":\"default\",\"Policy\":"
+                        "\"{\\\"Version\\\":\\\"2012-10-17\\\",\\\"Statement\\\":[{\\\"Effect\\\":"
+                        "\\\"Allow\\\",\\\"Principal\\\":{\\\"AWS\\\":\\\"*\\\"},\\\"Action\\\":"
+                        "[\\\"kms:Encrypt\\\",\\\"kms:Decrypt\\\"],\\\"Resource\\\":\\\"*\\\"}]}\"}");
+    REQUIRE(put.status == 200);
+    CHECK(kms.Call("GetKeyPolicy", "{\"KeyId\":\"" + id + "\"}").str("Policy") ==
+          "{\n  \"Version\" : \"2012-10-17\",\n  \"Statement\" : [ {\n    \"Effect\" : \"Allow\",\n"
+          "    \"Principal\" : {\n      \"AWS\" : \"*\"\n    },\n"
+          "    \"Action\" : [ \"kms:Encrypt\", \"kms:Decrypt\" ],\n    \"Resource\" : \"*\"\n  } ]\n}");
+    CHECK(kms.Call("PutKeyPolicy", "{\"KeyId\":\"" + id + "\",\"Policy\":\"not json\"}").type() ==
+          "MalformedPolicyDocumentException");
+}
+
+TEST_CASE("unsupported CreateKey features are refused, not ignored", "[api]") {
+    TestKms kms;
+    CheckError(kms.Call("CreateKey", "{\"KeySpec\":\"RSA_2048\"}"), "ValidationException",
+               "You must specify a KeyUsage value for all KMS keys except for symmetric "
+               "encryption keys.");
+    for (const char* body : {"{\"KeySpec\":\"RSA_2048\",\"KeyUsage\":\"SIGN_VERIFY\"}",
+                             "{\"Origin\":\"EXTERNAL\"}", "{\"MultiRegion\":true}",
+                             "{\"CustomKeyStoreId\":\"cks-1234567890abcdef0\"}"}) {
+        INFO(body);
+        CHECK(kms.Call("CreateKey", body).type() == "UnsupportedOperationException");
+    }
+    CHECK(kms.catalog->KeyCount() == 0);
+}

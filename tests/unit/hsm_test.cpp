@@ -1,0 +1,167 @@
+// [hsm]: known-answer vectors, the blob format and its sizes, sealing and tamper resistance.
+#include <catch2/catch.hpp>
+
+#include "common/base64.h"
+#include "hsm/crypto.h"
+#include "hsm/hsm.h"
+#include "support/fakes.h"
+
+using namespace kmsd;
+using kmsd::testing::Hex;
+
+namespace {
+
+std::string HexOf(ByteView b) { return hsm::ToHex(b); }
+
+struct HsmFixture {
+    testing::FakeKeyStore store;
+    std::unique_ptr<hsm::Hsm> hsm = hsm::Hsm::New(testing::MasterKey(1)).value();
+    hsm::KeyRef ref;
+
+    HsmFixture() {
+        hsm->set_store(&store);
+        const std::string arn = "arn:aws:kms:us-east-1:111122223333:key/k1";
+        auto sealed = hsm->GenerateKey(arn, "SYMMETRIC_DEFAULT").value();
+        store.blobs[sealed.material_id] = sealed.sealed;
+        ref = {arn, sealed.material_id, "SYMMETRIC_DEFAULT"};
+    }
+};
+
+}  // namespace
+
+TEST_CASE("AES-256-GCM matches the GCM specification's test vectors", "[hsm]") {
+    SECTION("test case 14: zero key, zero IV, one zero block") {
+        auto ct = hsm::AesGcmEncrypt(Bytes(32, 0), Bytes(12, 0), {}, Bytes(16, 0)).value();
+        CHECK(HexOf(ct) == "cea7403d4d606b6e074ec5d3baf39d18d0d1c8a799996bf0265b98b5d48ab919");
+    }
+    SECTION("test case 16: with AAD") {
+        Bytes key = Hex("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308");
+        Bytes iv = Hex("cafebabefacedbaddecaf888");
+        Bytes aad = Hex("feedfacedeadbeeffeedfacedeadbeefabaddad2");
+        Bytes pt = Hex(
+            "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525"
+            "b16aedf5aa0de657ba637b39");
+        auto ct = hsm::AesGcmEncrypt(key, iv, aad, pt).value();
+        CHECK(HexOf(ct) ==
+              "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838"
+              "c5f61e6393ba7a0abcc9f662"
+              "76fc6ece0f4e1768cddf8853bb2d551b");
+        auto back = hsm::AesGcmDecrypt(key, iv, aad, ct);
+        REQUIRE(back.ok());
+        CHECK(Bytes(back->begin(), back->end()) == pt);
+        ct[5] ^= 1;
+        CHECK(hsm::AesGcmDecrypt(key, iv, aad, ct).status().code() ==
+              ErrorCode::kInvalidCiphertext);
+    }
+}
+
+TEST_CASE("HKDF-SHA256 matches RFC 5869 test case 1", "[hsm]") {
+    Bytes ikm(22, 0x0b);
+    Bytes salt = Hex("000102030405060708090a0b0c");
+    Bytes info = Hex("f0f1f2f3f4f5f6f7f8f9");
+    auto okm = hsm::HkdfSha256(ikm, salt, info, 42).value();
+    CHECK(HexOf(okm) ==
+          "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865");
+}
+
+TEST_CASE("HMAC-SHA256 matches RFC 4231 test case 2", "[hsm]") {
+    std::string key = "Jefe", data = "what do ya want for nothing?";
+    CHECK(HexOf(hsm::HmacSha256(View(key), View(data))) ==
+          "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+TEST_CASE("blob sizes match AWS for every plaintext length in the table", "[hsm]") {
+    HsmFixture f;
+    const std::pair<std::size_t, std::size_t> table[] = {
+        {1, 153},   {4, 156},   {16, 168},  {24, 176},   {32, 184},    {35, 187},  {36, 189},
+        {48, 201},  {52, 207},  {64, 220},  {128, 285},  {256, 418},   {1024, 1186}, {4096, 4258}};
+    for (auto [plain, blob] : table) {
+        auto out = f.hsm->Encrypt(f.ref, Bytes(plain, 0x41), {});
+        REQUIRE(out.ok());
+        INFO("plaintext " << plain);
+        CHECK(out->size() == blob);
+        auto back = f.hsm->Decrypt(f.ref, *out, {});
+        REQUIRE(back.ok());
+        CHECK(back->size() == plain);
+    }
+}
+
+TEST_CASE("the blob header has AWS's shape and names the material", "[hsm]") {
+    HsmFixture f;
+    auto enc = f.hsm->Encrypt(f.ref, Bytes(5, 1), {}).value();
+    auto dk = f.hsm->GenerateDataKey(f.ref, 32, {}).value();
+    CHECK(Base64Encode(enc).substr(0, 6) == "AQICAH");
+    CHECK(Base64Encode(dk.ciphertext_blob).substr(0, 6) == "AQIDAH");
+    CHECK(dk.ciphertext_blob.size() == 184);
+    CHECK(hsm::Hsm::BlobMaterialId(enc).value() == f.ref.material_id);
+    CHECK(enc[37] == 0x01);
+    // The length field covers exactly the DER part.
+    std::size_t len = (std::size_t{enc[54]} << 24) | (enc[55] << 16) | (enc[56] << 8) | enc[57];
+    CHECK(len == enc.size() - 58);
+}
+
+TEST_CASE("tampering, truncation, extension and a wrong context all fail the same way", "[hsm]") {
+    HsmFixture f;
+    hsm::EncryptionContext ctx{{"a", "bc"}};
+    auto blob = f.hsm->Encrypt(f.ref, Bytes(20, 9), ctx).value();
+    auto fails = [&](ByteView b, const hsm::EncryptionContext& c) {
+        auto r = f.hsm->Decrypt(f.ref, b, c);
+        return !r.ok() && r.status().code() == ErrorCode::kInvalidCiphertext &&
+               r.status().message().empty();
+    };
+    REQUIRE(f.hsm->Decrypt(f.ref, blob, ctx).ok());
+    SECTION("every single-byte flip is caught") {
+        for (std::size_t i = 0; i < blob.size(); ++i) {
+            Bytes t = blob;
+            t[i] ^= 0x01;
+            INFO("byte " << i);
+            CHECK(fails(t, ctx));
+        }
+    }
+    SECTION("truncated and extended") {
+        CHECK(fails(ByteView(blob).first(blob.size() - 1), ctx));
+        CHECK(fails(ByteView(blob).first(40), ctx));
+        Bytes longer = blob;
+        longer.push_back(0);
+        CHECK(fails(longer, ctx));
+    }
+    SECTION("contexts are bound unambiguously") {
+        CHECK(fails(blob, {{"ab", "c"}}));
+        CHECK(fails(blob, {}));
+        CHECK(fails(blob, {{"a", "bc"}, {"x", "y"}}));
+        CHECK(fails(blob, {{"A", "bc"}}));
+    }
+}
+
+TEST_CASE("sealed material is bound to its key and master key", "[hsm]") {
+    HsmFixture f;
+    SECTION("a blob moved to another key's row does not unseal") {
+        hsm::KeyRef other{"arn:aws:kms:us-east-1:111122223333:key/k2", f.ref.material_id,
+                          "SYMMETRIC_DEFAULT"};
+        auto r = f.hsm->Encrypt(other, Bytes(4, 1), {});
+        CHECK(r.status().code() == ErrorCode::kInternal);
+    }
+    SECTION("a flipped bit in the sealed blob does not unseal") {
+        f.store.blobs[f.ref.material_id][20] ^= 1;
+        CHECK_FALSE(f.hsm->Encrypt(f.ref, Bytes(4, 1), {}).ok());
+    }
+    SECTION("the check value detects a wrong master key") {
+        auto check = f.hsm->MakeCheckValue().value();
+        CHECK(f.hsm->VerifyCheckValue(check).ok());
+        auto wrong = hsm::Hsm::New(testing::MasterKey(2)).value();
+        CHECK_FALSE(wrong->VerifyCheckValue(check).ok());
+    }
+    SECTION("sealed bytes do not contain the key material in clear") {
+        // The material never leaves the HSM; what the store holds is version+IV+ciphertext+tag.
+        CHECK(f.store.blobs[f.ref.material_id].size() == 1 + 12 + 32 + 16);
+    }
+}
+
+TEST_CASE("base64 is strict", "[hsm]") {
+    CHECK(Base64Encode(View(std::string("hello"))) == "aGVsbG8=");
+    CHECK(Base64Decode("aGVsbG8=").has_value());
+    CHECK_FALSE(Base64Decode("aGVsbG8").has_value());
+    CHECK_FALSE(Base64Decode("aGVs*G8=").has_value());
+    CHECK_FALSE(Base64Decode("aG=sbG8=").has_value());
+    CHECK(Base64Decode("").value().empty());
+}

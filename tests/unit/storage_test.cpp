@@ -1,0 +1,135 @@
+// [storage]: migrations, write-through, rollback on failure at every SQL step, reload.
+#include <catch2/catch.hpp>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "storage/catalog.h"
+
+using namespace kmsd;
+using namespace kmsd::storage;
+
+namespace {
+
+struct TempDir {
+    std::filesystem::path path;
+    TempDir() {
+        char tmpl[] = "/tmp/kmsd-test-XXXXXX";
+        path = mkdtemp(tmpl);
+    }
+    ~TempDir() { std::filesystem::remove_all(path); }
+    std::string db() const { return (path / "kmsd.db").string(); }
+};
+
+KeyPtr MakeKey(const std::string& id, const std::string& material) {
+    auto k = std::make_shared<KeyRecord>();
+    k->account = "111122223333";
+    k->region = "us-east-1";
+    k->key_id = id;
+    k->arn = "arn:aws:kms:us-east-1:111122223333:key/" + id;
+    k->creation_date = 1700000000.5;
+    k->description = "d-" + id;
+    k->policy = "{}";
+    k->tags = {{"b", "2"}, {"a", "1"}};
+    k->materials.push_back({material, 1700000000.5});
+    return k;
+}
+
+Change NewKeyChange(const std::string& id, const std::string& material) {
+    Change c;
+    auto k = MakeKey(id, material);
+    c.put_keys.push_back(k);
+    c.put_materials.push_back({k->scoped(), material, k->creation_date, {1, 2, 3}});
+    auto a = std::make_shared<AliasRecord>();
+    *a = {k->account, k->region, "alias/" + id, id, 1.0, 1.0};
+    c.put_aliases.push_back(a);
+    return c;
+}
+
+}  // namespace
+
+TEST_CASE("a fresh database is migrated and a newer one refused", "[storage]") {
+    TempDir dir;
+    {
+        auto c = Catalog::Open(dir.db());
+        REQUIRE(c.ok());
+        CHECK((*c)->KeyCount() == 0);
+    }
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(dir.db().c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+    auto again = Catalog::Open(dir.db());
+    REQUIRE_FALSE(again.ok());
+    CHECK_THAT(again.status().message(), Catch::Contains("newer than this kmsd knows"));
+}
+
+TEST_CASE("changes are written through and survive a reopen", "[storage]") {
+    TempDir dir;
+    {
+        auto c = Catalog::Open(dir.db()).value();
+        REQUIRE(c->Apply(NewKeyChange("k1", std::string(64, 'a'))).ok());
+        auto k = c->FindKey({"111122223333", "us-east-1", "k1"});
+        REQUIRE(k);
+        CHECK(c->LoadSealed(std::string(64, 'a')).value() == Bytes{1, 2, 3});
+    }
+    auto c = Catalog::Open(dir.db()).value();
+    auto k = c->FindKey({"111122223333", "us-east-1", "k1"});
+    REQUIRE(k);
+    CHECK(k->description == "d-k1");
+    CHECK(k->tags == Tags{{"b", "2"}, {"a", "1"}});
+    CHECK(k->current_material_id() == std::string(64, 'a'));
+    CHECK(c->FindAlias({"111122223333", "us-east-1", "alias/k1"})->key_id == "k1");
+    CHECK(c->FindMaterialOwner(std::string(64, 'a'))->name == "k1");
+}
+
+TEST_CASE("a failure at any SQL step leaves memory and disk unchanged", "[storage]") {
+    TempDir dir;
+    auto c = Catalog::Open(dir.db()).value();
+    REQUIRE(c->Apply(NewKeyChange("k0", std::string(64, '0'))).ok());
+    int failures = 0;
+    for (int n = 1; n <= 40; ++n) {
+        const std::string id = "k" + std::to_string(n);
+        const std::string material(64, static_cast<char>('a' + n % 6));
+        c->FailNthStep(n);
+        Status st = c->Apply(NewKeyChange(id + "x", material + ""));
+        c->FailNthStep(0);
+        if (st.ok()) {
+            // n was past the last step of the change: it committed whole.
+            CHECK(c->FindKey({"111122223333", "us-east-1", id + "x"}));
+            break;
+        }
+        ++failures;
+        CHECK_FALSE(c->FindKey({"111122223333", "us-east-1", id + "x"}));
+        CHECK_FALSE(c->FindAlias({"111122223333", "us-east-1", "alias/" + id + "x"}));
+        CHECK_FALSE(c->FindMaterialOwner(material));
+    }
+    CHECK(failures >= 5);  // key row, tags, material, alias, commit
+    c.reset();
+    auto reopened = Catalog::Open(dir.db()).value();
+    CHECK(reopened->KeyCount() == 2);  // k0 and the one change that committed
+}
+
+TEST_CASE("reset wipes keys and aliases", "[storage]") {
+    auto c = Catalog::Open(":memory:").value();
+    REQUIRE(c->Apply(NewKeyChange("k1", std::string(64, 'a'))).ok());
+    REQUIRE(c->Reset({}).ok());
+    CHECK(c->KeyCount() == 0);
+    CHECK_FALSE(c->FindAlias({"111122223333", "us-east-1", "alias/k1"}));
+    CHECK_FALSE(c->LoadSealed(std::string(64, 'a')).ok());
+}
+
+TEST_CASE("listing pages through keys of one account and Region in ID order", "[storage]") {
+    auto c = Catalog::Open(":memory:").value();
+    for (char ch : std::string("cab")) {
+        std::string id(1, ch);
+        REQUIRE(c->Apply(NewKeyChange(id, std::string(64, ch))).ok());
+    }
+    auto page = c->ListKeys("111122223333", "us-east-1", "", 2);
+    REQUIRE(page.size() == 2);
+    CHECK(page[0]->key_id == "a");
+    CHECK(page[1]->key_id == "b");
+    CHECK(c->ListKeys("111122223333", "us-east-1", "c", 10).size() == 1);
+    CHECK(c->ListKeys("111122223333", "us-west-2", "", 10).empty());
+}

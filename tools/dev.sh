@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# kmsd developer entry point. On a fresh Debian bookworm machine:
+#   tools/dev.sh run    installs what is missing, builds (Release), serves on 127.0.0.1:8080
+#   tools/dev.sh test   installs what is missing, builds, runs every test (unit + integration)
+#   tools/dev.sh build  installs and builds only
+# Extra arguments after `run` go to kmsd (e.g. tools/dev.sh run --port 9000).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+BUILD=${KMSD_BUILD_DIR:-$ROOT/build}
+
+PACKAGES=(build-essential cmake ninja-build libboost1.81-dev libssl-dev libsqlite3-dev
+          nlohmann-json3-dev catch2 libspdlog-dev libcli11-dev libyaml-cpp-dev nodejs npm)
+
+install_deps() {
+    local missing=()
+    for p in "${PACKAGES[@]}"; do
+        # node/npm may come from elsewhere (nvm, nodesource): only install when absent.
+        if [[ $p == nodejs || $p == npm ]]; then
+            command -v "${p/nodejs/node}" >/dev/null 2>&1 && continue
+        fi
+        dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+    done
+    if ((${#missing[@]})); then
+        echo "installing: ${missing[*]}"
+        local sudo=""
+        [[ $(id -u) == 0 ]] || sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+            "${missing[@]}" >/dev/null
+    fi
+}
+
+build() {
+    install_deps
+    cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKMSD_WERROR=ON >/dev/null
+    cmake --build "$BUILD"
+}
+
+case "${1:-}" in
+    run)
+        shift
+        build
+        exec "$BUILD/kmsd" "$@"
+        ;;
+    build)
+        build
+        ;;
+    test)
+        build
+        # The JS integration tests' dependencies, exactly as pinned in package-lock.json.
+        if [[ ! -d tests/integration/js/node_modules ]]; then
+            (cd tests/integration/js && npm ci --no-audit --no-fund --loglevel=error)
+            cmake -S "$ROOT" -B "$BUILD" >/dev/null  # registers the JS test now that it can run
+        fi
+        ctest --test-dir "$BUILD" --output-on-failure
+        ;;
+    *)
+        echo "usage: tools/dev.sh run|test|build" >&2
+        exit 2
+        ;;
+esac
