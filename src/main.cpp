@@ -6,6 +6,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <iostream>
+#include <sys/resource.h>
 
 #include "src/app.h"
 #include "src/options.h"
@@ -43,6 +44,11 @@ int main(int argc, char** argv) {
     if (!options.ok()) return exit_code;
     if (options->healthcheck) return HealthCheck(options->server.port);
 
+    // Thousands of keep-alive clients need descriptors: raise the soft limit to the hard one.
+    if (rlimit lim{}; getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &lim);
+    }
     spdlog::set_default_logger(spdlog::stderr_color_mt("kmsd"));
     spdlog::set_level(spdlog::level::from_str(options->log_level));
 
