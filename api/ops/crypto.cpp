@@ -122,6 +122,11 @@ Result<Json> Decrypt(OpContext& ctx, const Request& req) {
         KMSD_RETURN_IF_ERROR(EncryptionKey(ctx, req, "KeyId", "Decrypt").status());
         return DryRunGate(req);
     }
+    // The model made CiphertextBlob optional for IGNORE_CIPHERTEXT dry runs only.
+    if (!req.Has("CiphertextBlob"))
+        return Error(ErrorCode::kValidation,
+                     "1 validation error detected: Value null at 'ciphertextBlob' failed to "
+                     "satisfy constraint: Member must not be null");
     KMSD_ASSIGN_OR_RETURN(Decrypted d, DecryptBlob(ctx, req, "CiphertextBlob", "KeyId",
                                                    "EncryptionContext", "EncryptionAlgorithm"));
     KMSD_RETURN_IF_ERROR(DryRunGate(req));

@@ -58,6 +58,25 @@ private:
         // The whole request (headers and body) must arrive within the timeout: a client that
         // never finishes its headers is cut off.
         stream_.expires_after(std::chrono::seconds(app_.options().server.request_timeout_seconds));
+        http::async_read_header(
+            stream_, buffer_, *parser_,
+            beast::bind_front_handler(&Session::OnReadHeader, shared_from_this()));
+    }
+
+    void OnReadHeader(beast::error_code ec, std::size_t bytes) {
+        if (ec) return OnRead(ec, bytes);
+        if (!beast::iequals(parser_->get()[http::field::expect], "100-continue")) return ReadBody();
+        // The client waits for this before it sends the body (curl does for bodies > 1 KiB).
+        continue_ = std::make_unique<http::response<http::empty_body>>(http::status::continue_, 11);
+        http::async_write(stream_, *continue_,
+                          [self = shared_from_this()](beast::error_code wec, std::size_t) {
+                              self->continue_.reset();
+                              if (wec) return self->Close();
+                              self->ReadBody();
+                          });
+    }
+
+    void ReadBody() {
         http::async_read(stream_, buffer_, *parser_,
                          beast::bind_front_handler(&Session::OnRead, shared_from_this()));
     }
@@ -75,6 +94,7 @@ private:
         Response res{status, 11};
         res.set(http::field::content_type, "application/json");
         res.set(http::field::date, HttpDate());
+        res.set("x-amzn-RequestId", api::NewUuid());
         res.keep_alive(false);
         res.body() = status == http::status::payload_too_large ? "{\"message\":\"Request body too large\"}"
                                                               : "{\"message\":\"Bad request\"}";
@@ -154,6 +174,7 @@ private:
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<SecureBody>> parser_;
     std::unique_ptr<Response> res_;
+    std::unique_ptr<http::response<http::empty_body>> continue_;
     App& app_;
     std::atomic<int>& connections_;
 };

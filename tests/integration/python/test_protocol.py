@@ -15,7 +15,7 @@ import threading
 import time
 import unittest
 
-from harness import KmsdTestCase, b64
+from harness import KmsdServer, KmsdTestCase, b64
 
 REQUEST_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 JSON11 = "application/x-amz-json-1.1"
@@ -453,3 +453,50 @@ class ProtocolTest(KmsdTestCase):
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
+
+
+class TransportEdgesTest(unittest.TestCase):
+    """Transport-level behaviour that needs its own server options."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = KmsdServer(extra_args=["--request-timeout", "1"])
+        cls.server.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def test_client_that_never_finishes_headers_is_cut_off(self):
+        s = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+        try:
+            s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\n")
+            t0 = time.monotonic()
+            self.assertEqual(s.recv(100), b"")  # the server closed the connection
+            self.assertLess(time.monotonic() - t0, 8)
+        finally:
+            s.close()
+        self.assertEqual(self.server.health()[0], 200)
+
+    def test_expect_100_continue(self):
+        body = json.dumps({"NumberOfBytes": 8}).encode()
+        s = socket.create_connection(("127.0.0.1", self.server.port), timeout=5)
+        try:
+            s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                      b"Content-Type: application/x-amz-json-1.1\r\n"
+                      b"X-Amz-Target: TrentService.GenerateRandom\r\n"
+                      b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+            interim = s.recv(1000)
+            self.assertTrue(interim.startswith(b"HTTP/1.1 100 Continue\r\n"), interim)
+            s.sendall(body)
+            final = b""
+            while b"\r\n\r\n" not in final or not final.rstrip().endswith(b"}"):
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                final += chunk
+            self.assertTrue(final.startswith(b"HTTP/1.1 200 OK\r\n"), final)
+            payload = json.loads(final.split(b"\r\n\r\n", 1)[1])
+            self.assertEqual(len(base64.b64decode(payload["Plaintext"])), 8)
+        finally:
+            s.close()
