@@ -102,13 +102,19 @@ Result<storage::KeyPtr> ResolveKey(const OpContext& ctx, const std::string& ref,
         if (!ParseArn(ref, arn) || arn.service != "kms")
             return Error(ErrorCode::kNotFound, "Invalid arn");
         if (arn.region != region) return Error(ErrorCode::kNotFound, "Invalid arn " + arn.region);
+        // Other accounts' keys and aliases resolve once authorization exists (a later issue);
+        // until then they are simply not there.
         if (arn.resource.rfind("key/", 0) == 0) {
-            // Other accounts' keys resolve once authorization exists (a later issue).
-            return FindById(ctx, arn.account == account ? account : arn.account, region,
-                            arn.resource.substr(4));
+            const std::string id = arn.resource.substr(4);
+            if (arn.account != account && IsKeyIdForm(id))
+                return Error(ErrorCode::kNotFound, "Key '" + ref + "' does not exist");
+            return FindById(ctx, account, region, id);
         }
-        if (arn.resource.rfind("alias/", 0) == 0 && aliases == AliasRefs::kAllowed)
-            return FindByAlias(ctx, arn.account, region, arn.resource);
+        if (arn.resource.rfind("alias/", 0) == 0 && aliases == AliasRefs::kAllowed) {
+            if (arn.account != account)
+                return Error(ErrorCode::kNotFound, "Alias " + ref + " is not found.");
+            return FindByAlias(ctx, account, region, arn.resource);
+        }
         return Error(ErrorCode::kNotFound, "Invalid keyId '" + ref + "'");
     }
     if (ref.rfind("alias/", 0) == 0) {

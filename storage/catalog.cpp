@@ -68,10 +68,7 @@ Status Catalog::Load() {
     Statement k(*db_,
                 "SELECT account, region, key_id, arn, creation_date, description, key_state, "
                 "key_usage, key_spec, origin, deletion_date, pending_window_days, policy FROM keys");
-    KMSD_RETURN_IF_ERROR(k.Bind({}));
-    for (;;) {
-        KMSD_ASSIGN_OR_RETURN(bool row, k.Step());
-        if (!row) break;
+    KMSD_RETURN_IF_ERROR(k.ForEachRow({}, [&]() -> Status {
         auto rec = std::make_shared<KeyRecord>();
         rec->account = k.Text(0);
         rec->region = k.Text(1);
@@ -89,45 +86,35 @@ Status Catalog::Load() {
         rec->pending_window_days = static_cast<int>(k.Int(11));
         rec->policy = k.Text(12);
         keys[rec->scoped()] = rec;
-    }
+        return Status::Ok();
+    }));
     Statement m(*db_,
                 "SELECT account, region, key_id, material_id, creation_date FROM key_materials "
                 "ORDER BY seq");
-    KMSD_RETURN_IF_ERROR(m.Bind({}));
-    for (;;) {
-        KMSD_ASSIGN_OR_RETURN(bool row, m.Step());
-        if (!row) break;
+    KMSD_RETURN_IF_ERROR(m.ForEachRow({}, [&]() -> Status {
         ScopedName owner{m.Text(0), m.Text(1), m.Text(2)};
         auto it = keys.find(owner);
-        if (it == keys.end()) continue;
+        if (it == keys.end()) return Error(ErrorCode::kStorage, "key material without its key");
         it->second->materials.push_back({m.Text(3), m.Real(4)});
         material_owner_[m.Text(3)] = owner;
-    }
+        return Status::Ok();
+    }));
     Statement t(*db_,
                 "SELECT account, region, key_id, tag_key, tag_value FROM tags ORDER BY position");
-    KMSD_RETURN_IF_ERROR(t.Bind({}));
-    for (;;) {
-        KMSD_ASSIGN_OR_RETURN(bool row, t.Step());
-        if (!row) break;
+    KMSD_RETURN_IF_ERROR(t.ForEachRow({}, [&]() -> Status {
         auto it = keys.find({t.Text(0), t.Text(1), t.Text(2)});
         if (it != keys.end()) it->second->tags.emplace_back(t.Text(3), t.Text(4));
-    }
+        return Status::Ok();
+    }));
     Statement a(*db_,
                 "SELECT account, region, alias_name, key_id, creation_date, last_updated "
                 "FROM aliases");
-    KMSD_RETURN_IF_ERROR(a.Bind({}));
-    for (;;) {
-        KMSD_ASSIGN_OR_RETURN(bool row, a.Step());
-        if (!row) break;
+    KMSD_RETURN_IF_ERROR(a.ForEachRow({}, [&]() -> Status {
         auto rec = std::make_shared<AliasRecord>();
-        rec->account = a.Text(0);
-        rec->region = a.Text(1);
-        rec->alias_name = a.Text(2);
-        rec->key_id = a.Text(3);
-        rec->creation_date = a.Real(4);
-        rec->last_updated = a.Real(5);
+        *rec = {a.Text(0), a.Text(1), a.Text(2), a.Text(3), a.Real(4), a.Real(5)};
         aliases_[rec->scoped()] = rec;
-    }
+        return Status::Ok();
+    }));
     for (auto& [name, rec] : keys) {
         if (rec->materials.empty()) return Error(ErrorCode::kStorage, "key without material");
         keys_[name] = rec;
@@ -245,7 +232,7 @@ Status Catalog::WriteSql(const Change& c) {
         Statement s(*db_,
                     "INSERT INTO key_materials (material_id, account, region, key_id, seq, "
                     "creation_date, sealed) VALUES (?1,?2,?3,?4,"
-                    "(SELECT COUNT(*) FROM key_materials),?5,?6)");
+                    "(SELECT IFNULL(MAX(rowid), 0) + 1 FROM key_materials),?5,?6)");
         KMSD_RETURN_IF_ERROR(s.Run({m.material_id, m.key.account, m.key.region, m.key.name,
                                     m.creation_date, Bytes(m.sealed.begin(), m.sealed.end())}));
     }

@@ -58,6 +58,16 @@ Status Statement::Run(const std::vector<SqlValue>& values) {
     }
 }
 
+Status Statement::ForEachRow(const std::vector<SqlValue>& values,
+                             const std::function<Status()>& row) {
+    KMSD_RETURN_IF_ERROR(Bind(values));
+    for (;;) {
+        KMSD_ASSIGN_OR_RETURN(bool more, Step());
+        if (!more) return Status::Ok();
+        KMSD_RETURN_IF_ERROR(row());
+    }
+}
+
 std::string Statement::Text(int col) const {
     const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
     return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))

@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <variant>
@@ -36,6 +37,8 @@ public:
     Result<bool> Step();
     // Runs to completion (for statements without result rows).
     Status Run(const std::vector<SqlValue>& values = {});
+    // Binds `values`, then calls `row` for each result row until done or `row` fails.
+    Status ForEachRow(const std::vector<SqlValue>& values, const std::function<Status()>& row);
 
     std::string Text(int col) const;
     Bytes Blob(int col) const;

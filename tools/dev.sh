@@ -3,6 +3,8 @@
 #   tools/dev.sh run    installs what is missing, builds (Release), serves on 127.0.0.1:8080
 #   tools/dev.sh test   installs what is missing, builds, runs every test (unit + integration)
 #   tools/dev.sh build  installs and builds only
+#   tools/dev.sh sanitize [address,undefined|thread]
+#                       a sanitizer build (default ASan+UBSan) running the unit and Python tests
 # Extra arguments after `run` go to kmsd (e.g. tools/dev.sh run --port 9000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,8 +57,20 @@ case "${1:-}" in
         fi
         ctest --test-dir "$BUILD" --output-on-failure
         ;;
+    sanitize)
+        install_deps
+        SAN=${2:-address,undefined}
+        SBUILD="$ROOT/build-${SAN//,/-}"
+        cmake -S "$ROOT" -B "$SBUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+            -DKMSD_SANITIZE="$SAN" >/dev/null
+        cmake --build "$SBUILD"
+        export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+        export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+        export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+        ctest --test-dir "$SBUILD" --output-on-failure -R 'unit|integration_python'
+        ;;
     *)
-        echo "usage: tools/dev.sh run|test|build" >&2
+        echo "usage: tools/dev.sh run|test|build|sanitize" >&2
         exit 2
         ;;
 esac

@@ -40,9 +40,11 @@ std::string HttpDate() {
 
 class Session : public std::enable_shared_from_this<Session> {
 public:
-    Session(tcp::socket&& socket, App& app, std::atomic<int>& connections)
-        : stream_(std::move(socket)), app_(app), connections_(connections) {}
-    ~Session() { connections_.fetch_sub(1, std::memory_order_relaxed); }
+    // `connections` is shared: at shutdown the io_context destroys pending sessions after the
+    // listener that counts them is gone.
+    Session(tcp::socket&& socket, App& app, std::shared_ptr<std::atomic<int>> connections)
+        : stream_(std::move(socket)), app_(app), connections_(std::move(connections)) {}
+    ~Session() { connections_->fetch_sub(1, std::memory_order_relaxed); }
 
     void Start() {
         // Run on the connection's strand: handlers of one connection never race on the socket.
@@ -176,7 +178,7 @@ private:
     std::unique_ptr<Response> res_;
     std::unique_ptr<http::response<http::empty_body>> continue_;
     App& app_;
-    std::atomic<int>& connections_;
+    std::shared_ptr<std::atomic<int>> connections_;
 };
 
 class Listener : public std::enable_shared_from_this<Listener> {
@@ -213,9 +215,9 @@ private:
             retry_.async_wait([self = shared_from_this()](beast::error_code) { self->DoAccept(); });
             return;
         }
-        if (connections_.fetch_add(1, std::memory_order_relaxed) >=
+        if (connections_->fetch_add(1, std::memory_order_relaxed) >=
             app_.options().server.max_connections) {
-            connections_.fetch_sub(1, std::memory_order_relaxed);
+            connections_->fetch_sub(1, std::memory_order_relaxed);
             beast::error_code ignored;
             socket.close(ignored);
         } else {
@@ -228,7 +230,7 @@ private:
     tcp::acceptor acceptor_;
     asio::steady_timer retry_;
     App& app_;
-    std::atomic<int> connections_{0};
+    std::shared_ptr<std::atomic<int>> connections_ = std::make_shared<std::atomic<int>>(0);
 };
 
 }  // namespace

@@ -111,6 +111,16 @@ TEST_CASE("key references resolve with AWS's NotFound messages", "[api]") {
                "Alias arn:aws:kms:us-east-1:" + kAcct + ":alias/nope is not found.");
     auto r = kms.Call("DescribeKey", "{\"KeyId\":\"" + Arn(id) + "\"}");
     CHECK(r.status == 200);
+    // Other accounts' keys and aliases do not resolve before authorization exists.
+    const std::string foreign = "arn:aws:kms:us-east-1:444455556666:key/" + id;
+    CheckError(kms.Call("DescribeKey", "{\"KeyId\":\"" + foreign + "\"}"), "NotFoundException",
+               "Key '" + foreign + "' does not exist");
+    REQUIRE(kms.Call("CreateAlias", "{\"AliasName\":\"alias/mine\",\"TargetKeyId\":\"" + id + "\"}")
+                .status == 200);
+    CheckError(kms.Call("Encrypt", "{\"KeyId\":\"arn:aws:kms:us-east-1:444455556666:alias/mine\","
+                                   "\"Plaintext\":\"AA==\"}"),
+               "NotFoundException",
+               "Alias arn:aws:kms:us-east-1:444455556666:alias/mine is not found.");
     kms.caller.region = "us-west-2";
     CheckError(kms.Call("DescribeKey", "{\"KeyId\":\"" + id + "\"}"), "NotFoundException",
                "Key 'arn:aws:kms:us-west-2:" + kAcct + ":key/" + id + "' does not exist");

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Prints kmsd's numbers (design.md §8): startup time, idle RSS, and throughput of Encrypt,
+# Decrypt and GenerateDataKey next to an nginx static JSON response of the same size (the HTTP
+# ceiling on this machine). A program that prints numbers, never a pass/fail test.
+# Needs wrk and nginx (apt-get install wrk nginx-light). Usage: tests/bench/bench.sh [seconds]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+KMSD=${KMSD_BIN:-build/kmsd}
+SECS=${1:-5}
+CONNS=${BENCH_CONNECTIONS:-32}
+WORK=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# --- startup and idle memory ---
+P=$(port)
+t0=$(date +%s%N)
+"$KMSD" --port "$P" --data-dir "$WORK/data" --log-level warn &
+PID=$!
+until curl -sf "http://127.0.0.1:$P/_kmsd/health" >/dev/null; do sleep 0.001; done
+t1=$(date +%s%N)
+echo "startup to first served request (empty db): $(( (t1 - t0) / 1000000 )) ms"
+sleep 1
+echo "idle RSS: $(awk '/VmRSS/ {print $2}' /proc/$PID/status) kB"
+
+call() {  # op json -> response
+    curl -s -H 'Content-Type: application/x-amz-json-1.1' -H "X-Amz-Target: TrentService.$1" \
+        -d "$2" "http://127.0.0.1:$P/"
+}
+KEY=$(call CreateKey '{}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["KeyMetadata"]["KeyId"])')
+PLAIN=$(python3 -c 'import base64; print(base64.b64encode(b"x"*32).decode())')
+BLOB=$(call Encrypt "{\"KeyId\":\"$KEY\",\"Plaintext\":\"$PLAIN\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["CiphertextBlob"])')
+
+lua() {  # op body -> script path
+    cat > "$WORK/$1.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '$2'
+wrk.headers["Content-Type"] = "application/x-amz-json-1.1"
+wrk.headers["X-Amz-Target"] = "TrentService.$1"
+LUA
+    echo "$WORK/$1.lua"
+}
+rps() { wrk -t2 -c"$CONNS" -d"${SECS}s" "$@" | awk '/Requests\/sec/ {print int($2)}'; }
+
+# --- the HTTP ceiling: nginx serving a static JSON body of the Encrypt response's size ---
+NP=$(port)
+SIZE=$(call Encrypt "{\"KeyId\":\"$KEY\",\"Plaintext\":\"$PLAIN\"}" | wc -c)
+mkdir -p "$WORK/www"
+head -c "$SIZE" /dev/zero | tr '\0' 'x' > "$WORK/www/r.json"
+cat > "$WORK/nginx.conf" <<NGX
+worker_processes 2; daemon off; pid $WORK/nginx.pid; error_log $WORK/nginx.err;
+events { worker_connections 1024; }
+http { access_log off; server { listen 127.0.0.1:$NP; root $WORK/www;
+  location / { default_type application/json; } } }
+NGX
+if command -v nginx >/dev/null; then
+    nginx -c "$WORK/nginx.conf" -p "$WORK" &
+    sleep 0.3
+fi
+
+echo "throughput, $CONNS connections, ${SECS}s each (requests/s):"
+for op in Encrypt Decrypt GenerateDataKey; do
+    case $op in
+        Encrypt) body="{\"KeyId\":\"$KEY\",\"Plaintext\":\"$PLAIN\"}" ;;
+        Decrypt) body="{\"CiphertextBlob\":\"$BLOB\"}" ;;
+        GenerateDataKey) body="{\"KeyId\":\"$KEY\",\"KeySpec\":\"AES_256\"}" ;;
+    esac
+    script=$(lua "$op" "$body")
+    k=$(rps -s "$script" "http://127.0.0.1:$P/")
+    n=$(command -v nginx >/dev/null && rps "http://127.0.0.1:$NP/r.json" || echo 0)
+    echo "  $op: kmsd $k   nginx static $SIZE-byte JSON $n   ratio $(python3 -c "print(f'{$k/max($n,1):.2f}')")"
+done
+echo "RSS after load: $(awk '/VmRSS/ {print $2}' /proc/$PID/status) kB"
