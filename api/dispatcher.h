@@ -20,9 +20,8 @@ class Dispatcher {
 public:
     explicit Dispatcher(const Services& services) : services_(services) {}
 
-    Response Dispatch(const Caller& caller, std::string_view target,
-                      std::string_view content_type, std::string_view body,
-                      const std::string& request_id) const;
+    Response Dispatch(const Caller& caller, std::string_view target, std::string_view content_type,
+                      std::string_view body, const std::string& request_id) const;
 
 private:
     const Services& services_;

@@ -4,30 +4,53 @@ namespace kmsd::api {
 
 const char* ExceptionName(ErrorCode code) {
     switch (code) {
-        case ErrorCode::kOk: return "";
-        case ErrorCode::kNotFound: return "NotFoundException";
-        case ErrorCode::kDisabled: return "DisabledException";
-        case ErrorCode::kInvalidState: return "KMSInvalidStateException";
-        case ErrorCode::kInvalidCiphertext: return "InvalidCiphertextException";
-        case ErrorCode::kIncorrectKey: return "IncorrectKeyException";
-        case ErrorCode::kInvalidKeyUsage: return "InvalidKeyUsageException";
-        case ErrorCode::kAlreadyExists: return "AlreadyExistsException";
-        case ErrorCode::kLimitExceeded: return "LimitExceededException";
-        case ErrorCode::kTag: return "TagException";
-        case ErrorCode::kUnsupportedOperation: return "UnsupportedOperationException";
-        case ErrorCode::kMalformedPolicy: return "MalformedPolicyDocumentException";
-        case ErrorCode::kInvalidArn: return "InvalidArnException";
-        case ErrorCode::kInvalidAliasName: return "InvalidAliasNameException";
-        case ErrorCode::kInvalidMarker: return "InvalidMarkerException";
-        case ErrorCode::kDryRun: return "DryRunOperationException";
-        case ErrorCode::kValidation: return "ValidationException";
-        case ErrorCode::kSerialization: return "SerializationException";
-        case ErrorCode::kUnknownOperation: return "UnknownOperationException";
-        case ErrorCode::kAccessDenied: return "AccessDeniedException";
-        case ErrorCode::kNotAuthorized: return "NotAuthorizedException";
-        case ErrorCode::kCustomKeyStoreNotFound: return "CustomKeyStoreNotFoundException";
+        case ErrorCode::kOk:
+            return "";
+        case ErrorCode::kNotFound:
+            return "NotFoundException";
+        case ErrorCode::kDisabled:
+            return "DisabledException";
+        case ErrorCode::kInvalidState:
+            return "KMSInvalidStateException";
+        case ErrorCode::kInvalidCiphertext:
+            return "InvalidCiphertextException";
+        case ErrorCode::kIncorrectKey:
+            return "IncorrectKeyException";
+        case ErrorCode::kInvalidKeyUsage:
+            return "InvalidKeyUsageException";
+        case ErrorCode::kAlreadyExists:
+            return "AlreadyExistsException";
+        case ErrorCode::kLimitExceeded:
+            return "LimitExceededException";
+        case ErrorCode::kTag:
+            return "TagException";
+        case ErrorCode::kUnsupportedOperation:
+            return "UnsupportedOperationException";
+        case ErrorCode::kMalformedPolicy:
+            return "MalformedPolicyDocumentException";
+        case ErrorCode::kInvalidArn:
+            return "InvalidArnException";
+        case ErrorCode::kInvalidAliasName:
+            return "InvalidAliasNameException";
+        case ErrorCode::kInvalidMarker:
+            return "InvalidMarkerException";
+        case ErrorCode::kDryRun:
+            return "DryRunOperationException";
+        case ErrorCode::kValidation:
+            return "ValidationException";
+        case ErrorCode::kSerialization:
+            return "SerializationException";
+        case ErrorCode::kUnknownOperation:
+            return "UnknownOperationException";
+        case ErrorCode::kAccessDenied:
+            return "AccessDeniedException";
+        case ErrorCode::kNotAuthorized:
+            return "NotAuthorizedException";
+        case ErrorCode::kCustomKeyStoreNotFound:
+            return "CustomKeyStoreNotFoundException";
         case ErrorCode::kInternal:
-        case ErrorCode::kStorage: return "KMSInternalException";
+        case ErrorCode::kStorage:
+            return "KMSInternalException";
     }
     return "KMSInternalException";
 }

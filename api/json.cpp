@@ -19,7 +19,8 @@ Result<Json> ParseRequestBody(std::string_view body) {
                 if (!open.empty()) open.pop_back();
                 break;
             case Json::parse_event_t::key:
-                if (!open.empty() && !open.back().insert(parsed.get_ref<const SecureString&>()).second)
+                if (!open.empty() &&
+                    !open.back().insert(parsed.get_ref<const SecureString&>()).second)
                     duplicate = true;
                 break;
             default:

@@ -40,7 +40,8 @@ public:
     std::vector<std::string> StringList(const char* name) const {
         std::vector<std::string> out;
         if (Has(name))
-            for (const auto& v : body_.at(name)) out.push_back(ToStd(v.get_ref<const SecureString&>()));
+            for (const auto& v : body_.at(name))
+                out.push_back(ToStd(v.get_ref<const SecureString&>()));
         return out;
     }
     const Json& At(const char* name) const { return body_.at(name); }

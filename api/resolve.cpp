@@ -127,7 +127,8 @@ Result<storage::KeyPtr> ResolveKey(const OpContext& ctx, const std::string& ref,
 
 Status RequireEnabled(const storage::KeyRecord& key) {
     switch (key.state) {
-        case storage::KeyState::kEnabled: return Status::Ok();
+        case storage::KeyState::kEnabled:
+            return Status::Ok();
         case storage::KeyState::kDisabled:
             return Error(ErrorCode::kDisabled, key.arn + " is disabled.");
         case storage::KeyState::kPendingDeletion:

@@ -12,7 +12,18 @@
 namespace kmsd::api {
 namespace {
 
-enum class Type { kString, kBlob, kInteger, kLong, kBoolean, kList, kMap, kStructure, kTimestamp, kDouble };
+enum class Type {
+    kString,
+    kBlob,
+    kInteger,
+    kLong,
+    kBoolean,
+    kList,
+    kMap,
+    kStructure,
+    kTimestamp,
+    kDouble
+};
 struct Member {
     const char* name;
     int shape;
@@ -68,7 +79,8 @@ std::vector<char32_t> CodePoints(std::string_view s) {
             out.push_back(0xFFFD);
             break;
         }
-        for (int k = 1; k <= extra; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+        for (int k = 1; k <= extra; ++k)
+            cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
         out.push_back(cp);
         i += static_cast<std::size_t>(extra) + 1;
     }
@@ -81,9 +93,9 @@ public:
         Check(kShapes[shape], value, "");
         if (!serialization_.ok()) return serialization_;
         if (errors_.empty()) return Status::Ok();
-        std::string msg = std::to_string(errors_.size()) +
-                          (errors_.size() == 1 ? " validation error detected: "
-                                               : " validation errors detected: ");
+        std::string msg = std::to_string(errors_.size()) + (errors_.size() == 1
+                                                                ? " validation error detected: "
+                                                                : " validation errors detected: ");
         for (std::size_t i = 0; i < errors_.size(); ++i) msg += (i ? "; " : "") + errors_[i];
         return Error(ErrorCode::kValidation, msg);
     }
@@ -103,8 +115,8 @@ private:
 
     void TypeError(const std::string& path) {
         if (serialization_.ok())
-            serialization_ = Error(ErrorCode::kSerialization,
-                                   "Unexpected value type for member '" + path + "'");
+            serialization_ =
+                Error(ErrorCode::kSerialization, "Unexpected value type for member '" + path + "'");
     }
 
     void Range(const Shape& s, long long n, const std::string& shown, const std::string& path,
@@ -130,8 +142,8 @@ private:
                 if (!v.is_object()) return TypeError(path);
                 for (int i = 0; i < s.n_members; ++i) {
                     const Member& m = s.members[i];
-                    std::string child = path.empty() ? CamelCase(m.name)
-                                                     : path + "." + CamelCase(m.name);
+                    std::string child =
+                        path.empty() ? CamelCase(m.name) : path + "." + CamelCase(m.name);
                     auto it = v.find(m.name);
                     if (it == v.end() || it->is_null()) {
                         if (m.required)
@@ -156,7 +168,8 @@ private:
                         set += (i ? ", " : "") + std::string(s.enums[i]);
                     }
                     if (!found)
-                        Violation(s, str, path, "Member must satisfy enum value set: [" + set + "]");
+                        Violation(s, str, path,
+                                  "Member must satisfy enum value set: [" + set + "]");
                 }
                 if (s.pattern && !MatchesModelPattern(s.pattern, str))
                     Violation(s, str, path,
@@ -174,8 +187,9 @@ private:
                     return;
                 }
                 const auto n = static_cast<long long>(decoded->size());
-                Range(s, n, "java.nio.HeapByteBuffer[pos=0 lim=" + std::to_string(n) +
-                                " cap=" + std::to_string(n) + "]",
+                Range(s, n,
+                      "java.nio.HeapByteBuffer[pos=0 lim=" + std::to_string(n) +
+                          " cap=" + std::to_string(n) + "]",
                       path, "length");
                 return;
             }
@@ -201,7 +215,8 @@ private:
                 if (!v.is_array()) return TypeError(path);
                 Range(s, static_cast<long long>(v.size()), Show(v), path, "length");
                 int i = 1;
-                for (const auto& e : v) Check(kShapes[s.element], e, path + "." + std::to_string(i++) + ".member");
+                for (const auto& e : v)
+                    Check(kShapes[s.element], e, path + "." + std::to_string(i++) + ".member");
                 return;
             }
             case Type::kMap: {
@@ -239,7 +254,8 @@ bool MatchesModelPattern(const char* pattern, const std::string& value) {
         auto cps = CodePoints(value);
         if (cps.empty()) return !allow_ws;  // '+' needs one character, '*' does not
         for (char32_t c : cps) {
-            bool ok = (c >= 0x20 && c <= 0xFF) || (allow_ws && (c == 0x09 || c == 0x0A || c == 0x0D));
+            bool ok =
+                (c >= 0x20 && c <= 0xFF) || (allow_ws && (c == 0x09 || c == 0x0A || c == 0x0D));
             if (!ok) return false;
         }
         return true;

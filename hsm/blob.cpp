@@ -96,9 +96,7 @@ private:
 
 }  // namespace
 
-std::size_t DerSize(std::size_t encrypted_len) {
-    return Tlv(Layout(encrypted_len).content_info);
-}
+std::size_t DerSize(std::size_t encrypted_len) { return Tlv(Layout(encrypted_len).content_info); }
 
 Bytes BlobHeader(const BlobParts& parts, std::size_t der_size) {
     Bytes out;
@@ -157,8 +155,8 @@ Result<BlobParts> ParseBlob(ByteView blob) {
     if (!r.Expect(kHeaderPrefix) || !r.Take(&kind, 1) ||
         (kind != static_cast<std::uint8_t>(BlobKind::kEncrypt) &&
          kind != static_cast<std::uint8_t>(BlobKind::kDataKey)) ||
-        !r.Expect(kMid) || !r.Take(parts.material_id.data(), kMaterialIdBytes) ||
-        !r.Expect(kOne) || !r.Take(parts.nonce.data(), kNonceBytes))
+        !r.Expect(kMid) || !r.Take(parts.material_id.data(), kMaterialIdBytes) || !r.Expect(kOne) ||
+        !r.Take(parts.nonce.data(), kNonceBytes))
         return bad;
     parts.kind = static_cast<BlobKind>(kind);
     std::uint8_t len_be[4];

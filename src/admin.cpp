@@ -21,8 +21,7 @@ bool TokenMatches(const std::string& token, std::string_view authorization) {
 }  // namespace
 
 bool IsAdminPath(std::string_view path) {
-    return path.substr(0, 7) == "/_kmsd/" || path == "/_kmsd" ||
-           path.substr(0, 10) == "/moto-api/";
+    return path.substr(0, 7) == "/_kmsd/" || path == "/_kmsd" || path.substr(0, 10) == "/moto-api/";
 }
 
 AdminReply HandleAdmin(App& app, std::string_view method, std::string_view path,

@@ -86,14 +86,14 @@ Result<SecureBytes> LoadOrCreateMasterKey(const StorageOptions& storage, bool da
     if (database_has_keys)
         return Error(ErrorCode::kInternal,
                      "the database holds sealed keys but no master key was found (looked at "
-                     "--master-key-file, KMSD_MASTER_KEY and " + path + ")");
+                     "--master-key-file, KMSD_MASTER_KEY and " +
+                         path + ")");
     SecureBytes key = hsm::RandomBytes(kMasterKeyBytes);
     if (!storage.in_memory) KMSD_RETURN_IF_ERROR(WriteKeyFileDurably(storage.data_dir, key));
     return key;
 }
 
-App::App(Options options, std::unique_ptr<storage::Catalog> catalog,
-         std::unique_ptr<hsm::Hsm> hsm)
+App::App(Options options, std::unique_ptr<storage::Catalog> catalog, std::unique_ptr<hsm::Hsm> hsm)
     : options_(std::move(options)),
       catalog_(std::move(catalog)),
       hsm_(std::move(hsm)),
@@ -110,9 +110,8 @@ Result<std::unique_ptr<App>> App::Open(const Options& options) {
         std::error_code ec;
         std::filesystem::create_directories(options.storage.data_dir, ec);
         if (ec)
-            return Error(ErrorCode::kInternal,
-                         "cannot create data directory " + options.storage.data_dir + ": " +
-                             ec.message());
+            return Error(ErrorCode::kInternal, "cannot create data directory " +
+                                                   options.storage.data_dir + ": " + ec.message());
         ::chmod(options.storage.data_dir.c_str(), 0700);
         db_path = options.storage.data_dir + "/kmsd.db";
     }
@@ -136,13 +135,12 @@ Result<std::unique_ptr<App>> App::Open(const Options& options) {
     return app;
 }
 
-api::Caller App::DefaultCaller() const {
-    return CallerFor("", options_.identity.region);
-}
+api::Caller App::DefaultCaller() const { return CallerFor("", options_.identity.region); }
 
 api::Caller App::CallerFor(const std::string& access_key_id, const std::string& region) const {
     const std::string& account = options_.identity.account_id;
-    return api::Caller{account, region, "arn:" + api::Partition(region) + ":iam::" + account + ":root",
+    return api::Caller{account, region,
+                       "arn:" + api::Partition(region) + ":iam::" + account + ":root",
                        access_key_id};
 }
 

@@ -1,12 +1,12 @@
 // kmsd: parse options, open storage, unlock the HSM, serve.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <iostream>
-#include <sys/resource.h>
 
 #include "src/app.h"
 #include "src/options.h"
@@ -22,8 +22,8 @@ int HealthCheck(int port) {
         boost::asio::io_context ioc;
         beast::tcp_stream stream(ioc);
         stream.expires_after(std::chrono::seconds(3));
-        stream.connect({boost::asio::ip::make_address("127.0.0.1"),
-                        static_cast<unsigned short>(port)});
+        stream.connect(
+            {boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)});
         http::request<http::empty_body> req{http::verb::get, "/_kmsd/health", 11};
         req.set(http::field::host, "127.0.0.1");
         http::write(stream, req);

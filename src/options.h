@@ -8,12 +8,12 @@
 namespace kmsd {
 
 struct ServerOptions {
-    int port = 8080;                  // PORT
-    std::string bind = "127.0.0.1";   // KMSD_BIND
-    int threads = 0;                  // KMSD_THREADS; 0 = number of cores
-    int max_connections = 4096;       // KMSD_MAX_CONNECTIONS; more are closed at once
-    int request_timeout_seconds = 20; // KMSD_REQUEST_TIMEOUT; a request must arrive in this time
-    std::string admin_token;          // KMSD_ADMIN_TOKEN; admin endpoints (but health) need it
+    int port = 8080;                   // PORT
+    std::string bind = "127.0.0.1";    // KMSD_BIND
+    int threads = 0;                   // KMSD_THREADS; 0 = number of cores
+    int max_connections = 4096;        // KMSD_MAX_CONNECTIONS; more are closed at once
+    int request_timeout_seconds = 20;  // KMSD_REQUEST_TIMEOUT; a request must arrive in this time
+    std::string admin_token;           // KMSD_ADMIN_TOKEN; admin endpoints (but health) need it
 };
 
 struct StorageOptions {
@@ -23,7 +23,7 @@ struct StorageOptions {
 };
 
 struct IdentityOptions {
-    std::string region = "us-east-1";       // KMS_REGION, for unsigned requests
+    std::string region = "us-east-1";         // KMS_REGION, for unsigned requests
     std::string account_id = "111122223333";  // KMS_ACCOUNT_ID
 };
 

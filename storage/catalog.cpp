@@ -19,10 +19,14 @@ constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
 const char* KeyStateName(KeyState s) {
     switch (s) {
-        case KeyState::kEnabled: return "Enabled";
-        case KeyState::kDisabled: return "Disabled";
-        case KeyState::kPendingDeletion: return "PendingDeletion";
-        case KeyState::kPendingImport: return "PendingImport";
+        case KeyState::kEnabled:
+            return "Enabled";
+        case KeyState::kDisabled:
+            return "Disabled";
+        case KeyState::kPendingDeletion:
+            return "PendingDeletion";
+        case KeyState::kPendingImport:
+            return "PendingImport";
     }
     return "Unavailable";
 }
@@ -65,9 +69,10 @@ Status Catalog::Migrate() {
 
 Status Catalog::Load() {
     std::map<ScopedName, std::shared_ptr<KeyRecord>> keys;
-    Statement k(*db_,
-                "SELECT account, region, key_id, arn, creation_date, description, key_state, "
-                "key_usage, key_spec, origin, deletion_date, pending_window_days, policy FROM keys");
+    Statement k(
+        *db_,
+        "SELECT account, region, key_id, arn, creation_date, description, key_state, "
+        "key_usage, key_spec, origin, deletion_date, pending_window_days, policy FROM keys");
     KMSD_RETURN_IF_ERROR(k.ForEachRow({}, [&]() -> Status {
         auto rec = std::make_shared<KeyRecord>();
         rec->account = k.Text(0);
@@ -214,19 +219,19 @@ Status Catalog::WriteSql(const Change& c) {
                     "ON CONFLICT (account, region, key_id) DO UPDATE SET description=?6, "
                     "key_state=?7, deletion_date=?11, pending_window_days=?12, policy=?13");
         SqlValue deletion = k->deletion_date ? SqlValue(*k->deletion_date) : SqlValue();
-        KMSD_RETURN_IF_ERROR(s.Run({k->account, k->region, k->key_id, k->arn, k->creation_date,
-                                    k->description, std::string(KeyStateName(k->state)),
-                                    k->key_usage, k->key_spec, k->origin, deletion,
-                                    std::int64_t{k->pending_window_days}, k->policy}));
+        KMSD_RETURN_IF_ERROR(
+            s.Run({k->account, k->region, k->key_id, k->arn, k->creation_date, k->description,
+                   std::string(KeyStateName(k->state)), k->key_usage, k->key_spec, k->origin,
+                   deletion, std::int64_t{k->pending_window_days}, k->policy}));
         Statement del(*db_, "DELETE FROM tags WHERE account=?1 AND region=?2 AND key_id=?3");
         KMSD_RETURN_IF_ERROR(del.Run({k->account, k->region, k->key_id}));
         Statement ins(*db_,
                       "INSERT INTO tags (account, region, key_id, position, tag_key, tag_value) "
                       "VALUES (?1,?2,?3,?4,?5,?6)");
         for (std::size_t i = 0; i < k->tags.size(); ++i)
-            KMSD_RETURN_IF_ERROR(ins.Run({k->account, k->region, k->key_id,
-                                          static_cast<std::int64_t>(i), k->tags[i].first,
-                                          k->tags[i].second}));
+            KMSD_RETURN_IF_ERROR(
+                ins.Run({k->account, k->region, k->key_id, static_cast<std::int64_t>(i),
+                         k->tags[i].first, k->tags[i].second}));
     }
     for (const auto& m : c.put_materials) {
         Statement s(*db_,

@@ -87,9 +87,9 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path) {
     sqlite3* raw = nullptr;
     // Tight umask while SQLite creates the file (and its -wal/-shm): only the owner may read.
     mode_t old = umask(077);
-    int rc = sqlite3_open_v2(path.c_str(), &raw,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             nullptr);
+    int rc =
+        sqlite3_open_v2(path.c_str(), &raw,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     std::unique_ptr<Db> db(new Db(raw));
     if (rc != SQLITE_OK) {
         umask(old);
@@ -98,8 +98,8 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path) {
     }
     sqlite3_busy_timeout(raw, 5000);
     // WAL for concurrent readers of the file (backups), FULL so a COMMIT survives power loss.
-    Status st = db->Exec(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+    Status st =
+        db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
     if (st.ok()) {
         Statement check(*db, "PRAGMA foreign_keys");
         auto row = check.Step();

@@ -67,9 +67,7 @@ public:
 
     // Fault injection for tests: the Nth Statement step from now fails (0 = never).
     void FailNthStep(int n) { fail_countdown_ = n; }
-    bool ShouldFailStep() {
-        return fail_countdown_ > 0 && --fail_countdown_ == 0;
-    }
+    bool ShouldFailStep() { return fail_countdown_ > 0 && --fail_countdown_ == 0; }
 
 private:
     explicit Db(sqlite3* db) : db_(db) {}

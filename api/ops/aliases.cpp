@@ -23,8 +23,9 @@ Status CheckAliasName(const std::string& name) {
 }
 
 Status AliasNotFound(const OpContext& ctx, const std::string& name) {
-    return Error(ErrorCode::kNotFound, "Alias " + AliasArn(ctx.caller.region, ctx.caller.account,
-                                                           name) + " is not found.");
+    return Error(
+        ErrorCode::kNotFound,
+        "Alias " + AliasArn(ctx.caller.region, ctx.caller.account, name) + " is not found.");
 }
 
 // The target of CreateAlias/UpdateAlias: an ID or key ARN of a key not pending deletion, with
@@ -67,7 +68,8 @@ Result<Json> UpdateAlias(OpContext& ctx, const Request& req) {
     const std::string name = req.String("AliasName");
     KMSD_RETURN_IF_ERROR(CheckAliasName(name));
     KMSD_RETURN_IF_ERROR(ctx.services.catalog.Write([&]() -> Result<storage::Change> {
-        auto current = ctx.services.catalog.FindAlias({ctx.caller.account, ctx.caller.region, name});
+        auto current =
+            ctx.services.catalog.FindAlias({ctx.caller.account, ctx.caller.region, name});
         if (!current) return AliasNotFound(ctx, name);
         KMSD_ASSIGN_OR_RETURN(auto key, AliasTarget(ctx, req.String("TargetKeyId")));
         auto alias = std::make_shared<storage::AliasRecord>(*current);

@@ -1,8 +1,9 @@
 // Symmetric cryptography: Encrypt, Decrypt, ReEncrypt, GenerateDataKey,
 // GenerateDataKeyWithoutPlaintext, GenerateRandom. The hot path: Catalog reads and the HSM's
 // cache only, no SQLite, no exclusive lock.
-#include "api/ops/common.h"
 #include "hsm/crypto.h"
+
+#include "api/ops/common.h"
 
 namespace kmsd::api::ops {
 namespace {
@@ -47,7 +48,8 @@ Result<Decrypted> DecryptBlob(OpContext& ctx, const Request& req, const char* bl
     KMSD_ASSIGN_OR_RETURN(hsm::EncryptionContext ec, EncryptionContextOf(req, context_member));
     storage::KeyPtr requested;
     if (req.Has(key_member)) {
-        KMSD_ASSIGN_OR_RETURN(requested, ResolveKey(ctx, req.String(key_member), AliasRefs::kAllowed));
+        KMSD_ASSIGN_OR_RETURN(requested,
+                              ResolveKey(ctx, req.String(key_member), AliasRefs::kAllowed));
     }
     KMSD_ASSIGN_OR_RETURN(std::string material_id, hsm::Hsm::BlobMaterialId(blob));
     auto owner = ctx.services.catalog.FindMaterialOwner(material_id);
@@ -148,8 +150,8 @@ Result<Json> ReEncrypt(OpContext& ctx, const Request& req) {
     KMSD_RETURN_IF_ERROR(CheckSymmetricAlgorithm(*dest, req, "DestinationEncryptionAlgorithm"));
     KMSD_RETURN_IF_ERROR(DryRunGate(req));
     const std::string& dest_material = dest->current_material_id();
-    KMSD_ASSIGN_OR_RETURN(Bytes blob, ctx.services.hsm.Encrypt(RefOf(*dest, dest_material),
-                                                               src.plaintext, dest_ec));
+    KMSD_ASSIGN_OR_RETURN(
+        Bytes blob, ctx.services.hsm.Encrypt(RefOf(*dest, dest_material), src.plaintext, dest_ec));
     Json out = Json::object();
     out["CiphertextBlob"] = BlobJson(blob);
     out["DestinationEncryptionAlgorithm"] = "SYMMETRIC_DEFAULT";

@@ -46,12 +46,13 @@ Status CheckSpecAndUsage(const Request& req, std::string& spec) {
 
 Result<Json> SetEnabled(OpContext& ctx, const Request& req, bool enabled) {
     KMSD_ASSIGN_OR_RETURN(auto key, MutateKey(ctx, req.String("KeyId"), [&](storage::KeyRecord& k) {
-        if (k.state == storage::KeyState::kPendingDeletion ||
-            k.state == storage::KeyState::kPendingImport)
-            return RequireEnabled(k);
-        k.state = enabled ? storage::KeyState::kEnabled : storage::KeyState::kDisabled;
-        return Status::Ok();
-    }));
+                              if (k.state == storage::KeyState::kPendingDeletion ||
+                                  k.state == storage::KeyState::kPendingImport)
+                                  return RequireEnabled(k);
+                              k.state = enabled ? storage::KeyState::kEnabled
+                                                : storage::KeyState::kDisabled;
+                              return Status::Ok();
+                          }));
     // A disabled key's material leaves the HSM cache; it is unsealed again on re-enable.
     if (!enabled)
         for (const auto& m : key->materials) ctx.services.hsm.Evict(m.material_id);
@@ -85,8 +86,8 @@ Result<Json> CreateKey(OpContext& ctx, const Request& req) {
 
     storage::Change change;
     change.put_keys.push_back(key);
-    change.put_materials.push_back({key->scoped(), material.material_id, key->creation_date,
-                                    std::move(material.sealed)});
+    change.put_materials.push_back(
+        {key->scoped(), material.material_id, key->creation_date, std::move(material.sealed)});
     KMSD_RETURN_IF_ERROR(ctx.services.catalog.Apply(change));
     Json out = Json::object();
     out["KeyMetadata"] = KeyMetadata(*key);
@@ -106,8 +107,8 @@ Result<Json> ListKeys(OpContext& ctx, const Request& req) {
     if (!from.empty() && !IsKeyIdForm(from))
         return Error(ErrorCode::kInvalidMarker, "Invalid marker");
     // One extra tells whether there is a next page and where it starts.
-    auto keys = ctx.services.catalog.ListKeys(ctx.caller.account, ctx.caller.region, from,
-                                              limit + 1);
+    auto keys =
+        ctx.services.catalog.ListKeys(ctx.caller.account, ctx.caller.region, from, limit + 1);
     Json list = Json::array();
     for (std::size_t i = 0; i < keys.size() && i < limit; ++i)
         list.push_back(Json{{"KeyArn", Str(keys[i]->arn)}, {"KeyId", Str(keys[i]->key_id)}});
@@ -133,12 +134,13 @@ Result<Json> ScheduleKeyDeletion(OpContext& ctx, const Request& req) {
                          (days < 7 ? "greater than or equal to 7" : "less than or equal to 30"));
     const double now = ctx.Now();
     KMSD_ASSIGN_OR_RETURN(auto key, MutateKey(ctx, req.String("KeyId"), [&](storage::KeyRecord& k) {
-        KMSD_RETURN_IF_ERROR(RequireNotPendingDeletion(k));
-        k.state = storage::KeyState::kPendingDeletion;
-        k.deletion_date = Timestamp(now + static_cast<double>(days) * kSecondsPerDay);
-        k.pending_window_days = static_cast<int>(days);
-        return Status::Ok();
-    }));
+                              KMSD_RETURN_IF_ERROR(RequireNotPendingDeletion(k));
+                              k.state = storage::KeyState::kPendingDeletion;
+                              k.deletion_date =
+                                  Timestamp(now + static_cast<double>(days) * kSecondsPerDay);
+                              k.pending_window_days = static_cast<int>(days);
+                              return Status::Ok();
+                          }));
     for (const auto& m : key->materials) ctx.services.hsm.Evict(m.material_id);
     Json out = Json::object();
     out["KeyId"] = Str(key->arn);
@@ -150,14 +152,15 @@ Result<Json> ScheduleKeyDeletion(OpContext& ctx, const Request& req) {
 
 Result<Json> CancelKeyDeletion(OpContext& ctx, const Request& req) {
     KMSD_ASSIGN_OR_RETURN(auto key, MutateKey(ctx, req.String("KeyId"), [&](storage::KeyRecord& k) {
-        if (k.state != storage::KeyState::kPendingDeletion)
-            return Error(ErrorCode::kInvalidState, k.arn + " is not pending deletion.");
-        // AWS leaves a cancelled key Disabled, not Enabled.
-        k.state = storage::KeyState::kDisabled;
-        k.deletion_date.reset();
-        k.pending_window_days = 0;
-        return Status::Ok();
-    }));
+                              if (k.state != storage::KeyState::kPendingDeletion)
+                                  return Error(ErrorCode::kInvalidState,
+                                               k.arn + " is not pending deletion.");
+                              // AWS leaves a cancelled key Disabled, not Enabled.
+                              k.state = storage::KeyState::kDisabled;
+                              k.deletion_date.reset();
+                              k.pending_window_days = 0;
+                              return Status::Ok();
+                          }));
     Json out = Json::object();
     out["KeyId"] = Str(key->arn);
     return out;
@@ -165,12 +168,11 @@ Result<Json> CancelKeyDeletion(OpContext& ctx, const Request& req) {
 
 Result<Json> UpdateKeyDescription(OpContext& ctx, const Request& req) {
     const std::string description = req.String("Description");
-    KMSD_RETURN_IF_ERROR(
-        MutateKey(ctx, req.String("KeyId"), [&](storage::KeyRecord& k) {
-            KMSD_RETURN_IF_ERROR(RequireNotPendingDeletion(k));
-            k.description = description;
-            return Status::Ok();
-        }).status());
+    KMSD_RETURN_IF_ERROR(MutateKey(ctx, req.String("KeyId"), [&](storage::KeyRecord& k) {
+                             KMSD_RETURN_IF_ERROR(RequireNotPendingDeletion(k));
+                             k.description = description;
+                             return Status::Ok();
+                         }).status());
     return Json();
 }
 

@@ -41,8 +41,8 @@ Result<Json> ListResourceTags(OpContext& ctx, const Request& req) {
     Json tags = Json::array();
     std::size_t i = start;
     for (; i < key->tags.size() && tags.size() < limit; ++i)
-        tags.push_back(Json{{"TagKey", Str(key->tags[i].first)},
-                            {"TagValue", Str(key->tags[i].second)}});
+        tags.push_back(
+            Json{{"TagKey", Str(key->tags[i].first)}, {"TagValue", Str(key->tags[i].second)}});
     Json out = Json::object();
     out["Tags"] = std::move(tags);
     out["Truncated"] = i < key->tags.size();

@@ -11,7 +11,7 @@ namespace kmsd::auth {
 
 struct Credential {
     std::string access_key_id;
-    std::string date;     // YYYYMMDD
+    std::string date;  // YYYYMMDD
     std::string region;
     std::string service;  // "kms"
     std::vector<std::string> signed_headers;

@@ -18,9 +18,9 @@ public:
 class OffsetClock : public Clock {
 public:
     double Now() const override {
-        auto wall = std::chrono::duration<double>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count();
+        auto wall =
+            std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+                .count();
         return wall + offset_.load(std::memory_order_relaxed);
     }
     double offset() const { return offset_.load(std::memory_order_relaxed); }

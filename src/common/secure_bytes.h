@@ -1,6 +1,7 @@
 // SecureBytes: a byte vector whose memory is wiped (OPENSSL_cleanse) before it is freed.
 // Used for every root key, data key and plaintext. The allocator is also used for the
-// request/response body strings and the JSON string type so plaintext does not linger in freed heap.
+// request/response body strings and the JSON string type so plaintext does not linger in freed
+// heap.
 #pragma once
 
 #include <cstddef>
@@ -12,7 +13,8 @@
 
 namespace kmsd {
 
-// Wipes memory; implemented in secure_bytes.cpp with OPENSSL_cleanse so the compiler cannot drop it.
+// Wipes memory; implemented in secure_bytes.cpp with OPENSSL_cleanse so the compiler cannot drop
+// it.
 void SecureWipe(void* p, std::size_t n);
 
 template <typename T>
@@ -27,7 +29,9 @@ struct CleansingAllocator {
         std::allocator<T>().deallocate(p, n);
     }
     template <typename U>
-    bool operator==(const CleansingAllocator<U>&) const noexcept { return true; }
+    bool operator==(const CleansingAllocator<U>&) const noexcept {
+        return true;
+    }
 };
 
 using SecureBytes = std::vector<std::uint8_t, CleansingAllocator<std::uint8_t>>;

@@ -13,29 +13,29 @@ namespace kmsd {
 
 enum class ErrorCode {
     kOk,
-    kNotFound,              // NotFoundException
-    kDisabled,              // DisabledException
-    kInvalidState,          // KMSInvalidStateException
-    kInvalidCiphertext,     // InvalidCiphertextException (never carries a message)
-    kIncorrectKey,          // IncorrectKeyException
-    kInvalidKeyUsage,       // InvalidKeyUsageException
-    kAlreadyExists,         // AlreadyExistsException
-    kLimitExceeded,         // LimitExceededException
-    kTag,                   // TagException
-    kUnsupportedOperation,  // UnsupportedOperationException
-    kMalformedPolicy,       // MalformedPolicyDocumentException
-    kInvalidArn,            // InvalidArnException
-    kInvalidAliasName,      // InvalidAliasNameException
-    kInvalidMarker,         // InvalidMarkerException
-    kDryRun,                // DryRunOperationException
-    kValidation,            // ValidationException
-    kSerialization,         // SerializationException
-    kUnknownOperation,      // UnknownOperationException
-    kAccessDenied,          // AccessDeniedException
-    kNotAuthorized,         // NotAuthorizedException
+    kNotFound,                // NotFoundException
+    kDisabled,                // DisabledException
+    kInvalidState,            // KMSInvalidStateException
+    kInvalidCiphertext,       // InvalidCiphertextException (never carries a message)
+    kIncorrectKey,            // IncorrectKeyException
+    kInvalidKeyUsage,         // InvalidKeyUsageException
+    kAlreadyExists,           // AlreadyExistsException
+    kLimitExceeded,           // LimitExceededException
+    kTag,                     // TagException
+    kUnsupportedOperation,    // UnsupportedOperationException
+    kMalformedPolicy,         // MalformedPolicyDocumentException
+    kInvalidArn,              // InvalidArnException
+    kInvalidAliasName,        // InvalidAliasNameException
+    kInvalidMarker,           // InvalidMarkerException
+    kDryRun,                  // DryRunOperationException
+    kValidation,              // ValidationException
+    kSerialization,           // SerializationException
+    kUnknownOperation,        // UnknownOperationException
+    kAccessDenied,            // AccessDeniedException
+    kNotAuthorized,           // NotAuthorizedException
     kCustomKeyStoreNotFound,  // CustomKeyStoreNotFoundException
-    kInternal,              // KMSInternalException (HTTP 500)
-    kStorage,               // storage failure; reported as KMSInternalException
+    kInternal,                // KMSInternalException (HTTP 500)
+    kStorage,                 // storage failure; reported as KMSInternalException
 };
 
 // A Status is either OK or an error code with a message. Cheap to move; copyable.
@@ -64,7 +64,7 @@ inline Status Error(ErrorCode code, std::string message = {}) {
 template <typename T>
 class [[nodiscard]] Result {
 public:
-    Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+    Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
     Result(Status status) : v_(std::move(status)) {  // NOLINT
         assert(!std::get<Status>(v_).ok());
     }
@@ -92,7 +92,8 @@ private:
 #define KMSD_CONCAT(a, b) KMSD_CONCAT_INNER(a, b)
 
 // Propagate a non-OK Status from an expression returning Status.
-#define KMSD_RETURN_IF_ERROR(expr) KMSD_RETURN_IF_ERROR_IMPL(KMSD_CONCAT(kmsd_st_, __COUNTER__), expr)
+#define KMSD_RETURN_IF_ERROR(expr) \
+    KMSD_RETURN_IF_ERROR_IMPL(KMSD_CONCAT(kmsd_st_, __COUNTER__), expr)
 #define KMSD_RETURN_IF_ERROR_IMPL(tmp, expr) \
     do {                                     \
         ::kmsd::Status tmp = (expr);         \

@@ -98,8 +98,9 @@ private:
         res.set(http::field::date, HttpDate());
         res.set("x-amzn-RequestId", api::NewUuid());
         res.keep_alive(false);
-        res.body() = status == http::status::payload_too_large ? "{\"message\":\"Request body too large\"}"
-                                                              : "{\"message\":\"Bad request\"}";
+        res.body() = status == http::status::payload_too_large
+                         ? "{\"message\":\"Request body too large\"}"
+                         : "{\"message\":\"Bad request\"}";
         Write(std::move(res));
     }
 
@@ -156,9 +157,9 @@ private:
 
     void Write(Response res) {
         res_ = std::make_unique<Response>(std::move(res));
-        http::async_write(stream_, *res_,
-                          beast::bind_front_handler(&Session::OnWrite, shared_from_this(),
-                                                    res_->keep_alive()));
+        http::async_write(
+            stream_, *res_,
+            beast::bind_front_handler(&Session::OnWrite, shared_from_this(), res_->keep_alive()));
     }
 
     void OnWrite(bool keep_alive, beast::error_code ec, std::size_t /*bytes*/) {
@@ -237,8 +238,9 @@ private:
 
 int RunServer(App& app) {
     const auto& opts = app.options().server;
-    int threads = opts.threads > 0 ? opts.threads
-                                   : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    int threads = opts.threads > 0
+                      ? opts.threads
+                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     asio::io_context ioc{threads};
     beast::error_code ec;
     auto address = asio::ip::make_address(opts.bind, ec);

@@ -60,7 +60,8 @@ struct TestKms {
 
     Reply Call(const std::string& op, const std::string& body,
                const std::string& content_type = "application/x-amz-json-1.1") {
-        api::Response r = dispatcher.Dispatch(caller, "TrentService." + op, content_type, body, "rid");
+        api::Response r =
+            dispatcher.Dispatch(caller, "TrentService." + op, content_type, body, "rid");
         Reply out{r.http_status, api::ToStd(r.body), nullptr};
         if (!out.body.empty()) out.json = api::Json::parse(out.body);
         return out;

@@ -75,7 +75,8 @@ TEST_CASE("validation errors use AWS's grammar", "[api]") {
     CheckError(kms.Call("GenerateRandom", "{\"NumberOfBytes\":0}"), "ValidationException",
                "1 validation error detected: Value '0' at 'numberOfBytes' failed to satisfy "
                "constraint: Member must have value greater than or equal to 1");
-    CheckError(kms.Call("GenerateRandom", "{}"), "ValidationException", "NumberOfBytes is required.");
+    CheckError(kms.Call("GenerateRandom", "{}"), "ValidationException",
+               "NumberOfBytes is required.");
     CheckError(kms.Call("CreateKey", "{\"Description\":\"" + std::string(8193, 'd') + "\"}"),
                "ValidationException",
                "1 validation error detected: Value '" + std::string(8193, 'd') +
@@ -83,9 +84,10 @@ TEST_CASE("validation errors use AWS's grammar", "[api]") {
                    "than or equal to 8192");
     auto bad_enum = kms.Call("CreateKey", "{\"KeySpec\":\"HMAC_random\"}");
     CHECK(bad_enum.type() == "ValidationException");
-    CHECK_THAT(bad_enum.message(),
-               Catch::StartsWith("1 validation error detected: Value 'HMAC_random' at 'keySpec' "
-                                 "failed to satisfy constraint: Member must satisfy enum value set: ["));
+    CHECK_THAT(
+        bad_enum.message(),
+        Catch::StartsWith("1 validation error detected: Value 'HMAC_random' at 'keySpec' "
+                          "failed to satisfy constraint: Member must satisfy enum value set: ["));
     CheckError(kms.Call("TagResource", "{\"KeyId\":\"" + id + "\",\"Tags\":[{\"TagKey\":\"" +
                                            std::string(129, 'k') + "\",\"TagValue\":\"v\"}]}"),
                "ValidationException",
@@ -117,8 +119,9 @@ TEST_CASE("key references resolve with AWS's NotFound messages", "[api]") {
                "Key '" + foreign + "' does not exist");
     REQUIRE(kms.Call("CreateAlias", "{\"AliasName\":\"alias/mine\",\"TargetKeyId\":\"" + id + "\"}")
                 .status == 200);
-    CheckError(kms.Call("Encrypt", "{\"KeyId\":\"arn:aws:kms:us-east-1:444455556666:alias/mine\","
-                                   "\"Plaintext\":\"AA==\"}"),
+    CheckError(kms.Call("Encrypt",
+                        "{\"KeyId\":\"arn:aws:kms:us-east-1:444455556666:alias/mine\","
+                        "\"Plaintext\":\"AA==\"}"),
                "NotFoundException",
                "Alias arn:aws:kms:us-east-1:444455556666:alias/mine is not found.");
     kms.caller.region = "us-west-2";
@@ -136,8 +139,8 @@ TEST_CASE("encrypt and decrypt, with every failure mode", "[api]") {
     CHECK(enc.str("KeyId") == Arn(id));
     const std::string blob = enc.str("CiphertextBlob");
 
-    auto dec = kms.Call("Decrypt", "{\"CiphertextBlob\":\"" + blob +
-                                       "\",\"EncryptionContext\":{\"a\":\"bc\"}}");
+    auto dec = kms.Call(
+        "Decrypt", "{\"CiphertextBlob\":\"" + blob + "\",\"EncryptionContext\":{\"a\":\"bc\"}}");
     REQUIRE(dec.status == 200);
     CHECK(dec.str("Plaintext") == B64("secret"));
     CHECK(dec.str("KeyId") == Arn(id));
@@ -149,8 +152,8 @@ TEST_CASE("encrypt and decrypt, with every failure mode", "[api]") {
         CHECK(r.body == "{\"__type\":\"InvalidCiphertextException\"}");
     }
     SECTION("wrong KeyId") {
-        CheckError(kms.Call("Decrypt", "{\"CiphertextBlob\":\"" + blob + "\",\"KeyId\":\"" +
-                                           other + "\",\"EncryptionContext\":{\"a\":\"bc\"}}"),
+        CheckError(kms.Call("Decrypt", "{\"CiphertextBlob\":\"" + blob + "\",\"KeyId\":\"" + other +
+                                           "\",\"EncryptionContext\":{\"a\":\"bc\"}}"),
                    "IncorrectKeyException",
                    "The key ID in the request does not identify a CMK that can perform this "
                    "operation.");
@@ -164,8 +167,9 @@ TEST_CASE("encrypt and decrypt, with every failure mode", "[api]") {
         CheckError(kms.Call("Decrypt", "{\"CiphertextBlob\":\"" + blob +
                                            "\",\"EncryptionContext\":{\"a\":\"bc\"}}"),
                    "DisabledException", Arn(id) + " is disabled.");
-        REQUIRE(kms.Call("ScheduleKeyDeletion", "{\"KeyId\":\"" + id + "\",\"PendingWindowInDays\":7}")
-                    .status == 200);
+        REQUIRE(
+            kms.Call("ScheduleKeyDeletion", "{\"KeyId\":\"" + id + "\",\"PendingWindowInDays\":7}")
+                .status == 200);
         CheckError(kms.Call("Encrypt", "{\"KeyId\":\"" + id + "\",\"Plaintext\":\"AA==\"}"),
                    "KMSInvalidStateException", Arn(id) + " is pending deletion.");
         auto cancel = kms.Call("CancelKeyDeletion", "{\"KeyId\":\"" + id + "\"}");
@@ -176,14 +180,16 @@ TEST_CASE("encrypt and decrypt, with every failure mode", "[api]") {
                    "KMSInvalidStateException", Arn(id) + " is not pending deletion.");
     }
     SECTION("DryRun succeeds as an error and changes nothing") {
-        CheckError(kms.Call("Encrypt", "{\"KeyId\":\"" + id + "\",\"Plaintext\":\"AA==\",\"DryRun\":true}"),
+        CheckError(kms.Call("Encrypt",
+                            "{\"KeyId\":\"" + id + "\",\"Plaintext\":\"AA==\",\"DryRun\":true}"),
                    "DryRunOperationException",
                    "The request would have succeeded, but the DryRun option is set.");
     }
     SECTION("ReEncrypt moves the blob to another key") {
         auto r = kms.Call("ReEncrypt", "{\"CiphertextBlob\":\"" + blob +
                                            "\",\"SourceEncryptionContext\":{\"a\":\"bc\"},"
-                                           "\"DestinationKeyId\":\"" + other + "\"}");
+                                           "\"DestinationKeyId\":\"" +
+                                           other + "\"}");
         REQUIRE(r.status == 200);
         CHECK(r.str("SourceKeyId") == Arn(id));
         CHECK(r.str("KeyId") == Arn(other));
@@ -201,45 +207,52 @@ TEST_CASE("aliases, tags and policies", "[api]") {
                "https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html");
     REQUIRE(kms.Call("CreateAlias", "{\"AliasName\":\"alias/app\",\"TargetKeyId\":\"" + id + "\"}")
                 .status == 200);
-    CheckError(kms.Call("CreateAlias", "{\"AliasName\":\"alias/app\",\"TargetKeyId\":\"" + id + "\"}"),
-               "AlreadyExistsException",
-               "An alias with the name arn:aws:kms:us-east-1:" + kAcct +
-                   ":alias/app already exists");
+    CheckError(
+        kms.Call("CreateAlias", "{\"AliasName\":\"alias/app\",\"TargetKeyId\":\"" + id + "\"}"),
+        "AlreadyExistsException",
+        "An alias with the name arn:aws:kms:us-east-1:" + kAcct + ":alias/app already exists");
     CHECK(kms.Call("CreateAlias", "{\"AliasName\":\"alias/aws/x\",\"TargetKeyId\":\"" + id + "\"}")
               .type() == "NotAuthorizedException");
     auto by_alias = kms.Call("Encrypt", "{\"KeyId\":\"alias/app\",\"Plaintext\":\"AA==\"}");
     CHECK(by_alias.str("KeyId") == Arn(id));
 
-    CheckError(kms.Call("TagResource", "{\"KeyId\":\"" + id +
-                                           "\",\"Tags\":[{\"TagKey\":\"aws:x\",\"TagValue\":\"v\"}]}"),
-               "TagException", "Tags beginning with aws: are reserved");
+    CheckError(
+        kms.Call("TagResource",
+                 "{\"KeyId\":\"" + id + "\",\"Tags\":[{\"TagKey\":\"aws:x\",\"TagValue\":\"v\"}]}"),
+        "TagException", "Tags beginning with aws: are reserved");
     CheckError(kms.Call("TagResource", "{\"KeyId\":\"" + id +
                                            "\",\"Tags\":[{\"TagKey\":\"k\",\"TagValue\":\"1\"},"
                                            "{\"TagKey\":\"k\",\"TagValue\":\"2\"}]}"),
                "TagException", "Duplicate tag keys");
     std::string many = "[";
-    for (int i = 0; i < 51; ++i) many += (i ? "," : "") + std::string("{\"TagKey\":\"k") + std::to_string(i) + "\",\"TagValue\":\"v\"}";
+    for (int i = 0; i < 51; ++i)
+        many += (i ? "," : "") + std::string("{\"TagKey\":\"k") + std::to_string(i) +
+                "\",\"TagValue\":\"v\"}";
     many += "]";
     CheckError(kms.Call("TagResource", "{\"KeyId\":\"" + id + "\",\"Tags\":" + many + "}"),
                "TagException", "Too many tags");
     CHECK(kms.Call("ListResourceTags", "{\"KeyId\":\"" + id + "\"}").json["Tags"].empty());
 
     auto policy = kms.Call("GetKeyPolicy", "{\"KeyId\":\"" + id + "\",\"PolicyName\":\"default\"}");
-    CHECK(policy.str("Policy") ==
-          "{\n  \"Version\" : \"2012-10-17\",\n  \"Id\" : \"key-default-1\",\n  \"Statement\" : [ {\n"
-          "    \"Sid\" : \"Enable IAM User Permissions\",\n    \"Effect\" : \"Allow\",\n"
-          "    \"Principal\" : {\n      \"AWS\" : \"arn:aws:iam::111122223333:root\"\n    },\n"
-          "    \"Action\" : \"kms:*\",\n    \"Resource\" : \"*\"\n  } ]\n}");
-    auto put = kms.Call("PutKeyPolicy",
-                        "{\"KeyId\":\"" + id + "\",\"PolicyName\":\"default\",\"Policy\":"
-                        "\"{\\\"Version\\\":\\\"2012-10-17\\\",\\\"Statement\\\":[{\\\"Effect\\\":"
-                        "\\\"Allow\\\",\\\"Principal\\\":{\\\"AWS\\\":\\\"*\\\"},\\\"Action\\\":"
-                        "[\\\"kms:Encrypt\\\",\\\"kms:Decrypt\\\"],\\\"Resource\\\":\\\"*\\\"}]}\"}");
+    CHECK(
+        policy.str("Policy") ==
+        "{\n  \"Version\" : \"2012-10-17\",\n  \"Id\" : \"key-default-1\",\n  \"Statement\" : [ {\n"
+        "    \"Sid\" : \"Enable IAM User Permissions\",\n    \"Effect\" : \"Allow\",\n"
+        "    \"Principal\" : {\n      \"AWS\" : \"arn:aws:iam::111122223333:root\"\n    },\n"
+        "    \"Action\" : \"kms:*\",\n    \"Resource\" : \"*\"\n  } ]\n}");
+    auto put =
+        kms.Call("PutKeyPolicy",
+                 "{\"KeyId\":\"" + id +
+                     "\",\"PolicyName\":\"default\",\"Policy\":"
+                     "\"{\\\"Version\\\":\\\"2012-10-17\\\",\\\"Statement\\\":[{\\\"Effect\\\":"
+                     "\\\"Allow\\\",\\\"Principal\\\":{\\\"AWS\\\":\\\"*\\\"},\\\"Action\\\":"
+                     "[\\\"kms:Encrypt\\\",\\\"kms:Decrypt\\\"],\\\"Resource\\\":\\\"*\\\"}]}\"}");
     REQUIRE(put.status == 200);
     CHECK(kms.Call("GetKeyPolicy", "{\"KeyId\":\"" + id + "\"}").str("Policy") ==
           "{\n  \"Version\" : \"2012-10-17\",\n  \"Statement\" : [ {\n    \"Effect\" : \"Allow\",\n"
           "    \"Principal\" : {\n      \"AWS\" : \"*\"\n    },\n"
-          "    \"Action\" : [ \"kms:Encrypt\", \"kms:Decrypt\" ],\n    \"Resource\" : \"*\"\n  } ]\n}");
+          "    \"Action\" : [ \"kms:Encrypt\", \"kms:Decrypt\" ],\n    \"Resource\" : \"*\"\n  } "
+          "]\n}");
     CHECK(kms.Call("PutKeyPolicy", "{\"KeyId\":\"" + id + "\",\"Policy\":\"not json\"}").type() ==
           "MalformedPolicyDocumentException");
 }
@@ -249,9 +262,9 @@ TEST_CASE("unsupported CreateKey features are refused, not ignored", "[api]") {
     CheckError(kms.Call("CreateKey", "{\"KeySpec\":\"RSA_2048\"}"), "ValidationException",
                "You must specify a KeyUsage value for all KMS keys except for symmetric "
                "encryption keys.");
-    for (const char* body : {"{\"KeySpec\":\"RSA_2048\",\"KeyUsage\":\"SIGN_VERIFY\"}",
-                             "{\"Origin\":\"EXTERNAL\"}", "{\"MultiRegion\":true}",
-                             "{\"CustomKeyStoreId\":\"cks-1234567890abcdef0\"}"}) {
+    for (const char* body :
+         {"{\"KeySpec\":\"RSA_2048\",\"KeyUsage\":\"SIGN_VERIFY\"}", "{\"Origin\":\"EXTERNAL\"}",
+          "{\"MultiRegion\":true}", "{\"CustomKeyStoreId\":\"cks-1234567890abcdef0\"}"}) {
         INFO(body);
         CHECK(kms.Call("CreateKey", body).type() == "UnsupportedOperationException");
     }

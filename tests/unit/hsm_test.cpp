@@ -1,9 +1,10 @@
 // [hsm]: known-answer vectors, the blob format and its sizes, sealing and tamper resistance.
+#include "hsm/hsm.h"
+
 #include <catch2/catch.hpp>
 
 #include "common/base64.h"
 #include "hsm/crypto.h"
-#include "hsm/hsm.h"
 #include "support/fakes.h"
 
 using namespace kmsd;
@@ -38,12 +39,14 @@ TEST_CASE("AES-256-GCM matches the GCM specification's test vectors", "[hsm]") {
         Bytes key = Hex("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308");
         Bytes iv = Hex("cafebabefacedbaddecaf888");
         Bytes aad = Hex("feedfacedeadbeeffeedfacedeadbeefabaddad2");
-        Bytes pt = Hex(
-            "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525"
-            "b16aedf5aa0de657ba637b39");
+        Bytes pt =
+            Hex("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532f"
+                "cf0e2449a6b525"
+                "b16aedf5aa0de657ba637b39");
         auto ct = hsm::AesGcmEncrypt(key, iv, aad, pt).value();
         CHECK(HexOf(ct) ==
-              "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838"
+              "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b0"
+              "8b1056828838"
               "c5f61e6393ba7a0abcc9f662"
               "76fc6ece0f4e1768cddf8853bb2d551b");
         auto back = hsm::AesGcmDecrypt(key, iv, aad, ct);
@@ -73,8 +76,8 @@ TEST_CASE("HMAC-SHA256 matches RFC 4231 test case 2", "[hsm]") {
 TEST_CASE("blob sizes match AWS for every plaintext length in the table", "[hsm]") {
     HsmFixture f;
     const std::pair<std::size_t, std::size_t> table[] = {
-        {1, 153},   {4, 156},   {16, 168},  {24, 176},   {32, 184},    {35, 187},  {36, 189},
-        {48, 201},  {52, 207},  {64, 220},  {128, 285},  {256, 418},   {1024, 1186}, {4096, 4258}};
+        {1, 153},  {4, 156},  {16, 168}, {24, 176},  {32, 184},  {35, 187},    {36, 189},
+        {48, 201}, {52, 207}, {64, 220}, {128, 285}, {256, 418}, {1024, 1186}, {4096, 4258}};
     for (auto [plain, blob] : table) {
         auto out = f.hsm->Encrypt(f.ref, Bytes(plain, 0x41), {});
         REQUIRE(out.ok());

@@ -1,8 +1,8 @@
 // [storage]: migrations, write-through, rollback on failure at every SQL step, reload.
-#include <catch2/catch.hpp>
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <filesystem>
 
 #include "storage/catalog.h"
