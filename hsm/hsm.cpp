@@ -58,7 +58,9 @@ Bytes Hsm::EncodeContext(const EncryptionContext& ctx) {
 Result<Bytes> Hsm::Seal(const KeyRef& ref, ByteView material) const {
     SecureBytes iv = RandomBytes(kGcmIvBytes);
     KMSD_ASSIGN_OR_RETURN(Bytes ct, AesGcmEncrypt(sealing_key_, iv, SealAad(ref), material));
-    Bytes out{kSealVersion};
+    Bytes out;
+    out.reserve(1 + iv.size() + ct.size());
+    out.push_back(kSealVersion);
     out.insert(out.end(), iv.begin(), iv.end());
     out.insert(out.end(), ct.begin(), ct.end());
     return out;

@@ -61,8 +61,15 @@ case "${1:-}" in
         install_deps
         SAN=${2:-address,undefined}
         SBUILD="$ROOT/build-${SAN//,/-}"
+        COMPILER=()
+        if [[ $SAN == thread ]]; then
+            # GCC cannot instrument Asio's atomic_thread_fence (-Wtsan); clang's TSan can.
+            PACKAGES=(clang-14 libclang-rt-14-dev)
+            install_deps
+            COMPILER=(-DCMAKE_CXX_COMPILER=clang++-14)
+        fi
         cmake -S "$ROOT" -B "$SBUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-            -DKMSD_SANITIZE="$SAN" >/dev/null
+            -DKMSD_SANITIZE="$SAN" "${COMPILER[@]}" >/dev/null
         cmake --build "$SBUILD"
         export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
         export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

@@ -115,13 +115,13 @@ Status MergeTags(storage::Tags& tags, const Json& new_tags) {
         incoming.emplace_back(std::move(key), std::move(value));
     }
     storage::Tags merged = tags;
-    for (auto& [k, v] : incoming) {
+    for (const auto& tag : incoming) {
         auto it = std::find_if(merged.begin(), merged.end(),
-                               [&](const auto& existing) { return existing.first == k; });
+                               [&](const auto& existing) { return existing.first == tag.first; });
         if (it != merged.end())
-            it->second = v;
+            it->second = tag.second;  // re-tagging overwrites, as in AWS
         else
-            merged.emplace_back(k, v);
+            merged.push_back(tag);
     }
     if (merged.size() > kMaxTagsPerKey) return Error(ErrorCode::kTag, "Too many tags");
     tags = std::move(merged);
