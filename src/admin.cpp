@@ -1,5 +1,7 @@
 #include "src/admin.h"
 
+#include <nlohmann/json.hpp>
+
 #include "hsm/crypto.h"
 
 namespace kmsd {
@@ -24,8 +26,38 @@ bool IsAdminPath(std::string_view path) {
     return path.substr(0, 7) == "/_kmsd/" || path == "/_kmsd" || path.substr(0, 10) == "/moto-api/";
 }
 
+namespace {
+
+AdminReply ClockReply(const App& app) {
+    nlohmann::json out = {{"now", app.Now()}, {"offset_seconds", app.ClockOffset()}};
+    return {200, out.dump()};
+}
+
+AdminReply MoveClock(App& app, std::string_view body) {
+    auto req = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (req.is_discarded() || !req.is_object()) return JsonError(400, "body must be a JSON object");
+    double offset = app.ClockOffset();
+    if (auto it = req.find("advance_seconds"); it != req.end() && it->is_number()) {
+        if (it->get<double>() < 0) return JsonError(400, "the clock can only move forward");
+        offset += it->get<double>();
+    } else if (auto now = req.find("now"); now != req.end() && now->is_number()) {
+        // "now" names a KMS time; the offset is what lies between it and wall time.
+        const double target = now->get<double>();
+        if (target < app.Now()) return JsonError(400, "the clock can only move forward");
+        offset += target - app.Now();
+    } else {
+        return JsonError(400, "give advance_seconds or now (numbers)");
+    }
+    Status st = app.MoveClock(offset);
+    if (st.code() == ErrorCode::kValidation) return JsonError(400, st.message());
+    if (!st.ok()) return JsonError(500, "scheduled work failed");
+    return ClockReply(app);
+}
+
+}  // namespace
+
 AdminReply HandleAdmin(App& app, std::string_view method, std::string_view path,
-                       std::string_view authorization) {
+                       std::string_view authorization, std::string_view body) {
     if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
     if (path == "/_kmsd/health") {
         if (method != "GET" && method != "HEAD") return JsonError(405, "method not allowed");
@@ -39,6 +71,11 @@ AdminReply HandleAdmin(App& app, std::string_view method, std::string_view path,
         Status st = app.Reset();
         if (!st.ok()) return JsonError(500, "reset failed");
         return {200, "{\"status\":\"reset\"}"};
+    }
+    if (path == "/_kmsd/clock") {
+        if (method == "GET") return ClockReply(app);
+        if (method == "POST") return MoveClock(app, body);
+        return JsonError(405, "method not allowed");
     }
     return JsonError(404, "no such admin endpoint");
 }

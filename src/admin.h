@@ -1,6 +1,7 @@
-// Admin endpoints under /_kmsd/ (design.md §7): health and reset (also at /moto-api/reset for
-// suites written against moto). With --admin-token, all but GET /_kmsd/health need
-// "Authorization: Bearer <token>".
+// Admin endpoints under /_kmsd/ (design.md §7): health, reset (also at /moto-api/reset for
+// suites written against moto) and the KMS clock (GET, or POST {"advance_seconds": N} /
+// {"now": <epoch seconds>}; time only moves forward and due work runs before the reply). With
+// --admin-token, all but GET /_kmsd/health need "Authorization: Bearer <token>".
 #pragma once
 
 #include <optional>
@@ -20,6 +21,6 @@ struct AdminReply {
 bool IsAdminPath(std::string_view path);
 
 AdminReply HandleAdmin(App& app, std::string_view method, std::string_view path,
-                       std::string_view authorization);
+                       std::string_view authorization, std::string_view body);
 
 }  // namespace kmsd

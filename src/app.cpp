@@ -1,6 +1,7 @@
 #include "src/app.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "api/lifecycle.h"
 #include "api/resolve.h"
 #include "common/base64.h"
 #include "hsm/crypto.h"
@@ -98,11 +100,39 @@ App::App(Options options, std::unique_ptr<storage::Catalog> catalog, std::unique
       catalog_(std::move(catalog)),
       hsm_(std::move(hsm)),
       services_{*hsm_, *catalog_, clock_},
-      dispatcher_(services_) {
+      dispatcher_(services_),
+      scheduler_([this] { (void)RunDueNow(); }, std::chrono::seconds(1)) {
     hsm_->set_store(catalog_.get());
 }
 
-App::~App() { hsm_->EvictAll(); }
+App::~App() {
+    scheduler_.Stop();
+    hsm_->EvictAll();
+}
+
+Status App::RunDueNow() {
+    auto report = api::RunDue(services_, clock_.Now());
+    if (!report.ok()) {
+        spdlog::error("scheduled work failed: {}", report.status().message());
+        return report.status();
+    }
+    if (report->rotations + report->deletions > 0)
+        spdlog::info("scheduled work: {} rotations, {} deletions", report->rotations,
+                     report->deletions);
+    return Status::Ok();
+}
+
+Status App::MoveClock(double offset_seconds) {
+    std::lock_guard lock(clock_mu_);
+    if (offset_seconds < clock_.offset())
+        return Error(ErrorCode::kValidation, "the clock can only move forward");
+    const std::string text = std::to_string(offset_seconds);
+    storage::Change change;
+    change.put_meta.emplace_back(kClockMeta, Bytes(text.begin(), text.end()));
+    KMSD_RETURN_IF_ERROR(catalog_->Apply(change));
+    clock_.set_offset(offset_seconds);
+    return RunDueNow();
+}
 
 Result<std::unique_ptr<App>> App::Open(const Options& options) {
     std::string db_path = ":memory:";
@@ -131,7 +161,14 @@ Result<std::unique_ptr<App>> App::Open(const Options& options) {
         change.put_meta.emplace_back(kCheckMeta, std::move(value));
         KMSD_RETURN_IF_ERROR(catalog->Apply(change));
     }
+    KMSD_ASSIGN_OR_RETURN(auto offset, catalog->GetMeta(kClockMeta));
     std::unique_ptr<App> app(new App(options, std::move(catalog), std::move(hsm)));
+    if (offset)
+        app->clock_.set_offset(
+            std::strtod(std::string(offset->begin(), offset->end()).c_str(), nullptr));
+    // Catch up on whatever fell due while kmsd was not running, before serving.
+    KMSD_RETURN_IF_ERROR(app->RunDueNow());
+    app->scheduler_.Start();
     return app;
 }
 

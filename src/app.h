@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "api/context.h"
@@ -11,6 +12,7 @@
 #include "common/clock.h"
 #include "hsm/hsm.h"
 #include "src/options.h"
+#include "src/scheduler.h"
 #include "storage/catalog.h"
 
 namespace kmsd {
@@ -29,6 +31,15 @@ public:
     // POST /_kmsd/reset: wipes keys, aliases, tags and the clock offset; the master key stays.
     Status Reset();
 
+    // KMS time (design.md §6).
+    double Now() const { return clock_.Now(); }
+    double ClockOffset() const { return clock_.offset(); }
+    // Moves KMS time forward to offset `offset_seconds` (persisted), then runs everything that
+    // fell due. A smaller offset than the current one is kValidation: time never goes back.
+    Status MoveClock(double offset_seconds);
+    // Runs the scheduled work due now (also what the scheduler thread does every second).
+    Status RunDueNow();
+
 private:
     App(Options options, std::unique_ptr<storage::Catalog> catalog, std::unique_ptr<hsm::Hsm> hsm);
 
@@ -38,6 +49,8 @@ private:
     OffsetClock clock_;
     api::Services services_;
     api::Dispatcher dispatcher_;
+    std::mutex clock_mu_;  // serialises clock moves
+    Scheduler scheduler_;
 };
 
 // Finds the master key (--master-key-file, KMSD_MASTER_KEY, <data-dir>/master.key) or, for a

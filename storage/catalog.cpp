@@ -69,10 +69,10 @@ Status Catalog::Migrate() {
 
 Status Catalog::Load() {
     std::map<ScopedName, std::shared_ptr<KeyRecord>> keys;
-    Statement k(
-        *db_,
-        "SELECT account, region, key_id, arn, creation_date, description, key_state, "
-        "key_usage, key_spec, origin, deletion_date, pending_window_days, policy FROM keys");
+    Statement k(*db_,
+                "SELECT account, region, key_id, arn, creation_date, description, key_state, "
+                "key_usage, key_spec, origin, deletion_date, pending_window_days, policy, "
+                "rotation_enabled, rotation_period_days, next_rotation_date FROM keys");
     KMSD_RETURN_IF_ERROR(k.ForEachRow({}, [&]() -> Status {
         auto rec = std::make_shared<KeyRecord>();
         rec->account = k.Text(0);
@@ -90,17 +90,21 @@ Status Catalog::Load() {
         if (!k.IsNull(10)) rec->deletion_date = k.Real(10);
         rec->pending_window_days = static_cast<int>(k.Int(11));
         rec->policy = k.Text(12);
+        rec->rotation_enabled = k.Int(13) != 0;
+        rec->rotation_period_days = static_cast<int>(k.Int(14));
+        if (!k.IsNull(15)) rec->next_rotation_date = k.Real(15);
         keys[rec->scoped()] = rec;
         return Status::Ok();
     }));
     Statement m(*db_,
-                "SELECT account, region, key_id, material_id, creation_date FROM key_materials "
+                "SELECT account, region, key_id, material_id, creation_date, rotation_type "
+                "FROM key_materials "
                 "ORDER BY seq");
     KMSD_RETURN_IF_ERROR(m.ForEachRow({}, [&]() -> Status {
         ScopedName owner{m.Text(0), m.Text(1), m.Text(2)};
         auto it = keys.find(owner);
         if (it == keys.end()) return Error(ErrorCode::kStorage, "key material without its key");
-        it->second->materials.push_back({m.Text(3), m.Real(4)});
+        it->second->materials.push_back({m.Text(3), m.Real(4), m.Text(5)});
         material_owner_[m.Text(3)] = owner;
         return Status::Ok();
     }));
@@ -180,6 +184,26 @@ std::size_t Catalog::KeyCount() const {
     return keys_.size();
 }
 
+std::vector<ScopedName> Catalog::KeysDue(double time) const {
+    std::vector<std::pair<double, ScopedName>> due;
+    {
+        std::shared_lock lock(mu_);
+        for (const auto& [name, key] : keys_) {
+            if (key->state == KeyState::kPendingDeletion && key->deletion_date &&
+                *key->deletion_date <= time)
+                due.emplace_back(*key->deletion_date, name);
+            else if (key->state == KeyState::kEnabled && key->rotation_enabled &&
+                     key->next_rotation_date && *key->next_rotation_date <= time)
+                due.emplace_back(*key->next_rotation_date, name);
+        }
+    }
+    std::sort(due.begin(), due.end());
+    std::vector<ScopedName> out;
+    out.reserve(due.size());
+    for (auto& d : due) out.push_back(std::move(d.second));
+    return out;
+}
+
 Result<Bytes> Catalog::LoadSealed(const std::string& material_id) const {
     std::lock_guard lock(writer_mu_);
     Statement s(*db_, "SELECT sealed FROM key_materials WHERE material_id = ?1");
@@ -215,14 +239,20 @@ Status Catalog::WriteSql(const Change& c) {
         Statement s(*db_,
                     "INSERT INTO keys (account, region, key_id, arn, creation_date, description, "
                     "key_state, key_usage, key_spec, origin, deletion_date, pending_window_days, "
-                    "policy) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13) "
+                    "policy, rotation_enabled, rotation_period_days, next_rotation_date) "
+                    "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16) "
                     "ON CONFLICT (account, region, key_id) DO UPDATE SET description=?6, "
-                    "key_state=?7, deletion_date=?11, pending_window_days=?12, policy=?13");
+                    "key_state=?7, deletion_date=?11, pending_window_days=?12, policy=?13, "
+                    "rotation_enabled=?14, rotation_period_days=?15, next_rotation_date=?16");
         SqlValue deletion = k->deletion_date ? SqlValue(*k->deletion_date) : SqlValue();
+        SqlValue next_rotation =
+            k->next_rotation_date ? SqlValue(*k->next_rotation_date) : SqlValue();
         KMSD_RETURN_IF_ERROR(
             s.Run({k->account, k->region, k->key_id, k->arn, k->creation_date, k->description,
                    std::string(KeyStateName(k->state)), k->key_usage, k->key_spec, k->origin,
-                   deletion, std::int64_t{k->pending_window_days}, k->policy}));
+                   deletion, std::int64_t{k->pending_window_days}, k->policy,
+                   std::int64_t{k->rotation_enabled ? 1 : 0}, std::int64_t{k->rotation_period_days},
+                   next_rotation}));
         Statement del(*db_, "DELETE FROM tags WHERE account=?1 AND region=?2 AND key_id=?3");
         KMSD_RETURN_IF_ERROR(del.Run({k->account, k->region, k->key_id}));
         Statement ins(*db_,
@@ -236,10 +266,11 @@ Status Catalog::WriteSql(const Change& c) {
     for (const auto& m : c.put_materials) {
         Statement s(*db_,
                     "INSERT INTO key_materials (material_id, account, region, key_id, seq, "
-                    "creation_date, sealed) VALUES (?1,?2,?3,?4,"
-                    "(SELECT IFNULL(MAX(rowid), 0) + 1 FROM key_materials),?5,?6)");
-        KMSD_RETURN_IF_ERROR(s.Run({m.material_id, m.key.account, m.key.region, m.key.name,
-                                    m.creation_date, Bytes(m.sealed.begin(), m.sealed.end())}));
+                    "creation_date, sealed, rotation_type) VALUES (?1,?2,?3,?4,"
+                    "(SELECT IFNULL(MAX(rowid), 0) + 1 FROM key_materials),?5,?6,?7)");
+        KMSD_RETURN_IF_ERROR(
+            s.Run({m.material_id, m.key.account, m.key.region, m.key.name, m.creation_date,
+                   Bytes(m.sealed.begin(), m.sealed.end()), m.rotation_type}));
     }
     for (const auto& a : c.put_aliases) {
         Statement s(*db_,

@@ -52,6 +52,9 @@ public:
     // The key that owns `material_id`, across all accounts and Regions.
     std::optional<ScopedName> FindMaterialOwner(const std::string& material_id) const;
     std::size_t KeyCount() const;
+    // Keys with scheduled work due at or before `time` (deletion of a key pending deletion,
+    // automatic rotation of an enabled key), ordered by their earliest due time.
+    std::vector<ScopedName> KeysDue(double time) const;
 
     // --- SealedKeyStore (a SQLite read; only on an HSM cache miss) ---
     Result<Bytes> LoadSealed(const std::string& material_id) const override;

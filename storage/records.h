@@ -24,8 +24,9 @@ struct ScopedName {
 };
 
 struct MaterialRecord {
-    std::string material_id;  // 64 lower-case hex
-    double creation_date = 0;
+    std::string material_id;    // 64 lower-case hex
+    double creation_date = 0;   // for a rotated material, its rotation date
+    std::string rotation_type;  // "" for the key's first material, AUTOMATIC or ON_DEMAND
 };
 
 using Tags = std::vector<std::pair<std::string, std::string>>;  // in insertion order
@@ -46,6 +47,9 @@ struct KeyRecord {
     std::string policy;  // as the caller gave it (or the default), re-formatted on output
     Tags tags;
     std::vector<MaterialRecord> materials;  // oldest first; the last one is current
+    bool rotation_enabled = false;
+    int rotation_period_days = 0;              // kept after DisableKeyRotation; 0 if never enabled
+    std::optional<double> next_rotation_date;  // set while rotation is enabled
 
     ScopedName scoped() const { return {account, region, key_id}; }
     const std::string& current_material_id() const { return materials.back().material_id; }
@@ -68,6 +72,7 @@ struct NewMaterial {
     std::string material_id;
     double creation_date = 0;
     std::vector<unsigned char> sealed;
+    std::string rotation_type;  // as in MaterialRecord
 };
 
 }  // namespace kmsd::storage

@@ -69,5 +69,10 @@ Result<Json> GenerateRandom(OpContext&, const Request&);
 Result<Json> GetKeyPolicy(OpContext&, const Request&);
 Result<Json> PutKeyPolicy(OpContext&, const Request&);
 Result<Json> ListKeyPolicies(OpContext&, const Request&);
+Result<Json> EnableKeyRotation(OpContext&, const Request&);
+Result<Json> DisableKeyRotation(OpContext&, const Request&);
+Result<Json> GetKeyRotationStatus(OpContext&, const Request&);
+Result<Json> RotateKeyOnDemand(OpContext&, const Request&);
+Result<Json> ListKeyRotations(OpContext&, const Request&);
 
 }  // namespace kmsd::api::ops

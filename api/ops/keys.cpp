@@ -45,12 +45,17 @@ Status CheckSpecAndUsage(const Request& req, std::string& spec) {
 }
 
 Result<Json> SetEnabled(OpContext& ctx, const Request& req, bool enabled) {
+    const double now = ctx.Now();
     KMSD_ASSIGN_OR_RETURN(auto key, MutateKey(ctx, req.String("KeyId"), [&](storage::KeyRecord& k) {
                               if (k.state == storage::KeyState::kPendingDeletion ||
                                   k.state == storage::KeyState::kPendingImport)
                                   return RequireEnabled(k);
                               k.state = enabled ? storage::KeyState::kEnabled
                                                 : storage::KeyState::kDisabled;
+                              // A disabled key is not rotated; if its date passed meanwhile, it
+                              // rotates on re-enable (once, now) and every period after that.
+                              if (enabled && k.next_rotation_date && *k.next_rotation_date < now)
+                                  k.next_rotation_date = Timestamp(now);
                               return Status::Ok();
                           }));
     // A disabled key's material leaves the HSM cache; it is unsealed again on re-enable.
@@ -82,12 +87,12 @@ Result<Json> CreateKey(OpContext& ctx, const Request& req) {
 
     KMSD_ASSIGN_OR_RETURN(hsm::SealedMaterial material,
                           ctx.services.hsm.GenerateKey(key->arn, key->key_spec));
-    key->materials.push_back({material.material_id, key->creation_date});
+    key->materials.push_back({material.material_id, key->creation_date, ""});
 
     storage::Change change;
     change.put_keys.push_back(key);
     change.put_materials.push_back(
-        {key->scoped(), material.material_id, key->creation_date, std::move(material.sealed)});
+        {key->scoped(), material.material_id, key->creation_date, std::move(material.sealed), ""});
     KMSD_RETURN_IF_ERROR(ctx.services.catalog.Apply(change));
     Json out = Json::object();
     out["KeyMetadata"] = KeyMetadata(*key);

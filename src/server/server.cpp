@@ -117,7 +117,8 @@ private:
                 app_, std::string_view(req.method_string().data(), req.method_string().size()),
                 path,
                 std::string_view(req[http::field::authorization].data(),
-                                 req[http::field::authorization].size()));
+                                 req[http::field::authorization].size()),
+                std::string_view(req.body().data(), req.body().size()));
             res.result(static_cast<unsigned>(reply.http_status));
             res.set(http::field::content_type, "application/json");
             res.body() = SecureString(reply.body.data(), reply.body.size());

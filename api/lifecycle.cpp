@@ -1,0 +1,74 @@
+#include "api/lifecycle.h"
+
+#include <mutex>
+
+#include "storage/catalog.h"
+
+namespace kmsd::api {
+namespace {
+
+// Keys per transaction: large enough that 10,000 due keys cost ~40 fsyncs, small enough that
+// requests waiting on the writer are not held up long.
+constexpr std::size_t kBatchKeys = 256;
+
+}  // namespace
+
+Status AddRotatedMaterial(const Services& services, storage::KeyRecord& key, double when,
+                          const char* rotation_type, storage::Change& change) {
+    KMSD_ASSIGN_OR_RETURN(hsm::SealedMaterial material,
+                          services.hsm.GenerateKey(key.arn, key.key_spec));
+    key.materials.push_back({material.material_id, when, rotation_type});
+    change.put_materials.push_back(
+        {key.scoped(), material.material_id, when, std::move(material.sealed), rotation_type});
+    return Status::Ok();
+}
+
+Result<DueReport> RunDue(const Services& services, double up_to) {
+    static std::mutex run_mu;  // the scheduler thread and the clock endpoint may race here
+    std::lock_guard run_lock(run_mu);
+    DueReport report;
+    const std::vector<storage::ScopedName> due = services.catalog.KeysDue(up_to);
+    for (std::size_t start = 0; start < due.size(); start += kBatchKeys) {
+        const std::size_t end = std::min(due.size(), start + kBatchKeys);
+        std::vector<std::string> evict;
+        DueReport batch;
+        KMSD_RETURN_IF_ERROR(services.catalog.Write([&]() -> Result<storage::Change> {
+            storage::Change change;
+            evict.clear();
+            batch = {};
+            for (std::size_t i = start; i < end; ++i) {
+                // Re-read under the writer: a request may have cancelled or disabled meanwhile.
+                storage::KeyPtr key = services.catalog.FindKey(due[i]);
+                if (!key) continue;
+                if (key->state == storage::KeyState::kPendingDeletion && key->deletion_date &&
+                    *key->deletion_date <= up_to) {
+                    change.delete_keys.push_back(due[i]);
+                    for (const auto& m : key->materials) evict.push_back(m.material_id);
+                    ++batch.deletions;
+                    continue;
+                }
+                if (key->state != storage::KeyState::kEnabled || !key->rotation_enabled ||
+                    !key->next_rotation_date || *key->next_rotation_date > up_to ||
+                    key->rotation_period_days <= 0)
+                    continue;
+                auto next = std::make_shared<storage::KeyRecord>(*key);
+                const double period = next->rotation_period_days * kSecondsPerDay;
+                while (*next->next_rotation_date <= up_to) {
+                    KMSD_RETURN_IF_ERROR(AddRotatedMaterial(
+                        services, *next, *next->next_rotation_date, "AUTOMATIC", change));
+                    *next->next_rotation_date += period;
+                    ++batch.rotations;
+                }
+                change.put_keys.push_back(std::move(next));
+            }
+            return change;
+        }));
+        // Deleted keys' material leaves the HSM cache as well as the database.
+        for (const auto& id : evict) services.hsm.Evict(id);
+        report.rotations += batch.rotations;
+        report.deletions += batch.deletions;
+    }
+    return report;
+}
+
+}  // namespace kmsd::api

@@ -1,0 +1,138 @@
+// Rotation: EnableKeyRotation, DisableKeyRotation, GetKeyRotationStatus, RotateKeyOnDemand,
+// ListKeyRotations. Automatic rotation itself happens in api/lifecycle.cpp when it falls due.
+#include "api/lifecycle.h"
+#include "api/ops/common.h"
+
+namespace kmsd::api::ops {
+namespace {
+
+constexpr int kDefaultRotationDays = 365;
+constexpr std::size_t kMaxOnDemandRotations = 25;
+
+// Rotation applies to symmetric keys with AWS-generated material (kms-reference §5.4).
+Status RequireRotatable(const storage::KeyRecord& key) {
+    if (key.key_spec != "SYMMETRIC_DEFAULT" || key.origin != "AWS_KMS")
+        return Error(ErrorCode::kUnsupportedOperation);
+    return Status::Ok();
+}
+
+// Enable/DisableKeyRotation need an enabled key: Disabled → DisabledException, and so on.
+Status RequireRotationSettable(const storage::KeyRecord& key) {
+    KMSD_RETURN_IF_ERROR(RequireEnabled(key));
+    return RequireRotatable(key);
+}
+
+}  // namespace
+
+Result<Json> EnableKeyRotation(OpContext& ctx, const Request& req) {
+    const double now = ctx.Now();
+    KMSD_RETURN_IF_ERROR(
+        MutateKey(ctx, req.String("KeyId"), [&](storage::KeyRecord& k) {
+            KMSD_RETURN_IF_ERROR(RequireRotationSettable(k));
+            const int days =
+                static_cast<int>(req.OptInt("RotationPeriodInDays").value_or(kDefaultRotationDays));
+            // The schedule is anchored where the current period started: a new
+            // period moves the next date, a repeat call keeps it.
+            double anchor = now;
+            if (k.rotation_enabled && k.next_rotation_date)
+                anchor = *k.next_rotation_date - k.rotation_period_days * kSecondsPerDay;
+            k.rotation_enabled = true;
+            k.rotation_period_days = days;
+            k.next_rotation_date = Timestamp(anchor + days * kSecondsPerDay);
+            return Status::Ok();
+        }).status());
+    return Json();
+}
+
+Result<Json> DisableKeyRotation(OpContext& ctx, const Request& req) {
+    KMSD_RETURN_IF_ERROR(MutateKey(ctx, req.String("KeyId"), [&](storage::KeyRecord& k) {
+                             KMSD_RETURN_IF_ERROR(RequireRotationSettable(k));
+                             k.rotation_enabled = false;
+                             k.next_rotation_date.reset();
+                             return Status::Ok();
+                         }).status());
+    return Json();
+}
+
+Result<Json> GetKeyRotationStatus(OpContext& ctx, const Request& req) {
+    KMSD_ASSIGN_OR_RETURN(auto key, ResolveKey(ctx, req.String("KeyId"), AliasRefs::kRejected));
+    KMSD_RETURN_IF_ERROR(RequireRotatable(*key));
+    Json out = Json::object();
+    out["KeyId"] = Str(key->arn);
+    out["KeyRotationEnabled"] = key->rotation_enabled;
+    if (key->rotation_enabled) {
+        out["RotationPeriodInDays"] = key->rotation_period_days;
+        if (key->next_rotation_date) out["NextRotationDate"] = *key->next_rotation_date;
+    }
+    return out;
+}
+
+Result<Json> RotateKeyOnDemand(OpContext& ctx, const Request& req) {
+    const double now = Timestamp(ctx.Now());
+    storage::KeyPtr rotated;
+    KMSD_RETURN_IF_ERROR(ctx.services.catalog.Write([&]() -> Result<storage::Change> {
+        KMSD_ASSIGN_OR_RETURN(auto key, ResolveKey(ctx, req.String("KeyId"), AliasRefs::kRejected));
+        KMSD_RETURN_IF_ERROR(RequireEnabled(*key));
+        KMSD_RETURN_IF_ERROR(RequireRotatable(*key));
+        const auto on_demand =
+            std::count_if(key->materials.begin(), key->materials.end(),
+                          [](const auto& m) { return m.rotation_type == "ON_DEMAND"; });
+        if (static_cast<std::size_t>(on_demand) >= kMaxOnDemandRotations)
+            return Error(ErrorCode::kLimitExceeded,
+                         "The on-demand rotations limit has been reached for the given keyId. No "
+                         "more on-demand rotations can be performed for this key: " +
+                             key->arn);
+        auto next = std::make_shared<storage::KeyRecord>(*key);
+        storage::Change change;
+        // On-demand rotation leaves the automatic schedule where it was.
+        KMSD_RETURN_IF_ERROR(AddRotatedMaterial(ctx.services, *next, now, "ON_DEMAND", change));
+        change.put_keys.push_back(next);
+        rotated = next;
+        return change;
+    }));
+    Json out = Json::object();
+    out["KeyId"] = Str(rotated->arn);
+    return out;
+}
+
+Result<Json> ListKeyRotations(OpContext& ctx, const Request& req) {
+    KMSD_ASSIGN_OR_RETURN(auto key, ResolveKey(ctx, req.String("KeyId"), AliasRefs::kRejected));
+    KMSD_RETURN_IF_ERROR(RequireRotatable(*key));
+    const bool all = req.String("IncludeKeyMaterial", "ROTATIONS_ONLY") == "ALL_KEY_MATERIAL";
+    std::vector<const storage::MaterialRecord*> listed;
+    for (const auto& m : key->materials)
+        if (all || !m.rotation_type.empty()) listed.push_back(&m);
+    const std::size_t limit = PageLimit(req, 100, 1000);
+    // Markers are the decimal index of the next entry.
+    std::size_t start = 0;
+    if (req.Has("Marker")) {
+        const std::string marker = req.String("Marker");
+        if (marker.empty() || marker.size() > 6 ||
+            marker.find_first_not_of("0123456789") != std::string::npos ||
+            std::stoul(marker) >= listed.size())
+            return Error(ErrorCode::kInvalidMarker, "Invalid marker");
+        start = std::stoul(marker);
+    }
+    const std::string& current = key->current_material_id();
+    Json rotations = Json::array();
+    std::size_t i = start;
+    for (; i < listed.size() && rotations.size() < limit; ++i) {
+        const auto& m = *listed[i];
+        Json entry = Json::object();
+        entry["KeyId"] = Str(key->key_id);
+        entry["KeyMaterialId"] = Str(m.material_id);
+        entry["KeyMaterialState"] = m.material_id == current ? "CURRENT" : "NON_CURRENT";
+        if (!m.rotation_type.empty()) {
+            entry["RotationDate"] = m.creation_date;
+            entry["RotationType"] = Str(m.rotation_type);
+        }
+        rotations.push_back(std::move(entry));
+    }
+    Json out = Json::object();
+    out["Rotations"] = std::move(rotations);
+    out["Truncated"] = i < listed.size();
+    if (i < listed.size()) out["NextMarker"] = Str(std::to_string(i));
+    return out;
+}
+
+}  // namespace kmsd::api::ops

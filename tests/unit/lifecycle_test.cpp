@@ -1,0 +1,157 @@
+// [api][lifecycle]: rotation and deletion with a controlled clock, at their exact boundaries.
+#include "api/lifecycle.h"
+
+#include <catch2/catch.hpp>
+
+#include "common/base64.h"
+#include "support/fakes.h"
+
+using namespace kmsd;
+using kmsd::testing::TestKms;
+
+namespace {
+
+constexpr double kDay = 86400.0;
+
+std::string S(const api::Json& j) { return api::ToStd(j.get<SecureString>()); }
+
+std::string CurrentMaterial(TestKms& kms, const std::string& id) {
+    return S(kms.Call("DescribeKey", "{\"KeyId\":\"" + id + "\"}")
+                 .json["KeyMetadata"]["CurrentKeyMaterialId"]);
+}
+
+// Runs due work as of `seconds` after now.
+api::DueReport RunIn(TestKms& kms, double seconds) {
+    return api::RunDue(kms.services, kms.clock.Now() + seconds).value();
+}
+
+}  // namespace
+
+TEST_CASE("automatic rotation happens at each due time", "[api][lifecycle]") {
+    TestKms kms;
+    auto id = kms.NewKey();
+    const std::string arn = "arn:aws:kms:us-east-1:111122223333:key/" + id;
+    const std::string first = CurrentMaterial(kms, id);
+    auto blob = kms.Call("Encrypt", "{\"KeyId\":\"" + id + "\",\"Plaintext\":\"AQID\"}")
+                    .str("CiphertextBlob");
+
+    auto bad =
+        kms.Call("EnableKeyRotation", "{\"KeyId\":\"" + id + "\",\"RotationPeriodInDays\":89}");
+    CHECK(bad.message() ==
+          "1 validation error detected: Value '89' at 'rotationPeriodInDays' failed to satisfy "
+          "constraint: Member must have value greater than or equal to 90");
+    REQUIRE(kms.Call("EnableKeyRotation", "{\"KeyId\":\"" + id + "\",\"RotationPeriodInDays\":90}")
+                .status == 200);
+    auto status = kms.Call("GetKeyRotationStatus", "{\"KeyId\":\"" + id + "\"}");
+    CHECK(status.json["KeyRotationEnabled"] == true);
+    CHECK(status.json["RotationPeriodInDays"] == 90);
+    const double next = status.json["NextRotationDate"].get<double>();
+    CHECK(next == Approx(kms.clock.Now() + 90 * kDay).margin(5));
+
+    SECTION("nothing happens a moment before the due time") {
+        CHECK(api::RunDue(kms.services, next - 0.01).value().rotations == 0);
+        CHECK(CurrentMaterial(kms, id) == first);
+    }
+    SECTION("a jump over three periods makes three rotations, one period apart") {
+        auto report = api::RunDue(kms.services, next + 2 * 90 * kDay + 1).value();
+        CHECK(report.rotations == 3);
+        auto list = kms.Call("ListKeyRotations", "{\"KeyId\":\"" + id + "\"}");
+        REQUIRE(list.json["Rotations"].size() == 3);
+        for (int i = 0; i < 3; ++i) {
+            const auto& r = list.json["Rotations"][static_cast<std::size_t>(i)];
+            CHECK(S(r["RotationType"]) == "AUTOMATIC");
+            CHECK(r["RotationDate"].get<double>() == Approx(next + i * 90 * kDay));
+            CHECK(S(r["KeyMaterialState"]) == (i == 2 ? "CURRENT" : "NON_CURRENT"));
+        }
+        auto all =
+            kms.Call("ListKeyRotations",
+                     "{\"KeyId\":\"" + id + "\",\"IncludeKeyMaterial\":\"ALL_KEY_MATERIAL\"}");
+        CHECK(all.json["Rotations"].size() == 4);
+        CHECK(CurrentMaterial(kms, id) != first);
+        auto next_status = kms.Call("GetKeyRotationStatus", "{\"KeyId\":\"" + id + "\"}");
+        CHECK(next_status.json["NextRotationDate"].get<double>() == Approx(next + 3 * 90 * kDay));
+        // Old blobs still decrypt, naming the material that made them.
+        auto dec = kms.Call("Decrypt", "{\"CiphertextBlob\":\"" + blob + "\"}");
+        CHECK(dec.str("KeyMaterialId") == first);
+        auto re = kms.Call("ReEncrypt", "{\"CiphertextBlob\":\"" + blob +
+                                            "\",\"DestinationKeyId\":\"" + id + "\"}");
+        CHECK(re.str("SourceKeyMaterialId") == first);
+        CHECK(re.str("DestinationKeyMaterialId") == CurrentMaterial(kms, id));
+    }
+    SECTION("a disabled key is not rotated, and rotates once when enabled again") {
+        REQUIRE(kms.Call("DisableKey", "{\"KeyId\":\"" + id + "\"}").status == 200);
+        CHECK(RunIn(kms, 400 * kDay).rotations == 0);
+        CHECK(kms.Call("EnableKeyRotation", "{\"KeyId\":\"" + id + "\"}").type() ==
+              "DisabledException");
+        kms.clock.set_offset(400 * kDay);
+        REQUIRE(kms.Call("EnableKey", "{\"KeyId\":\"" + id + "\"}").status == 200);
+        CHECK(RunIn(kms, 1).rotations == 1);
+    }
+    SECTION("DisableKeyRotation stops it") {
+        REQUIRE(kms.Call("DisableKeyRotation", "{\"KeyId\":\"" + id + "\"}").status == 200);
+        auto off = kms.Call("GetKeyRotationStatus", "{\"KeyId\":\"" + id + "\"}");
+        CHECK(off.json["KeyRotationEnabled"] == false);
+        CHECK_FALSE(off.json.contains("NextRotationDate"));
+        CHECK(RunIn(kms, 1000 * kDay).rotations == 0);
+    }
+}
+
+TEST_CASE("on-demand rotation and its limit of 25", "[api][lifecycle]") {
+    TestKms kms;
+    auto id = kms.NewKey();
+    const std::string arn = "arn:aws:kms:us-east-1:111122223333:key/" + id;
+    std::string previous = CurrentMaterial(kms, id);
+    for (int i = 0; i < 25; ++i) {
+        auto r = kms.Call("RotateKeyOnDemand", "{\"KeyId\":\"" + id + "\"}");
+        REQUIRE(r.status == 200);
+        CHECK(r.str("KeyId") == arn);
+        const std::string now = CurrentMaterial(kms, id);
+        CHECK(now != previous);
+        previous = now;
+    }
+    auto over = kms.Call("RotateKeyOnDemand", "{\"KeyId\":\"" + id + "\"}");
+    CHECK(over.type() == "LimitExceededException");
+    CHECK(over.message() ==
+          "The on-demand rotations limit has been reached for the given keyId. No more on-demand "
+          "rotations can be performed for this key: " +
+              arn);
+    auto list = kms.Call("ListKeyRotations", "{\"KeyId\":\"" + id + "\",\"Limit\":10}");
+    CHECK(list.json["Rotations"].size() == 10);
+    CHECK(list.json["Truncated"] == true);
+    CHECK(S(list.json["Rotations"][0]["RotationType"]) == "ON_DEMAND");
+    REQUIRE(kms.Call("DisableKey", "{\"KeyId\":\"" + id + "\"}").status == 200);
+    CHECK(kms.Call("RotateKeyOnDemand", "{\"KeyId\":\"" + id + "\"}").message() ==
+          arn + " is disabled.");
+}
+
+TEST_CASE("a key is deleted exactly when its waiting period ends", "[api][lifecycle]") {
+    TestKms kms;
+    auto id = kms.NewKey();
+    const std::string arn = "arn:aws:kms:us-east-1:111122223333:key/" + id;
+    REQUIRE(
+        kms.Call("CreateAlias", "{\"AliasName\":\"alias/doomed\",\"TargetKeyId\":\"" + id + "\"}")
+            .status == 200);
+    auto sched =
+        kms.Call("ScheduleKeyDeletion", "{\"KeyId\":\"" + id + "\",\"PendingWindowInDays\":7}");
+    const double when = sched.json["DeletionDate"].get<double>();
+    CHECK(when == Approx(kms.clock.Now() + 7 * kDay).margin(5));
+    CHECK(api::RunDue(kms.services, when - 0.01).value().deletions == 0);
+    CHECK(kms.Call("DescribeKey", "{\"KeyId\":\"" + id + "\"}").status == 200);
+    CHECK(api::RunDue(kms.services, when).value().deletions == 1);
+    auto gone = kms.Call("DescribeKey", "{\"KeyId\":\"" + id + "\"}");
+    CHECK(gone.type() == "NotFoundException");
+    CHECK(gone.message() == "Key '" + arn + "' does not exist");
+    CHECK(kms.Call("DescribeKey", "{\"KeyId\":\"alias/doomed\"}").type() == "NotFoundException");
+    CHECK(kms.catalog->ListAliases("111122223333", "us-east-1").empty());
+    CHECK(kms.catalog->KeyCount() == 0);
+}
+
+TEST_CASE("cancelled deletion does not happen", "[api][lifecycle]") {
+    TestKms kms;
+    auto id = kms.NewKey();
+    REQUIRE(kms.Call("ScheduleKeyDeletion", "{\"KeyId\":\"" + id + "\",\"PendingWindowInDays\":7}")
+                .status == 200);
+    REQUIRE(kms.Call("CancelKeyDeletion", "{\"KeyId\":\"" + id + "\"}").status == 200);
+    CHECK(RunIn(kms, 31 * kDay).deletions == 0);
+    CHECK(kms.catalog->KeyCount() == 1);
+}
