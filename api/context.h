@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "api/usage.h"
 #include "common/clock.h"
 #include "hsm/hsm.h"
 #include "storage/catalog.h"
@@ -23,6 +24,7 @@ struct Services {
     hsm::Hsm& hsm;
     storage::Catalog& catalog;
     const Clock& clock;
+    UsageTracker& usage;
 };
 
 struct OpContext {
@@ -31,6 +33,10 @@ struct OpContext {
     std::string request_id;
 
     double Now() const { return services.clock.Now(); }
+    // Notes a successful cryptographic use of `key` for GetKeyLastUsage.
+    void RecordUse(const storage::KeyRecord& key, const char* operation) const {
+        services.usage.Record(key.scoped(), operation, Now(), request_id);
+    }
 };
 
 }  // namespace kmsd::api

@@ -36,6 +36,7 @@ constexpr Route kRoutes[] = {
     {"GenerateDataKey", &ops::GenerateDataKey},
     {"GenerateDataKeyWithoutPlaintext", &ops::GenerateDataKeyWithoutPlaintext},
     {"GenerateRandom", &ops::GenerateRandom},
+    {"GetKeyLastUsage", &ops::GetKeyLastUsage},
     {"GetKeyPolicy", &ops::GetKeyPolicy},
     {"GetKeyRotationStatus", &ops::GetKeyRotationStatus},
     {"ListAliases", &ops::ListAliases},

@@ -99,15 +99,26 @@ App::App(Options options, std::unique_ptr<storage::Catalog> catalog, std::unique
     : options_(std::move(options)),
       catalog_(std::move(catalog)),
       hsm_(std::move(hsm)),
-      services_{*hsm_, *catalog_, clock_},
+      services_{*hsm_, *catalog_, clock_, usage_},
       dispatcher_(services_),
-      scheduler_([this] { (void)RunDueNow(); }, std::chrono::seconds(1)) {
+      scheduler_(
+          [this] {
+              (void)RunDueNow();
+              FlushUsage();
+          },
+          std::chrono::seconds(1)) {
     hsm_->set_store(catalog_.get());
 }
 
 App::~App() {
     scheduler_.Stop();
+    FlushUsage();
     hsm_->EvictAll();
+}
+
+void App::FlushUsage() {
+    Status st = usage_.Flush(*catalog_);
+    if (!st.ok()) spdlog::error("flushing key usage failed: {}", st.message());
 }
 
 Status App::RunDueNow() {
@@ -166,6 +177,8 @@ Result<std::unique_ptr<App>> App::Open(const Options& options) {
     if (offset)
         app->clock_.set_offset(
             std::strtod(std::string(offset->begin(), offset->end()).c_str(), nullptr));
+    KMSD_ASSIGN_OR_RETURN(auto usage, app->catalog_->ReadUsage());
+    app->usage_.Load(usage);
     // Catch up on whatever fell due while kmsd was not running, before serving.
     KMSD_RETURN_IF_ERROR(app->RunDueNow());
     app->scheduler_.Start();
@@ -184,6 +197,7 @@ api::Caller App::CallerFor(const std::string& access_key_id, const std::string& 
 Status App::Reset() {
     KMSD_RETURN_IF_ERROR(catalog_->Reset({kClockMeta}));
     hsm_->EvictAll();
+    usage_.Clear();
     clock_.set_offset(0);
     return Status::Ok();
 }

@@ -39,6 +39,8 @@ public:
     Status MoveClock(double offset_seconds);
     // Runs the scheduled work due now (also what the scheduler thread does every second).
     Status RunDueNow();
+    // Writes key usage recorded since the last flush (every second and at shutdown).
+    void FlushUsage();
 
 private:
     App(Options options, std::unique_ptr<storage::Catalog> catalog, std::unique_ptr<hsm::Hsm> hsm);
@@ -47,6 +49,7 @@ private:
     std::unique_ptr<storage::Catalog> catalog_;
     std::unique_ptr<hsm::Hsm> hsm_;
     OffsetClock clock_;
+    api::UsageTracker usage_;
     api::Services services_;
     api::Dispatcher dispatcher_;
     std::mutex clock_mu_;  // serialises clock moves

@@ -213,6 +213,20 @@ Result<Bytes> Catalog::LoadSealed(const std::string& material_id) const {
     return s.Blob(0);
 }
 
+Result<std::vector<UsageRecord>> Catalog::ReadUsage() const {
+    std::lock_guard lock(writer_mu_);
+    std::vector<UsageRecord> out;
+    Statement s(*db_,
+                "SELECT account, region, key_id, operation, timestamp, event_id, request_id "
+                "FROM key_last_usage");
+    KMSD_RETURN_IF_ERROR(s.ForEachRow({}, [&]() -> Status {
+        out.push_back(
+            {{s.Text(0), s.Text(1), s.Text(2)}, s.Text(3), s.Real(4), s.Text(5), s.Text(6)});
+        return Status::Ok();
+    }));
+    return out;
+}
+
 Result<std::optional<Bytes>> Catalog::GetMeta(const std::string& name) const {
     std::lock_guard lock(writer_mu_);
     Statement s(*db_, "SELECT value FROM meta WHERE name = ?1");
@@ -286,6 +300,17 @@ Status Catalog::WriteSql(const Change& c) {
                     "ON CONFLICT (name) DO UPDATE SET value=?2");
         KMSD_RETURN_IF_ERROR(s.Run({name, value}));
     }
+    for (const auto& u : c.put_usage) {
+        // A flush may race with a deletion; usage of a key that is gone is dropped.
+        if (keys_.find(u.key) == keys_.end()) continue;
+        Statement s(*db_,
+                    "INSERT INTO key_last_usage (account, region, key_id, operation, timestamp, "
+                    "event_id, request_id) VALUES (?1,?2,?3,?4,?5,?6,?7) ON CONFLICT (account, "
+                    "region, key_id) DO UPDATE SET operation=?4, timestamp=?5, event_id=?6, "
+                    "request_id=?7");
+        KMSD_RETURN_IF_ERROR(s.Run({u.key.account, u.key.region, u.key.name, u.operation,
+                                    u.timestamp, u.event_id, u.request_id}));
+    }
     return tx.Commit();
 }
 
@@ -325,8 +350,9 @@ Status Catalog::Reset(const std::vector<std::string>& meta_to_clear) {
         Transaction tx(*db_);
         KMSD_RETURN_IF_ERROR(tx.status());
         // Children first; then keys (the cascade would do it, this keeps it explicit).
-        for (const char* sql : {"DELETE FROM aliases", "DELETE FROM tags",
-                                "DELETE FROM key_materials", "DELETE FROM keys"}) {
+        for (const char* sql :
+             {"DELETE FROM key_last_usage", "DELETE FROM aliases", "DELETE FROM tags",
+              "DELETE FROM key_materials", "DELETE FROM keys"}) {
             Statement s(*db_, sql);
             KMSD_RETURN_IF_ERROR(s.Run());
         }

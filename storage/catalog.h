@@ -33,6 +33,7 @@ struct Change {
     std::vector<ScopedName> delete_aliases;
     std::vector<ScopedName> delete_keys;  // cascades to materials, tags, aliases
     std::vector<std::pair<std::string, Bytes>> put_meta;
+    std::vector<UsageRecord> put_usage;  // keys that no longer exist are skipped
 };
 
 class Catalog : public hsm::SealedKeyStore {
@@ -58,6 +59,9 @@ public:
 
     // --- SealedKeyStore (a SQLite read; only on an HSM cache miss) ---
     Result<Bytes> LoadSealed(const std::string& material_id) const override;
+
+    // Every stored last-usage record (startup only: a SQLite read).
+    Result<std::vector<UsageRecord>> ReadUsage() const;
 
     // --- meta values (startup and admin paths only) ---
     Result<std::optional<Bytes>> GetMeta(const std::string& name) const;

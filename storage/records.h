@@ -66,6 +66,15 @@ struct AliasRecord {
     ScopedName scoped() const { return {account, region, alias_name}; }
 };
 
+// The last successful cryptographic use of a key (GetKeyLastUsage).
+struct UsageRecord {
+    ScopedName key;
+    std::string operation;  // Encrypt, Decrypt, ...
+    double timestamp = 0;
+    std::string event_id;    // CloudTrail event ID
+    std::string request_id;  // x-amzn-RequestId of the call
+};
+
 // Sealed material to store alongside a key row.
 struct NewMaterial {
     ScopedName key;

@@ -74,5 +74,6 @@ Result<Json> DisableKeyRotation(OpContext&, const Request&);
 Result<Json> GetKeyRotationStatus(OpContext&, const Request&);
 Result<Json> RotateKeyOnDemand(OpContext&, const Request&);
 Result<Json> ListKeyRotations(OpContext&, const Request&);
+Result<Json> GetKeyLastUsage(OpContext&, const Request&);
 
 }  // namespace kmsd::api::ops

@@ -88,6 +88,7 @@ Result<Json> DataKey(OpContext& ctx, const Request& req, bool with_plaintext) {
     out["KeyId"] = Str(key->arn);
     out["KeyMaterialId"] = Str(material);
     if (with_plaintext) out["Plaintext"] = SecretJson(dk.plaintext);
+    ctx.RecordUse(*key, op);
     return out;
 }
 
@@ -105,6 +106,7 @@ Result<Json> Encrypt(OpContext& ctx, const Request& req) {
     out["CiphertextBlob"] = BlobJson(blob);
     out["EncryptionAlgorithm"] = "SYMMETRIC_DEFAULT";
     out["KeyId"] = Str(key->arn);
+    ctx.RecordUse(*key, "Encrypt");
     return out;
 }
 
@@ -137,6 +139,7 @@ Result<Json> Decrypt(OpContext& ctx, const Request& req) {
     out["KeyId"] = Str(d.key->arn);
     out["KeyMaterialId"] = Str(d.material_id);
     out["Plaintext"] = SecretJson(d.plaintext);
+    ctx.RecordUse(*d.key, "Decrypt");
     return out;
 }
 
@@ -160,6 +163,9 @@ Result<Json> ReEncrypt(OpContext& ctx, const Request& req) {
     out["SourceEncryptionAlgorithm"] = "SYMMETRIC_DEFAULT";
     out["SourceKeyId"] = Str(src.key->arn);
     out["SourceKeyMaterialId"] = Str(src.material_id);
+    // Both keys were used (kms-reference §9.2).
+    ctx.RecordUse(*src.key, "ReEncrypt");
+    ctx.RecordUse(*dest, "ReEncrypt");
     return out;
 }
 

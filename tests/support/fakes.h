@@ -33,7 +33,8 @@ struct TestKms {
     std::unique_ptr<storage::Catalog> catalog = storage::Catalog::Open(":memory:").value();
     std::unique_ptr<hsm::Hsm> hsm = hsm::Hsm::New(MasterKey(7)).value();
     OffsetClock clock;
-    api::Services services{*hsm, *catalog, clock};
+    api::UsageTracker usage;
+    api::Services services{*hsm, *catalog, clock, usage};
     api::Dispatcher dispatcher{services};
     api::Caller caller{"111122223333", "us-east-1", "arn:aws:iam::111122223333:root", "AKIA"};
 

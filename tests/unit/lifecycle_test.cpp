@@ -155,3 +155,76 @@ TEST_CASE("cancelled deletion does not happen", "[api][lifecycle]") {
     CHECK(RunIn(kms, 31 * kDay).deletions == 0);
     CHECK(kms.catalog->KeyCount() == 1);
 }
+
+TEST_CASE("GetKeyLastUsage tracks the last successful cryptographic call", "[api][usage]") {
+    TestKms kms;
+    auto id = kms.NewKey();
+    auto other = kms.NewKey();
+    auto fresh = kms.Call("GetKeyLastUsage", "{\"KeyId\":\"" + id + "\"}");
+    REQUIRE(fresh.status == 200);
+    CHECK_FALSE(fresh.json.contains("KeyLastUsage"));
+    CHECK(fresh.json["TrackingStartDate"] == fresh.json["KeyCreationDate"]);
+
+    auto blob = kms.Call("Encrypt", "{\"KeyId\":\"" + id + "\",\"Plaintext\":\"AQID\"}")
+                    .str("CiphertextBlob");
+    auto used = kms.Call("GetKeyLastUsage", "{\"KeyId\":\"" + id + "\"}");
+    CHECK(S(used.json["KeyLastUsage"]["Operation"]) == "Encrypt");
+    CHECK(S(used.json["KeyLastUsage"]["KmsRequestId"]) == "rid");
+    CHECK(S(used.json["KeyLastUsage"]["CloudTrailEventId"]).size() == 36);
+
+    // A failed call is not a use.
+    kms.Call("Decrypt",
+             "{\"CiphertextBlob\":\"" + blob + "\",\"EncryptionContext\":{\"x\":\"y\"}}");
+    CHECK(S(kms.Call("GetKeyLastUsage", "{\"KeyId\":\"" + id + "\"}")
+                .json["KeyLastUsage"]["Operation"]) == "Encrypt");
+
+    REQUIRE(kms.Call("ReEncrypt",
+                     "{\"CiphertextBlob\":\"" + blob + "\",\"DestinationKeyId\":\"" + other + "\"}")
+                .status == 200);
+    for (const auto& k : {id, other})
+        CHECK(S(kms.Call("GetKeyLastUsage", "{\"KeyId\":\"" + k + "\"}")
+                    .json["KeyLastUsage"]["Operation"]) == "ReEncrypt");
+
+    SECTION("flushed usage survives, and usage of a deleted key is dropped") {
+        REQUIRE(kms.usage.Flush(*kms.catalog).ok());
+        CHECK(kms.catalog->ReadUsage().value().size() == 2);
+        REQUIRE(kms.Call("ScheduleKeyDeletion",
+                         "{\"KeyId\":\"" + other + "\",\"PendingWindowInDays\":7}")
+                    .status == 200);
+        kms.Call("GenerateDataKey", "{\"KeyId\":\"" + id + "\",\"KeySpec\":\"AES_256\"}");
+        REQUIRE(RunIn(kms, 8 * kDay).deletions == 1);
+        kms.usage.Record({"111122223333", "us-east-1", other}, "Encrypt", 1, "late");
+        REQUIRE(kms.usage.Flush(*kms.catalog).ok());
+        auto rows = kms.catalog->ReadUsage().value();
+        REQUIRE(rows.size() == 1);
+        CHECK(rows[0].operation == "GenerateDataKey");
+    }
+}
+
+TEST_CASE("a failure inside scheduled work leaves each batch done or not done",
+          "[api][lifecycle]") {
+    TestKms kms;
+    auto rotating = kms.NewKey();
+    auto doomed = kms.NewKey();
+    REQUIRE(kms.Call("EnableKeyRotation",
+                     "{\"KeyId\":\"" + rotating + "\",\"RotationPeriodInDays\":90}")
+                .status == 200);
+    REQUIRE(
+        kms.Call("ScheduleKeyDeletion", "{\"KeyId\":\"" + doomed + "\",\"PendingWindowInDays\":7}")
+            .status == 200);
+    const std::string first = CurrentMaterial(kms, rotating);
+    int failures = 0;
+    for (int n = 1; n < 30; ++n) {
+        kms.catalog->FailNthStep(n);
+        auto report = api::RunDue(kms.services, kms.clock.Now() + 91 * kDay);
+        kms.catalog->FailNthStep(0);
+        if (report.ok()) break;
+        ++failures;
+        // Nothing of the failed batch is visible.
+        CHECK(CurrentMaterial(kms, rotating) == first);
+        CHECK(kms.catalog->KeyCount() == 2);
+    }
+    CHECK(failures >= 3);
+    CHECK(CurrentMaterial(kms, rotating) != first);
+    CHECK(kms.catalog->KeyCount() == 1);
+}

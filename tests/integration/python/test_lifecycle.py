@@ -190,5 +190,34 @@ class RealTimeSchedulerTest(ClockMixin, unittest.TestCase):
         self.assertNotIn(kid, [k["KeyId"] for k in self.kms.list_keys()["Keys"]])
 
 
+class LastUsageTest(ClockMixin, unittest.TestCase):
+    def setUp(self):
+        self.server = KmsdServer()
+        self.server.start()
+        self.kms = self.server.client()
+
+    def tearDown(self):
+        self.server.cleanup()
+
+    def test_last_usage_is_tracked_and_survives_restart(self):
+        key = self.kms.create_key()["KeyMetadata"]
+        kid = key["KeyId"]
+        out = self.kms.get_key_last_usage(KeyId=kid)
+        self.assertEqual(out["KeyId"], key["Arn"])
+        self.assertNotIn("KeyLastUsage", out)
+        self.assertEqual(out["TrackingStartDate"], out["KeyCreationDate"])
+        resp = self.kms.generate_data_key(KeyId=kid, KeySpec="AES_256")
+        request_id = resp["ResponseMetadata"]["RequestId"]
+        last = self.kms.get_key_last_usage(KeyId=kid)["KeyLastUsage"]
+        self.assertEqual(last["Operation"], "GenerateDataKey")
+        self.assertEqual(last["KmsRequestId"], request_id)
+        self.server.stop()  # flushes at shutdown
+        self.server.start()
+        self.kms = self.server.client()
+        again = self.kms.get_key_last_usage(KeyId=kid)["KeyLastUsage"]
+        self.assertEqual(again["KmsRequestId"], request_id)
+        self.assertEqual(again["CloudTrailEventId"], last["CloudTrailEventId"])
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -1,0 +1,25 @@
+// GetKeyLastUsage: the last successful cryptographic use of a key, from the UsageTracker.
+#include "api/ops/common.h"
+
+namespace kmsd::api::ops {
+
+Result<Json> GetKeyLastUsage(OpContext& ctx, const Request& req) {
+    // Works in every key state; alias names are not accepted (kms-reference §9.2).
+    KMSD_ASSIGN_OR_RETURN(auto key, ResolveKey(ctx, req.String("KeyId"), AliasRefs::kRejected));
+    Json out = Json::object();
+    out["KeyId"] = Str(key->arn);
+    out["KeyCreationDate"] = key->creation_date;
+    // kmsd tracks every key from its creation.
+    out["TrackingStartDate"] = key->creation_date;
+    if (auto usage = ctx.services.usage.Get(key->scoped())) {
+        Json last = Json::object();
+        last["CloudTrailEventId"] = Str(usage->event_id);
+        last["KmsRequestId"] = Str(usage->request_id);
+        last["Operation"] = Str(usage->operation);
+        last["Timestamp"] = Timestamp(usage->timestamp);
+        out["KeyLastUsage"] = std::move(last);
+    }
+    return out;
+}
+
+}  // namespace kmsd::api::ops

@@ -1,0 +1,86 @@
+#include "api/usage.h"
+
+#include <functional>
+
+#include "hsm/blob.h"
+#include "hsm/crypto.h"
+
+namespace kmsd::api {
+namespace {
+
+// A CloudTrail event ID for a request: a UUID-shaped digest of the request ID, so the same call
+// always names the same event.
+std::string EventIdFor(const std::string& request_id) {
+    const std::string label = "kmsd-event:" + request_id;
+    const std::string hex = hsm::ToHex(hsm::Sha256(View(label)));
+    return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-4" + hex.substr(13, 3) + "-a" +
+           hex.substr(17, 3) + "-" + hex.substr(20, 12);
+}
+
+}  // namespace
+
+UsageTracker::Shard& UsageTracker::ShardOf(const storage::ScopedName& key) const {
+    return shards_[std::hash<std::string>{}(key.name) % shards_.size()];
+}
+
+void UsageTracker::Record(const storage::ScopedName& key, const char* operation, double timestamp,
+                          const std::string& request_id) {
+    Shard& shard = ShardOf(key);
+    std::lock_guard lock(shard.mu);
+    Entry& entry = shard.entries[key];
+    entry.record.key = key;
+    entry.record.operation = operation;
+    entry.record.timestamp = timestamp;
+    entry.record.request_id = request_id;
+    entry.record.event_id.clear();  // derived when read or flushed, off the hot path
+    if (!entry.dirty) {
+        entry.dirty = true;
+        shard.dirty.push_back(key);
+    }
+}
+
+std::optional<storage::UsageRecord> UsageTracker::Get(const storage::ScopedName& key) const {
+    Shard& shard = ShardOf(key);
+    std::lock_guard lock(shard.mu);
+    auto it = shard.entries.find(key);
+    if (it == shard.entries.end()) return std::nullopt;
+    storage::UsageRecord out = it->second.record;
+    if (out.event_id.empty()) out.event_id = EventIdFor(out.request_id);
+    return out;
+}
+
+void UsageTracker::Load(const std::vector<storage::UsageRecord>& records) {
+    for (const auto& r : records) {
+        Shard& shard = ShardOf(r.key);
+        std::lock_guard lock(shard.mu);
+        shard.entries[r.key].record = r;
+    }
+}
+
+Status UsageTracker::Flush(storage::Catalog& catalog) {
+    storage::Change change;
+    for (auto& shard : shards_) {
+        std::lock_guard lock(shard.mu);
+        for (const auto& key : shard.dirty) {
+            auto it = shard.entries.find(key);
+            if (it == shard.entries.end()) continue;
+            it->second.dirty = false;
+            storage::UsageRecord rec = it->second.record;
+            if (rec.event_id.empty()) rec.event_id = EventIdFor(rec.request_id);
+            change.put_usage.push_back(std::move(rec));
+        }
+        shard.dirty.clear();
+    }
+    if (change.put_usage.empty()) return Status::Ok();
+    return catalog.Apply(change);
+}
+
+void UsageTracker::Clear() {
+    for (auto& shard : shards_) {
+        std::lock_guard lock(shard.mu);
+        shard.entries.clear();
+        shard.dirty.clear();
+    }
+}
+
+}  // namespace kmsd::api
