@@ -36,7 +36,8 @@ echo "image size: $($ENGINE image inspect kmsd --format '{{.Size}}') bytes"
 start() {
     local t0 t1
     t0=$(date +%s%N)
-    "${RUN[@]}" -d --name "$NAME" -p "$PORT:8080" -v "$VOLUME:/data" kmsd >/dev/null
+    "${RUN[@]}" -d --name "$NAME" -p "$PORT:8080" -v "$VOLUME:/data" \
+        -v "$SEED_DIR/seed.yaml:/init/seed.yaml:ro" kmsd >/dev/null
     until curl -sf "http://127.0.0.1:$PORT/_kmsd/health" >/dev/null; do sleep 0.01; done
     t1=$(date +%s%N)
     # The image's own HEALTHCHECK command (kmsd healthcheck, no curl in the image).
@@ -53,6 +54,23 @@ stop() {
     $ENGINE rm "$NAME" >/dev/null
 }
 
+# A local-kms seed file at /init/seed.yaml, as local-kms users mount it.
+SEED_DIR=$(mktemp -d)
+chmod 755 "$SEED_DIR"
+cat > "$SEED_DIR/seed.yaml" <<'YAML'
+Keys:
+  Symmetric:
+    Aes:
+      - Metadata:
+          KeyId: bc436485-5092-42b8-92a3-0aa8b93536dc
+        BackingKeys:
+          - 5cdaead27fe7da2de47945d73cd6d79e36494e73802f3cd3869f1d2cb0b5d7a9
+Aliases:
+  - AliasName: alias/seeded
+    TargetKeyId: bc436485-5092-42b8-92a3-0aa8b93536dc
+YAML
+chmod 644 "$SEED_DIR/seed.yaml"
+
 start
 sleep 1
 echo "idle memory: $($ENGINE stats --no-stream --format '{{.MemUsage}}' "$NAME" 2>/dev/null || echo unknown)"
@@ -68,6 +86,8 @@ kms.create_alias(AliasName="alias/docker-test", TargetKeyId=key)
 blob = kms.encrypt(KeyId="alias/docker-test", Plaintext=b"survives restarts",
                    EncryptionContext={"test": "docker"})["CiphertextBlob"]
 json.dump({"key": key, "blob": blob.hex()}, open(state, "w"))
+seeded = kms.describe_key(KeyId="alias/seeded")["KeyMetadata"]["KeyId"]
+assert seeded == "bc436485-5092-42b8-92a3-0aa8b93536dc", seeded
 print("created", key)
 PY
 stop
@@ -84,5 +104,5 @@ assert kms.describe_key(KeyId="alias/docker-test")["KeyMetadata"]["KeyId"] == st
 print("decrypted after restart with the same volume")
 PY
 stop
-rm -f "$STATE"
+rm -rf "$STATE" "$SEED_DIR"
 echo "docker test: 1 passed, 0 failed"

@@ -84,6 +84,17 @@ Result<SealedMaterial> Hsm::GenerateKey(const std::string& arn, const std::strin
     return out;
 }
 
+Result<SealedMaterial> Hsm::ImportKey(const std::string& arn, const std::string& key_spec,
+                                      ByteView material) {
+    if (key_spec != "SYMMETRIC_DEFAULT" || material.size() != kAes256KeyBytes)
+        return Error(ErrorCode::kValidation, "symmetric key material must be 32 bytes");
+    KMSD_ASSIGN_OR_RETURN(SecureBytes id, HkdfSha256(material, StrView("kmsd-material-id-v1"),
+                                                     View(arn), kMaterialIdBytes));
+    SealedMaterial out{ToHex(id), {}};
+    KMSD_ASSIGN_OR_RETURN(out.sealed, Seal(KeyRef{arn, out.material_id, key_spec}, material));
+    return out;
+}
+
 Result<std::shared_ptr<const SecureBytes>> Hsm::Material(const KeyRef& ref) {
     {
         std::shared_lock lock(cache_mu_);

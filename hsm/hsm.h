@@ -46,6 +46,12 @@ public:
     // Generates new root key material for `ref.arn`/`ref.key_spec` and returns it sealed.
     Result<SealedMaterial> GenerateKey(const std::string& arn, const std::string& key_spec);
 
+    // Seals caller-supplied symmetric material (a seed file's backing key). The material ID is a
+    // one-way function of the key ARN and the material, so two kmsd instances seeded alike name
+    // the material alike and decrypt each other's blobs.
+    Result<SealedMaterial> ImportKey(const std::string& arn, const std::string& key_spec,
+                                     ByteView material);
+
     // Symmetric encryption into AWS's blob format.
     Result<Bytes> Encrypt(const KeyRef& ref, ByteView plaintext, const EncryptionContext& ctx,
                           BlobKind kind = BlobKind::kEncrypt);

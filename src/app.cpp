@@ -14,6 +14,7 @@
 #include "api/resolve.h"
 #include "common/base64.h"
 #include "hsm/crypto.h"
+#include "src/seed.h"
 
 namespace kmsd {
 namespace {
@@ -179,6 +180,15 @@ Result<std::unique_ptr<App>> App::Open(const Options& options) {
             std::strtod(std::string(offset->begin(), offset->end()).c_str(), nullptr));
     KMSD_ASSIGN_OR_RETURN(auto usage, app->catalog_->ReadUsage());
     app->usage_.Load(usage);
+    if (!options.storage.seed_file.empty()) {
+        KMSD_ASSIGN_OR_RETURN(
+            SeedReport seeded,
+            ApplySeedFile(app->services_, options.storage.seed_file, options.storage.seed_optional,
+                          options.identity.account_id, options.identity.region));
+        if (seeded.keys + seeded.aliases > 0)
+            spdlog::info("seeded {} keys and {} aliases from {}", seeded.keys, seeded.aliases,
+                         options.storage.seed_file);
+    }
     // Catch up on whatever fell due while kmsd was not running, before serving.
     KMSD_RETURN_IF_ERROR(app->RunDueNow());
     app->scheduler_.Start();

@@ -19,6 +19,12 @@ Result<Options> ParseOptions(int argc, char** argv, int& exit_code) {
     app.add_option("--master-key-file", o.storage.master_key_file,
                    "File holding the 32-byte master key (raw or base64)")
         ->envname("KMSD_MASTER_KEY_FILE");
+    app.add_option("--seed", o.storage.seed_file,
+                   "local-kms seed YAML applied at start (existing keys are left alone)")
+        ->envname("KMS_SEED_PATH");
+    app.add_flag("--seed-optional", o.storage.seed_optional,
+                 "Start normally when the seed file does not exist")
+        ->envname("KMSD_SEED_OPTIONAL");
     app.add_option("--region", o.identity.region, "Region of requests without a SigV4 scope")
         ->envname("KMS_REGION");
     app.add_option("--account-id", o.identity.account_id, "Account of callers")

@@ -20,6 +20,8 @@ struct StorageOptions {
     std::string data_dir = "./kmsd-data";  // KMS_DATA_PATH
     bool in_memory = false;                // KMSD_IN_MEMORY
     std::string master_key_file;           // KMSD_MASTER_KEY_FILE
+    std::string seed_file;                 // KMS_SEED_PATH; local-kms seed YAML
+    bool seed_optional = false;            // a missing seed file is fine (the image's default)
 };
 
 struct IdentityOptions {

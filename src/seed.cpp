@@ -1,0 +1,101 @@
+#include "src/seed.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+
+#include "api/ops/common.h"
+#include "api/policy_format.h"
+#include "api/resolve.h"
+#include "hsm/blob.h"
+
+namespace kmsd {
+namespace {
+
+Status Bad(const std::string& path, const std::string& what) {
+    return Error(ErrorCode::kValidation, "seed file " + path + ": " + what);
+}
+
+}  // namespace
+
+Result<SeedReport> ApplySeedFile(const api::Services& services, const std::string& path,
+                                 bool optional, const std::string& account,
+                                 const std::string& region) {
+    SeedReport report;
+    if (!std::filesystem::exists(path)) {
+        if (optional) return report;
+        return Bad(path, "no such file");
+    }
+    YAML::Node doc;
+    try {
+        doc = YAML::LoadFile(path);
+    } catch (const YAML::Exception& e) {
+        return Bad(path, std::string("not valid YAML: ") + e.what());
+    }
+    storage::Change change;
+    const double now = api::ops::Timestamp(services.clock.Now());
+    try {
+        const YAML::Node keys = doc["Keys"];
+        if (keys && keys["Asymmetric"])
+            return Bad(path, "asymmetric keys (Keys.Asymmetric) cannot be seeded by kmsd yet");
+        const YAML::Node aes = keys ? keys["Symmetric"]["Aes"] : YAML::Node();
+        for (const auto& entry : aes) {
+            const std::string id = entry["Metadata"]["KeyId"].as<std::string>("");
+            if (!api::IsKeyIdForm(id)) return Bad(path, "KeyId '" + id + "' is not a key ID");
+            if (services.catalog.FindKey({account, region, id})) continue;  // seeded before
+            auto key = std::make_shared<storage::KeyRecord>();
+            key->account = account;
+            key->region = region;
+            key->key_id = id;
+            key->arn = api::KeyArn(region, account, id);
+            key->creation_date = now;
+            key->description = entry["Metadata"]["Description"].as<std::string>("");
+            if (entry["Metadata"]["KeyState"].as<std::string>("Enabled") == "Disabled")
+                key->state = storage::KeyState::kDisabled;
+            key->policy = api::DefaultKeyPolicy(api::Partition(region), account);
+            const YAML::Node backing = entry["BackingKeys"];
+            if (!backing || !backing.IsSequence() || backing.size() == 0)
+                return Bad(path, "key " + id + " has no BackingKeys");
+            for (std::size_t i = 0; i < backing.size(); ++i) {
+                std::string hex = backing[i].as<std::string>();
+                auto material = hsm::FromHex(hex);
+                SecureWipe(hex.data(), hex.size());
+                if (!material.ok() || material->size() != 32)
+                    return Bad(path, "key " + id + ": a backing key must be 64 hex characters");
+                SecureBytes secret(material->begin(), material->end());
+                SecureWipe(material->data(), material->size());
+                KMSD_ASSIGN_OR_RETURN(hsm::SealedMaterial sealed,
+                                      services.hsm.ImportKey(key->arn, key->key_spec, secret));
+                // Later backing keys are rotations of the first, as in local-kms.
+                const std::string type = i == 0 ? "" : "AUTOMATIC";
+                key->materials.push_back({sealed.material_id, now, type});
+                change.put_materials.push_back(
+                    {key->scoped(), sealed.material_id, now, std::move(sealed.sealed), type});
+            }
+            change.put_keys.push_back(std::move(key));
+            ++report.keys;
+        }
+        for (const auto& alias : doc["Aliases"]) {
+            const std::string name = alias["AliasName"].as<std::string>("");
+            const std::string target = alias["TargetKeyId"].as<std::string>("");
+            if (name.rfind("alias/", 0) != 0 || name.rfind("alias/aws/", 0) == 0)
+                return Bad(path,
+                           "alias name '" + name + "' must start with alias/ (not alias/aws/)");
+            if (services.catalog.FindAlias({account, region, name})) continue;
+            const bool seeded = std::any_of(change.put_keys.begin(), change.put_keys.end(),
+                                            [&](const auto& k) { return k->key_id == target; });
+            if (!seeded && !services.catalog.FindKey({account, region, target}))
+                return Bad(path, "alias " + name + " targets unknown key '" + target + "'");
+            auto rec = std::make_shared<storage::AliasRecord>();
+            *rec = {account, region, name, target, now, now};
+            change.put_aliases.push_back(std::move(rec));
+            ++report.aliases;
+        }
+    } catch (const YAML::Exception& e) {
+        return Bad(path, std::string("unexpected shape: ") + e.what());
+    }
+    KMSD_RETURN_IF_ERROR(services.catalog.Apply(change));
+    return report;
+}
+
+}  // namespace kmsd

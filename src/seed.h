@@ -1,0 +1,27 @@
+// Seeding from local-kms's seed YAML (--seed FILE / KMS_SEED_PATH), so local-kms users switch
+// without changes. Supported: symmetric keys (Keys.Symmetric.Aes: Metadata.KeyId, optional
+// Description and KeyState Disabled, BackingKeys as 64 hex characters, oldest first, the last one
+// current) and Aliases (AliasName, TargetKeyId). Keys and aliases that already exist are left as
+// they are, so a restart with the same file changes nothing. Other key types are refused with a
+// message naming them, never skipped silently.
+#pragma once
+
+#include <string>
+
+#include "api/context.h"
+#include "common/status.h"
+
+namespace kmsd {
+
+struct SeedReport {
+    int keys = 0;
+    int aliases = 0;
+};
+
+// Reads `path` and applies it in one transaction for `account`/`region`. A missing file is not an
+// error when `optional` (the image's default /init/seed.yaml).
+Result<SeedReport> ApplySeedFile(const api::Services& services, const std::string& path,
+                                 bool optional, const std::string& account,
+                                 const std::string& region);
+
+}  // namespace kmsd
