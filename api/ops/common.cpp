@@ -103,6 +103,16 @@ std::size_t PageLimit(const Request& req, std::size_t fallback, std::size_t max)
     return std::min<std::size_t>(static_cast<std::size_t>(*limit), max);
 }
 
+Result<std::size_t> IndexMarker(const Request& req, std::size_t count) {
+    if (!req.Has("Marker")) return std::size_t{0};
+    const std::string marker = req.String("Marker");
+    if (marker.empty() || marker.size() > 9 ||
+        marker.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoul(marker) >= count)
+        return Error(ErrorCode::kInvalidMarker, "Invalid marker");
+    return static_cast<std::size_t>(std::stoul(marker));
+}
+
 Status MergeTags(storage::Tags& tags, const Json& new_tags) {
     std::set<std::string> seen;
     storage::Tags incoming;

@@ -40,6 +40,10 @@ Status RequireSymmetricEncryptionKey(const storage::KeyRecord& key, const char* 
 // Page limit from the Limit member: default when absent, clamped to `max`.
 std::size_t PageLimit(const Request& req, std::size_t fallback, std::size_t max);
 
+// Where a page starts, for lists paged by position: the Marker is the decimal index of the next
+// entry (0 when absent); anything else, or an index past `count`, is InvalidMarkerException.
+Result<std::size_t> IndexMarker(const Request& req, std::size_t count);
+
 // Tag edits shared by CreateKey and TagResource: TagException for aws: prefixes, duplicates and
 // more than 50 tags. `tags` is updated in place (existing keys overwritten).
 Status MergeTags(storage::Tags& tags, const Json& new_tags);

@@ -103,16 +103,7 @@ Result<Json> ListKeyRotations(OpContext& ctx, const Request& req) {
     for (const auto& m : key->materials)
         if (all || !m.rotation_type.empty()) listed.push_back(&m);
     const std::size_t limit = PageLimit(req, 100, 1000);
-    // Markers are the decimal index of the next entry.
-    std::size_t start = 0;
-    if (req.Has("Marker")) {
-        const std::string marker = req.String("Marker");
-        if (marker.empty() || marker.size() > 6 ||
-            marker.find_first_not_of("0123456789") != std::string::npos ||
-            std::stoul(marker) >= listed.size())
-            return Error(ErrorCode::kInvalidMarker, "Invalid marker");
-        start = std::stoul(marker);
-    }
+    KMSD_ASSIGN_OR_RETURN(const std::size_t start, IndexMarker(req, listed.size()));
     const std::string& current = key->current_material_id();
     Json rotations = Json::array();
     std::size_t i = start;

@@ -28,16 +28,7 @@ Result<Json> UntagResource(OpContext& ctx, const Request& req) {
 Result<Json> ListResourceTags(OpContext& ctx, const Request& req) {
     KMSD_ASSIGN_OR_RETURN(auto key, ResolveKey(ctx, req.String("KeyId"), AliasRefs::kRejected));
     const std::size_t limit = PageLimit(req, 50, 50);
-    // Markers are the decimal index of the next tag.
-    std::size_t start = 0;
-    if (req.Has("Marker")) {
-        const std::string marker = req.String("Marker");
-        if (marker.empty() || marker.size() > 3 ||
-            marker.find_first_not_of("0123456789") != std::string::npos ||
-            std::stoul(marker) >= key->tags.size())
-            return Error(ErrorCode::kInvalidMarker, "Invalid marker");
-        start = std::stoul(marker);
-    }
+    KMSD_ASSIGN_OR_RETURN(const std::size_t start, IndexMarker(req, key->tags.size()));
     Json tags = Json::array();
     std::size_t i = start;
     for (; i < key->tags.size() && tags.size() < limit; ++i)
