@@ -44,6 +44,14 @@ const char* ExceptionName(ErrorCode code) {
             return "UnknownOperationException";
         case ErrorCode::kAccessDenied:
             return "AccessDeniedException";
+        case ErrorCode::kUnrecognizedClient:
+            return "UnrecognizedClientException";
+        case ErrorCode::kInvalidSignature:
+            return "InvalidSignatureException";
+        case ErrorCode::kIncompleteSignature:
+            return "IncompleteSignatureException";
+        case ErrorCode::kMissingAuthenticationToken:
+            return "MissingAuthenticationTokenException";
         case ErrorCode::kNotAuthorized:
             return "NotAuthorizedException";
         case ErrorCode::kCustomKeyStoreNotFound:

@@ -178,6 +178,12 @@ Result<std::unique_ptr<App>> App::Open(const Options& options) {
     if (offset)
         app->clock_.set_offset(
             std::strtod(std::string(offset->begin(), offset->end()).c_str(), nullptr));
+    app->auth_ = {options.identity.strict ? auth::AuthMode::kStrict : auth::AuthMode::kOpen,
+                  options.identity.account_id, options.identity.region};
+    if (!options.identity.principals.empty()) {
+        KMSD_ASSIGN_OR_RETURN(app->identities_,
+                              auth::IdentityStore::Load(options.identity.principals));
+    }
     KMSD_ASSIGN_OR_RETURN(auto usage, app->catalog_->ReadUsage());
     app->usage_.Load(usage);
     if (!options.storage.seed_file.empty()) {
@@ -195,13 +201,10 @@ Result<std::unique_ptr<App>> App::Open(const Options& options) {
     return app;
 }
 
-api::Caller App::DefaultCaller() const { return CallerFor("", options_.identity.region); }
-
-api::Caller App::CallerFor(const std::string& access_key_id, const std::string& region) const {
-    const std::string& account = options_.identity.account_id;
-    return api::Caller{account, region,
-                       "arn:" + api::Partition(region) + ":iam::" + account + ":root",
-                       access_key_id};
+Result<api::Caller> App::Authenticate(const auth::SignedRequest& req) const {
+    const double wall =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return auth::Authenticate(identities_, auth_, req, wall);
 }
 
 Status App::Reset() {

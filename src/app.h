@@ -11,6 +11,7 @@
 #include "api/dispatcher.h"
 #include "common/clock.h"
 #include "hsm/hsm.h"
+#include "src/auth/identity.h"
 #include "src/options.h"
 #include "src/scheduler.h"
 #include "storage/catalog.h"
@@ -24,9 +25,9 @@ public:
 
     const Options& options() const { return options_; }
     const api::Dispatcher& dispatcher() const { return dispatcher_; }
-    // The caller for requests whose Authorization header names no usable scope.
-    api::Caller DefaultCaller() const;
-    api::Caller CallerFor(const std::string& access_key_id, const std::string& region) const;
+    bool strict_auth() const { return auth_.mode == auth::AuthMode::kStrict; }
+    // Who sent `req` (design.md §5); in strict mode also whether the signature holds.
+    Result<api::Caller> Authenticate(const auth::SignedRequest& req) const;
 
     // POST /_kmsd/reset: wipes keys, aliases, tags and the clock offset; the master key stays.
     Status Reset();
@@ -48,6 +49,8 @@ private:
     Options options_;
     std::unique_ptr<storage::Catalog> catalog_;
     std::unique_ptr<hsm::Hsm> hsm_;
+    auth::IdentityStore identities_;
+    auth::AuthDefaults auth_;
     OffsetClock clock_;
     api::UsageTracker usage_;
     api::Services services_;

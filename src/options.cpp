@@ -34,6 +34,13 @@ Result<Options> ParseOptions(int argc, char** argv, int& exit_code) {
                        ? std::string()
                        : std::string("account ID must be 12 digits");
         });
+    std::string auth = "open";
+    app.add_option("--auth", auth, "open: any access key; strict: verify SigV4 signatures")
+        ->envname("KMSD_AUTH")
+        ->check(CLI::IsMember({"open", "strict"}));
+    app.add_option("--principals", o.identity.principals,
+                   "YAML file of accounts, users and roles with their access keys")
+        ->envname("KMSD_PRINCIPALS");
     app.add_option("--admin-token", o.server.admin_token,
                    "Bearer token required by admin endpoints except GET /_kmsd/health")
         ->envname("KMSD_ADMIN_TOKEN");
@@ -56,6 +63,7 @@ Result<Options> ParseOptions(int argc, char** argv, int& exit_code) {
         return Error(ErrorCode::kValidation, "bad options");
     }
     o.healthcheck = health->parsed();
+    o.identity.strict = auth == "strict";
     return o;
 }
 

@@ -25,6 +25,8 @@ struct StorageOptions {
 };
 
 struct IdentityOptions {
+    bool strict = false;     // --auth strict (KMSD_AUTH): verify SigV4, only known access keys
+    std::string principals;  // KMSD_PRINCIPALS: principals YAML (design.md §5)
     std::string region = "us-east-1";         // KMS_REGION, for unsigned requests
     std::string account_id = "111122223333";  // KMS_ACCOUNT_ID
 };

@@ -13,29 +13,33 @@ namespace kmsd {
 
 enum class ErrorCode {
     kOk,
-    kNotFound,                // NotFoundException
-    kDisabled,                // DisabledException
-    kInvalidState,            // KMSInvalidStateException
-    kInvalidCiphertext,       // InvalidCiphertextException (never carries a message)
-    kIncorrectKey,            // IncorrectKeyException
-    kInvalidKeyUsage,         // InvalidKeyUsageException
-    kAlreadyExists,           // AlreadyExistsException
-    kLimitExceeded,           // LimitExceededException
-    kTag,                     // TagException
-    kUnsupportedOperation,    // UnsupportedOperationException
-    kMalformedPolicy,         // MalformedPolicyDocumentException
-    kInvalidArn,              // InvalidArnException
-    kInvalidAliasName,        // InvalidAliasNameException
-    kInvalidMarker,           // InvalidMarkerException
-    kDryRun,                  // DryRunOperationException
-    kValidation,              // ValidationException
-    kSerialization,           // SerializationException
-    kUnknownOperation,        // UnknownOperationException
-    kAccessDenied,            // AccessDeniedException
-    kNotAuthorized,           // NotAuthorizedException
-    kCustomKeyStoreNotFound,  // CustomKeyStoreNotFoundException
-    kInternal,                // KMSInternalException (HTTP 500)
-    kStorage,                 // storage failure; reported as KMSInternalException
+    kNotFound,                    // NotFoundException
+    kDisabled,                    // DisabledException
+    kInvalidState,                // KMSInvalidStateException
+    kInvalidCiphertext,           // InvalidCiphertextException (never carries a message)
+    kIncorrectKey,                // IncorrectKeyException
+    kInvalidKeyUsage,             // InvalidKeyUsageException
+    kAlreadyExists,               // AlreadyExistsException
+    kLimitExceeded,               // LimitExceededException
+    kTag,                         // TagException
+    kUnsupportedOperation,        // UnsupportedOperationException
+    kMalformedPolicy,             // MalformedPolicyDocumentException
+    kInvalidArn,                  // InvalidArnException
+    kInvalidAliasName,            // InvalidAliasNameException
+    kInvalidMarker,               // InvalidMarkerException
+    kDryRun,                      // DryRunOperationException
+    kValidation,                  // ValidationException
+    kSerialization,               // SerializationException
+    kUnknownOperation,            // UnknownOperationException
+    kAccessDenied,                // AccessDeniedException
+    kUnrecognizedClient,          // UnrecognizedClientException
+    kInvalidSignature,            // InvalidSignatureException
+    kIncompleteSignature,         // IncompleteSignatureException
+    kMissingAuthenticationToken,  // MissingAuthenticationTokenException
+    kNotAuthorized,               // NotAuthorizedException
+    kCustomKeyStoreNotFound,      // CustomKeyStoreNotFoundException
+    kInternal,                    // KMSInternalException (HTTP 500)
+    kStorage,                     // storage failure; reported as KMSInternalException
 };
 
 // A Status is either OK or an error code with a message. Cheap to move; copyable.

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "api/errors.h"
 #include "api/resolve.h"
 #include "src/admin.h"
 #include "src/auth/sigv4.h"
@@ -125,17 +126,22 @@ private:
             res.prepare_payload();
             return Write(std::move(res));
         }
-        api::Caller caller = CallerOf(req);
         std::string_view target(req["X-Amz-Target"].data(), req["X-Amz-Target"].size());
         std::string_view content_type(req[http::field::content_type].data(),
                                       req[http::field::content_type].size());
-        // KMS is POST only; any other method cannot name an operation.
-        api::Response out =
-            req.method() == http::verb::post
-                ? app_.dispatcher().Dispatch(caller, target, content_type,
+        api::Response out;
+        auto caller = app_.Authenticate(SignedPartsOf(req));
+        if (!caller.ok()) {
+            api::WireError wire = api::ToWire(caller.status());
+            out = {wire.http_status, std::move(wire.body), std::move(wire.type)};
+        } else if (req.method() == http::verb::post) {
+            out = app_.dispatcher().Dispatch(*caller, target, content_type,
                                              std::string_view(req.body().data(), req.body().size()),
-                                             request_id)
-                : app_.dispatcher().Dispatch(caller, "", "", "", request_id);
+                                             request_id);
+        } else {
+            // KMS is POST only; any other method cannot name an operation.
+            out = app_.dispatcher().Dispatch(*caller, "", "", "", request_id);
+        }
         res.result(static_cast<unsigned>(out.http_status));
         res.set(http::field::content_type, "application/x-amz-json-1.1");
         if (!out.error_type.empty()) res.set("x-amzn-ErrorType", out.error_type);
@@ -149,11 +155,21 @@ private:
         Write(std::move(res));
     }
 
-    api::Caller CallerOf(const Request& req) const {
-        auto header = req[http::field::authorization];
-        auto cred = auth::ParseAuthorization(std::string_view(header.data(), header.size()));
-        if (!cred) return app_.DefaultCaller();
-        return app_.CallerFor(cred->access_key_id, cred->region);
+    // What SigV4 covers of `req`. Open mode reads only the Authorization header, so the hot path
+    // copies no other headers.
+    auth::SignedRequest SignedPartsOf(const Request& req) const {
+        auth::SignedRequest out;
+        if (!app_.strict_auth()) {
+            auto header = req[http::field::authorization];
+            out.headers.emplace_back("authorization", std::string(header.data(), header.size()));
+            return out;
+        }
+        out.method = std::string(req.method_string());
+        out.target = std::string(req.target());
+        for (const auto& field : req)
+            out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+        out.body = std::string_view(req.body().data(), req.body().size());
+        return out;
     }
 
     void Write(Response res) {

@@ -1,0 +1,163 @@
+#include "src/auth/identity.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <ctime>
+
+#include "api/resolve.h"
+#include "hsm/crypto.h"
+
+namespace kmsd::auth {
+namespace {
+
+constexpr double kMaxSkewSeconds = 300;
+constexpr char kBadToken[] = "The security token included in the request is invalid.";
+constexpr char kBadSignature[] =
+    "The request signature we calculated does not match the signature you provided. Check your "
+    "AWS Secret Access Key and signing method. Consult the service documentation for details.";
+
+std::string Header(const SignedRequest& req, std::string_view name) {
+    for (const auto& [k, v] : req.headers) {
+        if (k.size() != name.size()) continue;
+        bool same = true;
+        for (std::size_t i = 0; i < k.size() && same; ++i)
+            same = std::tolower(static_cast<unsigned char>(k[i])) == name[i];
+        if (same) return v;
+    }
+    return {};
+}
+
+// Parses YYYYMMDD'T'HHMMSS'Z' into epoch seconds; NAN if malformed.
+double ParseAmzDate(const std::string& s) {
+    std::tm tm{};
+    if (s.size() != 16 || s[8] != 'T' || s[15] != 'Z' ||
+        sscanf(s.c_str(), "%4d%2d%2dT%2d%2d%2dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec) != 6)
+        return NAN;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return static_cast<double>(timegm(&tm));
+}
+
+std::string AmzDate(double t) {
+    std::time_t secs = static_cast<std::time_t>(t);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+    return buf;
+}
+
+Status Incomplete(const std::string& message) {
+    return Error(ErrorCode::kIncompleteSignature, message);
+}
+
+void AddPrincipal(std::map<std::string, Principal>& out, const YAML::Node& node, Principal p) {
+    const std::string key = node["access_key_id"].as<std::string>("");
+    if (key.empty()) return;
+    p.secret_access_key = node["secret_access_key"].as<std::string>("");
+    p.session_token = node["session_token"].as<std::string>("");
+    for (const auto& policy : node["policies"]) {
+        YAML::Emitter json;
+        json << YAML::DoubleQuoted << YAML::Flow << policy;
+        p.policies.emplace_back(json.c_str());
+    }
+    out[key] = std::move(p);
+}
+
+}  // namespace
+
+Result<IdentityStore> IdentityStore::Load(const std::string& path) {
+    IdentityStore store;
+    try {
+        YAML::Node doc = YAML::LoadFile(path);
+        for (const auto& account : doc["accounts"]) {
+            const std::string id = account.first.as<std::string>();
+            if (id.size() != 12 || id.find_first_not_of("0123456789") != std::string::npos)
+                return Error(ErrorCode::kValidation,
+                             "principals file " + path + ": account '" + id + "' is not 12 digits");
+            const YAML::Node& a = account.second;
+            if (a["root"])
+                AddPrincipal(store.by_access_key_, a["root"],
+                             {id, "arn:aws:iam::" + id + ":root", {}, {}, {}});
+            for (const auto& user : a["users"])
+                AddPrincipal(store.by_access_key_, user,
+                             {id,
+                              "arn:aws:iam::" + id + ":user/" + user["name"].as<std::string>(),
+                              {},
+                              {},
+                              {}});
+            for (const auto& role : a["roles"]) {
+                const std::string name = role["name"].as<std::string>();
+                const std::string session = role["session_name"].as<std::string>(name + "-session");
+                AddPrincipal(store.by_access_key_, role,
+                             {id,
+                              "arn:aws:sts::" + id + ":assumed-role/" + name + "/" + session,
+                              {},
+                              {},
+                              {}});
+            }
+        }
+    } catch (const YAML::Exception& e) {
+        return Error(ErrorCode::kValidation, "principals file " + path + ": " + e.what());
+    }
+    return store;
+}
+
+const Principal* IdentityStore::Find(const std::string& access_key_id) const {
+    auto it = by_access_key_.find(access_key_id);
+    return it == by_access_key_.end() ? nullptr : &it->second;
+}
+
+Result<api::Caller> Authenticate(const IdentityStore& ids, const AuthDefaults& defaults,
+                                 const SignedRequest& req, double now) {
+    const std::string authorization = Header(req, "authorization");
+    auto cred = ParseAuthorization(authorization);
+    const bool strict = defaults.mode == AuthMode::kStrict;
+    if (!strict) {
+        // Open mode: identify, never verify.
+        const std::string region = cred ? cred->region : defaults.region;
+        const Principal* p = cred ? ids.Find(cred->access_key_id) : nullptr;
+        const std::string account = p ? p->account : defaults.account;
+        return api::Caller{
+            account, region,
+            p ? p->arn : "arn:" + api::Partition(region) + ":iam::" + account + ":root",
+            cred ? cred->access_key_id : ""};
+    }
+    if (authorization.empty())
+        return Error(ErrorCode::kMissingAuthenticationToken, "Missing Authentication Token");
+    if (!cred)
+        return Incomplete(
+            "Authorization header requires 'Credential', 'Signature' and "
+            "'SignedHeaders' parameters. Authorization=" +
+            authorization);
+    const std::string amz_date = Header(req, "x-amz-date");
+    const double signed_at = ParseAmzDate(amz_date);
+    if (std::isnan(signed_at))
+        return Incomplete(
+            "Authorization header requires existence of either a 'X-Amz-Date' or a "
+            "'Date' header. Authorization=" +
+            authorization);
+    const Principal* p = ids.Find(cred->access_key_id);
+    if (p == nullptr) return Error(ErrorCode::kUnrecognizedClient, kBadToken);
+    if (!p->session_token.empty() && Header(req, "x-amz-security-token") != p->session_token)
+        return Error(ErrorCode::kUnrecognizedClient, kBadToken);
+    if (signed_at < now - kMaxSkewSeconds)
+        return Error(ErrorCode::kInvalidSignature,
+                     "Signature expired: " + amz_date + " is now earlier than " +
+                         AmzDate(now - kMaxSkewSeconds) + " (" + AmzDate(now) + " - 5 min.)");
+    if (signed_at > now + kMaxSkewSeconds)
+        return Error(ErrorCode::kInvalidSignature,
+                     "Signature not yet current: " + amz_date + " is still later than " +
+                         AmzDate(now + kMaxSkewSeconds) + " (" + AmzDate(now) + " + 5 min.)");
+    if (cred->date != amz_date.substr(0, 8) || cred->service != "kms")
+        return Error(ErrorCode::kInvalidSignature, kBadSignature);
+    const std::string expected =
+        Sign(p->secret_access_key, amz_date, *cred, CanonicalRequest(req, cred->signed_headers));
+    if (!hsm::ConstantTimeEquals(View(expected), View(cred->signature)))
+        return Error(ErrorCode::kInvalidSignature, kBadSignature);
+    return api::Caller{p->account, cred->region, p->arn, cred->access_key_id};
+}
+
+}  // namespace kmsd::auth

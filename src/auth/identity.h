@@ -1,0 +1,52 @@
+// Who is calling (design.md §5). The principals file (YAML, --principals) names accounts with
+// their root, IAM users and roles, each with an access key; Authenticate turns a request into an
+// api::Caller. `--auth open` (default): signatures are not checked; listed access keys are their
+// principal, any other key is the root of the default account. `--auth strict`: only listed keys,
+// valid SigV4 signatures within 5 minutes of wall time, and a role's session token.
+// Thread-safe after Load.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "api/context.h"
+#include "common/status.h"
+#include "src/auth/sigv4.h"
+
+namespace kmsd::auth {
+
+enum class AuthMode { kOpen, kStrict };
+
+struct Principal {
+    std::string account;
+    std::string arn;  // arn:aws:iam::<acct>:root | :user/<name> |
+                      // arn:aws:sts::<acct>:assumed-role/<role>/<session>
+    std::string secret_access_key;
+    std::string session_token;          // required with this key when not empty
+    std::vector<std::string> policies;  // identity policies, JSON text (enforced by authz)
+};
+
+class IdentityStore {
+public:
+    // An empty store: every caller is the default account's root (open mode).
+    IdentityStore() = default;
+    static Result<IdentityStore> Load(const std::string& path);
+    const Principal* Find(const std::string& access_key_id) const;
+
+private:
+    std::map<std::string, Principal> by_access_key_;
+};
+
+struct AuthDefaults {
+    AuthMode mode = AuthMode::kOpen;
+    std::string account;  // --account-id
+    std::string region;   // --region, for requests without a credential scope
+};
+
+// Identifies the caller of `req`; in strict mode a failure is AWS's authentication error.
+// `now` is wall time (seconds since the epoch), never KMS time.
+Result<api::Caller> Authenticate(const IdentityStore& ids, const AuthDefaults& defaults,
+                                 const SignedRequest& req, double now);
+
+}  // namespace kmsd::auth
