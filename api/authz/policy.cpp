@@ -1,0 +1,356 @@
+#include "api/authz/policy.h"
+
+#include <cmath>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+namespace kmsd::api::authz {
+
+namespace {
+
+using nlohmann::json;
+
+std::string Lower(std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+Status Malformed(const std::string& why) { return Error(ErrorCode::kMalformedPolicy, why); }
+
+// A string or a list of strings, as policies allow almost everywhere.
+Result<std::vector<std::string>> Strings(const json& v, const std::string& what) {
+    std::vector<std::string> out;
+    if (v.is_string()) {
+        out.push_back(v.get<std::string>());
+    } else if (v.is_array()) {
+        for (const auto& e : v) {
+            if (!e.is_string() && !e.is_boolean() && !e.is_number())
+                return Malformed(what + " must be a string or a list of strings");
+            out.push_back(e.is_string() ? e.get<std::string>() : e.dump());
+        }
+    } else if (v.is_boolean() || v.is_number()) {
+        out.push_back(v.dump());
+    } else {
+        return Malformed(what + " must be a string or a list of strings");
+    }
+    return out;
+}
+
+}  // namespace
+
+struct Condition {
+    std::string op;  // base operator, e.g. StringEquals
+    bool if_exists = false;
+    enum class Set { kSingle, kAnyValue, kAllValues } set = Set::kSingle;
+    std::string key;  // lower-case
+    std::vector<std::string> values;
+};
+
+struct Policy::Statement {
+    bool allow = true;
+    bool any_principal = false;  // "*"
+    bool not_principal = false;
+    bool has_principal = false;
+    std::vector<std::string> principals;  // AWS principals as written (ARNs or account IDs)
+    bool not_action = false;
+    std::vector<std::string> actions;
+    bool not_resource = false;
+    std::vector<std::string> resources;
+    std::vector<Condition> conditions;
+};
+
+bool WildcardMatch(const std::string& pattern, const std::string& value, bool fold_case) {
+    auto eq = [&](char a, char b) {
+        return fold_case ? std::tolower(static_cast<unsigned char>(a)) ==
+                               std::tolower(static_cast<unsigned char>(b))
+                         : a == b;
+    };
+    // Iterative glob with backtracking to the last '*'.
+    std::size_t p = 0, v = 0, star = std::string::npos, mark = 0;
+    while (v < value.size()) {
+        if (p < pattern.size() && (pattern[p] == '?' || eq(pattern[p], value[v]))) {
+            ++p;
+            ++v;
+        } else if (p < pattern.size() && pattern[p] == '*') {
+            star = p++;
+            mark = v;
+        } else if (star != std::string::npos) {
+            p = star + 1;
+            v = ++mark;
+        } else {
+            return false;
+        }
+    }
+    while (p < pattern.size() && pattern[p] == '*') ++p;
+    return p == pattern.size();
+}
+
+namespace {
+
+const char* const kOperators[] = {"StringEquals",
+                                  "StringNotEquals",
+                                  "StringEqualsIgnoreCase",
+                                  "StringNotEqualsIgnoreCase",
+                                  "StringLike",
+                                  "StringNotLike",
+                                  "NumericEquals",
+                                  "NumericNotEquals",
+                                  "NumericLessThan",
+                                  "NumericLessThanEquals",
+                                  "NumericGreaterThan",
+                                  "NumericGreaterThanEquals",
+                                  "DateEquals",
+                                  "DateNotEquals",
+                                  "DateLessThan",
+                                  "DateLessThanEquals",
+                                  "DateGreaterThan",
+                                  "DateGreaterThanEquals",
+                                  "Bool",
+                                  "Null",
+                                  "ArnEquals",
+                                  "ArnLike",
+                                  "ArnNotEquals",
+                                  "ArnNotLike",
+                                  "BinaryEquals"};
+
+bool Negated(const std::string& op) { return op.find("Not") != std::string::npos; }
+
+// Epoch seconds of an ISO 8601 date (YYYY-MM-DD[Thh:mm:ss[Z]]) or of a number; NAN otherwise.
+double ParseDate(const std::string& s) {
+    char* end = nullptr;
+    double n = std::strtod(s.c_str(), &end);
+    if (end != s.c_str() && *end == '\0') return n;
+    std::tm tm{};
+    int got = sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                     &tm.tm_hour, &tm.tm_min, &tm.tm_sec);
+    if (got != 3 && got != 6) return NAN;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return static_cast<double>(timegm(&tm));
+}
+
+// One request value against one policy value under the positive form of `op`.
+bool Matches(const std::string& op, const std::string& policy, const std::string& request) {
+    if (op == "StringEquals" || op == "StringNotEquals" || op == "BinaryEquals")
+        return policy == request;
+    if (op == "StringEqualsIgnoreCase" || op == "StringNotEqualsIgnoreCase")
+        return Lower(policy) == Lower(request);
+    if (op == "StringLike" || op == "StringNotLike" || op == "ArnLike" || op == "ArnNotLike" ||
+        op == "ArnEquals" || op == "ArnNotEquals")
+        return WildcardMatch(policy, request, false);
+    if (op == "Bool") return Lower(policy) == Lower(request);
+    const bool numeric = op.rfind("Numeric", 0) == 0;
+    const double a = numeric ? std::strtod(request.c_str(), nullptr) : ParseDate(request);
+    const double b = numeric ? std::strtod(policy.c_str(), nullptr) : ParseDate(policy);
+    if (std::isnan(a) || std::isnan(b)) return false;
+    const std::string cmp = op.substr(numeric ? 7 : 4);
+    if (cmp == "Equals" || cmp == "NotEquals") return a == b;
+    if (cmp == "LessThan") return a < b;
+    if (cmp == "LessThanEquals") return a <= b;
+    if (cmp == "GreaterThan") return a > b;
+    if (cmp == "GreaterThanEquals") return a >= b;
+    return false;
+}
+
+bool AnyPolicyValueMatches(const Condition& c, const std::string& request) {
+    for (const auto& v : c.values)
+        if (Matches(c.op, v, request)) return true;
+    return false;
+}
+
+bool Holds(const Condition& c, const RequestContext& req) {
+    auto it = req.keys.find(c.key);
+    const bool present = it != req.keys.end() && !it->second.empty();
+    if (c.op == "Null") {
+        // "true": the key must be absent; "false": present.
+        return !c.values.empty() && (Lower(c.values[0]) == "true") == !present;
+    }
+    if (!present) {
+        if (c.set == Condition::Set::kAllValues) return true;  // vacuously
+        if (c.if_exists) return true;
+        return c.set == Condition::Set::kSingle && Negated(c.op);
+    }
+    const bool negated = Negated(c.op);
+    auto value_ok = [&](const std::string& v) {
+        bool m = AnyPolicyValueMatches(c, v);
+        return negated ? !m : m;
+    };
+    const auto& values = it->second;
+    switch (c.set) {
+        case Condition::Set::kSingle:
+            return value_ok(values.front());
+        case Condition::Set::kAnyValue:
+            return std::any_of(values.begin(), values.end(), value_ok);
+        case Condition::Set::kAllValues:
+            return std::all_of(values.begin(), values.end(), value_ok);
+    }
+    return false;
+}
+
+// A principal as written in a policy: "*", an account ID, or an ARN (wildcards not allowed by
+// IAM in Principal except "*"). Returns whether it names the account (root) rather than a
+// principal in it.
+bool NamesAccountOf(const std::string& p, const RequestContext& req) {
+    return p == req.principal_account || p == "arn:aws:iam::" + req.principal_account + ":root";
+}
+
+bool NamesPrincipal(const std::string& p, const RequestContext& req) {
+    if (p == "*" || p == req.principal_arn) return true;
+    // A role ARN in a policy covers that role's sessions.
+    const std::string role_prefix = "arn:aws:iam::" + req.principal_account + ":role/";
+    if (p.rfind(role_prefix, 0) == 0) {
+        const std::string role = p.substr(role_prefix.size());
+        const std::string session =
+            "arn:aws:sts::" + req.principal_account + ":assumed-role/" + role + "/";
+        return req.principal_arn.rfind(session, 0) == 0;
+    }
+    return false;
+}
+
+Result<Policy::Statement> ParseStatement(const json& s, bool require_principal) {
+    if (!s.is_object()) return Malformed("a statement must be a JSON object");
+    Policy::Statement st;
+    auto effect = s.find("Effect");
+    if (effect == s.end() || !effect->is_string() || (*effect != "Allow" && *effect != "Deny"))
+        return Malformed("Effect must be Allow or Deny");
+    st.allow = *effect == "Allow";
+    auto principal = s.find("Principal");
+    auto not_principal = s.find("NotPrincipal");
+    if (principal != s.end() && not_principal != s.end())
+        return Malformed("Principal and NotPrincipal cannot both be present");
+    auto p = principal != s.end() ? principal : not_principal;
+    st.has_principal = p != s.end();
+    if (require_principal && !st.has_principal)
+        return Malformed("Policy contains a statement with no principal.");
+    if (st.has_principal) {
+        st.not_principal = p == not_principal;
+        if (p->is_string()) {
+            if (*p != "*")
+                return Malformed(
+                    "Policy contains a statement with one or more invalid principals.");
+            st.any_principal = true;
+        } else if (p->is_object()) {
+            for (auto it = p->begin(); it != p->end(); ++it) {
+                KMSD_ASSIGN_OR_RETURN(auto names, Strings(it.value(), "Principal"));
+                for (auto& n : names) {
+                    if (it.key() != "AWS") continue;  // service principals never match a caller
+                    const bool account_id =
+                        n.size() == 12 && n.find_first_not_of("0123456789") == std::string::npos;
+                    if (n != "*" && !account_id && n.rfind("arn:", 0) != 0)
+                        return Malformed(
+                            "Policy contains a statement with one or more invalid principals.");
+                    if (n == "*") st.any_principal = true;
+                    st.principals.push_back(n);
+                }
+            }
+        } else {
+            return Malformed("Policy contains a statement with one or more invalid principals.");
+        }
+    }
+    auto read_list = [&](const char* positive, const char* negative, bool& negated,
+                         std::vector<std::string>& out) -> Status {
+        auto a = s.find(positive);
+        auto n = s.find(negative);
+        if (a != s.end() && n != s.end())
+            return Malformed(std::string(positive) + " and " + negative +
+                             " cannot both be present");
+        if (a == s.end() && n == s.end()) return Status::Ok();  // accepted, never matches
+        negated = a == s.end();
+        KMSD_ASSIGN_OR_RETURN(out, Strings(negated ? *n : *a, positive));
+        return Status::Ok();
+    };
+    KMSD_RETURN_IF_ERROR(read_list("Action", "NotAction", st.not_action, st.actions));
+    KMSD_RETURN_IF_ERROR(read_list("Resource", "NotResource", st.not_resource, st.resources));
+    if (auto cond = s.find("Condition"); cond != s.end()) {
+        if (!cond->is_object()) return Malformed("Condition must be an object");
+        for (auto op = cond->begin(); op != cond->end(); ++op) {
+            Condition base;
+            std::string name = op.key();
+            if (name.rfind("ForAnyValue:", 0) == 0) {
+                base.set = Condition::Set::kAnyValue;
+                name = name.substr(12);
+            } else if (name.rfind("ForAllValues:", 0) == 0) {
+                base.set = Condition::Set::kAllValues;
+                name = name.substr(13);
+            }
+            if (name.size() > 8 && name.compare(name.size() - 8, 8, "IfExists") == 0) {
+                base.if_exists = true;
+                name = name.substr(0, name.size() - 8);
+            }
+            if (std::find(std::begin(kOperators), std::end(kOperators), name) ==
+                std::end(kOperators))
+                return Malformed("Unknown condition operator " + op.key());
+            base.op = name;
+            if (!op.value().is_object()) return Malformed("Condition values must be objects");
+            for (auto key = op.value().begin(); key != op.value().end(); ++key) {
+                Condition c = base;
+                c.key = Lower(key.key());
+                KMSD_ASSIGN_OR_RETURN(c.values, Strings(key.value(), "Condition value"));
+                st.conditions.push_back(std::move(c));
+            }
+        }
+    }
+    return st;
+}
+
+}  // namespace
+
+Result<Policy> Policy::Parse(const std::string& text, bool require_principal) {
+    json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (doc.is_discarded() || !doc.is_object())
+        return Malformed("The policy document is not valid JSON.");
+    auto statements = doc.find("Statement");
+    if (statements == doc.end()) return Malformed("Policy must contain at least one statement.");
+    auto list = std::make_shared<std::vector<Statement>>();
+    const json all = statements->is_array() ? *statements : json::array({*statements});
+    if (all.empty()) return Malformed("Policy must contain at least one statement.");
+    for (const auto& s : all) {
+        KMSD_ASSIGN_OR_RETURN(Statement st, ParseStatement(s, require_principal));
+        list->push_back(std::move(st));
+    }
+    Policy p;
+    p.statements_ = std::move(list);
+    return p;
+}
+
+Evaluation Policy::Evaluate(const RequestContext& req) const {
+    Evaluation out;
+    if (!statements_) return out;
+    for (const auto& st : *statements_) {
+        // Action and Resource: a statement without them never applies.
+        if (st.actions.empty() || st.resources.empty()) continue;
+        bool action = std::any_of(st.actions.begin(), st.actions.end(), [&](const auto& a) {
+            return WildcardMatch(a, req.action, /*fold_case=*/true);
+        });
+        if (action == st.not_action) continue;
+        bool resource = std::any_of(st.resources.begin(), st.resources.end(), [&](const auto& r) {
+            return WildcardMatch(r, req.resource, /*fold_case=*/false);
+        });
+        if (resource == st.not_resource) continue;
+        if (!std::all_of(st.conditions.begin(), st.conditions.end(),
+                         [&](const Condition& c) { return Holds(c, req); }))
+            continue;
+        bool direct = !st.has_principal || st.any_principal;
+        bool account = false;
+        for (const auto& p : st.principals) {
+            direct = direct || NamesPrincipal(p, req);
+            account = account || NamesAccountOf(p, req);
+        }
+        if (st.not_principal) {
+            // NotPrincipal applies to everyone it does not name.
+            const bool named = direct || account;
+            direct = !named;
+            account = false;
+        }
+        if (!direct && !account) continue;
+        if (!st.allow)
+            out.deny = true;
+        else if (direct)
+            out.allow_principal = true;
+        else
+            out.allow_account = true;
+    }
+    return out;
+}
+
+}  // namespace kmsd::api::authz

@@ -1,0 +1,54 @@
+// The IAM policy language as KMS evaluates key policies and identity policies (design.md §5,
+// kms-reference §6.2): Effect, Principal/NotPrincipal, Action/NotAction, Resource/NotResource
+// with wildcards, and Condition with the String, Numeric, Date, Bool, Null and Arn operators,
+// IfExists and ForAnyValue/ForAllValues. A parsed Policy is immutable and thread-safe; Evaluate
+// is a pure function, table-tested in tests/unit/policy_test.cpp.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace kmsd::api::authz {
+
+// What a request looks like to a policy.
+struct RequestContext {
+    std::string action;         // e.g. kms:Encrypt
+    std::string resource;       // the key ARN
+    std::string principal_arn;  // the caller
+    std::string principal_account;
+    // Condition keys by lower-case name (kms:encryptioncontext:tenant, aws:principalarn, ...);
+    // a multi-valued key has several values, a missing key is absent.
+    std::map<std::string, std::vector<std::string>> keys;
+};
+
+// The outcome of one policy for one request. A Deny anywhere wins over any Allow. An Allow of
+// the account (its root or its ID as principal) only delegates to the caller's IAM policies.
+struct Evaluation {
+    bool deny = false;
+    bool allow_principal = false;  // a statement allows this principal itself (or "*")
+    bool allow_account = false;    // a statement allows the principal's account
+};
+
+class Policy {
+public:
+    // Parses a policy document; MalformedPolicyDocumentException when it is not a policy.
+    // `require_principal`: key policies need a Principal in every statement, identity policies
+    // must not have one.
+    static Result<Policy> Parse(const std::string& json, bool require_principal);
+
+    Evaluation Evaluate(const RequestContext& request) const;
+
+    struct Statement;
+
+private:
+    std::shared_ptr<const std::vector<Statement>> statements_;
+};
+
+// '*' and '?' wildcards; case-insensitive when `fold_case`.
+bool WildcardMatch(const std::string& pattern, const std::string& value, bool fold_case);
+
+}  // namespace kmsd::api::authz
