@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/authz/policy.h"
+
 namespace kmsd::api {
 namespace {
 
@@ -67,16 +69,22 @@ std::string DefaultKeyPolicy(const std::string& partition, const std::string& ac
            "}";
 }
 
-Status CheckPolicyDocument(const std::string& policy) {
+Status CheckKeyPolicy(const std::string& policy, const std::string& key_arn,
+                      const std::string& caller_arn, const std::string& caller_account,
+                      bool bypass_lockout) {
     if (policy.size() > kMaxPolicyBytes)
         return Error(ErrorCode::kLimitExceeded,
                      "Policy document exceeds the maximum size of 32768 bytes.");
-    Ordered doc = Ordered::parse(policy, nullptr, /*allow_exceptions=*/false);
-    if (doc.is_discarded() || !doc.is_object())
-        return Error(ErrorCode::kMalformedPolicy, "The policy document is not valid JSON.");
-    auto st = doc.find("Statement");
-    if (st == doc.end() || !(st->is_array() || st->is_object()) || st->empty())
-        return Error(ErrorCode::kMalformedPolicy, "Policy must contain at least one statement.");
+    KMSD_ASSIGN_OR_RETURN(authz::Policy parsed, authz::Policy::Parse(policy, true));
+    if (bypass_lockout) return Status::Ok();
+    const authz::Evaluation e =
+        parsed.Evaluate({"kms:PutKeyPolicy", key_arn, caller_arn, caller_account, {}});
+    // The account root is never limited by IAM policies, so an account grant is enough for it.
+    const bool root = caller_arn.ends_with(":iam::" + caller_account + ":root");
+    if (e.deny || !(e.allow_principal || (e.allow_account && root)))
+        return Error(ErrorCode::kMalformedPolicy,
+                     "The new key policy will not allow you to update the key policy in the "
+                     "future.");
     return Status::Ok();
 }
 

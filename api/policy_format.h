@@ -11,9 +11,12 @@ namespace kmsd::api {
 
 std::string DefaultKeyPolicy(const std::string& partition, const std::string& account);
 
-// Checks a policy document the way this scope requires (JSON object, size, characters)
-// and returns it unchanged; MalformedPolicyDocumentException / LimitExceededException otherwise.
-Status CheckPolicyDocument(const std::string& policy);
+// Checks a key policy for CreateKey/PutKeyPolicy: size (LimitExceededException), the policy
+// language (MalformedPolicyDocumentException), and unless `bypass_lockout`, that the policy still
+// lets `caller` call PutKeyPolicy on `key_arn` (the lockout safety check, kms-reference §6.3).
+Status CheckKeyPolicy(const std::string& policy, const std::string& key_arn,
+                      const std::string& caller_arn, const std::string& caller_account,
+                      bool bypass_lockout);
 
 // Pretty-prints `policy` (valid JSON) in AWS's layout, keeping member order.
 std::string FormatPolicy(const std::string& policy);

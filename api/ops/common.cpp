@@ -107,8 +107,7 @@ Result<std::size_t> IndexMarker(const Request& req, std::size_t count) {
     if (!req.Has("Marker")) return std::size_t{0};
     const std::string marker = req.String("Marker");
     if (marker.empty() || marker.size() > 9 ||
-        marker.find_first_not_of("0123456789") != std::string::npos ||
-        std::stoul(marker) >= count)
+        marker.find_first_not_of("0123456789") != std::string::npos || std::stoul(marker) >= count)
         return Error(ErrorCode::kInvalidMarker, "Invalid marker");
     return static_cast<std::size_t>(std::stoul(marker));
 }

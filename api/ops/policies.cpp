@@ -25,8 +25,11 @@ Result<Json> GetKeyPolicy(OpContext& ctx, const Request& req) {
 
 Result<Json> PutKeyPolicy(OpContext& ctx, const Request& req) {
     const std::string policy = req.String("Policy");
-    KMSD_RETURN_IF_ERROR(CheckPolicyDocument(policy));
     KMSD_RETURN_IF_ERROR(CheckPolicyName(req));
+    KMSD_ASSIGN_OR_RETURN(auto key, ResolveKey(ctx, req.String("KeyId"), AliasRefs::kRejected));
+    KMSD_RETURN_IF_ERROR(CheckKeyPolicy(policy, key->arn, ctx.caller.principal_arn,
+                                        ctx.caller.account,
+                                        req.Bool("BypassPolicyLockoutSafetyCheck")));
     KMSD_RETURN_IF_ERROR(MutateKey(ctx, req.String("KeyId"), [&](storage::KeyRecord& k) {
                              k.policy = policy;
                              return Status::Ok();

@@ -243,7 +243,7 @@ TEST_CASE("aliases, tags and policies", "[api]") {
     auto put =
         kms.Call("PutKeyPolicy",
                  "{\"KeyId\":\"" + id +
-                     "\",\"PolicyName\":\"default\",\"Policy\":"
+                     "\",\"BypassPolicyLockoutSafetyCheck\":true,\"PolicyName\":\"default\",\"Policy\":"
                      "\"{\\\"Version\\\":\\\"2012-10-17\\\",\\\"Statement\\\":[{\\\"Effect\\\":"
                      "\\\"Allow\\\",\\\"Principal\\\":{\\\"AWS\\\":\\\"*\\\"},\\\"Action\\\":"
                      "[\\\"kms:Encrypt\\\",\\\"kms:Decrypt\\\"],\\\"Resource\\\":\\\"*\\\"}]}\"}");
@@ -254,6 +254,27 @@ TEST_CASE("aliases, tags and policies", "[api]") {
           "    \"Action\" : [ \"kms:Encrypt\", \"kms:Decrypt\" ],\n    \"Resource\" : \"*\"\n  } "
           "]\n}");
     CHECK(kms.Call("PutKeyPolicy", "{\"KeyId\":\"" + id + "\",\"Policy\":\"not json\"}").type() ==
+          "MalformedPolicyDocumentException");
+}
+
+TEST_CASE("the lockout safety check protects PutKeyPolicy and CreateKey", "[api]") {
+    TestKms kms;
+    auto id = kms.NewKey();
+    const std::string nobody =
+        R"({\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::111122223333:user/nobody\"},\"Action\":\"kms:*\",\"Resource\":\"*\"}]})";
+    const std::string lockout =
+        "The new key policy will not allow you to update the key policy in the future.";
+    CheckError(kms.Call("PutKeyPolicy", "{\"KeyId\":\"" + id + "\",\"Policy\":\"" + nobody + "\"}"),
+               "MalformedPolicyDocumentException", lockout);
+    CheckError(kms.Call("CreateKey", "{\"Policy\":\"" + nobody + "\"}"),
+               "MalformedPolicyDocumentException", lockout);
+    CHECK(kms.catalog->KeyCount() == 1);
+    CHECK(kms.Call("PutKeyPolicy", "{\"KeyId\":\"" + id + "\",\"Policy\":\"" + nobody +
+                                       "\",\"BypassPolicyLockoutSafetyCheck\":true}")
+              .status == 200);
+    const std::string no_principal =
+        R"({\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"kms:*\",\"Resource\":\"*\"}]})";
+    CHECK(kms.Call("CreateKey", "{\"Policy\":\"" + no_principal + "\"}").type() ==
           "MalformedPolicyDocumentException");
 }
 

@@ -940,7 +940,6 @@ class PolicyTest(KmsdTestCase):
                                     KeyId=md["KeyId"], PolicyName="default", Policy=bad)
         self.assertEqual(self.kms.get_key_policy(KeyId=md["KeyId"])["Policy"], DEFAULT_POLICY)
 
-    @unittest.skip("policy enforcement and the lockout check are issue 4 (not built yet)")
     def test_lockout_safety_check(self):
         md = self.create_key()
         policy = {"Version": "2012-10-17", "Statement": [
