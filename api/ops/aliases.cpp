@@ -125,11 +125,8 @@ Result<Json> ListAliases(OpContext& ctx, const Request& req) {
         entry["TargetKeyId"] = Str(a.key_id);
         list.push_back(std::move(entry));
     }
-    Json out = Json::object();
-    out["Aliases"] = std::move(list);
-    out["Truncated"] = i < aliases.size();
-    if (i < aliases.size()) out["NextMarker"] = Str(aliases[i]->alias_name);
-    return out;
+    return PageResponse("Aliases", std::move(list),
+                        i < aliases.size() ? aliases[i]->alias_name : "");
 }
 
 }  // namespace kmsd::api::ops

@@ -103,6 +103,14 @@ std::size_t PageLimit(const Request& req, std::size_t fallback, std::size_t max)
     return std::min<std::size_t>(static_cast<std::size_t>(*limit), max);
 }
 
+Json PageResponse(const char* member, Json items, const std::string& next_marker) {
+    Json out = Json::object();
+    out[member] = std::move(items);
+    out["Truncated"] = !next_marker.empty();
+    if (!next_marker.empty()) out["NextMarker"] = Str(next_marker);
+    return out;
+}
+
 Result<std::size_t> IndexMarker(const Request& req, std::size_t count) {
     if (!req.Has("Marker")) return std::size_t{0};
     const std::string marker = req.String("Marker");

@@ -44,6 +44,10 @@ std::size_t PageLimit(const Request& req, std::size_t fallback, std::size_t max)
 // entry (0 when absent); anything else, or an index past `count`, is InvalidMarkerException.
 Result<std::size_t> IndexMarker(const Request& req, std::size_t count);
 
+// A list response: {<member>: items, Truncated, NextMarker only when truncated}, the shape of
+// every KMS list operation (kms-reference §1.7). `next_marker` empty means complete.
+Json PageResponse(const char* member, Json items, const std::string& next_marker);
+
 // Tag edits shared by CreateKey and TagResource: TagException for aws: prefixes, duplicates and
 // more than 50 tags. `tags` is updated in place (existing keys overwritten).
 Status MergeTags(storage::Tags& tags, const Json& new_tags);

@@ -120,11 +120,7 @@ Result<Json> ListKeys(OpContext& ctx, const Request& req) {
     Json list = Json::array();
     for (std::size_t i = 0; i < keys.size() && i < limit; ++i)
         list.push_back(Json{{"KeyArn", Str(keys[i]->arn)}, {"KeyId", Str(keys[i]->key_id)}});
-    Json out = Json::object();
-    out["Keys"] = std::move(list);
-    out["Truncated"] = keys.size() > limit;
-    if (keys.size() > limit) out["NextMarker"] = Str(keys[limit]->key_id);
-    return out;
+    return PageResponse("Keys", std::move(list), keys.size() > limit ? keys[limit]->key_id : "");
 }
 
 Result<Json> EnableKey(OpContext& ctx, const Request& req) { return SetEnabled(ctx, req, true); }

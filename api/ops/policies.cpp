@@ -39,10 +39,7 @@ Result<Json> PutKeyPolicy(OpContext& ctx, const Request& req) {
 
 Result<Json> ListKeyPolicies(OpContext& ctx, const Request& req) {
     KMSD_RETURN_IF_ERROR(ResolveKey(ctx, req.String("KeyId"), AliasRefs::kRejected).status());
-    Json out = Json::object();
-    out["PolicyNames"] = Json::array({"default"});
-    out["Truncated"] = false;
-    return out;
+    return PageResponse("PolicyNames", Json::array({"default"}), "");
 }
 
 }  // namespace kmsd::api::ops

@@ -119,11 +119,8 @@ Result<Json> ListKeyRotations(OpContext& ctx, const Request& req) {
         }
         rotations.push_back(std::move(entry));
     }
-    Json out = Json::object();
-    out["Rotations"] = std::move(rotations);
-    out["Truncated"] = i < listed.size();
-    if (i < listed.size()) out["NextMarker"] = Str(std::to_string(i));
-    return out;
+    return PageResponse("Rotations", std::move(rotations),
+                        i < listed.size() ? std::to_string(i) : "");
 }
 
 }  // namespace kmsd::api::ops

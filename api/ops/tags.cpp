@@ -34,11 +34,7 @@ Result<Json> ListResourceTags(OpContext& ctx, const Request& req) {
     for (; i < key->tags.size() && tags.size() < limit; ++i)
         tags.push_back(
             Json{{"TagKey", Str(key->tags[i].first)}, {"TagValue", Str(key->tags[i].second)}});
-    Json out = Json::object();
-    out["Tags"] = std::move(tags);
-    out["Truncated"] = i < key->tags.size();
-    if (i < key->tags.size()) out["NextMarker"] = Str(std::to_string(i));
-    return out;
+    return PageResponse("Tags", std::move(tags), i < key->tags.size() ? std::to_string(i) : "");
 }
 
 }  // namespace kmsd::api::ops
