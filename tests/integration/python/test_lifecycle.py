@@ -153,8 +153,8 @@ class DeletionTest(ClockMixin, KmsdTestCase):
         self.assertEqual(self.kms.describe_key(KeyId=kid)["KeyMetadata"]["KeyState"], "Disabled")
 
 
-class RealTimeSchedulerTest(ClockMixin, unittest.TestCase):
-    """Due work without clock moves: the scheduler thread, and catching up after a restart."""
+class OwnServerTestCase(unittest.TestCase):
+    """A fresh kmsd (and data dir) per test, for tests that restart or wait on it."""
 
     def setUp(self):
         self.server = KmsdServer()
@@ -163,6 +163,10 @@ class RealTimeSchedulerTest(ClockMixin, unittest.TestCase):
 
     def tearDown(self):
         self.server.cleanup()
+
+
+class RealTimeSchedulerTest(ClockMixin, OwnServerTestCase):
+    """Due work without clock moves: the scheduler thread, and catching up after a restart."""
 
     def schedule_deletion_due_in(self, seconds):
         kid = self.kms.create_key()["KeyMetadata"]["KeyId"]
@@ -190,15 +194,7 @@ class RealTimeSchedulerTest(ClockMixin, unittest.TestCase):
         self.assertNotIn(kid, [k["KeyId"] for k in self.kms.list_keys()["Keys"]])
 
 
-class LastUsageTest(ClockMixin, unittest.TestCase):
-    def setUp(self):
-        self.server = KmsdServer()
-        self.server.start()
-        self.kms = self.server.client()
-
-    def tearDown(self):
-        self.server.cleanup()
-
+class LastUsageTest(ClockMixin, OwnServerTestCase):
     def test_last_usage_is_tracked_and_survives_restart(self):
         key = self.kms.create_key()["KeyMetadata"]
         kid = key["KeyId"]
