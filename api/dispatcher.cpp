@@ -4,6 +4,7 @@
 
 #include <exception>
 
+#include "api/authorize.h"
 #include "api/errors.h"
 #include "api/json.h"
 #include "api/ops/common.h"
@@ -24,6 +25,7 @@ struct Route {
 constexpr Route kRoutes[] = {
     {"CancelKeyDeletion", &ops::CancelKeyDeletion},
     {"CreateAlias", &ops::CreateAlias},
+    {"CreateGrant", &ops::CreateGrant},
     {"CreateKey", &ops::CreateKey},
     {"Decrypt", &ops::Decrypt},
     {"DeleteAlias", &ops::DeleteAlias},
@@ -40,12 +42,16 @@ constexpr Route kRoutes[] = {
     {"GetKeyPolicy", &ops::GetKeyPolicy},
     {"GetKeyRotationStatus", &ops::GetKeyRotationStatus},
     {"ListAliases", &ops::ListAliases},
+    {"ListGrants", &ops::ListGrants},
     {"ListKeyPolicies", &ops::ListKeyPolicies},
     {"ListKeyRotations", &ops::ListKeyRotations},
     {"ListKeys", &ops::ListKeys},
     {"ListResourceTags", &ops::ListResourceTags},
+    {"ListRetirableGrants", &ops::ListRetirableGrants},
     {"PutKeyPolicy", &ops::PutKeyPolicy},
     {"ReEncrypt", &ops::ReEncrypt},
+    {"RetireGrant", &ops::RetireGrant},
+    {"RevokeGrant", &ops::RevokeGrant},
     {"RotateKeyOnDemand", &ops::RotateKeyOnDemand},
     {"ScheduleKeyDeletion", &ops::ScheduleKeyDeletion},
     {"TagResource", &ops::TagResource},
@@ -81,8 +87,12 @@ Result<Json> Run(const Services& services, const Caller& caller, std::string_vie
     ops::Handler handler = FindRoute(op);
     if (handler == nullptr)
         return Error(ErrorCode::kUnsupportedOperation, op + " is not supported by kmsd yet.");
-    OpContext ctx{services, caller, request_id};
-    return handler(ctx, Request(input));
+    const Request req(input);
+    OpContext ctx{services, caller, request_id, op, &req};
+    KMSD_RETURN_IF_ERROR(CheckGrantTokens(ctx));
+    // Operations on a key are authorized where the key is resolved; the others here.
+    if (IsIamOnlyOperation(op)) KMSD_RETURN_IF_ERROR(AuthorizeIam(ctx, op, "*"));
+    return handler(ctx, req);
 }
 
 }  // namespace

@@ -54,6 +54,10 @@ const char* ExceptionName(ErrorCode code) {
             return "MissingAuthenticationTokenException";
         case ErrorCode::kNotAuthorized:
             return "NotAuthorizedException";
+        case ErrorCode::kInvalidGrantToken:
+            return "InvalidGrantTokenException";
+        case ErrorCode::kInvalidGrantId:
+            return "InvalidGrantIdException";
         case ErrorCode::kCustomKeyStoreNotFound:
             return "CustomKeyStoreNotFoundException";
         case ErrorCode::kInternal:

@@ -69,22 +69,17 @@ std::string DefaultKeyPolicy(const std::string& partition, const std::string& ac
            "}";
 }
 
-Status CheckKeyPolicy(const std::string& policy, const std::string& key_arn,
-                      const std::string& caller_arn, const std::string& caller_account,
-                      bool bypass_lockout) {
+Status CheckKeyPolicy(const std::string& policy,
+                      const std::function<bool(const std::string&)>& principal_exists) {
     if (policy.size() > kMaxPolicyBytes)
         return Error(ErrorCode::kLimitExceeded,
                      "Policy document exceeds the maximum size of 32768 bytes.");
     KMSD_ASSIGN_OR_RETURN(authz::Policy parsed, authz::Policy::Parse(policy, true));
-    if (bypass_lockout) return Status::Ok();
-    const authz::Evaluation e =
-        parsed.Evaluate({"kms:PutKeyPolicy", key_arn, caller_arn, caller_account, {}});
-    // The account root is never limited by IAM policies, so an account grant is enough for it.
-    const bool root = caller_arn.ends_with(":iam::" + caller_account + ":root");
-    if (e.deny || !(e.allow_principal || (e.allow_account && root)))
-        return Error(ErrorCode::kMalformedPolicy,
-                     "The new key policy will not allow you to update the key policy in the "
-                     "future.");
+    if (principal_exists)
+        for (const auto& p : parsed.Principals())
+            if (!principal_exists(p))
+                return Error(ErrorCode::kMalformedPolicy,
+                             "Policy contains a statement with one or more invalid principals.");
     return Status::Ok();
 }
 

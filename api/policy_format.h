@@ -3,6 +3,7 @@
 // (two-space indent, " : " separators, arrays inline as "[ a, b ]", objects on their own lines).
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "common/status.h"
@@ -12,11 +13,11 @@ namespace kmsd::api {
 std::string DefaultKeyPolicy(const std::string& partition, const std::string& account);
 
 // Checks a key policy for CreateKey/PutKeyPolicy: size (LimitExceededException), the policy
-// language (MalformedPolicyDocumentException), and unless `bypass_lockout`, that the policy still
-// lets `caller` call PutKeyPolicy on `key_arn` (the lockout safety check, kms-reference §6.3).
-Status CheckKeyPolicy(const std::string& policy, const std::string& key_arn,
-                      const std::string& caller_arn, const std::string& caller_account,
-                      bool bypass_lockout);
+// language and, when `principal_exists` is set (strict mode), that every principal it names
+// exists (MalformedPolicyDocumentException). The lockout safety check needs the caller's
+// identity and is ops::CheckNewKeyPolicy's.
+Status CheckKeyPolicy(const std::string& policy,
+                      const std::function<bool(const std::string&)>& principal_exists);
 
 // Pretty-prints `policy` (valid JSON) in AWS's layout, keeping member order.
 std::string FormatPolicy(const std::string& policy);

@@ -1,5 +1,6 @@
 #include "api/resolve.h"
 
+#include "api/authorize.h"
 #include "hsm/crypto.h"
 
 namespace kmsd::api {
@@ -93,8 +94,11 @@ bool IsKeyIdForm(const std::string& s) {
     return true;
 }
 
-Result<storage::KeyPtr> ResolveKey(const OpContext& ctx, const std::string& ref,
-                                   AliasRefs aliases) {
+namespace {
+
+// The key `ref` names, and the alias it was named by ("" for IDs and ARNs).
+Result<storage::KeyPtr> Find(const OpContext& ctx, const std::string& ref, AliasRefs aliases,
+                             std::string_view action, std::string& alias) {
     const std::string& account = ctx.caller.account;
     const std::string& region = ctx.caller.region;
     if (ref.rfind("arn:", 0) == 0) {
@@ -102,17 +106,19 @@ Result<storage::KeyPtr> ResolveKey(const OpContext& ctx, const std::string& ref,
         if (!ParseArn(ref, arn) || arn.service != "kms")
             return Error(ErrorCode::kNotFound, "Invalid arn");
         if (arn.region != region) return Error(ErrorCode::kNotFound, "Invalid arn " + arn.region);
-        // Other accounts' keys and aliases resolve once authorization exists (a later issue);
-        // until then they are simply not there.
         if (arn.resource.rfind("key/", 0) == 0) {
             const std::string id = arn.resource.substr(4);
-            if (arn.account != account && IsKeyIdForm(id))
+            // Another account's key, for the operations AWS allows across accounts; the key
+            // policy then decides.
+            if (arn.account != account && !AllowsCrossAccount(action) && IsKeyIdForm(id))
                 return Error(ErrorCode::kNotFound, "Key '" + ref + "' does not exist");
-            return FindById(ctx, account, region, id);
+            return FindById(ctx, arn.account, region, id);
         }
         if (arn.resource.rfind("alias/", 0) == 0 && aliases == AliasRefs::kAllowed) {
+            // Aliases never name keys of other accounts.
             if (arn.account != account)
                 return Error(ErrorCode::kNotFound, "Alias " + ref + " is not found.");
+            alias = arn.resource;
             return FindByAlias(ctx, account, region, arn.resource);
         }
         return Error(ErrorCode::kNotFound, "Invalid keyId '" + ref + "'");
@@ -120,9 +126,22 @@ Result<storage::KeyPtr> ResolveKey(const OpContext& ctx, const std::string& ref,
     if (ref.rfind("alias/", 0) == 0) {
         if (aliases == AliasRefs::kRejected)
             return Error(ErrorCode::kNotFound, "Invalid keyId '" + ref + "'");
+        alias = ref;
         return FindByAlias(ctx, account, region, ref);
     }
     return FindById(ctx, account, region, ref);
+}
+
+}  // namespace
+
+Result<storage::KeyPtr> ResolveKey(const OpContext& ctx, const std::string& ref, AliasRefs aliases,
+                                   std::string_view action) {
+    if (action.empty()) action = ctx.operation;
+    std::string alias;
+    KMSD_ASSIGN_OR_RETURN(storage::KeyPtr key, Find(ctx, ref, aliases, action, alias));
+    if (!action.empty() && !IsIamOnlyOperation(ctx.operation))
+        KMSD_RETURN_IF_ERROR(AuthorizeKey(ctx, *key, action, alias));
+    return key;
 }
 
 Status RequireEnabled(const storage::KeyRecord& key) {

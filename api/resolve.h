@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "api/context.h"
 #include "common/status.h"
@@ -24,8 +25,12 @@ bool IsKeyIdForm(const std::string& s);
 enum class AliasRefs { kAllowed, kRejected };
 
 // Resolves `ref` (ID, key ARN and, if allowed, alias name or alias ARN) to a key of the caller's
-// account and Region. Errors are NotFoundException with AWS's text.
-Result<storage::KeyPtr> ResolveKey(const OpContext& ctx, const std::string& ref, AliasRefs aliases);
+// Region and authorizes kms:<action> on it (action defaults to the running operation; IAM-only
+// operations and internal callers without an operation are not checked against the key).
+// Key ARNs of other accounts resolve for the actions AWS allows across accounts; aliases never
+// do. Errors are NotFoundException with AWS's text, then AccessDeniedException.
+Result<storage::KeyPtr> ResolveKey(const OpContext& ctx, const std::string& ref, AliasRefs aliases,
+                                   std::string_view action = {});
 
 // Key-state gates. Crypto operations need Enabled; DisabledException only for Disabled.
 Status RequireEnabled(const storage::KeyRecord& key);

@@ -3,12 +3,16 @@
 #include <cstring>
 #include <mutex>
 
+#include "common/base64.h"
+#include "hsm/blob.h"
 #include "hsm/crypto.h"
 
 namespace kmsd::hsm {
 namespace {
 
 constexpr char kSealInfo[] = "kmsd-seal-key-v1";
+constexpr char kGrantTokenInfo[] = "kmsd-grant-token-key-v1";
+constexpr std::uint8_t kGrantTokenVersion = 1;
 constexpr char kSealAadLabel[] = "kmsd-seal-v1";
 constexpr char kBlobInfo[] = "kmsd-blob-v1";
 constexpr std::uint8_t kSealVersion = 0x01;
@@ -42,7 +46,58 @@ Result<std::unique_ptr<Hsm>> Hsm::New(const SecureBytes& master_key) {
         return Error(ErrorCode::kInternal, "master key must be 32 bytes");
     KMSD_ASSIGN_OR_RETURN(SecureBytes sealing,
                           HkdfSha256(master_key, {}, StrView(kSealInfo), kAes256KeyBytes));
-    return std::unique_ptr<Hsm>(new Hsm(std::move(sealing)));
+    KMSD_ASSIGN_OR_RETURN(SecureBytes token,
+                          HkdfSha256(master_key, {}, StrView(kGrantTokenInfo), kAes256KeyBytes));
+    return std::unique_ptr<Hsm>(new Hsm(std::move(sealing), std::move(token)));
+}
+
+namespace {
+constexpr std::size_t kGrantIdBytes = 32;
+constexpr std::size_t kTokenMacBytes = 32;
+constexpr std::size_t kTokenBodyBytes = 1 + kGrantIdBytes + 8 + 16;  // version, id, ms, nonce
+
+std::string ToBase64Url(ByteView bytes) {
+    std::string s = Base64Encode(bytes);
+    for (auto& c : s) c = c == '+' ? '-' : c == '/' ? '_' : c;
+    while (!s.empty() && s.back() == '=') s.pop_back();
+    return s;
+}
+
+std::optional<SecureBytes> FromBase64Url(std::string_view token) {
+    std::string s(token);
+    for (auto& c : s) {
+        if (c == '+' || c == '/' || c == '=') return std::nullopt;
+        c = c == '-' ? '+' : c == '_' ? '/' : c;
+    }
+    while (s.size() % 4 != 0) s.push_back('=');
+    return Base64Decode(s);
+}
+}  // namespace
+
+std::string Hsm::IssueGrantToken(const std::string& grant_id, double issued_at) const {
+    Bytes body{kGrantTokenVersion};
+    // Grant IDs are ours (64 hex); anything else yields a token that names no grant.
+    auto id = FromHex(grant_id);
+    const Bytes id_bytes = id.ok() && id->size() == kGrantIdBytes ? *id : Bytes(kGrantIdBytes, 0);
+    body.insert(body.end(), id_bytes.begin(), id_bytes.end());
+    const auto ms = static_cast<std::uint64_t>(issued_at * 1000.0);
+    for (int i = 7; i >= 0; --i) body.push_back(static_cast<std::uint8_t>(ms >> (8 * i)));
+    const SecureBytes nonce = RandomBytes(16);
+    body.insert(body.end(), nonce.begin(), nonce.end());
+    const Bytes mac = HmacSha256(token_key_, body);
+    body.insert(body.end(), mac.begin(), mac.end());
+    return ToBase64Url(body);
+}
+
+std::optional<std::string> Hsm::VerifyGrantToken(std::string_view token) const {
+    auto raw = FromBase64Url(token);
+    if (!raw || raw->size() != kTokenBodyBytes + kTokenMacBytes || (*raw)[0] != kGrantTokenVersion)
+        return std::nullopt;
+    const ByteView body(raw->data(), kTokenBodyBytes);
+    const Bytes mac = HmacSha256(token_key_, body);
+    if (!ConstantTimeEquals(mac, ByteView(raw->data() + kTokenBodyBytes, kTokenMacBytes)))
+        return std::nullopt;
+    return ToHex(ByteView(raw->data() + 1, kGrantIdBytes));
 }
 
 Bytes Hsm::EncodeContext(const EncryptionContext& ctx) {

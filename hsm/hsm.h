@@ -7,6 +7,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -68,6 +69,13 @@ public:
     Result<Bytes> MakeCheckValue();
     Status VerifyCheckValue(ByteView check) const;
 
+    // Grant tokens (design.md §5): opaque, self-verifying strings naming a grant: a MAC under a
+    // key derived from the master key over the grant ID, the issue time and a nonce, so every
+    // CreateGrant, including an idempotent repeat, returns a fresh token.
+    std::string IssueGrantToken(const std::string& grant_id, double issued_at) const;
+    // The grant ID a token names, or nullopt when it is not a token this HSM issued.
+    std::optional<std::string> VerifyGrantToken(std::string_view token) const;
+
     // Drops unsealed material from the cache (disable, deletion, shutdown).
     void Evict(const std::string& material_id);
     void EvictAll();
@@ -77,12 +85,14 @@ public:
     static Bytes EncodeContext(const EncryptionContext& ctx);
 
 private:
-    explicit Hsm(SecureBytes sealing_key) : sealing_key_(std::move(sealing_key)) {}
+    Hsm(SecureBytes sealing_key, SecureBytes token_key)
+        : sealing_key_(std::move(sealing_key)), token_key_(std::move(token_key)) {}
     Result<std::shared_ptr<const SecureBytes>> Material(const KeyRef& ref);
     Result<Bytes> Seal(const KeyRef& ref, ByteView material) const;
     Result<SecureBytes> Unseal(const KeyRef& ref, ByteView sealed) const;
 
     const SecureBytes sealing_key_;
+    const SecureBytes token_key_;
     const SealedKeyStore* store_ = nullptr;
     mutable std::shared_mutex cache_mu_;
     std::unordered_map<std::string, std::shared_ptr<const SecureBytes>> cache_;

@@ -100,7 +100,7 @@ App::App(Options options, std::unique_ptr<storage::Catalog> catalog, std::unique
     : options_(std::move(options)),
       catalog_(std::move(catalog)),
       hsm_(std::move(hsm)),
-      services_{*hsm_, *catalog_, clock_, usage_},
+      services_{*hsm_, *catalog_, clock_, usage_, policies_},
       dispatcher_(services_),
       scheduler_(
           [this] {
@@ -183,6 +183,11 @@ Result<std::unique_ptr<App>> App::Open(const Options& options) {
     if (!options.identity.principals.empty()) {
         KMSD_ASSIGN_OR_RETURN(app->identities_,
                               auth::IdentityStore::Load(options.identity.principals));
+    }
+    if (app->strict_auth()) {
+        // Policies and grants may name only principals the file defines (design.md §5).
+        const auth::IdentityStore* ids = &app->identities_;
+        app->services_.principal_exists = [ids](const std::string& p) { return ids->Knows(p); };
     }
     KMSD_ASSIGN_OR_RETURN(auto usage, app->catalog_->ReadUsage());
     app->usage_.Load(usage);

@@ -53,6 +53,7 @@ private:
     auth::AuthDefaults auth_;
     OffsetClock clock_;
     api::UsageTracker usage_;
+    api::authz::PolicyCache policies_;
     api::Services services_;
     api::Dispatcher dispatcher_;
     std::mutex clock_mu_;  // serialises clock moves

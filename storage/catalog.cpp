@@ -1,6 +1,7 @@
 #include "storage/catalog.h"
 
 #include <algorithm>
+#include <sstream>
 
 namespace kmsd::storage {
 namespace {
@@ -128,6 +129,37 @@ Status Catalog::Load() {
         if (rec->materials.empty()) return Error(ErrorCode::kStorage, "key without material");
         keys_[name] = rec;
     }
+    std::map<std::string, std::shared_ptr<GrantRecord>> loaded;
+    std::vector<std::shared_ptr<GrantRecord>> ordered;
+    Statement g(*db_,
+                "SELECT grant_id, account, region, key_id, name, creation_date, grantee_principal, "
+                "retiring_principal, issuing_account, operations, constraint_type FROM grants "
+                "ORDER BY rowid");
+    KMSD_RETURN_IF_ERROR(g.ForEachRow({}, [&]() -> Status {
+        auto rec = std::make_shared<GrantRecord>();
+        rec->grant_id = g.Text(0);
+        rec->key = {g.Text(1), g.Text(2), g.Text(3)};
+        rec->name = g.Text(4);
+        rec->creation_date = g.Real(5);
+        rec->grantee_principal = g.Text(6);
+        rec->retiring_principal = g.Text(7);
+        rec->issuing_account = g.Text(8);
+        std::istringstream ops(g.Text(9));
+        for (std::string op; ops >> op;) rec->operations.push_back(op);
+        rec->constraint_type = g.Text(10);
+        loaded[rec->grant_id] = rec;
+        ordered.push_back(rec);
+        return Status::Ok();
+    }));
+    Statement gc(*db_,
+                 "SELECT grant_id, ctx_key, ctx_value FROM grant_constraints "
+                 "ORDER BY grant_id, ctx_key");
+    KMSD_RETURN_IF_ERROR(gc.ForEachRow({}, [&]() -> Status {
+        auto it = loaded.find(gc.Text(0));
+        if (it != loaded.end()) it->second->constraint_context.emplace_back(gc.Text(1), gc.Text(2));
+        return Status::Ok();
+    }));
+    for (auto& rec : ordered) PublishGrant(rec);
     return Status::Ok();
 }
 
@@ -170,6 +202,75 @@ std::vector<AliasPtr> Catalog::AliasesOf(const ScopedName& key) const {
     for (auto& a : ListAliases(key.account, key.region))
         if (a->key_id == key.name) out.push_back(a);
     return out;
+}
+
+std::vector<GrantPtr> Catalog::GrantsOf(const ScopedName& key) const {
+    std::vector<GrantPtr> out;
+    {
+        std::shared_lock lock(mu_);
+        auto it = grants_.find(key);
+        if (it == grants_.end()) return out;
+        for (const auto& [grantee, list] : it->second)
+            out.insert(out.end(), list.begin(), list.end());
+    }
+    std::sort(out.begin(), out.end(),
+              [](const GrantPtr& a, const GrantPtr& b) { return a->seq < b->seq; });
+    return out;
+}
+
+std::size_t Catalog::GrantCount(const ScopedName& key) const {
+    std::shared_lock lock(mu_);
+    auto it = grants_.find(key);
+    std::size_t n = 0;
+    if (it != grants_.end())
+        for (const auto& [grantee, list] : it->second) n += list.size();
+    return n;
+}
+
+std::vector<GrantPtr> Catalog::GrantsFor(const ScopedName& key, const std::string& grantee) const {
+    std::shared_lock lock(mu_);
+    auto it = grants_.find(key);
+    if (it == grants_.end()) return {};
+    auto g = it->second.find(grantee);
+    return g == it->second.end() ? std::vector<GrantPtr>{} : g->second;
+}
+
+GrantPtr Catalog::FindGrant(const std::string& grant_id) const {
+    std::shared_lock lock(mu_);
+    auto it = grants_by_id_.find(grant_id);
+    return it == grants_by_id_.end() ? nullptr : it->second;
+}
+
+std::vector<GrantPtr> Catalog::RetirableGrants(const std::string& retiring_principal) const {
+    std::vector<GrantPtr> out;
+    {
+        std::shared_lock lock(mu_);
+        for (const auto& [id, g] : grants_by_id_)
+            if (g->retiring_principal == retiring_principal) out.push_back(g);
+    }
+    std::sort(out.begin(), out.end(),
+              [](const GrantPtr& a, const GrantPtr& b) { return a->seq < b->seq; });
+    return out;
+}
+
+void Catalog::PublishGrant(const GrantPtr& grant) {
+    auto rec = std::make_shared<GrantRecord>(*grant);
+    rec->seq = next_grant_seq_++;
+    grants_[rec->key][rec->grantee_principal].push_back(rec);
+    grants_by_id_[rec->grant_id] = std::move(rec);
+}
+
+void Catalog::UnpublishGrant(const std::string& grant_id) {
+    auto it = grants_by_id_.find(grant_id);
+    if (it == grants_by_id_.end()) return;
+    const GrantPtr g = it->second;
+    grants_by_id_.erase(it);
+    auto k = grants_.find(g->key);
+    if (k == grants_.end()) return;
+    auto& list = k->second[g->grantee_principal];
+    list.erase(std::remove(list.begin(), list.end(), g), list.end());
+    if (list.empty()) k->second.erase(g->grantee_principal);
+    if (k->second.empty()) grants_.erase(k);
 }
 
 std::optional<ScopedName> Catalog::FindMaterialOwner(const std::string& material_id) const {
@@ -294,6 +395,27 @@ Status Catalog::WriteSql(const Change& c) {
         KMSD_RETURN_IF_ERROR(s.Run(
             {a->account, a->region, a->alias_name, a->key_id, a->creation_date, a->last_updated}));
     }
+    for (const auto& id : c.delete_grants) {
+        Statement s(*db_, "DELETE FROM grants WHERE grant_id=?1");
+        KMSD_RETURN_IF_ERROR(s.Run({id}));
+    }
+    for (const auto& g : c.put_grants) {
+        std::string ops;
+        for (const auto& op : g->operations) ops += (ops.empty() ? "" : " ") + op;
+        Statement s(*db_,
+                    "INSERT INTO grants (grant_id, account, region, key_id, name, creation_date, "
+                    "grantee_principal, retiring_principal, issuing_account, operations, "
+                    "constraint_type) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
+        KMSD_RETURN_IF_ERROR(
+            s.Run({g->grant_id, g->key.account, g->key.region, g->key.name, g->name,
+                   g->creation_date, g->grantee_principal, g->retiring_principal,
+                   g->issuing_account, ops, g->constraint_type}));
+        Statement ins(*db_,
+                      "INSERT INTO grant_constraints (grant_id, ctx_key, ctx_value) "
+                      "VALUES (?1,?2,?3)");
+        for (const auto& [k, v] : g->constraint_context)
+            KMSD_RETURN_IF_ERROR(ins.Run({g->grant_id, k, v}));
+    }
     for (const auto& [name, value] : c.put_meta) {
         Statement s(*db_,
                     "INSERT INTO meta (name, value) VALUES (?1, ?2) "
@@ -322,6 +444,12 @@ void Catalog::Publish(const Change& c) {
         if (it == keys_.end()) continue;
         for (const auto& m : it->second->materials) material_owner_.erase(m.material_id);
         keys_.erase(it);
+        // Grants and aliases cascade with the key in SQL; mirror that here.
+        if (auto g = grants_.find(k); g != grants_.end()) {
+            for (const auto& [grantee, list] : g->second)
+                for (const auto& grant : list) grants_by_id_.erase(grant->grant_id);
+            grants_.erase(g);
+        }
         // Aliases cascade with the key in SQL; mirror that here.
         for (auto a = aliases_.begin(); a != aliases_.end();) {
             if (a->first.account == k.account && a->first.region == k.region &&
@@ -334,6 +462,8 @@ void Catalog::Publish(const Change& c) {
     for (const auto& k : c.put_keys) keys_[k->scoped()] = k;
     for (const auto& m : c.put_materials) material_owner_[m.material_id] = m.key;
     for (const auto& a : c.put_aliases) aliases_[a->scoped()] = a;
+    for (const auto& id : c.delete_grants) UnpublishGrant(id);
+    for (const auto& g : c.put_grants) PublishGrant(g);
 }
 
 Status Catalog::Write(const std::function<Result<Change>()>& build) {
@@ -350,9 +480,9 @@ Status Catalog::Reset(const std::vector<std::string>& meta_to_clear) {
         Transaction tx(*db_);
         KMSD_RETURN_IF_ERROR(tx.status());
         // Children first; then keys (the cascade would do it, this keeps it explicit).
-        for (const char* sql :
-             {"DELETE FROM key_last_usage", "DELETE FROM aliases", "DELETE FROM tags",
-              "DELETE FROM key_materials", "DELETE FROM keys"}) {
+        for (const char* sql : {"DELETE FROM key_last_usage", "DELETE FROM grant_constraints",
+                                "DELETE FROM grants", "DELETE FROM aliases", "DELETE FROM tags",
+                                "DELETE FROM key_materials", "DELETE FROM keys"}) {
             Statement s(*db_, sql);
             KMSD_RETURN_IF_ERROR(s.Run());
         }
@@ -366,6 +496,8 @@ Status Catalog::Reset(const std::vector<std::string>& meta_to_clear) {
     keys_.clear();
     aliases_.clear();
     material_owner_.clear();
+    grants_.clear();
+    grants_by_id_.clear();
     return Status::Ok();
 }
 

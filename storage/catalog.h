@@ -24,6 +24,7 @@ namespace kmsd::storage {
 
 using KeyPtr = std::shared_ptr<const KeyRecord>;
 using AliasPtr = std::shared_ptr<const AliasRecord>;
+using GrantPtr = std::shared_ptr<const GrantRecord>;
 
 // One atomic change. Everything in it commits together or not at all.
 struct Change {
@@ -34,6 +35,8 @@ struct Change {
     std::vector<ScopedName> delete_keys;  // cascades to materials, tags, aliases
     std::vector<std::pair<std::string, Bytes>> put_meta;
     std::vector<UsageRecord> put_usage;  // keys that no longer exist are skipped
+    std::vector<GrantPtr> put_grants;
+    std::vector<std::string> delete_grants;  // grant IDs
 };
 
 class Catalog : public hsm::SealedKeyStore {
@@ -53,6 +56,14 @@ public:
     // The key that owns `material_id`, across all accounts and Regions.
     std::optional<ScopedName> FindMaterialOwner(const std::string& material_id) const;
     std::size_t KeyCount() const;
+    // Grants of one key in creation order.
+    std::vector<GrantPtr> GrantsOf(const ScopedName& key) const;
+    std::size_t GrantCount(const ScopedName& key) const;
+    // The grants of `key` whose grantee is `grantee` (the authorization hot path: one lookup).
+    std::vector<GrantPtr> GrantsFor(const ScopedName& key, const std::string& grantee) const;
+    GrantPtr FindGrant(const std::string& grant_id) const;
+    // Grants, on any key, that `retiring_principal` may retire, in creation order.
+    std::vector<GrantPtr> RetirableGrants(const std::string& retiring_principal) const;
     // Keys with scheduled work due at or before `time` (deletion of a key pending deletion,
     // automatic rotation of an enabled key), ordered by their earliest due time.
     std::vector<ScopedName> KeysDue(double time) const;
@@ -85,6 +96,8 @@ private:
     Status Load();
     Status WriteSql(const Change& change);
     void Publish(const Change& change);
+    void PublishGrant(const GrantPtr& grant);
+    void UnpublishGrant(const std::string& grant_id);
 
     mutable std::mutex writer_mu_;  // guards db_ and serialises writers
     std::unique_ptr<Db> db_;
@@ -93,6 +106,10 @@ private:
     std::map<ScopedName, KeyPtr> keys_;
     std::map<ScopedName, AliasPtr> aliases_;
     std::unordered_map<std::string, ScopedName> material_owner_;
+    // Grants by key, then by grantee principal; and by grant ID.
+    std::map<ScopedName, std::map<std::string, std::vector<GrantPtr>>> grants_;
+    std::unordered_map<std::string, GrantPtr> grants_by_id_;
+    std::int64_t next_grant_seq_ = 1;
 };
 
 }  // namespace kmsd::storage

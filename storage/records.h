@@ -3,6 +3,7 @@
 #pragma once
 
 #include <compare>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -73,6 +74,21 @@ struct UsageRecord {
     double timestamp = 0;
     std::string event_id;    // CloudTrail event ID
     std::string request_id;  // x-amzn-RequestId of the call
+};
+
+// A grant on a key (CreateGrant). Immutable; retiring or revoking deletes it.
+struct GrantRecord {
+    ScopedName key;
+    std::string grant_id;  // 64 lower-case hex
+    std::string name;      // "" when CreateGrant had no Name
+    double creation_date = 0;
+    std::string grantee_principal;
+    std::string retiring_principal;  // "" when none
+    std::string issuing_account;     // arn:aws:iam::<acct>:root
+    std::vector<std::string> operations;
+    std::string constraint_type;  // "", EncryptionContextEquals or EncryptionContextSubset
+    std::vector<std::pair<std::string, std::string>> constraint_context;  // sorted by key
+    std::int64_t seq = 0;  // creation order, for stable listing (set by the Catalog)
 };
 
 // Sealed material to store alongside a key row.

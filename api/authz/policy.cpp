@@ -309,8 +309,25 @@ Result<Policy> Policy::Parse(const std::string& text, bool require_principal) {
         list->push_back(std::move(st));
     }
     Policy p;
+    for (const auto& st : *list) p.has_conditions_ = p.has_conditions_ || !st.conditions.empty();
     p.statements_ = std::move(list);
     return p;
+}
+
+bool Policy::References(const std::string& lower_prefix) const {
+    if (!statements_) return false;
+    for (const auto& st : *statements_)
+        for (const auto& c : st.conditions)
+            if (c.key.rfind(lower_prefix, 0) == 0) return true;
+    return false;
+}
+
+std::vector<std::string> Policy::Principals() const {
+    std::vector<std::string> out;
+    if (statements_)
+        for (const auto& st : *statements_)
+            out.insert(out.end(), st.principals.begin(), st.principals.end());
+    return out;
 }
 
 Evaluation Policy::Evaluate(const RequestContext& req) const {

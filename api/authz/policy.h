@@ -41,11 +41,19 @@ public:
     static Result<Policy> Parse(const std::string& json, bool require_principal);
 
     Evaluation Evaluate(const RequestContext& request) const;
+    // Whether any statement has a Condition: without one, Evaluate never reads request.keys, so
+    // the hot path can skip building them.
+    bool has_conditions() const { return has_conditions_; }
+    // Whether a condition uses a key starting with `lower_prefix` (e.g. "kms:resourcealiases").
+    bool References(const std::string& lower_prefix) const;
+    // Every AWS principal named in Principal/NotPrincipal ("*", account IDs, ARNs).
+    std::vector<std::string> Principals() const;
 
     struct Statement;
 
 private:
     std::shared_ptr<const std::vector<Statement>> statements_;
+    bool has_conditions_ = false;
 };
 
 // '*' and '?' wildcards; case-insensitive when `fold_case`.

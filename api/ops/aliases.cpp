@@ -1,4 +1,5 @@
 // Aliases: CreateAlias, UpdateAlias, DeleteAlias, ListAliases.
+#include "api/authorize.h"
 #include "api/ops/common.h"
 
 namespace kmsd::api::ops {
@@ -28,6 +29,21 @@ Status AliasNotFound(const OpContext& ctx, const std::string& name) {
         "Alias " + AliasArn(ctx.caller.region, ctx.caller.account, name) + " is not found.");
 }
 
+// Alias operations need permission on the alias itself (IAM) as well as on its keys.
+Status CheckAlias(const OpContext& ctx, const std::string& name) {
+    KMSD_RETURN_IF_ERROR(CheckAliasName(name));
+    return AuthorizeIam(ctx, ctx.operation, AliasArn(ctx.caller.region, ctx.caller.account, name));
+}
+
+// The key an existing alias points to, authorized for the running operation.
+Result<storage::AliasPtr> ExistingAlias(const OpContext& ctx, const std::string& name) {
+    auto alias = ctx.services.catalog.FindAlias({ctx.caller.account, ctx.caller.region, name});
+    if (!alias) return AliasNotFound(ctx, name);
+    auto key = ctx.services.catalog.FindKey({alias->account, alias->region, alias->key_id});
+    if (key) KMSD_RETURN_IF_ERROR(AuthorizeKey(ctx, *key, ctx.operation));
+    return alias;
+}
+
 // The target of CreateAlias/UpdateAlias: an ID or key ARN of a key not pending deletion, with
 // room for one more alias.
 Result<storage::KeyPtr> AliasTarget(const OpContext& ctx, const std::string& ref) {
@@ -43,7 +59,7 @@ Result<storage::KeyPtr> AliasTarget(const OpContext& ctx, const std::string& ref
 
 Result<Json> CreateAlias(OpContext& ctx, const Request& req) {
     const std::string name = req.String("AliasName");
-    KMSD_RETURN_IF_ERROR(CheckAliasName(name));
+    KMSD_RETURN_IF_ERROR(CheckAlias(ctx, name));
     KMSD_RETURN_IF_ERROR(ctx.services.catalog.Write([&]() -> Result<storage::Change> {
         KMSD_ASSIGN_OR_RETURN(auto key, AliasTarget(ctx, req.String("TargetKeyId")));
         if (ctx.services.catalog.FindAlias({ctx.caller.account, ctx.caller.region, name}))
@@ -66,11 +82,9 @@ Result<Json> CreateAlias(OpContext& ctx, const Request& req) {
 
 Result<Json> UpdateAlias(OpContext& ctx, const Request& req) {
     const std::string name = req.String("AliasName");
-    KMSD_RETURN_IF_ERROR(CheckAliasName(name));
+    KMSD_RETURN_IF_ERROR(CheckAlias(ctx, name));
     KMSD_RETURN_IF_ERROR(ctx.services.catalog.Write([&]() -> Result<storage::Change> {
-        auto current =
-            ctx.services.catalog.FindAlias({ctx.caller.account, ctx.caller.region, name});
-        if (!current) return AliasNotFound(ctx, name);
+        KMSD_ASSIGN_OR_RETURN(auto current, ExistingAlias(ctx, name));
         KMSD_ASSIGN_OR_RETURN(auto key, AliasTarget(ctx, req.String("TargetKeyId")));
         auto alias = std::make_shared<storage::AliasRecord>(*current);
         alias->key_id = key->key_id;
@@ -84,10 +98,10 @@ Result<Json> UpdateAlias(OpContext& ctx, const Request& req) {
 
 Result<Json> DeleteAlias(OpContext& ctx, const Request& req) {
     const std::string name = req.String("AliasName");
-    KMSD_RETURN_IF_ERROR(CheckAliasName(name));
+    KMSD_RETURN_IF_ERROR(CheckAlias(ctx, name));
     KMSD_RETURN_IF_ERROR(ctx.services.catalog.Write([&]() -> Result<storage::Change> {
         storage::ScopedName scoped{ctx.caller.account, ctx.caller.region, name};
-        if (!ctx.services.catalog.FindAlias(scoped)) return AliasNotFound(ctx, name);
+        KMSD_RETURN_IF_ERROR(ExistingAlias(ctx, name).status());
         storage::Change change;
         change.delete_aliases.push_back(scoped);
         return change;

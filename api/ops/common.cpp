@@ -3,6 +3,9 @@
 #include <cmath>
 #include <set>
 
+#include "api/authorize.h"
+#include "api/policy_format.h"
+
 namespace kmsd::api::ops {
 
 namespace {
@@ -53,6 +56,13 @@ Result<storage::KeyPtr> MutateKey(OpContext& ctx, const std::string& ref,
         return change;
     }));
     return committed;
+}
+
+Status CheckNewKeyPolicy(const OpContext& ctx, const storage::KeyRecord& key, bool bypass_lockout) {
+    KMSD_RETURN_IF_ERROR(CheckKeyPolicy(key.policy, ctx.services.principal_exists));
+    if (bypass_lockout || AuthorizeKey(ctx, key, "PutKeyPolicy").ok()) return Status::Ok();
+    return Error(ErrorCode::kMalformedPolicy,
+                 "The new key policy will not allow you to update the key policy in the future.");
 }
 
 Status DryRunGate(const Request& req) {

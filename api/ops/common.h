@@ -25,6 +25,11 @@ Json KeyMetadata(const storage::KeyRecord& key);
 Result<storage::KeyPtr> MutateKey(OpContext& ctx, const std::string& ref,
                                   const std::function<Status(storage::KeyRecord&)>& mutate);
 
+// Validates the policy of `key` (which carries the new policy text) for CreateKey/PutKeyPolicy,
+// then, unless `bypass_lockout`, runs AWS's lockout safety check: the caller must still be
+// allowed kms:PutKeyPolicy under it (kms-reference §6.3).
+Status CheckNewKeyPolicy(const OpContext& ctx, const storage::KeyRecord& key, bool bypass_lockout);
+
 // DryRunOperationException when the request set DryRun and everything else would succeed.
 Status DryRunGate(const Request& req);
 
@@ -83,5 +88,10 @@ Result<Json> GetKeyRotationStatus(OpContext&, const Request&);
 Result<Json> RotateKeyOnDemand(OpContext&, const Request&);
 Result<Json> ListKeyRotations(OpContext&, const Request&);
 Result<Json> GetKeyLastUsage(OpContext&, const Request&);
+Result<Json> CreateGrant(OpContext&, const Request&);
+Result<Json> ListGrants(OpContext&, const Request&);
+Result<Json> ListRetirableGrants(OpContext&, const Request&);
+Result<Json> RetireGrant(OpContext&, const Request&);
+Result<Json> RevokeGrant(OpContext&, const Request&);
 
 }  // namespace kmsd::api::ops

@@ -3,6 +3,7 @@
 // cache only, no SQLite, no exclusive lock.
 #include "hsm/crypto.h"
 
+#include "api/authorize.h"
 #include "api/ops/common.h"
 
 namespace kmsd::api::ops {
@@ -26,9 +27,11 @@ Json SecretJson(const SecureBytes& bytes) {
     return out;
 }
 
+// `action` is what the key is authorized for: the operation, or ReEncryptTo.
 Result<storage::KeyPtr> EncryptionKey(OpContext& ctx, const Request& req, const char* member,
-                                      const char* operation) {
-    KMSD_ASSIGN_OR_RETURN(auto key, ResolveKey(ctx, req.String(member), AliasRefs::kAllowed));
+                                      const char* operation, std::string_view action = {}) {
+    KMSD_ASSIGN_OR_RETURN(auto key,
+                          ResolveKey(ctx, req.String(member), AliasRefs::kAllowed, action));
     KMSD_RETURN_IF_ERROR(RequireSymmetricEncryptionKey(*key, operation));
     return key;
 }
@@ -41,15 +44,16 @@ struct Decrypted {
     SecureBytes plaintext;
 };
 
-Result<Decrypted> DecryptBlob(OpContext& ctx, const Request& req, const char* blob_member,
-                              const char* key_member, const char* context_member,
-                              const char* algorithm_member) {
+// `action`: Decrypt, or ReEncryptFrom.
+Result<Decrypted> DecryptBlob(OpContext& ctx, const Request& req, const char* action,
+                              const char* blob_member, const char* key_member,
+                              const char* context_member, const char* algorithm_member) {
     const SecureBytes blob = req.Blob(blob_member);
     KMSD_ASSIGN_OR_RETURN(hsm::EncryptionContext ec, EncryptionContextOf(req, context_member));
     storage::KeyPtr requested;
     if (req.Has(key_member)) {
         KMSD_ASSIGN_OR_RETURN(requested,
-                              ResolveKey(ctx, req.String(key_member), AliasRefs::kAllowed));
+                              ResolveKey(ctx, req.String(key_member), AliasRefs::kAllowed, action));
     }
     KMSD_ASSIGN_OR_RETURN(std::string material_id, hsm::Hsm::BlobMaterialId(blob));
     auto owner = ctx.services.catalog.FindMaterialOwner(material_id);
@@ -58,8 +62,11 @@ Result<Decrypted> DecryptBlob(OpContext& ctx, const Request& req, const char* bl
         return Error(ErrorCode::kIncorrectKey,
                      "The key ID in the request does not identify a CMK that can perform this "
                      "operation.");
-    if (!key || key->account != ctx.caller.account || key->region != ctx.caller.region)
+    if (!key || key->region != ctx.caller.region)
         return Error(ErrorCode::kAccessDenied, kForeignCiphertext);
+    // The ciphertext names the key; it is authorized like a key named in the request (another
+    // account's key too, if its policy allows).
+    if (!requested) KMSD_RETURN_IF_ERROR(AuthorizeKey(ctx, *key, action));
     KMSD_RETURN_IF_ERROR(RequireSymmetricEncryptionKey(*key, "Decrypt"));
     KMSD_RETURN_IF_ERROR(CheckSymmetricAlgorithm(*key, req, algorithm_member));
     KMSD_ASSIGN_OR_RETURN(SecureBytes plain,
@@ -131,7 +138,7 @@ Result<Json> Decrypt(OpContext& ctx, const Request& req) {
         return Error(ErrorCode::kValidation,
                      "1 validation error detected: Value null at 'ciphertextBlob' failed to "
                      "satisfy constraint: Member must not be null");
-    KMSD_ASSIGN_OR_RETURN(Decrypted d, DecryptBlob(ctx, req, "CiphertextBlob", "KeyId",
+    KMSD_ASSIGN_OR_RETURN(Decrypted d, DecryptBlob(ctx, req, "Decrypt", "CiphertextBlob", "KeyId",
                                                    "EncryptionContext", "EncryptionAlgorithm"));
     KMSD_RETURN_IF_ERROR(DryRunGate(req));
     Json out = Json::object();
@@ -147,9 +154,10 @@ Result<Json> ReEncrypt(OpContext& ctx, const Request& req) {
     KMSD_ASSIGN_OR_RETURN(hsm::EncryptionContext dest_ec,
                           EncryptionContextOf(req, "DestinationEncryptionContext"));
     KMSD_ASSIGN_OR_RETURN(Decrypted src,
-                          DecryptBlob(ctx, req, "CiphertextBlob", "SourceKeyId",
+                          DecryptBlob(ctx, req, "ReEncryptFrom", "CiphertextBlob", "SourceKeyId",
                                       "SourceEncryptionContext", "SourceEncryptionAlgorithm"));
-    KMSD_ASSIGN_OR_RETURN(auto dest, EncryptionKey(ctx, req, "DestinationKeyId", "ReEncrypt"));
+    KMSD_ASSIGN_OR_RETURN(auto dest,
+                          EncryptionKey(ctx, req, "DestinationKeyId", "ReEncrypt", "ReEncryptTo"));
     KMSD_RETURN_IF_ERROR(CheckSymmetricAlgorithm(*dest, req, "DestinationEncryptionAlgorithm"));
     KMSD_RETURN_IF_ERROR(DryRunGate(req));
     const std::string& dest_material = dest->current_material_id();

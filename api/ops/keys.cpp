@@ -83,9 +83,8 @@ Result<Json> CreateKey(OpContext& ctx, const Request& req) {
     key->key_spec = spec;
     key->policy = req.String("Policy", DefaultKeyPolicy(Partition(region), account));
     if (req.Has("Policy"))
-        KMSD_RETURN_IF_ERROR(CheckKeyPolicy(key->policy, key->arn, ctx.caller.principal_arn,
-                                            ctx.caller.account,
-                                            req.Bool("BypassPolicyLockoutSafetyCheck")));
+        KMSD_RETURN_IF_ERROR(
+            CheckNewKeyPolicy(ctx, *key, req.Bool("BypassPolicyLockoutSafetyCheck")));
     if (req.Has("Tags")) KMSD_RETURN_IF_ERROR(MergeTags(key->tags, req.At("Tags")));
 
     KMSD_ASSIGN_OR_RETURN(hsm::SealedMaterial material,

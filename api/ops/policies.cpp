@@ -1,5 +1,5 @@
 // Key policies: GetKeyPolicy, PutKeyPolicy, ListKeyPolicies. Stored and returned as AWS formats
-// them; enforcement is the authorization issue's.
+// them; enforced by api/authorize.
 #include "api/ops/common.h"
 #include "api/policy_format.h"
 
@@ -27,9 +27,10 @@ Result<Json> PutKeyPolicy(OpContext& ctx, const Request& req) {
     const std::string policy = req.String("Policy");
     KMSD_RETURN_IF_ERROR(CheckPolicyName(req));
     KMSD_ASSIGN_OR_RETURN(auto key, ResolveKey(ctx, req.String("KeyId"), AliasRefs::kRejected));
-    KMSD_RETURN_IF_ERROR(CheckKeyPolicy(policy, key->arn, ctx.caller.principal_arn,
-                                        ctx.caller.account,
-                                        req.Bool("BypassPolicyLockoutSafetyCheck")));
+    storage::KeyRecord candidate = *key;
+    candidate.policy = policy;
+    KMSD_RETURN_IF_ERROR(
+        CheckNewKeyPolicy(ctx, candidate, req.Bool("BypassPolicyLockoutSafetyCheck")));
     KMSD_RETURN_IF_ERROR(MutateKey(ctx, req.String("KeyId"), [&](storage::KeyRecord& k) {
                              k.policy = policy;
                              return Status::Ok();

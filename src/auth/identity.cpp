@@ -53,17 +53,33 @@ Status Incomplete(const std::string& message) {
     return Error(ErrorCode::kIncompleteSignature, message);
 }
 
-void AddPrincipal(std::map<std::string, Principal>& out, const YAML::Node& node, Principal p) {
-    const std::string key = node["access_key_id"].as<std::string>("");
-    if (key.empty()) return;
-    p.secret_access_key = node["secret_access_key"].as<std::string>("");
-    p.session_token = node["session_token"].as<std::string>("");
+// Identity policies as YAML (or JSON, which is YAML) → parsed policies.
+Result<std::shared_ptr<const std::vector<api::authz::Policy>>> ParsePolicies(
+    const YAML::Node& node, const std::string& arn) {
+    auto out = std::make_shared<std::vector<api::authz::Policy>>();
     for (const auto& policy : node["policies"]) {
         YAML::Emitter json;
         json << YAML::DoubleQuoted << YAML::Flow << policy;
-        p.policies.emplace_back(json.c_str());
+        auto parsed = api::authz::Policy::Parse(json.c_str(), /*require_principal=*/false);
+        if (!parsed.ok())
+            return Error(ErrorCode::kValidation,
+                         "identity policy of " + arn + ": " + parsed.status().message());
+        out->push_back(std::move(*parsed));
     }
+    return std::shared_ptr<const std::vector<api::authz::Policy>>(std::move(out));
+}
+
+Status AddPrincipal(std::map<std::string, Principal>& out, const YAML::Node& node, Principal p,
+                    bool root) {
+    if (!root) {
+        KMSD_ASSIGN_OR_RETURN(p.policies, ParsePolicies(node, p.arn));
+    }
+    const std::string key = node["access_key_id"].as<std::string>("");
+    if (key.empty()) return Status::Ok();
+    p.secret_access_key = node["secret_access_key"].as<std::string>("");
+    p.session_token = node["session_token"].as<std::string>("");
     out[key] = std::move(p);
+    return Status::Ok();
 }
 
 }  // namespace
@@ -78,31 +94,38 @@ Result<IdentityStore> IdentityStore::Load(const std::string& path) {
                 return Error(ErrorCode::kValidation,
                              "principals file " + path + ": account '" + id + "' is not 12 digits");
             const YAML::Node& a = account.second;
+            store.known_.insert(id);
+            store.known_.insert("arn:aws:iam::" + id + ":root");
             if (a["root"])
-                AddPrincipal(store.by_access_key_, a["root"],
-                             {id, "arn:aws:iam::" + id + ":root", {}, {}, {}});
-            for (const auto& user : a["users"])
-                AddPrincipal(store.by_access_key_, user,
-                             {id,
-                              "arn:aws:iam::" + id + ":user/" + user["name"].as<std::string>(),
-                              {},
-                              {},
-                              {}});
+                KMSD_RETURN_IF_ERROR(AddPrincipal(store.by_access_key_, a["root"],
+                                                  {id, "arn:aws:iam::" + id + ":root", {}, {}, {}},
+                                                  /*root=*/true));
+            for (const auto& user : a["users"]) {
+                const std::string arn =
+                    "arn:aws:iam::" + id + ":user/" + user["name"].as<std::string>();
+                store.known_.insert(arn);
+                KMSD_RETURN_IF_ERROR(
+                    AddPrincipal(store.by_access_key_, user, {id, arn, {}, {}, {}}, false));
+            }
             for (const auto& role : a["roles"]) {
                 const std::string name = role["name"].as<std::string>();
                 const std::string session = role["session_name"].as<std::string>(name + "-session");
-                AddPrincipal(store.by_access_key_, role,
-                             {id,
-                              "arn:aws:sts::" + id + ":assumed-role/" + name + "/" + session,
-                              {},
-                              {},
-                              {}});
+                const std::string arn =
+                    "arn:aws:sts::" + id + ":assumed-role/" + name + "/" + session;
+                store.known_.insert("arn:aws:iam::" + id + ":role/" + name);
+                store.known_.insert(arn);
+                KMSD_RETURN_IF_ERROR(
+                    AddPrincipal(store.by_access_key_, role, {id, arn, {}, {}, {}}, false));
             }
         }
     } catch (const YAML::Exception& e) {
         return Error(ErrorCode::kValidation, "principals file " + path + ": " + e.what());
     }
     return store;
+}
+
+bool IdentityStore::Knows(const std::string& principal) const {
+    return principal == "*" || known_.count(principal) > 0;
 }
 
 const Principal* IdentityStore::Find(const std::string& access_key_id) const {
@@ -121,9 +144,12 @@ Result<api::Caller> Authenticate(const IdentityStore& ids, const AuthDefaults& d
         const Principal* p = cred ? ids.Find(cred->access_key_id) : nullptr;
         const std::string account = p ? p->account : defaults.account;
         return api::Caller{
-            account, region,
+            account,
+            region,
             p ? p->arn : "arn:" + api::Partition(region) + ":iam::" + account + ":root",
-            cred ? cred->access_key_id : ""};
+            cred ? cred->access_key_id : "",
+            p ? p->policies : nullptr,
+            {}};
     }
     if (authorization.empty())
         return Error(ErrorCode::kMissingAuthenticationToken, "Missing Authentication Token");
@@ -157,7 +183,7 @@ Result<api::Caller> Authenticate(const IdentityStore& ids, const AuthDefaults& d
         Sign(p->secret_access_key, amz_date, *cred, CanonicalRequest(req, cred->signed_headers));
     if (!hsm::ConstantTimeEquals(View(expected), View(cred->signature)))
         return Error(ErrorCode::kInvalidSignature, kBadSignature);
-    return api::Caller{p->account, cred->region, p->arn, cred->access_key_id};
+    return api::Caller{p->account, cred->region, p->arn, cred->access_key_id, p->policies, {}};
 }
 
 }  // namespace kmsd::auth

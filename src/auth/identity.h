@@ -7,6 +7,8 @@
 #pragma once
 
 #include <map>
+#include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,8 +25,9 @@ struct Principal {
     std::string arn;  // arn:aws:iam::<acct>:root | :user/<name> |
                       // arn:aws:sts::<acct>:assumed-role/<role>/<session>
     std::string secret_access_key;
-    std::string session_token;          // required with this key when not empty
-    std::vector<std::string> policies;  // identity policies, JSON text (enforced by authz)
+    std::string session_token;  // required with this key when not empty
+    // Identity policies; null for an account's root (IAM never limits it).
+    std::shared_ptr<const std::vector<api::authz::Policy>> policies;
 };
 
 class IdentityStore {
@@ -33,9 +36,13 @@ public:
     IdentityStore() = default;
     static Result<IdentityStore> Load(const std::string& path);
     const Principal* Find(const std::string& access_key_id) const;
+    // Whether a principal as a policy or grant names it exists in the file: "*", an account ID
+    // or its root ARN, a user, a role, or a role session ARN.
+    bool Knows(const std::string& principal) const;
 
 private:
     std::map<std::string, Principal> by_access_key_;
+    std::set<std::string> known_;  // account IDs and every principal ARN the file defines
 };
 
 struct AuthDefaults {

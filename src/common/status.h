@@ -37,6 +37,8 @@ enum class ErrorCode {
     kIncompleteSignature,         // IncompleteSignatureException
     kMissingAuthenticationToken,  // MissingAuthenticationTokenException
     kNotAuthorized,               // NotAuthorizedException
+    kInvalidGrantToken,           // InvalidGrantTokenException
+    kInvalidGrantId,              // InvalidGrantIdException
     kCustomKeyStoreNotFound,      // CustomKeyStoreNotFoundException
     kInternal,                    // KMSInternalException (HTTP 500)
     kStorage,                     // storage failure; reported as KMSInternalException

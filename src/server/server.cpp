@@ -44,7 +44,11 @@ public:
     // `connections` is shared: at shutdown the io_context destroys pending sessions after the
     // listener that counts them is gone.
     Session(tcp::socket&& socket, App& app, std::shared_ptr<std::atomic<int>> connections)
-        : stream_(std::move(socket)), app_(app), connections_(std::move(connections)) {}
+        : stream_(std::move(socket)), app_(app), connections_(std::move(connections)) {
+        beast::error_code ec;
+        auto peer = stream_.socket().remote_endpoint(ec);
+        if (!ec) peer_ip_ = peer.address().to_string();  // aws:SourceIp
+    }
     ~Session() { connections_->fetch_sub(1, std::memory_order_relaxed); }
 
     void Start() {
@@ -131,6 +135,7 @@ private:
                                       req[http::field::content_type].size());
         api::Response out;
         auto caller = app_.Authenticate(SignedPartsOf(req));
+        if (caller.ok()) caller->source_ip = peer_ip_;
         if (!caller.ok()) {
             api::WireError wire = api::ToWire(caller.status());
             out = {wire.http_status, std::move(wire.body), std::move(wire.type)};
@@ -197,6 +202,7 @@ private:
     std::unique_ptr<http::response<http::empty_body>> continue_;
     App& app_;
     std::shared_ptr<std::atomic<int>> connections_;
+    std::string peer_ip_;
 };
 
 class Listener : public std::enable_shared_from_this<Listener> {

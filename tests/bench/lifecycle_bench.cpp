@@ -51,7 +51,7 @@ void MakeKeys(api::Services& s, int n, const std::function<void(storage::KeyReco
 // Encrypt calls per second through Dispatch() while `busy` is true (or for `seconds`).
 double EncryptRate(const api::Dispatcher& d, const std::string& key_id, double seconds,
                    const std::atomic<bool>* busy) {
-    api::Caller caller{kAccount, kRegion, "arn:aws:iam::111122223333:root", ""};
+    api::Caller caller{kAccount, kRegion, "arn:aws:iam::111122223333:root", "", nullptr, {}};
     const std::string body = "{\"KeyId\":\"" + key_id + "\",\"Plaintext\":\"AAECAwQFBgc=\"}";
     auto start = Clock_::now();
     long calls = 0;
@@ -75,7 +75,8 @@ int main(int argc, char** argv) {
     hsm->set_store(catalog.get());
     OffsetClock clock;
     api::UsageTracker usage;
-    api::Services s{*hsm, *catalog, clock, usage};
+    api::authz::PolicyCache policies;
+    api::Services s{*hsm, *catalog, clock, usage, policies};
     api::Dispatcher dispatcher(s);
 
     const double due_at = clock.Now() + 1000;

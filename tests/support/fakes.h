@@ -34,9 +34,11 @@ struct TestKms {
     std::unique_ptr<hsm::Hsm> hsm = hsm::Hsm::New(MasterKey(7)).value();
     OffsetClock clock;
     api::UsageTracker usage;
-    api::Services services{*hsm, *catalog, clock, usage};
+    api::authz::PolicyCache policies;
+    api::Services services{*hsm, *catalog, clock, usage, policies};
     api::Dispatcher dispatcher{services};
-    api::Caller caller{"111122223333", "us-east-1", "arn:aws:iam::111122223333:root", "AKIA"};
+    api::Caller caller{"111122223333", "us-east-1", "arn:aws:iam::111122223333:root",
+                       "AKIA",         nullptr,     {}};
 
     TestKms() { hsm->set_store(catalog.get()); }
 

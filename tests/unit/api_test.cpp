@@ -53,8 +53,9 @@ TEST_CASE("protocol-level errors", "[api]") {
         CHECK(r.status == 200);
     }
     SECTION("model operations not built yet say so") {
-        auto r = kms.Call("ListGrants", "{\"KeyId\":\"x\"}");
-        CheckError(r, "UnsupportedOperationException", "ListGrants is not supported by kmsd yet.");
+        auto r = kms.Call("GetPublicKey", "{\"KeyId\":\"x\"}");
+        CheckError(r, "UnsupportedOperationException",
+                   "GetPublicKey is not supported by kmsd yet.");
     }
 }
 
@@ -240,21 +241,31 @@ TEST_CASE("aliases, tags and policies", "[api]") {
         "    \"Sid\" : \"Enable IAM User Permissions\",\n    \"Effect\" : \"Allow\",\n"
         "    \"Principal\" : {\n      \"AWS\" : \"arn:aws:iam::111122223333:root\"\n    },\n"
         "    \"Action\" : \"kms:*\",\n    \"Resource\" : \"*\"\n  } ]\n}");
-    auto put =
-        kms.Call("PutKeyPolicy",
-                 "{\"KeyId\":\"" + id +
-                     "\",\"BypassPolicyLockoutSafetyCheck\":true,\"PolicyName\":\"default\",\"Policy\":"
-                     "\"{\\\"Version\\\":\\\"2012-10-17\\\",\\\"Statement\\\":[{\\\"Effect\\\":"
-                     "\\\"Allow\\\",\\\"Principal\\\":{\\\"AWS\\\":\\\"*\\\"},\\\"Action\\\":"
-                     "[\\\"kms:Encrypt\\\",\\\"kms:Decrypt\\\"],\\\"Resource\\\":\\\"*\\\"}]}\"}");
+    auto put = kms.Call(
+        "PutKeyPolicy",
+        "{\"KeyId\":\"" + id +
+            "\",\"BypassPolicyLockoutSafetyCheck\":true,\"PolicyName\":\"default\",\"Policy\":"
+            "\"{\\\"Version\\\":\\\"2012-10-17\\\",\\\"Statement\\\":[{\\\"Effect\\\":"
+            "\\\"Allow\\\",\\\"Principal\\\":{\\\"AWS\\\":\\\"*\\\"},\\\"Action\\\":"
+            "[\\\"kms:Encrypt\\\",\\\"kms:Decrypt\\\",\\\"kms:*KeyPolicy\\\"],\\\"Resource\\\":"
+            "\\\"*\\\"}]}\"}");
     REQUIRE(put.status == 200);
     CHECK(kms.Call("GetKeyPolicy", "{\"KeyId\":\"" + id + "\"}").str("Policy") ==
           "{\n  \"Version\" : \"2012-10-17\",\n  \"Statement\" : [ {\n    \"Effect\" : \"Allow\",\n"
           "    \"Principal\" : {\n      \"AWS\" : \"*\"\n    },\n"
-          "    \"Action\" : [ \"kms:Encrypt\", \"kms:Decrypt\" ],\n    \"Resource\" : \"*\"\n  } "
+          "    \"Action\" : [ \"kms:Encrypt\", \"kms:Decrypt\", \"kms:*KeyPolicy\" ],\n    "
+          "\"Resource\" : \"*\"\n  } "
           "]\n}");
     CHECK(kms.Call("PutKeyPolicy", "{\"KeyId\":\"" + id + "\",\"Policy\":\"not json\"}").type() ==
           "MalformedPolicyDocumentException");
+    // The policy is enforced: DescribeKey is no longer allowed, Encrypt still is.
+    auto denied = kms.Call("DescribeKey", "{\"KeyId\":\"" + id + "\"}");
+    CHECK(denied.type() == "AccessDeniedException");
+    CHECK(denied.message() ==
+          "User: arn:aws:iam::111122223333:root is not authorized to perform: kms:DescribeKey on "
+          "resource: arn:aws:kms:us-east-1:111122223333:key/" +
+              id + " because no resource-based policy allows the kms:DescribeKey action");
+    CHECK(kms.Call("Encrypt", "{\"KeyId\":\"" + id + "\",\"Plaintext\":\"AQID\"}").status == 200);
 }
 
 TEST_CASE("the lockout safety check protects PutKeyPolicy and CreateKey", "[api]") {

@@ -16,7 +16,10 @@ describe('strict SigV4 with the JS SDK', () => {
       'accounts:',
       '  "111122223333":',
       '    users:',
-      '      - {name: js, access_key_id: AKIAJSUSER11EXAMPLE, secret_access_key: "js/secret+1"}',
+      '      - name: js',
+      '        access_key_id: AKIAJSUSER11EXAMPLE',
+      '        secret_access_key: "js/secret+1"',
+      '        policies: [{Version: "2012-10-17", Statement: [{Effect: Allow, Action: "kms:*", Resource: "*"}]}]',
       '',
     ].join('\n'));
     server = await KmsdServer.start({ extraArgs: ['--auth', 'strict', '--principals', principals] });

@@ -19,6 +19,8 @@ accounts:
       - name: alice
         access_key_id: AKIAALICE111EXAMPLE
         secret_access_key: "alice/secret+key"
+        policies:
+          - {Version: "2012-10-17", Statement: [{Effect: Allow, Action: "kms:*", Resource: "*"}]}
   "444455556666":
     roles:
       - name: app
@@ -26,6 +28,8 @@ accounts:
         secret_access_key: appsecret
         session_token: "FwoGZXIvYXdzEXAMPLETOKEN"
         session_name: app-session
+        policies:
+          - {Version: "2012-10-17", Statement: [{Effect: Allow, Action: "kms:*", Resource: "*"}]}
 """
 
 

@@ -1,0 +1,36 @@
+// Authorization of every request (design.md §5, kms-reference §6.2): the key policy, the caller's
+// identity policies and the key's grants, combined by authz::Decide. Operations never call the
+// evaluator directly: ResolveKey authorizes the key it resolves for the running operation, the
+// dispatcher authorizes IAM-only operations, and the few places that find a key another way
+// (Decrypt's ciphertext, grant retirement) call AuthorizeKey.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "api/context.h"
+#include "common/status.h"
+#include "storage/records.h"
+
+namespace kmsd::api {
+
+// Operations authorized by IAM policies alone, with no key policy (CreateKey, ListKeys,
+// ListAliases, GenerateRandom, ListRetirableGrants, custom key store operations).
+bool IsIamOnlyOperation(std::string_view operation);
+
+// Whether `action` (without "kms:") may name a key of another account by its key ARN.
+bool AllowsCrossAccount(std::string_view action);
+
+// kms:<action> on `key` for the caller of `ctx`. AccessDeniedException with AWS's message when
+// denied. `request_alias` is the alias the request named the key by ("" if none).
+Status AuthorizeKey(const OpContext& ctx, const storage::KeyRecord& key, std::string_view action,
+                    const std::string& request_alias = "");
+
+// kms:<action> on `resource` ("*" or an alias ARN) by identity policies alone.
+Status AuthorizeIam(const OpContext& ctx, std::string_view action, const std::string& resource);
+
+// Every GrantTokens entry of the request is a token this server issued;
+// InvalidGrantTokenException otherwise.
+Status CheckGrantTokens(const OpContext& ctx);
+
+}  // namespace kmsd::api
