@@ -64,7 +64,8 @@ bool In(const std::string_view (&list)[N], std::string_view v) {
 using Context = std::map<std::string, std::string>;
 
 std::string Lower(std::string s) {
-    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (auto& c : s)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
     return s;
 }
 
@@ -123,93 +124,145 @@ std::string RoleOfSession(const std::string& arn) {
            ":role/" + arn.substr(at + 14, slash - at - 14);
 }
 
-// The condition keys of this request (kms-reference §6.2's table). Built only when a policy in
-// play has conditions; aliases only when a policy asks for kms:ResourceAliases.
-void FillConditionKeys(const OpContext& ctx, const storage::KeyRecord* key, std::string_view action,
-                       const Context& ec, const std::string& request_alias, bool with_aliases,
-                       authz::RequestContext& rc) {
-    auto& k = rc.keys;
-    const Caller& c = ctx.caller;
-    k["aws:principalarn"] = {c.principal_arn};
-    k["aws:principalaccount"] = {c.account};
-    k["aws:principaltype"] = {PrincipalType(c)};
-    k["kms:calleraccount"] = {c.account};
-    k["aws:requestedregion"] = {c.region};
-    k["aws:securetransport"] = {"false"};
-    if (!c.source_ip.empty()) k["aws:sourceip"] = {c.source_ip};
-    const double now = ctx.Now();
-    k["aws:currenttime"] = {Iso8601(now)};
-    k["aws:epochtime"] = {std::to_string(static_cast<long long>(std::floor(now)))};
-    if (key != nullptr) {
-        k["kms:keyspec"] = k["kms:customermasterkeyspec"] = {key->key_spec};
-        k["kms:keyusage"] = k["kms:customermasterkeyusage"] = {key->key_usage};
-        k["kms:keyorigin"] = {key->origin};
-        k["kms:multiregion"] = {"false"};
-        for (const auto& [tk, tv] : key->tags) k["aws:resourcetag/" + Lower(tk)] = {tv};
-        if (with_aliases) {
-            auto& list = k["kms:resourcealiases"];
-            for (const auto& a : ctx.services.catalog.AliasesOf(key->scoped()))
-                list.push_back(a->alias_name);
-        }
-    }
-    if (!request_alias.empty()) k["kms:requestalias"] = {request_alias};
-    if (!ec.empty()) {
-        auto& keys = k["kms:encryptioncontextkeys"];
-        for (const auto& [ek, ev] : ec) {
-            k["kms:encryptioncontext:" + Lower(ek)] = {ev};
-            keys.push_back(ek);
-        }
-    }
-    if (In(kContextOperations, action) && action != "CreateGrant") {
-        const char* member = action == "ReEncryptFrom" ? "SourceEncryptionAlgorithm"
-                             : action == "ReEncryptTo" ? "DestinationEncryptionAlgorithm"
-                                                       : "EncryptionAlgorithm";
-        k["kms:encryptionalgorithm"] = {
-            ctx.request ? ctx.request->String(member, "SYMMETRIC_DEFAULT") : "SYMMETRIC_DEFAULT"};
-    }
-    if (ctx.request == nullptr) return;
-    const Request& req = *ctx.request;
-    struct MemberKey {
-        const char* member;
-        const char* key;
+// What a request offers its policies' conditions (kms-reference §6.2's table).
+struct RequestFacts {
+    const OpContext& ctx;
+    const storage::KeyRecord* key;  // null for IAM-only actions
+    std::string_view action;
+    const Context& ec;
+    const std::string& request_alias;
+};
+
+using Values = std::optional<std::vector<std::string>>;
+
+// Case-insensitive lookup of `name` (already lower-case) among `pairs`' keys.
+template <typename Pairs>
+Values FindFolded(const Pairs& pairs, const std::string& name) {
+    for (const auto& [k, v] : pairs)
+        if (Lower(k) == name) return std::vector<std::string>{v};
+    return std::nullopt;
+}
+
+// Request members that are condition keys of their own.
+struct MemberKey {
+    const char* key;
+    const char* member;
+};
+constexpr MemberKey kMemberKeys[] = {
+    {"kms:schedulekeydeletionpendingwindowindays", "PendingWindowInDays"},
+    {"kms:rotationperiodindays", "RotationPeriodInDays"},
+    {"kms:bypasspolicylockoutsafetycheck", "BypassPolicyLockoutSafetyCheck"},
+    {"kms:granteeprincipal", "GranteePrincipal"},
+    {"kms:retiringprincipal", "RetiringPrincipal"},
+};
+
+// The value of the condition key `name` (lower-case) for this request; nullopt when the request
+// does not have it. Only the keys a policy in play reads are ever computed.
+Values ConditionValue(const RequestFacts& f, const std::string& name) {
+    const Caller& c = f.ctx.caller;
+    const Request* req = f.ctx.request;
+    auto one = [](std::string v) { return Values(std::vector<std::string>{std::move(v)}); };
+    auto member = [&](const char* m) -> Values {
+        if (req == nullptr || !req->Has(m)) return std::nullopt;
+        return one(Text(req->At(m)));
     };
-    // Request members that are condition keys of their own.
-    static constexpr MemberKey kMembers[] = {
-        {"PendingWindowInDays", "kms:schedulekeydeletionpendingwindowindays"},
-        {"RotationPeriodInDays", "kms:rotationperiodindays"},
-        {"BypassPolicyLockoutSafetyCheck", "kms:bypasspolicylockoutsafetycheck"},
-        {"GranteePrincipal", "kms:granteeprincipal"},
-        {"RetiringPrincipal", "kms:retiringprincipal"},
-    };
-    for (const auto& m : kMembers)
-        if (req.Has(m.member)) k[Lower(m.key)] = {Text(req.At(m.member))};
-    if (action == "CreateKey") {
-        // CreateKey's key attributes come from the request (defaults as CreateKey applies them).
-        k["kms:keyspec"] = k["kms:customermasterkeyspec"] = {
-            req.String("KeySpec", req.String("CustomerMasterKeySpec", "SYMMETRIC_DEFAULT"))};
-        k["kms:keyusage"] =
-            k["kms:customermasterkeyusage"] = {req.String("KeyUsage", "ENCRYPT_DECRYPT")};
-        k["kms:keyorigin"] = {req.String("Origin", "AWS_KMS")};
-        k["kms:multiregion"] = {req.Bool("MultiRegion") ? "true" : "false"};
+    if (name == "aws:principalarn") return one(c.principal_arn);
+    if (name == "aws:principalaccount" || name == "kms:calleraccount") return one(c.account);
+    if (name == "aws:principaltype") return one(PrincipalType(c));
+    if (name == "aws:requestedregion") return one(c.region);
+    if (name == "aws:securetransport") return one("false");
+    if (name == "aws:sourceip") return c.source_ip.empty() ? std::nullopt : one(c.source_ip);
+    if (name == "aws:currenttime") return one(Iso8601(f.ctx.Now()));
+    if (name == "aws:epochtime")
+        return one(std::to_string(static_cast<long long>(std::floor(f.ctx.Now()))));
+    if (name == "kms:requestalias")
+        return f.request_alias.empty() ? std::nullopt : one(f.request_alias);
+    if (name == "kms:encryptioncontextkeys") {
+        if (f.ec.empty()) return std::nullopt;
+        std::vector<std::string> keys;
+        for (const auto& [k, v] : f.ec) keys.push_back(k);
+        return keys;
     }
-    if (action == "ScheduleKeyDeletion" && !req.Has("PendingWindowInDays"))
-        k["kms:schedulekeydeletionpendingwindowindays"] = {"30"};
-    if (req.Has("Operations")) k["kms:grantoperations"] = req.StringList("Operations");
-    if (action == "CreateGrant") {
-        k["kms:grantisforawsresource"] = {"false"};
-        if (req.Has("Constraints"))
+    constexpr std::string_view kContextPrefix = "kms:encryptioncontext:";
+    if (name.rfind(kContextPrefix, 0) == 0)
+        return FindFolded(f.ec, name.substr(kContextPrefix.size()));
+    if (name == "kms:encryptionalgorithm") {
+        if (!In(kContextOperations, f.action) || f.action == "CreateGrant") return std::nullopt;
+        const char* m = f.action == "ReEncryptFrom" ? "SourceEncryptionAlgorithm"
+                        : f.action == "ReEncryptTo" ? "DestinationEncryptionAlgorithm"
+                                                    : "EncryptionAlgorithm";
+        return one(req ? req->String(m, "SYMMETRIC_DEFAULT") : "SYMMETRIC_DEFAULT");
+    }
+    // Key attributes: of the key, or for CreateKey of the request.
+    const bool create = f.key == nullptr && f.action == "CreateKey" && req != nullptr;
+    if (name == "kms:keyspec" || name == "kms:customermasterkeyspec") {
+        if (f.key) return one(f.key->key_spec);
+        if (create)
+            return one(
+                req->String("KeySpec", req->String("CustomerMasterKeySpec", "SYMMETRIC_DEFAULT")));
+        return std::nullopt;
+    }
+    if (name == "kms:keyusage" || name == "kms:customermasterkeyusage") {
+        if (f.key) return one(f.key->key_usage);
+        return create ? one(req->String("KeyUsage", "ENCRYPT_DECRYPT")) : std::nullopt;
+    }
+    if (name == "kms:keyorigin") {
+        if (f.key) return one(f.key->origin);
+        return create ? one(req->String("Origin", "AWS_KMS")) : std::nullopt;
+    }
+    if (name == "kms:multiregion") {
+        if (f.key) return one("false");
+        return create ? one(req->Bool("MultiRegion") ? "true" : "false") : std::nullopt;
+    }
+    if (name == "kms:resourcealiases") {
+        if (!f.key) return std::nullopt;
+        std::vector<std::string> aliases;
+        for (const auto& a : f.ctx.services.catalog.AliasesOf(f.key->scoped()))
+            aliases.push_back(a->alias_name);
+        return aliases;
+    }
+    constexpr std::string_view kResourceTag = "aws:resourcetag/";
+    if (name.rfind(kResourceTag, 0) == 0)
+        return f.key ? FindFolded(f.key->tags, name.substr(kResourceTag.size())) : std::nullopt;
+    if (req == nullptr) return std::nullopt;
+    constexpr std::string_view kRequestTag = "aws:requesttag/";
+    if (name.rfind(kRequestTag, 0) == 0 || name == "aws:tagkeys") {
+        if (req->Has("TagKeys"))
+            return name == "aws:tagkeys" ? Values(req->StringList("TagKeys")) : std::nullopt;
+        if (!req->Has("Tags")) return std::nullopt;
+        std::vector<std::pair<std::string, std::string>> tags;
+        for (const auto& t : req->At("Tags"))
+            tags.emplace_back(Text(t.at("TagKey")), Text(t.at("TagValue")));
+        if (name != "aws:tagkeys") return FindFolded(tags, name.substr(kRequestTag.size()));
+        std::vector<std::string> keys;
+        for (const auto& [k, v] : tags) keys.push_back(k);
+        return keys;
+    }
+    for (const auto& m : kMemberKeys)
+        if (name == m.key) {
+            if (f.action == "ScheduleKeyDeletion" && !req->Has(m.member) &&
+                name == "kms:schedulekeydeletionpendingwindowindays")
+                return one("30");
+            return member(m.member);
+        }
+    if (name == "kms:grantoperations")
+        return req->Has("Operations") ? Values(req->StringList("Operations")) : std::nullopt;
+    if (f.action == "CreateGrant") {
+        if (name == "kms:grantisforawsresource") return one("false");
+        if (name == "kms:grantconstrainttype" && req->Has("Constraints"))
             for (const char* type : {"EncryptionContextEquals", "EncryptionContextSubset"})
-                if (req.At("Constraints").contains(type)) k["kms:grantconstrainttype"] = {type};
+                if (req->At("Constraints").contains(type)) return one(type);
     }
-    if (req.Has("Tags")) {
-        auto& keys = k["aws:tagkeys"];
-        for (const auto& t : req.At("Tags")) {
-            const std::string tk = Text(t.at("TagKey"));
-            k["aws:requesttag/" + Lower(tk)] = {Text(t.at("TagValue"))};
-            keys.push_back(tk);
-        }
+    return std::nullopt;
+}
+
+// Fills the condition keys `policy` reads that are not there yet.
+void AddConditionKeys(const RequestFacts& f, const authz::Policy& policy,
+                      authz::RequestContext& rc) {
+    for (const auto& name : policy.condition_keys()) {
+        if (rc.keys.count(name)) continue;
+        if (auto v = ConditionValue(f, name)) rc.keys.emplace(name, std::move(*v));
     }
-    if (req.Has("TagKeys")) k["aws:tagkeys"] = req.StringList("TagKeys");
 }
 
 bool Holds(const storage::GrantRecord& g, std::string_view action, const Context& ec) {
@@ -249,13 +302,6 @@ authz::Evaluation EvaluateIdentity(const Caller& caller, const authz::RequestCon
     return out;
 }
 
-bool IdentityHasConditions(const Caller& caller, const std::string& prefix = "") {
-    if (caller.identity_policies == nullptr) return false;
-    for (const auto& p : *caller.identity_policies)
-        if (prefix.empty() ? p.has_conditions() : p.References(prefix)) return true;
-    return false;
-}
-
 Status Denied(authz::Decision d, const Caller& caller, const std::string& action,
               const std::string& resource) {
     return Error(ErrorCode::kAccessDenied,
@@ -268,23 +314,34 @@ bool IsIamOnlyOperation(std::string_view operation) { return In(kIamOnly, operat
 
 bool AllowsCrossAccount(std::string_view action) { return In(kCrossAccount, action); }
 
+// Condition keys for every policy in play that has conditions; the encryption context is read
+// from the request only if something needs it.
+struct Conditions {
+    std::optional<Context> ec;
+    const Context& Ec(const OpContext& ctx, std::string_view action) {
+        if (!ec) ec = RequestContextOf(ctx, action);
+        return *ec;
+    }
+    void Add(const OpContext& ctx, const storage::KeyRecord* key, std::string_view action,
+             const std::string& alias, const authz::Policy* key_policy, authz::RequestContext& rc) {
+        auto add = [&](const authz::Policy& p) {
+            if (!p.has_conditions()) return;
+            AddConditionKeys({ctx, key, action, Ec(ctx, action), alias}, p, rc);
+        };
+        if (key_policy) add(*key_policy);
+        if (ctx.caller.identity_policies)
+            for (const auto& p : *ctx.caller.identity_policies) add(p);
+    }
+};
+
 Status AuthorizeKey(const OpContext& ctx, const storage::KeyRecord& key, std::string_view action,
                     const std::string& request_alias) {
     const std::string full_action = "kms:" + std::string(action);
-    const auto key_policy = ctx.services.policies.Get(key.policy);
-    const bool conditions =
-        (key_policy && key_policy->has_conditions()) || IdentityHasConditions(ctx.caller);
+    const auto key_policy = ctx.services.policies.Get(key);
     authz::RequestContext rc{
         full_action, key.arn, ctx.caller.principal_arn, ctx.caller.account, {}};
-    std::optional<Context> ec;
-    if (conditions) {
-        ec = RequestContextOf(ctx, action);
-        const std::string aliases = "kms:resourcealiases";
-        FillConditionKeys(ctx, &key, action, *ec, request_alias,
-                          (key_policy && key_policy->References(aliases)) ||
-                              IdentityHasConditions(ctx.caller, aliases),
-                          rc);
-    }
+    Conditions conditions;
+    conditions.Add(ctx, &key, action, request_alias, key_policy.get(), rc);
     authz::DecisionInputs in{};
     if (key_policy) in.key_policy = key_policy->Evaluate(rc);
     in.identity = EvaluateIdentity(ctx.caller, rc);
@@ -293,8 +350,7 @@ Status AuthorizeKey(const OpContext& ctx, const storage::KeyRecord& key, std::st
     auto decision = authz::Decide(in);
     if (decision == authz::Decision::kNoResourceAllow ||
         decision == authz::Decision::kNoIdentityAllow) {
-        if (!ec) ec = RequestContextOf(ctx, action);
-        in.grant_allows = GrantAllows(ctx, key, action, *ec);
+        in.grant_allows = GrantAllows(ctx, key, action, conditions.Ec(ctx, action));
         decision = authz::Decide(in);
     }
     if (decision == authz::Decision::kAllow) return Status::Ok();
@@ -306,8 +362,8 @@ Status AuthorizeIam(const OpContext& ctx, std::string_view action, const std::st
     const std::string full_action = "kms:" + std::string(action);
     authz::RequestContext rc{
         full_action, resource, ctx.caller.principal_arn, ctx.caller.account, {}};
-    if (IdentityHasConditions(ctx.caller))
-        FillConditionKeys(ctx, nullptr, action, RequestContextOf(ctx, action), "", false, rc);
+    Conditions conditions;
+    conditions.Add(ctx, nullptr, action, "", nullptr, rc);
     authz::DecisionInputs in{};
     in.identity = EvaluateIdentity(ctx.caller, rc);
     in.identity_unrestricted = false;

@@ -220,11 +220,8 @@ std::vector<GrantPtr> Catalog::GrantsOf(const ScopedName& key) const {
 
 std::size_t Catalog::GrantCount(const ScopedName& key) const {
     std::shared_lock lock(mu_);
-    auto it = grants_.find(key);
-    std::size_t n = 0;
-    if (it != grants_.end())
-        for (const auto& [grantee, list] : it->second) n += list.size();
-    return n;
+    auto it = grant_counts_.find(key);
+    return it == grant_counts_.end() ? 0 : it->second;
 }
 
 std::vector<GrantPtr> Catalog::GrantsFor(const ScopedName& key, const std::string& grantee) const {
@@ -233,6 +230,17 @@ std::vector<GrantPtr> Catalog::GrantsFor(const ScopedName& key, const std::strin
     if (it == grants_.end()) return {};
     auto g = it->second.find(grantee);
     return g == it->second.end() ? std::vector<GrantPtr>{} : g->second;
+}
+
+std::vector<GrantPtr> Catalog::GrantsNamed(const ScopedName& key, const std::string& name) const {
+    std::vector<GrantPtr> out;
+    std::shared_lock lock(mu_);
+    auto it = grants_.find(key);
+    if (it == grants_.end()) return out;
+    for (const auto& [grantee, list] : it->second)
+        for (const auto& g : list)
+            if (g->name == name) out.push_back(g);
+    return out;
 }
 
 GrantPtr Catalog::FindGrant(const std::string& grant_id) const {
@@ -257,6 +265,7 @@ void Catalog::PublishGrant(const GrantPtr& grant) {
     auto rec = std::make_shared<GrantRecord>(*grant);
     rec->seq = next_grant_seq_++;
     grants_[rec->key][rec->grantee_principal].push_back(rec);
+    ++grant_counts_[rec->key];
     grants_by_id_[rec->grant_id] = std::move(rec);
 }
 
@@ -265,6 +274,7 @@ void Catalog::UnpublishGrant(const std::string& grant_id) {
     if (it == grants_by_id_.end()) return;
     const GrantPtr g = it->second;
     grants_by_id_.erase(it);
+    if (--grant_counts_[g->key] == 0) grant_counts_.erase(g->key);
     auto k = grants_.find(g->key);
     if (k == grants_.end()) return;
     auto& list = k->second[g->grantee_principal];
@@ -450,6 +460,7 @@ void Catalog::Publish(const Change& c) {
                 for (const auto& grant : list) grants_by_id_.erase(grant->grant_id);
             grants_.erase(g);
         }
+        grant_counts_.erase(k);
         // Aliases cascade with the key in SQL; mirror that here.
         for (auto a = aliases_.begin(); a != aliases_.end();) {
             if (a->first.account == k.account && a->first.region == k.region &&
@@ -498,6 +509,7 @@ Status Catalog::Reset(const std::vector<std::string>& meta_to_clear) {
     material_owner_.clear();
     grants_.clear();
     grants_by_id_.clear();
+    grant_counts_.clear();
     return Status::Ok();
 }
 

@@ -62,6 +62,8 @@ public:
     // The grants of `key` whose grantee is `grantee` (the authorization hot path: one lookup).
     std::vector<GrantPtr> GrantsFor(const ScopedName& key, const std::string& grantee) const;
     GrantPtr FindGrant(const std::string& grant_id) const;
+    // Grants of `key` named `name` (CreateGrant's idempotency), in no particular order.
+    std::vector<GrantPtr> GrantsNamed(const ScopedName& key, const std::string& name) const;
     // Grants, on any key, that `retiring_principal` may retire, in creation order.
     std::vector<GrantPtr> RetirableGrants(const std::string& retiring_principal) const;
     // Keys with scheduled work due at or before `time` (deletion of a key pending deletion,
@@ -109,6 +111,7 @@ private:
     // Grants by key, then by grantee principal; and by grant ID.
     std::map<ScopedName, std::map<std::string, std::vector<GrantPtr>>> grants_;
     std::unordered_map<std::string, GrantPtr> grants_by_id_;
+    std::map<ScopedName, std::size_t> grant_counts_;  // CreateGrant's quota check is O(log n)
     std::int64_t next_grant_seq_ = 1;
 };
 

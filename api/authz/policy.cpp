@@ -3,6 +3,7 @@
 #include <cmath>
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 namespace kmsd::api::authz {
 
@@ -40,6 +41,18 @@ Result<std::vector<std::string>> Strings(const json& v, const std::string& what)
 
 struct Condition {
     std::string op;  // base operator, e.g. StringEquals
+    // The operator, classified once at parse time (the hot path never compares names).
+    enum class Kind {
+        kExact,
+        kIgnoreCase,
+        kLike,
+        kNumeric,
+        kDate,
+        kBool,
+        kNull
+    } kind = Kind::kExact;
+    enum class Cmp { kEq, kLt, kLe, kGt, kGe } cmp = Cmp::kEq;
+    bool negated = false;
     bool if_exists = false;
     enum class Set { kSingle, kAnyValue, kAllValues } set = Set::kSingle;
     std::string key;  // lower-case
@@ -59,14 +72,26 @@ struct Policy::Statement {
     std::vector<Condition> conditions;
 };
 
-bool WildcardMatch(const std::string& pattern, const std::string& value, bool fold_case) {
-    auto eq = [&](char a, char b) {
-        return fold_case ? std::tolower(static_cast<unsigned char>(a)) ==
-                               std::tolower(static_cast<unsigned char>(b))
-                         : a == b;
-    };
+// ASCII case folding: IAM folds action names and *IgnoreCase values as ASCII, and the C
+// library's locale-aware tolower is a hot spot here.
+inline char AsciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+
+bool WildcardMatch(std::string_view pattern, std::string_view value, bool fold_case) {
+    auto eq = [&](char a, char b) { return fold_case ? AsciiLower(a) == AsciiLower(b) : a == b; };
+    // Fast paths for the common shapes: "*", a literal, and "prefix*".
+    if (pattern.size() == 1 && pattern[0] == '*') return true;
+    std::size_t wild = 0;  // a plain loop: find_first_of runs memchr per character
+    while (wild < pattern.size() && pattern[wild] != '*' && pattern[wild] != '?') ++wild;
+    if (wild == pattern.size()) wild = std::string_view::npos;
+    if (wild == std::string_view::npos || (wild == pattern.size() - 1 && pattern[wild] == '*')) {
+        const std::size_t n = wild == std::string_view::npos ? pattern.size() : wild;
+        if (wild == std::string_view::npos ? value.size() != n : value.size() < n) return false;
+        for (std::size_t i = 0; i < n; ++i)
+            if (!eq(pattern[i], value[i])) return false;
+        return true;
+    }
     // Iterative glob with backtracking to the last '*'.
-    std::size_t p = 0, v = 0, star = std::string::npos, mark = 0;
+    std::size_t p = 0, v = 0, star = std::string_view::npos, mark = 0;
     while (v < value.size()) {
         if (p < pattern.size() && (pattern[p] == '?' || eq(pattern[p], value[v]))) {
             ++p;
@@ -74,7 +99,7 @@ bool WildcardMatch(const std::string& pattern, const std::string& value, bool fo
         } else if (p < pattern.size() && pattern[p] == '*') {
             star = p++;
             mark = v;
-        } else if (star != std::string::npos) {
+        } else if (star != std::string_view::npos) {
             p = star + 1;
             v = ++mark;
         } else {
@@ -113,8 +138,6 @@ const char* const kOperators[] = {"StringEquals",
                                   "ArnNotLike",
                                   "BinaryEquals"};
 
-bool Negated(const std::string& op) { return op.find("Not") != std::string::npos; }
-
 // Epoch seconds of an ISO 8601 date (YYYY-MM-DD[Thh:mm:ss[Z]]) or of a number; NAN otherwise.
 double ParseDate(const std::string& s) {
     char* end = nullptr;
@@ -129,48 +152,98 @@ double ParseDate(const std::string& s) {
     return static_cast<double>(timegm(&tm));
 }
 
-// One request value against one policy value under the positive form of `op`.
-bool Matches(const std::string& op, const std::string& policy, const std::string& request) {
-    if (op == "StringEquals" || op == "StringNotEquals" || op == "BinaryEquals")
-        return policy == request;
-    if (op == "StringEqualsIgnoreCase" || op == "StringNotEqualsIgnoreCase")
-        return Lower(policy) == Lower(request);
-    if (op == "StringLike" || op == "StringNotLike" || op == "ArnLike" || op == "ArnNotLike" ||
-        op == "ArnEquals" || op == "ArnNotEquals")
-        return WildcardMatch(policy, request, false);
-    if (op == "Bool") return Lower(policy) == Lower(request);
-    const bool numeric = op.rfind("Numeric", 0) == 0;
+// Classifies a (known) base operator name.
+void Classify(Condition& c) {
+    const std::string& op = c.op;
+    c.negated = op.find("Not") != std::string::npos;
+    using K = Condition::Kind;
+    if (op == "Null")
+        c.kind = K::kNull;
+    else if (op == "Bool")
+        c.kind = K::kBool;
+    else if (op.find("IgnoreCase") != std::string::npos)
+        c.kind = K::kIgnoreCase;
+    else if (op.find("Like") != std::string::npos || op.rfind("Arn", 0) == 0)
+        c.kind = K::kLike;
+    else if (op.rfind("Numeric", 0) == 0)
+        c.kind = K::kNumeric;
+    else if (op.rfind("Date", 0) == 0)
+        c.kind = K::kDate;
+    else
+        c.kind = K::kExact;  // StringEquals, StringNotEquals, BinaryEquals
+    if (c.kind == K::kNumeric || c.kind == K::kDate) {
+        const std::string cmp = op.substr(c.kind == K::kNumeric ? 7 : 4);
+        using C = Condition::Cmp;
+        c.cmp = cmp == "LessThan"            ? C::kLt
+                : cmp == "LessThanEquals"    ? C::kLe
+                : cmp == "GreaterThan"       ? C::kGt
+                : cmp == "GreaterThanEquals" ? C::kGe
+                                             : C::kEq;
+    }
+}
+
+bool EqualsFolded(const std::string& a, const std::string& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (AsciiLower(a[i]) != AsciiLower(b[i])) return false;
+    return true;
+}
+
+// One request value against one policy value under the positive form of the operator.
+bool Matches(const Condition& c, const std::string& policy, const std::string& request) {
+    using K = Condition::Kind;
+    switch (c.kind) {
+        case K::kExact:
+            return policy == request;
+        case K::kIgnoreCase:
+        case K::kBool:
+            return EqualsFolded(policy, request);
+        case K::kLike:
+            return WildcardMatch(policy, request, false);
+        case K::kNull:
+            return false;  // handled by Holds
+        case K::kNumeric:
+        case K::kDate:
+            break;
+    }
+    const bool numeric = c.kind == K::kNumeric;
     const double a = numeric ? std::strtod(request.c_str(), nullptr) : ParseDate(request);
     const double b = numeric ? std::strtod(policy.c_str(), nullptr) : ParseDate(policy);
     if (std::isnan(a) || std::isnan(b)) return false;
-    const std::string cmp = op.substr(numeric ? 7 : 4);
-    if (cmp == "Equals" || cmp == "NotEquals") return a == b;
-    if (cmp == "LessThan") return a < b;
-    if (cmp == "LessThanEquals") return a <= b;
-    if (cmp == "GreaterThan") return a > b;
-    if (cmp == "GreaterThanEquals") return a >= b;
+    switch (c.cmp) {
+        case Condition::Cmp::kEq:
+            return a == b;
+        case Condition::Cmp::kLt:
+            return a < b;
+        case Condition::Cmp::kLe:
+            return a <= b;
+        case Condition::Cmp::kGt:
+            return a > b;
+        case Condition::Cmp::kGe:
+            return a >= b;
+    }
     return false;
 }
 
 bool AnyPolicyValueMatches(const Condition& c, const std::string& request) {
     for (const auto& v : c.values)
-        if (Matches(c.op, v, request)) return true;
+        if (Matches(c, v, request)) return true;
     return false;
 }
 
 bool Holds(const Condition& c, const RequestContext& req) {
     auto it = req.keys.find(c.key);
     const bool present = it != req.keys.end() && !it->second.empty();
-    if (c.op == "Null") {
+    if (c.kind == Condition::Kind::kNull) {
         // "true": the key must be absent; "false": present.
         return !c.values.empty() && (Lower(c.values[0]) == "true") == !present;
     }
     if (!present) {
         if (c.set == Condition::Set::kAllValues) return true;  // vacuously
         if (c.if_exists) return true;
-        return c.set == Condition::Set::kSingle && Negated(c.op);
+        return c.set == Condition::Set::kSingle && c.negated;
     }
-    const bool negated = Negated(c.op);
+    const bool negated = c.negated;
     auto value_ok = [&](const std::string& v) {
         bool m = AnyPolicyValueMatches(c, v);
         return negated ? !m : m;
@@ -190,21 +263,34 @@ bool Holds(const Condition& c, const RequestContext& req) {
 // A principal as written in a policy: "*", an account ID, or an ARN (wildcards not allowed by
 // IAM in Principal except "*"). Returns whether it names the account (root) rather than a
 // principal in it.
+// Whether `s` is `a` then `b` then `c` (no allocation: this runs for every principal of every
+// statement on the hot path).
+bool IsConcat(std::string_view s, std::string_view a, std::string_view b, std::string_view c) {
+    return s.size() == a.size() + b.size() + c.size() && s.substr(0, a.size()) == a &&
+           s.substr(a.size(), b.size()) == b && s.substr(a.size() + b.size()) == c;
+}
+
 bool NamesAccountOf(const std::string& p, const RequestContext& req) {
-    return p == req.principal_account || p == "arn:aws:iam::" + req.principal_account + ":root";
+    return p == req.principal_account ||
+           IsConcat(p, "arn:aws:iam::", req.principal_account, ":root");
 }
 
 bool NamesPrincipal(const std::string& p, const RequestContext& req) {
     if (p == "*" || p == req.principal_arn) return true;
-    // A role ARN in a policy covers that role's sessions.
-    const std::string role_prefix = "arn:aws:iam::" + req.principal_account + ":role/";
-    if (p.rfind(role_prefix, 0) == 0) {
-        const std::string role = p.substr(role_prefix.size());
-        const std::string session =
-            "arn:aws:sts::" + req.principal_account + ":assumed-role/" + role + "/";
-        return req.principal_arn.rfind(session, 0) == 0;
-    }
-    return false;
+    // A role ARN in a policy covers that role's sessions:
+    // arn:aws:iam::<acct>:role/<role> ~ arn:aws:sts::<acct>:assumed-role/<role>/<session>.
+    constexpr std::string_view kIam = "arn:aws:iam::", kRole = ":role/";
+    constexpr std::string_view kSts = "arn:aws:sts::", kAssumed = ":assumed-role/";
+    const std::string_view pv(p), caller(req.principal_arn), acct(req.principal_account);
+    if (pv.substr(0, kIam.size()) != kIam || pv.substr(kIam.size(), acct.size()) != acct ||
+        pv.substr(kIam.size() + acct.size(), kRole.size()) != kRole)
+        return false;
+    const std::string_view role = pv.substr(kIam.size() + acct.size() + kRole.size());
+    const std::size_t head = kSts.size() + acct.size() + kAssumed.size();
+    return caller.size() > head + role.size() + 1 && caller.substr(0, kSts.size()) == kSts &&
+           caller.substr(kSts.size(), acct.size()) == acct &&
+           caller.substr(kSts.size() + acct.size(), kAssumed.size()) == kAssumed &&
+           caller.substr(head, role.size()) == role && caller[head + role.size()] == '/';
 }
 
 Result<Policy::Statement> ParseStatement(const json& s, bool require_principal) {
@@ -281,6 +367,7 @@ Result<Policy::Statement> ParseStatement(const json& s, bool require_principal) 
                 std::end(kOperators))
                 return Malformed("Unknown condition operator " + op.key());
             base.op = name;
+            Classify(base);
             if (!op.value().is_object()) return Malformed("Condition values must be objects");
             for (auto key = op.value().begin(); key != op.value().end(); ++key) {
                 Condition c = base;
@@ -309,17 +396,14 @@ Result<Policy> Policy::Parse(const std::string& text, bool require_principal) {
         list->push_back(std::move(st));
     }
     Policy p;
-    for (const auto& st : *list) p.has_conditions_ = p.has_conditions_ || !st.conditions.empty();
+    auto keys = std::make_shared<std::vector<std::string>>();
+    for (const auto& st : *list)
+        for (const auto& c : st.conditions)
+            if (std::find(keys->begin(), keys->end(), c.key) == keys->end()) keys->push_back(c.key);
+    p.has_conditions_ = !keys->empty();
+    p.condition_keys_ = std::move(keys);
     p.statements_ = std::move(list);
     return p;
-}
-
-bool Policy::References(const std::string& lower_prefix) const {
-    if (!statements_) return false;
-    for (const auto& st : *statements_)
-        for (const auto& c : st.conditions)
-            if (c.key.rfind(lower_prefix, 0) == 0) return true;
-    return false;
 }
 
 std::vector<std::string> Policy::Principals() const {
@@ -336,17 +420,7 @@ Evaluation Policy::Evaluate(const RequestContext& req) const {
     for (const auto& st : *statements_) {
         // Action and Resource: a statement without them never applies.
         if (st.actions.empty() || st.resources.empty()) continue;
-        bool action = std::any_of(st.actions.begin(), st.actions.end(), [&](const auto& a) {
-            return WildcardMatch(a, req.action, /*fold_case=*/true);
-        });
-        if (action == st.not_action) continue;
-        bool resource = std::any_of(st.resources.begin(), st.resources.end(), [&](const auto& r) {
-            return WildcardMatch(r, req.resource, /*fold_case=*/false);
-        });
-        if (resource == st.not_resource) continue;
-        if (!std::all_of(st.conditions.begin(), st.conditions.end(),
-                         [&](const Condition& c) { return Holds(c, req); }))
-            continue;
+        // Cheapest and most selective test first: who the statement is about.
         bool direct = !st.has_principal || st.any_principal;
         bool account = false;
         for (const auto& p : st.principals) {
@@ -360,6 +434,18 @@ Evaluation Policy::Evaluate(const RequestContext& req) const {
             account = false;
         }
         if (!direct && !account) continue;
+        bool action = std::any_of(st.actions.begin(), st.actions.end(), [&](const auto& a) {
+            return WildcardMatch(a, req.action, /*fold_case=*/true);
+        });
+        if (action == st.not_action) continue;
+        bool resource = std::any_of(st.resources.begin(), st.resources.end(), [&](const auto& r) {
+            return WildcardMatch(r, req.resource, /*fold_case=*/false);
+        });
+        if (resource == st.not_resource) continue;
+        // Conditions last: they cost the most.
+        if (!std::all_of(st.conditions.begin(), st.conditions.end(),
+                         [&](const Condition& c) { return Holds(c, req); }))
+            continue;
         if (!st.allow)
             out.deny = true;
         else if (direct)

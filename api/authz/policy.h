@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -15,11 +16,12 @@
 namespace kmsd::api::authz {
 
 // What a request looks like to a policy.
+// The views refer to strings that outlive the evaluation (the request's, the key record's).
 struct RequestContext {
-    std::string action;         // e.g. kms:Encrypt
-    std::string resource;       // the key ARN
-    std::string principal_arn;  // the caller
-    std::string principal_account;
+    std::string_view action;         // e.g. kms:Encrypt
+    std::string_view resource;       // the key ARN
+    std::string_view principal_arn;  // the caller
+    std::string_view principal_account;
     // Condition keys by lower-case name (kms:encryptioncontext:tenant, aws:principalarn, ...);
     // a multi-valued key has several values, a missing key is absent.
     std::map<std::string, std::vector<std::string>> keys;
@@ -44,8 +46,8 @@ public:
     // Whether any statement has a Condition: without one, Evaluate never reads request.keys, so
     // the hot path can skip building them.
     bool has_conditions() const { return has_conditions_; }
-    // Whether a condition uses a key starting with `lower_prefix` (e.g. "kms:resourcealiases").
-    bool References(const std::string& lower_prefix) const;
+    // The condition keys the policy reads (lower-case, each once): requests compute only these.
+    const std::vector<std::string>& condition_keys() const { return *condition_keys_; }
     // Every AWS principal named in Principal/NotPrincipal ("*", account IDs, ARNs).
     std::vector<std::string> Principals() const;
 
@@ -54,9 +56,11 @@ public:
 private:
     std::shared_ptr<const std::vector<Statement>> statements_;
     bool has_conditions_ = false;
+    std::shared_ptr<const std::vector<std::string>> condition_keys_ =
+        std::make_shared<const std::vector<std::string>>();
 };
 
 // '*' and '?' wildcards; case-insensitive when `fold_case`.
-bool WildcardMatch(const std::string& pattern, const std::string& value, bool fold_case);
+bool WildcardMatch(std::string_view pattern, std::string_view value, bool fold_case);
 
 }  // namespace kmsd::api::authz

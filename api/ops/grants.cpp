@@ -162,16 +162,15 @@ Result<Json> CreateGrant(OpContext& ctx, const Request& req) {
         KMSD_RETURN_IF_ERROR(RequireNotPendingDeletion(*key));
         KMSD_RETURN_IF_ERROR(CheckOperations(*key, ops));
         KMSD_RETURN_IF_ERROR(DryRunGate(req));
-        const auto existing = ctx.services.catalog.GrantsOf(key->scoped());
         // A repeat with the same name and parameters is the same grant (a fresh token).
         if (req.Has("Name"))
-            for (const auto& g : existing)
-                if (g->name == req.String("Name") &&
-                    SameGrant(*g, grantee, retiring, ops, constraint)) {
+            for (const auto& g :
+                 ctx.services.catalog.GrantsNamed(key->scoped(), req.String("Name")))
+                if (SameGrant(*g, grantee, retiring, ops, constraint)) {
                     grant_id = g->grant_id;
                     return storage::Change{};
                 }
-        if (existing.size() >= kMaxGrantsPerKey)
+        if (ctx.services.catalog.GrantCount(key->scoped()) >= kMaxGrantsPerKey)
             return Error(ErrorCode::kLimitExceeded,
                          "Too many grants for key " + key->arn + ". The limit is 50000.");
         auto grant = std::make_shared<storage::GrantRecord>();

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <ctime>
+#include <nlohmann/json.hpp>
 
 #include "api/resolve.h"
 #include "hsm/crypto.h"
@@ -53,14 +54,34 @@ Status Incomplete(const std::string& message) {
     return Error(ErrorCode::kIncompleteSignature, message);
 }
 
+// A YAML node as JSON, whatever style it was written in (block or flow). Scalars stay strings:
+// policies hold strings only ("2012-10-17", "true" in conditions), and the evaluator reads
+// numbers and booleans from their text anyway.
+nlohmann::json ToJson(const YAML::Node& node) {
+    switch (node.Type()) {
+        case YAML::NodeType::Map: {
+            nlohmann::json out = nlohmann::json::object();
+            for (const auto& kv : node) out[kv.first.as<std::string>()] = ToJson(kv.second);
+            return out;
+        }
+        case YAML::NodeType::Sequence: {
+            nlohmann::json out = nlohmann::json::array();
+            for (const auto& e : node) out.push_back(ToJson(e));
+            return out;
+        }
+        case YAML::NodeType::Scalar:
+            return node.as<std::string>();
+        default:
+            return nullptr;
+    }
+}
+
 // Identity policies as YAML (or JSON, which is YAML) → parsed policies.
 Result<std::shared_ptr<const std::vector<api::authz::Policy>>> ParsePolicies(
     const YAML::Node& node, const std::string& arn) {
     auto out = std::make_shared<std::vector<api::authz::Policy>>();
     for (const auto& policy : node["policies"]) {
-        YAML::Emitter json;
-        json << YAML::DoubleQuoted << YAML::Flow << policy;
-        auto parsed = api::authz::Policy::Parse(json.c_str(), /*require_principal=*/false);
+        auto parsed = api::authz::Policy::Parse(ToJson(policy).dump(), /*require_principal=*/false);
         if (!parsed.ok())
             return Error(ErrorCode::kValidation,
                          "identity policy of " + arn + ": " + parsed.status().message());

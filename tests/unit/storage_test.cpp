@@ -133,3 +133,58 @@ TEST_CASE("listing pages through keys of one account and Region in ID order", "[
     CHECK(c->ListKeys("111122223333", "us-east-1", "c", 10).size() == 1);
     CHECK(c->ListKeys("111122223333", "us-west-2", "", 10).empty());
 }
+
+TEST_CASE("grants are written through, indexed, survive a reopen and cascade with their key",
+          "[storage]") {
+    TempDir dir;
+    auto grant = [](const std::string& id, const std::string& grantee) {
+        auto g = std::make_shared<GrantRecord>();
+        g->key = {"111122223333", "us-east-1", "k1"};
+        g->grant_id = id;
+        g->name = "n-" + id;
+        g->creation_date = 1700000001;
+        g->grantee_principal = grantee;
+        g->retiring_principal = "arn:aws:iam::111122223333:user/ret";
+        g->issuing_account = "arn:aws:iam::111122223333:root";
+        g->operations = {"Decrypt", "GenerateDataKey"};
+        g->constraint_type = "EncryptionContextSubset";
+        g->constraint_context = {{"a", "1"}, {"b", "2"}};
+        return g;
+    };
+    const ScopedName k1{"111122223333", "us-east-1", "k1"};
+    {
+        auto c = Catalog::Open(dir.db()).value();
+        REQUIRE(c->Apply(NewKeyChange("k1", std::string(64, 'a'))).ok());
+        Change gc;
+        gc.put_grants = {grant(std::string(64, '1'), "arn:aws:iam::111122223333:user/u1"),
+                         grant(std::string(64, '2'), "arn:aws:iam::111122223333:user/u2"),
+                         grant(std::string(64, '3'), "arn:aws:iam::111122223333:user/u1")};
+        REQUIRE(c->Apply(gc).ok());
+        Change revoke;
+        revoke.delete_grants = {std::string(64, '2')};
+        REQUIRE(c->Apply(revoke).ok());
+        CHECK(c->GrantCount(k1) == 2);
+    }
+    auto c = Catalog::Open(dir.db()).value();
+    auto all = c->GrantsOf(k1);
+    REQUIRE(all.size() == 2);
+    CHECK(all[0]->grant_id == std::string(64, '1'));  // creation order
+    CHECK(all[1]->grant_id == std::string(64, '3'));
+    CHECK(all[0]->operations == std::vector<std::string>{"Decrypt", "GenerateDataKey"});
+    CHECK(all[0]->constraint_type == "EncryptionContextSubset");
+    CHECK(all[0]->constraint_context ==
+          std::vector<std::pair<std::string, std::string>>{{"a", "1"}, {"b", "2"}});
+    CHECK(c->GrantsFor(k1, "arn:aws:iam::111122223333:user/u1").size() == 2);
+    CHECK(c->GrantsFor(k1, "arn:aws:iam::111122223333:user/u2").empty());
+    CHECK(c->GrantsNamed(k1, "n-" + std::string(64, '3')).size() == 1);
+    CHECK(c->RetirableGrants("arn:aws:iam::111122223333:user/ret").size() == 2);
+    CHECK(c->FindGrant(std::string(64, '2')) == nullptr);
+    CHECK(c->GrantCount(k1) == 2);
+    Change del;
+    del.delete_keys = {k1};
+    REQUIRE(c->Apply(del).ok());
+    CHECK(c->GrantCount(k1) == 0);
+    CHECK(c->FindGrant(std::string(64, '1')) == nullptr);
+    auto reopened = Catalog::Open(dir.db()).value();
+    CHECK(reopened->GrantsOf(k1).empty());
+}

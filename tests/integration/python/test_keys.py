@@ -951,7 +951,6 @@ class PolicyTest(KmsdTestCase):
                             KeyId=md["KeyId"], PolicyName="default", Policy=json.dumps(policy))
         self.assertEqual(self.kms.get_key_policy(KeyId=md["KeyId"])["Policy"], DEFAULT_POLICY)
 
-    @unittest.skip("policy enforcement is issue 4 (not built yet)")
     def test_explicit_deny_is_enforced(self):
         md = self.create_key()
         policy = json.loads(DEFAULT_POLICY)
