@@ -1,5 +1,7 @@
 #include "api/authz/policy.h"
 
+#include <arpa/inet.h>
+
 #include <cmath>
 #include <ctime>
 #include <nlohmann/json.hpp>
@@ -49,7 +51,8 @@ struct Condition {
         kNumeric,
         kDate,
         kBool,
-        kNull
+        kNull,
+        kIp
     } kind = Kind::kExact;
     enum class Cmp { kEq, kLt, kLe, kGt, kGe } cmp = Cmp::kEq;
     bool negated = false;
@@ -136,6 +139,8 @@ const char* const kOperators[] = {"StringEquals",
                                   "ArnLike",
                                   "ArnNotEquals",
                                   "ArnNotLike",
+                                  "IpAddress",
+                                  "NotIpAddress",
                                   "BinaryEquals"};
 
 // Epoch seconds of an ISO 8601 date (YYYY-MM-DD[Thh:mm:ss[Z]]) or of a number; NAN otherwise.
@@ -159,6 +164,8 @@ void Classify(Condition& c) {
     using K = Condition::Kind;
     if (op == "Null")
         c.kind = K::kNull;
+    else if (op.find("IpAddress") != std::string::npos)
+        c.kind = K::kIp;
     else if (op == "Bool")
         c.kind = K::kBool;
     else if (op.find("IgnoreCase") != std::string::npos)
@@ -182,6 +189,30 @@ void Classify(Condition& c) {
     }
 }
 
+// Whether the IPv4 or IPv6 address `ip` is in `cidr` ("203.0.113.0/24", "2001:db8::/32", or a
+// bare address).
+bool InCidr(const std::string& cidr, const std::string& ip) {
+    const auto slash = cidr.find('/');
+    const std::string net = cidr.substr(0, slash);
+    unsigned char a[16] = {}, b[16] = {};
+    const int family = net.find(':') == std::string::npos ? AF_INET : AF_INET6;
+    const int bytes = family == AF_INET ? 4 : 16;
+    if (inet_pton(family, net.c_str(), a) != 1 || inet_pton(family, ip.c_str(), b) != 1)
+        return false;
+    int bits = bytes * 8;
+    if (slash != std::string::npos) {
+        char* end = nullptr;
+        const long n = std::strtol(cidr.c_str() + slash + 1, &end, 10);
+        if (*end != '\0' || n < 0 || n > bits) return false;
+        bits = static_cast<int>(n);
+    }
+    for (int i = 0; i < bytes && bits > 0; ++i, bits -= 8) {
+        const unsigned mask = bits >= 8 ? 0xFFu : (0xFFu << (8 - bits)) & 0xFFu;
+        if ((a[i] & mask) != (b[i] & mask)) return false;
+    }
+    return true;
+}
+
 bool EqualsFolded(const std::string& a, const std::string& b) {
     if (a.size() != b.size()) return false;
     for (std::size_t i = 0; i < a.size(); ++i)
@@ -202,6 +233,8 @@ bool Matches(const Condition& c, const std::string& policy, const std::string& r
             return WildcardMatch(policy, request, false);
         case K::kNull:
             return false;  // handled by Holds
+        case K::kIp:
+            return InCidr(policy, request);
         case K::kNumeric:
         case K::kDate:
             break;

@@ -499,6 +499,31 @@ TEST_CASE("policy evaluation table", "[api][authz]") {
     CHECK(cases.size() >= 100);
 }
 
+TEST_CASE("IpAddress and NotIpAddress match CIDRs", "[api][authz]") {
+    auto eval = [](const char* cond, const char* ip) {
+        auto p = Policy::Parse(std::string(R"({"Statement":[{"Effect":"Allow","Principal":"*",)") +
+                                   R"("Action":"kms:*","Resource":"*","Condition":)" + cond + "}]}",
+                               true)
+                     .value();
+        RequestContext rc{"kms:Encrypt", kKey, kAlice, "111122223333", {}};
+        if (*ip) rc.keys["aws:sourceip"] = {ip};
+        return p.Evaluate(rc).allow_principal;
+    };
+    const char* v4 = R"({"IpAddress":{"aws:SourceIp":["10.0.0.0/8","192.0.2.7"]}})";
+    CHECK(eval(v4, "10.200.3.4"));
+    CHECK(eval(v4, "192.0.2.7"));
+    CHECK_FALSE(eval(v4, "192.0.2.8"));
+    CHECK_FALSE(eval(v4, "11.0.0.1"));
+    CHECK_FALSE(eval(v4, ""));
+    CHECK_FALSE(eval(v4, "not-an-ip"));
+    CHECK(eval(R"({"IpAddress":{"aws:SourceIp":"203.0.113.0/25"}})", "203.0.113.127"));
+    CHECK_FALSE(eval(R"({"IpAddress":{"aws:SourceIp":"203.0.113.0/25"}})", "203.0.113.128"));
+    CHECK(eval(R"({"IpAddress":{"aws:SourceIp":"2001:db8::/32"}})", "2001:db8:1::5"));
+    CHECK_FALSE(eval(R"({"IpAddress":{"aws:SourceIp":"2001:db8::/32"}})", "2001:db9::5"));
+    CHECK(eval(R"({"NotIpAddress":{"aws:SourceIp":"10.0.0.0/8"}})", "127.0.0.1"));
+    CHECK_FALSE(eval(R"({"NotIpAddress":{"aws:SourceIp":"127.0.0.0/8"}})", "127.0.0.1"));
+}
+
 TEST_CASE("deny in one statement beats allow in another", "[api][authz]") {
     auto p = Policy::Parse(
         R"({"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"},

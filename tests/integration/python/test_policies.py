@@ -893,6 +893,15 @@ class ConditionKeyTest(StrictPolicyTestCase):
         self.assertDenied(self.nobody.encrypt, no_resource(NOBODY, "Encrypt", remote),
                           KeyId=remote, Plaintext=b"x")
 
+    def test_source_ip_cidr(self):
+        loopback = self.create_key(policy(ROOT_A_ADMIN, allow(NOBODY, "kms:Encrypt", condition={
+            "IpAddress": {"aws:SourceIp": ["127.0.0.0/8", "::1/128"]}})))["Arn"]
+        private = self.create_key(policy(ROOT_A_ADMIN, allow(NOBODY, "kms:Encrypt", condition={
+            "IpAddress": {"aws:SourceIp": "10.0.0.0/8"}})))["Arn"]
+        self.assertEqual(self.nobody.encrypt(KeyId=loopback, Plaintext=b"x")["KeyId"], loopback)
+        self.assertDenied(self.nobody.encrypt, no_resource(NOBODY, "Encrypt", private),
+                          KeyId=private, Plaintext=b"x")
+
     def test_principal_arn_and_principal_type(self):
         arn = self.create_key(policy(
             ROOT_A_ALL,
