@@ -6,6 +6,7 @@
 #include <map>
 
 #include "api/authz/decision.h"
+#include "api/resolve.h"
 
 namespace kmsd::api {
 namespace {
@@ -82,7 +83,9 @@ void ReadContext(const Json& obj, Context& out) {
 // CreateGrant the new grant's constraint.
 Context RequestContextOf(const OpContext& ctx, std::string_view action) {
     Context out;
-    if (ctx.request == nullptr) return out;
+    // Only operations that take an encryption context have one; a member of the same name in
+    // another operation's body is not part of its input (the model ignores unknown members).
+    if (ctx.request == nullptr || !In(kContextOperations, action)) return out;
     const Request& req = *ctx.request;
     if (action == "CreateGrant") {
         if (req.Has("Constraints"))
@@ -143,18 +146,47 @@ Values FindFolded(const Pairs& pairs, const std::string& name) {
     return std::nullopt;
 }
 
-// Request members that are condition keys of their own.
+// Request members that are condition keys of their own, in the operations that have them.
 struct MemberKey {
     const char* key;
     const char* member;
+    std::string_view operation;
 };
 constexpr MemberKey kMemberKeys[] = {
-    {"kms:schedulekeydeletionpendingwindowindays", "PendingWindowInDays"},
-    {"kms:rotationperiodindays", "RotationPeriodInDays"},
-    {"kms:bypasspolicylockoutsafetycheck", "BypassPolicyLockoutSafetyCheck"},
-    {"kms:granteeprincipal", "GranteePrincipal"},
-    {"kms:retiringprincipal", "RetiringPrincipal"},
+    {"kms:schedulekeydeletionpendingwindowindays", "PendingWindowInDays", "ScheduleKeyDeletion"},
+    {"kms:rotationperiodindays", "RotationPeriodInDays", "EnableKeyRotation"},
+    {"kms:bypasspolicylockoutsafetycheck", "BypassPolicyLockoutSafetyCheck", "CreateKey"},
+    {"kms:bypasspolicylockoutsafetycheck", "BypassPolicyLockoutSafetyCheck", "PutKeyPolicy"},
+    {"kms:granteeprincipal", "GranteePrincipal", "CreateGrant"},
+    {"kms:retiringprincipal", "RetiringPrincipal", "CreateGrant"},
 };
+
+// Operations whose input has GrantTokens.
+constexpr std::string_view kGrantTokenOperations[] = {"CreateGrant",
+                                                      "Decrypt",
+                                                      "DeriveSharedSecret",
+                                                      "DescribeKey",
+                                                      "Encrypt",
+                                                      "GenerateDataKey",
+                                                      "GenerateDataKeyPair",
+                                                      "GenerateDataKeyPairWithoutPlaintext",
+                                                      "GenerateDataKeyWithoutPlaintext",
+                                                      "GenerateMac",
+                                                      "GetPublicKey",
+                                                      "ReEncrypt",
+                                                      "Sign",
+                                                      "Verify",
+                                                      "VerifyMac"};
+
+// kms:ReEncryptOnSameKey: whether ReEncrypt's ciphertext belongs to its destination key.
+std::string SameKeyReEncrypt(const RequestFacts& f) {
+    const Request& req = *f.ctx.request;
+    auto material = hsm::Hsm::BlobMaterialId(req.Blob("CiphertextBlob"));
+    auto owner = material.ok() ? f.ctx.services.catalog.FindMaterialOwner(*material) : std::nullopt;
+    auto dest =
+        LookupKey(f.ctx, req.String("DestinationKeyId"), AliasRefs::kAllowed, "ReEncryptTo");
+    return owner && dest.ok() && *owner == (*dest)->scoped() ? "true" : "false";
+}
 
 // The value of the condition key `name` (lower-case) for this request; nullopt when the request
 // does not have it. Only the keys a policy in play reads are ever computed.
@@ -166,7 +198,11 @@ Values ConditionValue(const RequestFacts& f, const std::string& name) {
         if (req == nullptr || !req->Has(m)) return std::nullopt;
         return one(Text(req->At(m)));
     };
-    if (name == "aws:principalarn") return one(c.principal_arn);
+    if (name == "aws:principalarn") {
+        // For a role session, IAM's aws:PrincipalArn is the role's ARN, not the session's.
+        std::string role = RoleOfSession(c.principal_arn);
+        return one(role.empty() ? c.principal_arn : std::move(role));
+    }
     if (name == "aws:principalaccount" || name == "kms:calleraccount") return one(c.account);
     if (name == "aws:principaltype") return one(PrincipalType(c));
     if (name == "aws:requestedregion") return one(c.region);
@@ -226,7 +262,9 @@ Values ConditionValue(const RequestFacts& f, const std::string& name) {
         return f.key ? FindFolded(f.key->tags, name.substr(kResourceTag.size())) : std::nullopt;
     if (req == nullptr) return std::nullopt;
     constexpr std::string_view kRequestTag = "aws:requesttag/";
-    if (name.rfind(kRequestTag, 0) == 0 || name == "aws:tagkeys") {
+    const bool tagging = f.ctx.operation == "CreateKey" || f.ctx.operation == "TagResource" ||
+                         f.ctx.operation == "UntagResource";
+    if (tagging && (name.rfind(kRequestTag, 0) == 0 || name == "aws:tagkeys")) {
         if (req->Has("TagKeys"))
             return name == "aws:tagkeys" ? Values(req->StringList("TagKeys")) : std::nullopt;
         if (!req->Has("Tags")) return std::nullopt;
@@ -238,16 +276,17 @@ Values ConditionValue(const RequestFacts& f, const std::string& name) {
         for (const auto& [k, v] : tags) keys.push_back(k);
         return keys;
     }
+    const std::string_view op = f.ctx.operation;
     for (const auto& m : kMemberKeys)
-        if (name == m.key) {
-            if (f.action == "ScheduleKeyDeletion" && !req->Has(m.member) &&
-                name == "kms:schedulekeydeletionpendingwindowindays")
-                return one("30");
+        if (name == m.key && op == m.operation) {
+            if (op == "ScheduleKeyDeletion" && !req->Has(m.member)) return one("30");
             return member(m.member);
         }
-    if (name == "kms:grantoperations")
-        return req->Has("Operations") ? Values(req->StringList("Operations")) : std::nullopt;
-    if (f.action == "CreateGrant") {
+    if (name == "kms:reencryptonsamekey" && op == "ReEncrypt") return one(SameKeyReEncrypt(f));
+    if ((op == "ListGrants" || op == "RevokeGrant") && name == "kms:grantisforawsresource")
+        return one("false");
+    if (op == "CreateGrant") {
+        if (name == "kms:grantoperations") return Values(req->StringList("Operations"));
         if (name == "kms:grantisforawsresource") return one("false");
         if (name == "kms:grantconstrainttype" && req->Has("Constraints"))
             for (const char* type : {"EncryptionContextEquals", "EncryptionContextSubset"})
@@ -265,9 +304,32 @@ void AddConditionKeys(const RequestFacts& f, const authz::Policy& policy,
     }
 }
 
-bool Holds(const storage::GrantRecord& g, std::string_view action, const Context& ec) {
+// A grant that allows CreateGrant allows only grants as narrow or narrower than itself: a
+// subset of its operations and constraints at least as strict (Subset may become Equals, never
+// the reverse).
+bool Narrower(const storage::GrantRecord& parent, const Request& req, const Context& child_ec) {
+    for (const auto& op : req.StringList("Operations"))
+        if (std::find(parent.operations.begin(), parent.operations.end(), op) ==
+            parent.operations.end())
+            return false;
+    if (parent.constraint_type.empty()) return true;
+    const bool child_equals =
+        req.Has("Constraints") && req.At("Constraints").contains("EncryptionContextEquals");
+    if (parent.constraint_type == "EncryptionContextEquals" &&
+        (!child_equals || child_ec.size() != parent.constraint_context.size()))
+        return false;
+    for (const auto& [k, v] : parent.constraint_context) {
+        auto it = child_ec.find(k);
+        if (it == child_ec.end() || it->second != v) return false;
+    }
+    return true;
+}
+
+bool Holds(const storage::GrantRecord& g, std::string_view action, const Context& ec,
+           const Request* req) {
     if (std::find(g.operations.begin(), g.operations.end(), action) == g.operations.end())
         return false;
+    if (action == "CreateGrant") return req != nullptr && Narrower(g, *req, ec);
     // DescribeKey, RetireGrant, ... are not constrained by the encryption context.
     if (g.constraint_type.empty() || !In(kContextOperations, action)) return true;
     if (g.constraint_type == "EncryptionContextEquals" && ec.size() != g.constraint_context.size())
@@ -283,7 +345,7 @@ bool GrantAllows(const OpContext& ctx, const storage::KeyRecord& key, std::strin
                  const Context& ec) {
     auto check = [&](const std::string& grantee) {
         for (const auto& g : ctx.services.catalog.GrantsFor(key.scoped(), grantee))
-            if (Holds(*g, action, ec)) return true;
+            if (Holds(*g, action, ec, ctx.request)) return true;
         return false;
     };
     if (check(ctx.caller.principal_arn)) return true;
@@ -335,7 +397,7 @@ struct Conditions {
 };
 
 Status AuthorizeKey(const OpContext& ctx, const storage::KeyRecord& key, std::string_view action,
-                    const std::string& request_alias) {
+                    const std::string& request_alias, Grants grants) {
     const std::string full_action = "kms:" + std::string(action);
     const auto key_policy = ctx.services.policies.Get(key);
     authz::RequestContext rc{
@@ -348,8 +410,8 @@ Status AuthorizeKey(const OpContext& ctx, const storage::KeyRecord& key, std::st
     in.identity_unrestricted = ctx.caller.root();
     in.same_account = ctx.caller.account == key.account;
     auto decision = authz::Decide(in);
-    if (decision == authz::Decision::kNoResourceAllow ||
-        decision == authz::Decision::kNoIdentityAllow) {
+    if (grants == Grants::kConsulted && (decision == authz::Decision::kNoResourceAllow ||
+                                         decision == authz::Decision::kNoIdentityAllow)) {
         in.grant_allows = GrantAllows(ctx, key, action, conditions.Ec(ctx, action));
         decision = authz::Decide(in);
     }
@@ -374,7 +436,9 @@ Status AuthorizeIam(const OpContext& ctx, std::string_view action, const std::st
 }
 
 Status CheckGrantTokens(const OpContext& ctx) {
-    if (ctx.request == nullptr || !ctx.request->Has("GrantTokens")) return Status::Ok();
+    if (ctx.request == nullptr || !In(kGrantTokenOperations, ctx.operation) ||
+        !ctx.request->Has("GrantTokens"))
+        return Status::Ok();
     for (const auto& token : ctx.request->StringList("GrantTokens"))
         if (!ctx.services.hsm.VerifyGrantToken(token))
             return Error(ErrorCode::kInvalidGrantToken, "Invalid grant token.");

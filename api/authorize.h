@@ -21,10 +21,14 @@ bool IsIamOnlyOperation(std::string_view operation);
 // Whether `action` (without "kms:") may name a key of another account by its key ARN.
 bool AllowsCrossAccount(std::string_view action);
 
+// Whether grants on the key may allow the action (RetireGrant's fallback to policies may not:
+// a grant's right to retire covers only that grant).
+enum class Grants { kConsulted, kIgnored };
+
 // kms:<action> on `key` for the caller of `ctx`. AccessDeniedException with AWS's message when
 // denied. `request_alias` is the alias the request named the key by ("" if none).
 Status AuthorizeKey(const OpContext& ctx, const storage::KeyRecord& key, std::string_view action,
-                    const std::string& request_alias = "");
+                    const std::string& request_alias = "", Grants grants = Grants::kConsulted);
 
 // kms:<action> on `resource` ("*" or an alias ARN) by identity policies alone.
 Status AuthorizeIam(const OpContext& ctx, std::string_view action, const std::string& resource);

@@ -94,11 +94,8 @@ bool IsKeyIdForm(const std::string& s) {
     return true;
 }
 
-namespace {
-
-// The key `ref` names, and the alias it was named by ("" for IDs and ARNs).
-Result<storage::KeyPtr> Find(const OpContext& ctx, const std::string& ref, AliasRefs aliases,
-                             std::string_view action, std::string& alias) {
+Result<storage::KeyPtr> LookupKey(const OpContext& ctx, const std::string& ref, AliasRefs aliases,
+                                  std::string_view action, std::string* alias) {
     const std::string& account = ctx.caller.account;
     const std::string& region = ctx.caller.region;
     if (ref.rfind("arn:", 0) == 0) {
@@ -115,30 +112,29 @@ Result<storage::KeyPtr> Find(const OpContext& ctx, const std::string& ref, Alias
             return FindById(ctx, arn.account, region, id);
         }
         if (arn.resource.rfind("alias/", 0) == 0 && aliases == AliasRefs::kAllowed) {
-            // Aliases never name keys of other accounts.
-            if (arn.account != account)
+            // An alias ARN names another account's key for the operations AWS allows across
+            // accounts; an alias name is always the caller's.
+            if (arn.account != account && !AllowsCrossAccount(action))
                 return Error(ErrorCode::kNotFound, "Alias " + ref + " is not found.");
-            alias = arn.resource;
-            return FindByAlias(ctx, account, region, arn.resource);
+            if (alias) *alias = arn.resource;
+            return FindByAlias(ctx, arn.account, region, arn.resource);
         }
         return Error(ErrorCode::kNotFound, "Invalid keyId '" + ref + "'");
     }
     if (ref.rfind("alias/", 0) == 0) {
         if (aliases == AliasRefs::kRejected)
             return Error(ErrorCode::kNotFound, "Invalid keyId '" + ref + "'");
-        alias = ref;
+        if (alias) *alias = ref;
         return FindByAlias(ctx, account, region, ref);
     }
     return FindById(ctx, account, region, ref);
 }
 
-}  // namespace
-
 Result<storage::KeyPtr> ResolveKey(const OpContext& ctx, const std::string& ref, AliasRefs aliases,
                                    std::string_view action) {
     if (action.empty()) action = ctx.operation;
     std::string alias;
-    KMSD_ASSIGN_OR_RETURN(storage::KeyPtr key, Find(ctx, ref, aliases, action, alias));
+    KMSD_ASSIGN_OR_RETURN(storage::KeyPtr key, LookupKey(ctx, ref, aliases, action, &alias));
     if (!action.empty() && !IsIamOnlyOperation(ctx.operation))
         KMSD_RETURN_IF_ERROR(AuthorizeKey(ctx, *key, action, alias));
     return key;

@@ -29,6 +29,11 @@ enum class AliasRefs { kAllowed, kRejected };
 // operations and internal callers without an operation are not checked against the key).
 // Key ARNs of other accounts resolve for the actions AWS allows across accounts; aliases never
 // do. Errors are NotFoundException with AWS's text, then AccessDeniedException.
+// ResolveKey without the authorization: for code that must find a key without asking for
+// permission on it (a condition key's value). `alias` receives the alias the key was named by.
+Result<storage::KeyPtr> LookupKey(const OpContext& ctx, const std::string& ref, AliasRefs aliases,
+                                  std::string_view action, std::string* alias = nullptr);
+
 Result<storage::KeyPtr> ResolveKey(const OpContext& ctx, const std::string& ref, AliasRefs aliases,
                                    std::string_view action = {});
 

@@ -9,9 +9,17 @@
 namespace kmsd::api::ops {
 namespace {
 
-constexpr char kForeignCiphertext[] =
-    "The ciphertext refers to a customer master key that does not exist, does not exist in this "
-    "region, or you are not allowed to access.";
+// AWS's answer when the ciphertext's key is missing, in another Region, or not usable by the
+// caller: one text for all three, so that it does not reveal which (the pre-2023 text was "The
+// ciphertext refers to a customer master key that does not exist, ...").
+Status ForeignCiphertext(const OpContext& ctx, const char* action) {
+    return Error(ErrorCode::kAccessDenied,
+                 "User: " + ctx.caller.principal_arn +
+                     " is not authorized to perform: kms:" + action +
+                     " on the resource associated with this ciphertext because the resource "
+                     "does not exist in this Region, no resource-based policies allow access, or "
+                     "a resource-based policy explicitly denies access");
+}
 
 hsm::KeyRef RefOf(const storage::KeyRecord& key, const std::string& material_id) {
     return {key.arn, material_id, key.key_spec};
@@ -62,11 +70,10 @@ Result<Decrypted> DecryptBlob(OpContext& ctx, const Request& req, const char* ac
         return Error(ErrorCode::kIncorrectKey,
                      "The key ID in the request does not identify a CMK that can perform this "
                      "operation.");
-    if (!key || key->region != ctx.caller.region)
-        return Error(ErrorCode::kAccessDenied, kForeignCiphertext);
+    if (!key || key->region != ctx.caller.region) return ForeignCiphertext(ctx, action);
     // The ciphertext names the key; it is authorized like a key named in the request (another
-    // account's key too, if its policy allows).
-    if (!requested) KMSD_RETURN_IF_ERROR(AuthorizeKey(ctx, *key, action));
+    // account's key too, if its policy allows), but a denial does not name it.
+    if (!requested && !AuthorizeKey(ctx, *key, action).ok()) return ForeignCiphertext(ctx, action);
     KMSD_RETURN_IF_ERROR(RequireSymmetricEncryptionKey(*key, "Decrypt"));
     KMSD_RETURN_IF_ERROR(CheckSymmetricAlgorithm(*key, req, algorithm_member));
     KMSD_ASSIGN_OR_RETURN(SecureBytes plain,

@@ -89,10 +89,11 @@ Status CheckPrincipal(const OpContext& ctx, const std::string& principal) {
     return Error(ErrorCode::kInvalidArn, "Invalid principal " + principal + ".");
 }
 
-bool SameGrant(const storage::GrantRecord& g, const std::string& grantee,
+bool SameGrant(const storage::GrantRecord& g, const std::string& issuer, const std::string& grantee,
                const std::string& retiring, const std::vector<std::string>& ops,
                const Constraint& c) {
-    return g.grantee_principal == grantee && g.retiring_principal == retiring &&
+    return g.issuing_account == issuer && g.grantee_principal == grantee &&
+           g.retiring_principal == retiring &&
            std::set<std::string>(g.operations.begin(), g.operations.end()) ==
                std::set<std::string>(ops.begin(), ops.end()) &&
            g.constraint_type == c.type && g.constraint_context == c.context;
@@ -156,6 +157,8 @@ Result<Json> CreateGrant(OpContext& ctx, const Request& req) {
     KMSD_ASSIGN_OR_RETURN(Constraint constraint, ConstraintOf(req));
     KMSD_RETURN_IF_ERROR(CheckPrincipal(ctx, grantee));
     KMSD_RETURN_IF_ERROR(CheckPrincipal(ctx, retiring));
+    const std::string issuer =
+        "arn:" + Partition(ctx.caller.region) + ":iam::" + ctx.caller.account + ":root";
     std::string grant_id;
     KMSD_RETURN_IF_ERROR(ctx.services.catalog.Write([&]() -> Result<storage::Change> {
         KMSD_ASSIGN_OR_RETURN(auto key, ResolveKey(ctx, ref, AliasRefs::kRejected));
@@ -166,7 +169,7 @@ Result<Json> CreateGrant(OpContext& ctx, const Request& req) {
         if (req.Has("Name"))
             for (const auto& g :
                  ctx.services.catalog.GrantsNamed(key->scoped(), req.String("Name")))
-                if (SameGrant(*g, grantee, retiring, ops, constraint)) {
+                if (SameGrant(*g, issuer, grantee, retiring, ops, constraint)) {
                     grant_id = g->grant_id;
                     return storage::Change{};
                 }
@@ -180,8 +183,7 @@ Result<Json> CreateGrant(OpContext& ctx, const Request& req) {
         grant->creation_date = Timestamp(ctx.Now());
         grant->grantee_principal = grantee;
         grant->retiring_principal = retiring;
-        grant->issuing_account =
-            "arn:" + Partition(ctx.caller.region) + ":iam::" + ctx.caller.account + ":root";
+        grant->issuing_account = issuer;
         grant->operations = ops;
         grant->constraint_type = constraint.type;
         grant->constraint_context = constraint.context;
@@ -209,7 +211,12 @@ Result<Json> ListGrants(OpContext& ctx, const Request& req) {
 }
 
 Result<Json> ListRetirableGrants(OpContext& ctx, const Request& req) {
-    return GrantPage(req, ctx.services.catalog.RetirableGrants(req.String("RetiringPrincipal")));
+    // Grants on keys of the caller's account and Region only.
+    auto grants = ctx.services.catalog.RetirableGrants(req.String("RetiringPrincipal"));
+    std::erase_if(grants, [&](const storage::GrantPtr& g) {
+        return g->key.account != ctx.caller.account || g->key.region != ctx.caller.region;
+    });
+    return GrantPage(req, grants);
 }
 
 Result<Json> RetireGrant(OpContext& ctx, const Request& req) {
@@ -228,7 +235,7 @@ Result<Json> RetireGrant(OpContext& ctx, const Request& req) {
         auto grant = ctx.services.catalog.FindGrant(grant_id);
         if (!grant) return GrantNotFound(grant_id);
         auto key = ctx.services.catalog.FindKey(grant->key);
-        if (!key) return GrantNotFound(grant_id);
+        if (!key || key->region != ctx.caller.region) return GrantNotFound(grant_id);
         if (req.Has("KeyId")) {
             // The KeyId must name the grant's key (a key ARN, possibly of another account).
             const std::string ref = req.String("KeyId");
@@ -243,7 +250,7 @@ Result<Json> RetireGrant(OpContext& ctx, const Request& req) {
         const bool issuer = ctx.caller.root() &&
                             grant->issuing_account.ends_with(":" + ctx.caller.account + ":root");
         if (!retiring && !grantee && !issuer)
-            KMSD_RETURN_IF_ERROR(AuthorizeKey(ctx, *key, "RetireGrant"));
+            KMSD_RETURN_IF_ERROR(AuthorizeKey(ctx, *key, "RetireGrant", "", Grants::kIgnored));
         KMSD_RETURN_IF_ERROR(DryRunGate(req));
         storage::Change change;
         change.delete_grants.push_back(grant_id);

@@ -160,6 +160,13 @@ TEST_CASE("identity policies and key policies decide together", "[api][authz]") 
            R"({"Effect":"Deny","Action":"kms:Decrypt","Resource":"*"}]})");
     auto blob = kms.Call("Encrypt", enc).str("CiphertextBlob");
     r = kms.Call("Decrypt", R"({"CiphertextBlob":")" + blob + R"("})");
+    // Without KeyId the denial does not name the key the ciphertext refers to.
+    CHECK(r.message() ==
+          "User: arn:aws:iam::111122223333:user/denied is not authorized to perform: "
+          "kms:Decrypt on the resource associated with this ciphertext because the resource does "
+          "not exist in this Region, no resource-based policies allow access, or a "
+          "resource-based policy explicitly denies access");
+    r = kms.Call("Decrypt", R"({"KeyId":")" + id + R"(","CiphertextBlob":")" + blob + R"("})");
     CHECK(r.message() ==
           "User: arn:aws:iam::111122223333:user/denied is not authorized to perform: "
           "kms:Decrypt on resource: " +
@@ -418,9 +425,13 @@ TEST_CASE("cross-account: key ARNs of other accounts, never aliases", "[api][aut
     CHECK(kms.Call("Encrypt", R"({"KeyId":")" + Arn(private_key) + R"(","Plaintext":"AQID"})")
               .type() == "AccessDeniedException");
     // Aliases never cross accounts; nor do operations AWS keeps in-account.
+    // An alias ARN names the other account's key (AWS allows key ARNs and alias ARNs there).
     CHECK(kms.Call("Encrypt",
                    R"({"KeyId":"arn:aws:kms:us-east-1:111122223333:alias/s","Plaintext":"AQID"})")
-              .message() == "Alias arn:aws:kms:us-east-1:111122223333:alias/s is not found.");
+              .str("KeyId") == Arn(shared));
+    CHECK(kms.Call("Encrypt",
+                   R"({"KeyId":"arn:aws:kms:us-east-1:111122223333:alias/t","Plaintext":"AQID"})")
+              .message() == "Alias arn:aws:kms:us-east-1:111122223333:alias/t is not found.");
     CHECK(kms.Call("Encrypt", R"({"KeyId":"alias/s","Plaintext":"AQID"})").message() ==
           "Alias arn:aws:kms:us-east-1:444455556666:alias/s is not found.");
     CHECK(kms.Call("DisableKey", R"({"KeyId":")" + Arn(shared) + R"("})").message() ==
@@ -436,4 +447,109 @@ TEST_CASE("cross-account: key ARNs of other accounts, never aliases", "[api][aut
     BeRoot(kms, kOther);
     CHECK(kms.Call("Encrypt", R"({"KeyId":")" + Arn(shared) + R"(","Plaintext":"AQID"})").status ==
           200);
+}
+
+TEST_CASE("a grant with CreateGrant only creates narrower grants", "[api][authz]") {
+    TestKms kms;
+    const std::string id = kms.NewKey();
+    auto parent = kms.Call("CreateGrant",
+                           R"({"KeyId":")" + id +
+                               R"(","GranteePrincipal":"arn:aws:iam::111122223333:user/bob",)"
+                               R"("Operations":["Decrypt","CreateGrant"],)"
+                               R"("Constraints":{"EncryptionContextSubset":{"tenant":"t1"}}})");
+    REQUIRE(parent.status == 200);
+    BeUser(kms, kAcct, "bob", "");
+    auto child = [&](const std::string& ops, const std::string& constraints) {
+        return kms.Call("CreateGrant",
+                        R"({"KeyId":")" + id +
+                            R"(","GranteePrincipal":"arn:aws:iam::111122223333:user/carol",)"
+                            R"("Operations":)" +
+                            ops + constraints + "}");
+    };
+    const std::string t1 = R"(,"Constraints":{"EncryptionContextSubset":{"tenant":"t1","x":"y"}})";
+    CHECK(child(R"(["Decrypt"])", t1).status == 200);
+    CHECK(child(R"(["Decrypt"])", R"(,"Constraints":{"EncryptionContextEquals":{"tenant":"t1"}})")
+              .status == 200);
+    // More operations, a looser or missing constraint: denied.
+    CHECK(child(R"(["Decrypt","Encrypt"])", t1).type() == "AccessDeniedException");
+    CHECK(child(R"(["Decrypt"])", "").type() == "AccessDeniedException");
+    CHECK(child(R"(["Decrypt"])", R"(,"Constraints":{"EncryptionContextSubset":{"tenant":"t2"}})")
+              .type() == "AccessDeniedException");
+}
+
+TEST_CASE("retiring: only the grant itself, and listing stays in the caller's account",
+          "[api][authz]") {
+    TestKms kms;
+    const std::string id = kms.NewKey();
+    auto mine =
+        kms.Call("CreateGrant", R"({"KeyId":")" + id +
+                                    R"(","GranteePrincipal":"arn:aws:iam::111122223333:user/bob",)"
+                                    R"("Operations":["Decrypt","RetireGrant"]})");
+    auto other = kms.Call("CreateGrant",
+                          R"({"KeyId":")" + id +
+                              R"(","GranteePrincipal":"arn:aws:iam::111122223333:user/carol",)"
+                              R"("RetiringPrincipal":"arn:aws:iam::444455556666:user/x",)"
+                              R"("Operations":["Decrypt"]})");
+    BeUser(kms, kAcct, "bob", "");
+    // bob's grant lets him retire his grant, not carol's.
+    CHECK(kms.Call("RetireGrant",
+                   R"({"KeyId":")" + Arn(id) + R"(","GrantId":")" + other.str("GrantId") + R"("})")
+              .type() == "AccessDeniedException");
+    CHECK(kms.Call("RetireGrant",
+                   R"({"KeyId":")" + Arn(id) + R"(","GrantId":")" + mine.str("GrantId") + R"("})")
+              .status == 200);
+    // Account B lists retirable grants for its user: the grant is on A's key, so not listed.
+    BeUser(kms, kOther, "x", kAllowAllIdentity);
+    auto listed = kms.Call("ListRetirableGrants",
+                           R"({"RetiringPrincipal":"arn:aws:iam::444455556666:user/x"})");
+    CHECK(listed.json["Grants"].empty());
+}
+
+TEST_CASE("condition keys come only from the operation's own input", "[api][authz]") {
+    TestKms kms;
+    const std::string policy =
+        R"({"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},)"
+        R"("Action":"kms:*","Resource":"*"},)"
+        R"({"Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"*",)"
+        R"("Condition":{"StringNotEquals":{"kms:EncryptionContext:tenant":"t1"},)"
+        R"("Null":{"kms:EncryptionContext:tenant":"false"}}},)"
+        R"({"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/ops"},)"
+        R"("Action":"kms:*","Resource":"*","Condition":{"StringEquals":{"kms:EncryptionContext:tenant":"t1"}}},)"
+        R"({"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/app"},)"
+        R"("Action":"kms:DescribeKey","Resource":"*","Condition":{"ArnEquals":{"aws:PrincipalArn":"arn:aws:iam::111122223333:role/app"}}}]})";
+    const std::string id = kms.NewKey(R"({"Policy":)" + Quote(policy) + "}");
+    BeUser(kms, kAcct, "ops", "");
+    // An EncryptionContext member in ScheduleKeyDeletion is not input: the condition is not met.
+    CHECK(kms.Call("ScheduleKeyDeletion",
+                   R"({"KeyId":")" + id + R"(","EncryptionContext":{"tenant":"t1"}})")
+              .type() == "AccessDeniedException");
+    CHECK(kms.Call("Encrypt", R"({"KeyId":")" + id +
+                                  R"(","Plaintext":"AQID","EncryptionContext":{"tenant":"t1"}})")
+              .status == 200);
+    // Members of the wrong type outside the operation's model are never read (no 500).
+    CHECK(kms.Call("ScheduleKeyDeletion",
+                   R"({"KeyId":")" + id + R"(","GrantTokens":[1],"Tags":[1],"Operations":[1]})")
+              .type() == "AccessDeniedException");
+    // aws:PrincipalArn of a role session is the role's ARN.
+    kms.caller.principal_arn = "arn:aws:sts::111122223333:assumed-role/app/s";
+    CHECK(kms.Call("DescribeKey", R"({"KeyId":")" + id + R"("})").status == 200);
+}
+
+TEST_CASE("kms:ReEncryptOnSameKey", "[api][authz]") {
+    TestKms kms;
+    const std::string policy =
+        R"({"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},)"
+        R"("Action":"kms:*","Resource":"*"},)"
+        R"({"Effect":"Deny","Principal":"*","Action":"kms:ReEncrypt*","Resource":"*",)"
+        R"("Condition":{"Bool":{"kms:ReEncryptOnSameKey":"true"}}}]})";
+    const std::string a = kms.NewKey(R"({"Policy":)" + Quote(policy) + "}");
+    const std::string b = kms.NewKey(R"({"Policy":)" + Quote(policy) + "}");
+    const std::string blob =
+        kms.Call("Encrypt", R"({"KeyId":")" + a + R"(","Plaintext":"AQID"})").str("CiphertextBlob");
+    auto re = [&](const std::string& dest) {
+        return kms.Call("ReEncrypt", R"({"CiphertextBlob":")" + blob + R"(","DestinationKeyId":")" +
+                                         dest + R"("})");
+    };
+    CHECK(re(b).status == 200);
+    CHECK(re(a).type() == "AccessDeniedException");
 }

@@ -143,6 +143,14 @@ def _head(caller, action, resource):
         caller, action, resource)
 
 
+def ciphertext_denied(caller, action):
+    # Decrypt/ReEncrypt without a KeyId: AWS does not name the key the ciphertext refers to.
+    return ("User: %s is not authorized to perform: kms:%s on the resource associated with this "
+            "ciphertext because the resource does not exist in this Region, no resource-based "
+            "policies allow access, or a resource-based policy explicitly denies access"
+            % (caller, action))
+
+
 def no_resource(caller, action, resource):
     return _head(caller, action, resource) + \
         "because no resource-based policy allows the kms:%s action" % action
@@ -261,9 +269,9 @@ class KeyPolicyTest(StrictPolicyTestCase):
                           KeyId=arn, Plaintext=b"x", EncryptionContext={"tenant": "t2"})
         blob = self.app.encrypt(KeyId=arn, Plaintext=b"x",
                                 EncryptionContext={"tenant": "t1"})["CiphertextBlob"]
-        self.assertDenied(self.app.decrypt, no_resource(APP_SESSION, "Decrypt", arn),
+        self.assertDenied(self.app.decrypt, ciphertext_denied(APP_SESSION, "Decrypt"),
                           CiphertextBlob=blob, EncryptionContext={"tenant": "t2"})
-        self.assertDenied(self.app.decrypt, no_resource(APP_SESSION, "Decrypt", arn),
+        self.assertDenied(self.app.decrypt, ciphertext_denied(APP_SESSION, "Decrypt"),
                           CiphertextBlob=blob)
 
     def test_key_administrators_manage_the_key_but_cannot_use_it(self):
@@ -318,13 +326,13 @@ class KeyPolicyTest(StrictPolicyTestCase):
         arn = self.create_key(policy(allow(A, "kms:*")))["Arn"]
         blob = self.admin.encrypt(KeyId=arn, Plaintext=b"x")["CiphertextBlob"]
         self.assertEqual(self.root_a.decrypt(CiphertextBlob=blob)["Plaintext"], b"x")
-        self.assertDenied(self.nobody.decrypt, no_identity(NOBODY, "Decrypt", arn),
+        self.assertDenied(self.nobody.decrypt, ciphertext_denied(NOBODY, "Decrypt"),
                           CiphertextBlob=blob)
 
     def test_key_policy_naming_a_user_needs_no_identity_policy(self):
         arn = self.create_key(policy(ROOT_A_ALL, allow(NOBODY, "kms:Encrypt")))["Arn"]
         blob = self.nobody.encrypt(KeyId=arn, Plaintext=b"direct")["CiphertextBlob"]
-        self.assertDenied(self.nobody.decrypt, no_identity(NOBODY, "Decrypt", arn),
+        self.assertDenied(self.nobody.decrypt, ciphertext_denied(NOBODY, "Decrypt"),
                           CiphertextBlob=blob)
         self.assertEqual(self.admin.decrypt(CiphertextBlob=blob)["Plaintext"], b"direct")
 
@@ -360,14 +368,14 @@ class KeyPolicyTest(StrictPolicyTestCase):
                          b"move me")
         self.admin.put_key_policy(KeyId=src, PolicyName="default",
                                   Policy=policy(ROOT_A_ALL, allow(NOBODY, "kms:Encrypt")))
-        self.assertDenied(self.nobody.re_encrypt, no_identity(NOBODY, "ReEncryptFrom", src),
+        self.assertDenied(self.nobody.re_encrypt, ciphertext_denied(NOBODY, "ReEncryptFrom"),
                           CiphertextBlob=blob, DestinationKeyId=dst)
 
     def test_decrypt_without_key_id_authorizes_the_key_the_ciphertext_names(self):
         first = self.create_key()["Arn"]
         second = self.create_key(policy(ROOT_A_ALL, allow(NOBODY, "kms:Decrypt")))["Arn"]
         blob = self.admin.encrypt(KeyId=first, Plaintext=b"x")["CiphertextBlob"]
-        self.assertDenied(self.nobody.decrypt, no_identity(NOBODY, "Decrypt", first),
+        self.assertDenied(self.nobody.decrypt, ciphertext_denied(NOBODY, "Decrypt"),
                           CiphertextBlob=blob)
         blob2 = self.admin.encrypt(KeyId=second, Plaintext=b"y")["CiphertextBlob"]
         out = self.nobody.decrypt(CiphertextBlob=blob2)
@@ -437,7 +445,7 @@ class CrossAccountTest(StrictPolicyTestCase):
         self.assertDenied(self.carol.describe_key, no_identity(CAROL, "DescribeKey", arn),
                           KeyId=arn)
         blob = self.bob.encrypt(KeyId=arn, Plaintext=b"x")["CiphertextBlob"]
-        self.assertDenied(self.carol.decrypt, no_identity(CAROL, "Decrypt", arn),
+        self.assertDenied(self.carol.decrypt, ciphertext_denied(CAROL, "Decrypt"),
                           CiphertextBlob=blob)
 
     def test_actions_the_key_policy_does_not_give_account_b(self):
@@ -453,13 +461,22 @@ class CrossAccountTest(StrictPolicyTestCase):
         self.assertDenied(self.root_b.describe_key, no_resource(ROOT_B, "DescribeKey", arn),
                           KeyId=arn)
         blob = self.admin.encrypt(KeyId=arn, Plaintext=b"x")["CiphertextBlob"]
-        self.assertDenied(self.bob.decrypt, no_resource(BOB, "Decrypt", arn), CiphertextBlob=blob)
+        self.assertDenied(self.bob.decrypt, ciphertext_denied(BOB, "Decrypt"), CiphertextBlob=blob)
 
-    def test_alias_arn_of_another_account_is_not_found(self):
+    def test_alias_arn_of_another_account_names_its_key(self):
+        # AWS: "To specify a KMS key in a different AWS account, you must use the key ARN or
+        # alias ARN"; the key policy then decides.
         ref = alias_arn("alias/x")
-        msg = "Alias arn:aws:kms:us-east-1:111122223333:alias/x is not found."
-        self.assertError(self.bob.encrypt, "NotFoundException", msg, KeyId=ref, Plaintext=b"x")
-        self.assertError(self.bob.describe_key, "NotFoundException", msg, KeyId=ref)
+        self.assertEqual(self.bob.encrypt(KeyId=ref, Plaintext=b"x")["KeyId"], self.shared["Arn"])
+        self.assertEqual(self.bob.describe_key(KeyId=ref)["KeyMetadata"]["Arn"],
+                         self.shared["Arn"])
+        missing = alias_arn("alias/missing")
+        self.assertError(self.bob.encrypt, "NotFoundException",
+                         "Alias %s is not found." % missing, KeyId=missing, Plaintext=b"x")
+        self.admin.create_alias(AliasName="alias/private", TargetKeyId=self.private["KeyId"])
+        self.assertError(self.bob.encrypt, "AccessDeniedException",
+                         no_resource(BOB, "Encrypt", self.private["Arn"]),
+                         KeyId=alias_arn("alias/private"), Plaintext=b"x")
         # The owner resolves the same alias ARN.
         self.assertEqual(self.admin.encrypt(KeyId=ref, Plaintext=b"x")["KeyId"],
                          self.shared["Arn"])
@@ -707,7 +724,7 @@ class GrantTest(StrictPolicyTestCase):
         self.assertDenied(self.bob.encrypt, no_resource(BOB, "Encrypt", arn),
                           KeyId=arn, Plaintext=b"x")
         self.assertDenied(self.gdk, no_identity(CAROL, "GenerateDataKey", arn), client=self.carol)
-        self.assertDenied(self.carol.decrypt, no_identity(CAROL, "Decrypt", arn),
+        self.assertDenied(self.carol.decrypt, ciphertext_denied(CAROL, "Decrypt"),
                           CiphertextBlob=dk["CiphertextBlob"])
         self.assertDenied(self.gdk, no_resource(ROOT_B, "GenerateDataKey", arn),
                           client=self.root_b)
@@ -911,14 +928,14 @@ class ConditionKeyTest(StrictPolicyTestCase):
         self.assertDenied(self.admin.encrypt, deny_resource(ADMIN, "Encrypt", arn),
                           KeyId=arn, Plaintext=b"x")
         blob = self.app.encrypt(KeyId=arn, Plaintext=b"x")["CiphertextBlob"]
-        self.assertDenied(self.app.decrypt, deny_resource(APP_SESSION, "Decrypt", arn),
+        self.assertDenied(self.app.decrypt, ciphertext_denied(APP_SESSION, "Decrypt"),
                           CiphertextBlob=blob)
         self.assertEqual(self.admin.decrypt(CiphertextBlob=blob)["Plaintext"], b"x")
 
     def test_identity_policy_explicit_deny(self):
         arn = self.create_key(policy(ROOT_A_ALL, allow(DENIED, "kms:Decrypt")))["Arn"]
         blob = self.denied.encrypt(KeyId=arn, Plaintext=b"x")["CiphertextBlob"]
-        self.assertDenied(self.denied.decrypt, deny_identity(DENIED, "Decrypt", arn),
+        self.assertDenied(self.denied.decrypt, ciphertext_denied(DENIED, "Decrypt"),
                           CiphertextBlob=blob)
         self.assertDenied(self.denied.decrypt, deny_identity(DENIED, "Decrypt", arn),
                           CiphertextBlob=blob, KeyId=arn)
@@ -928,7 +945,7 @@ class ConditionKeyTest(StrictPolicyTestCase):
     def test_key_policy_deny_wins_over_identity_deny_in_the_message(self):
         arn = self.create_key(policy(ROOT_A_ALL, deny(DENIED, "kms:Decrypt")))["Arn"]
         blob = self.denied.encrypt(KeyId=arn, Plaintext=b"x")["CiphertextBlob"]
-        self.assertDenied(self.denied.decrypt, deny_resource(DENIED, "Decrypt", arn),
+        self.assertDenied(self.denied.decrypt, ciphertext_denied(DENIED, "Decrypt"),
                           CiphertextBlob=blob)
 
     def test_numeric_pending_window(self):
@@ -1018,7 +1035,7 @@ accounts:
         arn = writer.create_key()["KeyMetadata"]["Arn"]
         blob = writer.encrypt(KeyId=arn, Plaintext=b"x")["CiphertextBlob"]
         with self.assertRaises(ClientError) as cm:
-            writer.decrypt(CiphertextBlob=blob)
+            writer.decrypt(CiphertextBlob=blob, KeyId=arn)
         self.assertEqual(cm.exception.response["Error"]["Message"],
                          deny_identity("arn:aws:iam::111122223333:user/writer", "Decrypt", arn))
         with self.assertRaises(ClientError) as cm:

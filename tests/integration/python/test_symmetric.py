@@ -224,8 +224,11 @@ class EnvelopeTest(KmsdTestCase):
         blob = self.kms.encrypt(KeyId=md["KeyId"], Plaintext=b"orphan")["CiphertextBlob"]
         self.server.reset()
         self.assertKmsError(self.kms.decrypt, "AccessDeniedException",
-                            "The ciphertext refers to a customer master key that does not exist, "
-                            "does not exist in this region, or you are not allowed to access.",
+                            "User: arn:aws:iam::111122223333:root is not authorized to perform: "
+                            "kms:Decrypt on the resource associated with this ciphertext because "
+                            "the resource does not exist in this Region, no resource-based "
+                            "policies allow access, or a resource-based policy explicitly denies "
+                            "access",
                             CiphertextBlob=blob)
 
     def test_reencrypt_destination_disabled(self):
