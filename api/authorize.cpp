@@ -353,6 +353,18 @@ bool GrantAllows(const OpContext& ctx, const storage::KeyRecord& key, std::strin
     return !role.empty() && check(role);
 }
 
+// A grant whose grantee is the caller's account (its root ARN or its ID): like a key policy
+// naming the account, it delegates to the account's identity policies.
+bool GrantAllowsAccount(const OpContext& ctx, const storage::KeyRecord& key,
+                        std::string_view action, const Context& ec) {
+    for (const std::string& grantee :
+         {"arn:" + Partition(ctx.caller.region) + ":iam::" + ctx.caller.account + ":root",
+          ctx.caller.account})
+        for (const auto& g : ctx.services.catalog.GrantsFor(key.scoped(), grantee))
+            if (Holds(*g, action, ec, ctx.request)) return true;
+    return false;
+}
+
 authz::Evaluation EvaluateIdentity(const Caller& caller, const authz::RequestContext& rc) {
     authz::Evaluation out;
     if (caller.identity_policies == nullptr) return out;
@@ -413,6 +425,8 @@ Status AuthorizeKey(const OpContext& ctx, const storage::KeyRecord& key, std::st
     if (grants == Grants::kConsulted && (decision == authz::Decision::kNoResourceAllow ||
                                          decision == authz::Decision::kNoIdentityAllow)) {
         in.grant_allows = GrantAllows(ctx, key, action, conditions.Ec(ctx, action));
+        in.grant_allows_account =
+            !in.grant_allows && GrantAllowsAccount(ctx, key, action, conditions.Ec(ctx, action));
         decision = authz::Decide(in);
     }
     if (decision == authz::Decision::kAllow) return Status::Ok();

@@ -8,13 +8,14 @@ Decision Decide(const DecisionInputs& in) {
     if (in.identity.deny) return Decision::kExplicitDenyIdentity;
     const bool identity_allows = in.identity_unrestricted || in.identity.allow_principal;
     if (in.iam_only) return identity_allows ? Decision::kAllow : Decision::kNoIdentityAllow;
+    const bool account_allowed = in.key_policy.allow_account || in.grant_allows_account;
     const bool resource_allows =
-        in.key_policy.allow_principal || in.key_policy.allow_account || in.grant_allows;
+        in.key_policy.allow_principal || account_allowed || in.grant_allows;
     if (in.same_account) {
         // Within an account, a key policy naming the principal, or a grant, is enough on its
         // own; a key policy naming the account delegates to IAM.
         if (in.key_policy.allow_principal || in.grant_allows) return Decision::kAllow;
-        if (!in.key_policy.allow_account) return Decision::kNoResourceAllow;
+        if (!account_allowed) return Decision::kNoResourceAllow;
         return identity_allows ? Decision::kAllow : Decision::kNoIdentityAllow;
     }
     // Across accounts both sides must allow: the key's account and the caller's.

@@ -10,12 +10,13 @@
 namespace kmsd::api::authz {
 
 struct DecisionInputs {
-    Evaluation key_policy;       // the key policy (for IAM-only actions: nothing)
-    Evaluation identity;         // the caller's identity policies, merged
-    bool identity_unrestricted;  // an account's root: IAM never limits it
-    bool grant_allows = false;   // a grant on the key names the caller and the operation
-    bool same_account = true;    // caller and key (resource) in one account
-    bool iam_only = false;       // an action not tied to a key (CreateKey, ListKeys, ...)
+    Evaluation key_policy;              // the key policy (for IAM-only actions: nothing)
+    Evaluation identity;                // the caller's identity policies, merged
+    bool identity_unrestricted;         // an account's root: IAM never limits it
+    bool grant_allows = false;          // a grant on the key names the caller and the operation
+    bool grant_allows_account = false;  // ... names the caller's account (delegates to IAM)
+    bool same_account = true;           // caller and key (resource) in one account
+    bool iam_only = false;              // an action not tied to a key (CreateKey, ListKeys, ...)
 };
 
 enum class Decision {

@@ -326,6 +326,23 @@ bool NamesPrincipal(const std::string& p, const RequestContext& req) {
            caller.substr(head, role.size()) == role && caller[head + role.size()] == '/';
 }
 
+// For Deny with NotPrincipal: whether every identity of the caller is listed.
+bool SparedByNotPrincipal(const std::vector<std::string>& listed, const RequestContext& req) {
+    bool self = false, role = false, account = false;
+    const bool session = req.principal_arn.find(":assumed-role/") != std::string_view::npos;
+    for (const auto& p : listed) {
+        if (p == req.principal_arn)
+            self = true;
+        else if (session && NamesPrincipal(p, req))
+            role = true;
+        if (NamesAccountOf(p, req)) account = true;
+    }
+    // An account's root is its account: naming either spares it.
+    if (IsConcat(req.principal_arn, "arn:aws:iam::", req.principal_account, ":root"))
+        return self || account;
+    return self && account && (!session || role);
+}
+
 Result<Policy::Statement> ParseStatement(const json& s, bool require_principal) {
     if (!s.is_object()) return Malformed("a statement must be a JSON object");
     Policy::Statement st;
@@ -461,9 +478,12 @@ Evaluation Policy::Evaluate(const RequestContext& req) const {
             account = account || NamesAccountOf(p, req);
         }
         if (st.not_principal) {
-            // NotPrincipal applies to everyone it does not name.
-            const bool named = direct || account;
-            direct = !named;
+            // NotPrincipal applies to everyone it does not name. With Deny, IAM checks each of
+            // the caller's identities (user or session, its role, its account): a caller is
+            // spared only when all of them are listed.
+            bool spared = direct || account;
+            if (!st.allow && !st.any_principal) spared = SparedByNotPrincipal(st.principals, req);
+            direct = !spared;
             account = false;
         }
         if (!direct && !account) continue;

@@ -553,3 +553,26 @@ TEST_CASE("kms:ReEncryptOnSameKey", "[api][authz]") {
     CHECK(re(b).status == 200);
     CHECK(re(a).type() == "AccessDeniedException");
 }
+
+TEST_CASE("a grant to an account delegates to that account's identity policies", "[api][authz]") {
+    DecisionInputs in{};
+    in.grant_allows_account = true;
+    CHECK(Decide(in) == kNoId);  // same account, identity silent
+    in.identity_unrestricted = true;
+    CHECK(Decide(in) == kAllow);  // the root
+
+    TestKms kms;
+    const std::string id = kms.NewKey();
+    REQUIRE(kms.Call("CreateGrant", R"({"KeyId":")" + id +
+                                        R"(","GranteePrincipal":"arn:aws:iam::444455556666:root",)"
+                                        R"("Operations":["Encrypt"]})")
+                .status == 200);
+    const std::string enc = R"({"KeyId":")" + Arn(id) + R"(","Plaintext":"AQID"})";
+    BeUser(kms, kOther, "bob", kAllowAllIdentity);
+    CHECK(kms.Call("Encrypt", enc).status == 200);
+    BeUser(kms, kOther, "carol", "");
+    CHECK(kms.Call("Encrypt", enc).message() ==
+          "User: arn:aws:iam::444455556666:user/carol is not authorized to perform: kms:Encrypt "
+          "on resource: " +
+              Arn(id) + " because no identity-based policy allows the kms:Encrypt action");
+}
