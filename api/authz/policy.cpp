@@ -304,8 +304,15 @@ bool IsConcat(std::string_view s, std::string_view a, std::string_view b, std::s
 }
 
 bool NamesAccountOf(const std::string& p, const RequestContext& req) {
-    return p == req.principal_account ||
-           IsConcat(p, "arn:aws:iam::", req.principal_account, ":root");
+    if (p == req.principal_account) return true;
+    // arn:<partition>:iam::<account>:root, in any partition (aws, aws-cn, aws-us-gov).
+    const std::string_view pv(p), acct(req.principal_account);
+    constexpr std::string_view kRoot = ":root";
+    if (pv.substr(0, 4) != "arn:" || pv.size() < kRoot.size() + acct.size() + 6) return false;
+    const std::string_view head = pv.substr(0, pv.size() - kRoot.size() - acct.size());
+    return pv.substr(pv.size() - kRoot.size()) == kRoot &&
+           pv.substr(head.size(), acct.size()) == acct && head.size() >= 6 &&
+           head.substr(head.size() - 6) == ":iam::" && head.find(':', 4) == head.size() - 6;
 }
 
 bool NamesPrincipal(const std::string& p, const RequestContext& req) {
