@@ -62,12 +62,29 @@ struct Condition {
     std::vector<std::string> values;
 };
 
+// A principal as written in a policy, classified once at parse time so that matching a caller
+// is a couple of string comparisons (this runs for every principal of every statement).
+struct PrincipalRef {
+    enum class Kind { kStar, kAccount, kRole, kOther } kind = Kind::kOther;
+    std::string text;     // as written
+    std::string account;  // kAccount, kRole
+    std::string role;     // kRole: the role name (path included)
+};
+
+// The caller as principals see it, computed once per evaluation.
+struct CallerView {
+    std::string_view arn, account;
+    std::string_view role;  // the role of an assumed-role session, else empty
+    bool root = false;
+};
+
 struct Policy::Statement {
     bool allow = true;
     bool any_principal = false;  // "*"
     bool not_principal = false;
     bool has_principal = false;
     std::vector<std::string> principals;  // AWS principals as written (ARNs or account IDs)
+    std::vector<PrincipalRef> parsed;     // the same, classified
     bool not_action = false;
     std::vector<std::string> actions;
     bool not_resource = false;
@@ -293,61 +310,87 @@ bool Holds(const Condition& c, const RequestContext& req) {
     return false;
 }
 
-// A principal as written in a policy: "*", an account ID, or an ARN (wildcards not allowed by
-// IAM in Principal except "*"). Returns whether it names the account (root) rather than a
-// principal in it.
-// Whether `s` is `a` then `b` then `c` (no allocation: this runs for every principal of every
-// statement on the hot path).
-bool IsConcat(std::string_view s, std::string_view a, std::string_view b, std::string_view c) {
-    return s.size() == a.size() + b.size() + c.size() && s.substr(0, a.size()) == a &&
-           s.substr(a.size(), b.size()) == b && s.substr(a.size() + b.size()) == c;
+bool IsAccountId(std::string_view s) {
+    return s.size() == 12 && s.find_first_not_of("0123456789") == std::string_view::npos;
 }
 
-bool NamesAccountOf(const std::string& p, const RequestContext& req) {
-    if (p == req.principal_account) return true;
-    // arn:<partition>:iam::<account>:root, in any partition (aws, aws-cn, aws-us-gov).
-    const std::string_view pv(p), acct(req.principal_account);
-    constexpr std::string_view kRoot = ":root";
-    if (pv.substr(0, 4) != "arn:" || pv.size() < kRoot.size() + acct.size() + 6) return false;
-    const std::string_view head = pv.substr(0, pv.size() - kRoot.size() - acct.size());
-    return pv.substr(pv.size() - kRoot.size()) == kRoot &&
-           pv.substr(head.size(), acct.size()) == acct && head.size() >= 6 &&
-           head.substr(head.size() - 6) == ":iam::" && head.find(':', 4) == head.size() - 6;
+// Splits "arn:<partition>:<service>::<account>:<resource>"; false for another shape.
+bool SplitIamArn(std::string_view arn, std::string_view service, std::string_view& account,
+                 std::string_view& resource) {
+    if (arn.substr(0, 4) != "arn:") return false;
+    const auto p1 = arn.find(':', 4);  // after the partition
+    if (p1 == std::string_view::npos || arn.substr(p1 + 1, service.size()) != service) return false;
+    const auto p2 = p1 + 1 + service.size();
+    if (arn.substr(p2, 2) != "::") return false;
+    const auto p3 = arn.find(':', p2 + 2);
+    if (p3 == std::string_view::npos) return false;
+    account = arn.substr(p2 + 2, p3 - p2 - 2);
+    resource = arn.substr(p3 + 1);
+    return true;
 }
 
-bool NamesPrincipal(const std::string& p, const RequestContext& req) {
-    if (p == "*" || p == req.principal_arn) return true;
-    // A role ARN in a policy covers that role's sessions:
-    // arn:aws:iam::<acct>:role/<role> ~ arn:aws:sts::<acct>:assumed-role/<role>/<session>.
-    constexpr std::string_view kIam = "arn:aws:iam::", kRole = ":role/";
-    constexpr std::string_view kSts = "arn:aws:sts::", kAssumed = ":assumed-role/";
-    const std::string_view pv(p), caller(req.principal_arn), acct(req.principal_account);
-    if (pv.substr(0, kIam.size()) != kIam || pv.substr(kIam.size(), acct.size()) != acct ||
-        pv.substr(kIam.size() + acct.size(), kRole.size()) != kRole)
-        return false;
-    const std::string_view role = pv.substr(kIam.size() + acct.size() + kRole.size());
-    const std::size_t head = kSts.size() + acct.size() + kAssumed.size();
-    return caller.size() > head + role.size() + 1 && caller.substr(0, kSts.size()) == kSts &&
-           caller.substr(kSts.size(), acct.size()) == acct &&
-           caller.substr(kSts.size() + acct.size(), kAssumed.size()) == kAssumed &&
-           caller.substr(head, role.size()) == role && caller[head + role.size()] == '/';
+PrincipalRef ClassifyPrincipal(const std::string& p) {
+    PrincipalRef r;
+    r.text = p;
+    std::string_view account, resource;
+    if (p == "*") {
+        r.kind = PrincipalRef::Kind::kStar;
+    } else if (IsAccountId(p)) {
+        r.kind = PrincipalRef::Kind::kAccount;
+        r.account = p;
+    } else if (SplitIamArn(p, "iam", account, resource)) {
+        if (resource == "root") {
+            r.kind = PrincipalRef::Kind::kAccount;
+            r.account = account;
+        } else if (resource.substr(0, 5) == "role/") {
+            r.kind = PrincipalRef::Kind::kRole;
+            r.account = account;
+            // A role ARN may carry a path (role/path/name); sessions name the role alone.
+            const auto slash = resource.rfind('/');
+            r.role = resource.substr(slash + 1);
+        }
+    }
+    return r;
+}
+
+CallerView ViewOf(const RequestContext& req) {
+    CallerView v{req.principal_arn, req.principal_account, {}, false};
+    std::string_view account, resource;
+    if (SplitIamArn(req.principal_arn, "sts", account, resource) &&
+        resource.substr(0, 13) == "assumed-role/") {
+        const auto rest = resource.substr(13);
+        const auto slash = rest.find('/');
+        if (slash != std::string_view::npos) v.role = rest.substr(0, slash);
+    } else if (SplitIamArn(req.principal_arn, "iam", account, resource)) {
+        v.root = resource == "root";
+    }
+    return v;
+}
+
+bool NamesAccountOf(const PrincipalRef& p, const CallerView& c) {
+    return p.kind == PrincipalRef::Kind::kAccount && p.account == c.account;
+}
+
+// The principal itself: "*", its exact ARN, or (a role ARN) the role of its session.
+bool NamesPrincipal(const PrincipalRef& p, const CallerView& c) {
+    if (p.kind == PrincipalRef::Kind::kStar || p.text == c.arn) return true;
+    return p.kind == PrincipalRef::Kind::kRole && !c.role.empty() && p.role == c.role &&
+           p.account == c.account;
 }
 
 // For Deny with NotPrincipal: whether every identity of the caller is listed.
-bool SparedByNotPrincipal(const std::vector<std::string>& listed, const RequestContext& req) {
+bool SparedByNotPrincipal(const std::vector<PrincipalRef>& listed, const CallerView& c) {
     bool self = false, role = false, account = false;
-    const bool session = req.principal_arn.find(":assumed-role/") != std::string_view::npos;
     for (const auto& p : listed) {
-        if (p == req.principal_arn)
+        if (p.text == c.arn)
             self = true;
-        else if (session && NamesPrincipal(p, req))
+        else if (!c.role.empty() && NamesPrincipal(p, c))
             role = true;
-        if (NamesAccountOf(p, req)) account = true;
+        if (NamesAccountOf(p, c)) account = true;
     }
     // An account's root is its account: naming either spares it.
-    if (IsConcat(req.principal_arn, "arn:aws:iam::", req.principal_account, ":root"))
-        return self || account;
-    return self && account && (!session || role);
+    if (c.root) return self || account;
+    return self && account && (c.role.empty() || role);
 }
 
 Result<Policy::Statement> ParseStatement(const json& s, bool require_principal) {
@@ -384,6 +427,7 @@ Result<Policy::Statement> ParseStatement(const json& s, bool require_principal) 
                             "Policy contains a statement with one or more invalid principals.");
                     if (n == "*") st.any_principal = true;
                     st.principals.push_back(n);
+                    st.parsed.push_back(ClassifyPrincipal(n));
                 }
             }
         } else {
@@ -474,22 +518,23 @@ std::vector<std::string> Policy::Principals() const {
 Evaluation Policy::Evaluate(const RequestContext& req) const {
     Evaluation out;
     if (!statements_) return out;
+    const CallerView caller = ViewOf(req);
     for (const auto& st : *statements_) {
         // Action and Resource: a statement without them never applies.
         if (st.actions.empty() || st.resources.empty()) continue;
         // Cheapest and most selective test first: who the statement is about.
         bool direct = !st.has_principal || st.any_principal;
         bool account = false;
-        for (const auto& p : st.principals) {
-            direct = direct || NamesPrincipal(p, req);
-            account = account || NamesAccountOf(p, req);
+        for (const auto& p : st.parsed) {
+            direct = direct || NamesPrincipal(p, caller);
+            account = account || NamesAccountOf(p, caller);
         }
         if (st.not_principal) {
             // NotPrincipal applies to everyone it does not name. With Deny, IAM checks each of
             // the caller's identities (user or session, its role, its account): a caller is
             // spared only when all of them are listed.
             bool spared = direct || account;
-            if (!st.allow && !st.any_principal) spared = SparedByNotPrincipal(st.principals, req);
+            if (!st.allow && !st.any_principal) spared = SparedByNotPrincipal(st.parsed, caller);
             direct = !spared;
             account = false;
         }
