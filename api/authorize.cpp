@@ -101,14 +101,7 @@ Context RequestContextOf(const OpContext& ctx, std::string_view action) {
     return out;
 }
 
-std::string Iso8601(double t) {
-    std::time_t secs = static_cast<std::time_t>(t);
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
+std::string Iso8601(double t) { return FormatUtc(t, "%Y-%m-%dT%H:%M:%SZ"); }
 
 std::string PrincipalType(const Caller& c) {
     if (c.root()) return "Account";

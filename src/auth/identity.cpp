@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/resolve.h"
+#include "common/clock.h"
 #include "hsm/crypto.h"
 
 namespace kmsd::auth {
@@ -41,14 +42,7 @@ double ParseAmzDate(const std::string& s) {
     return static_cast<double>(timegm(&tm));
 }
 
-std::string AmzDate(double t) {
-    std::time_t secs = static_cast<std::time_t>(t);
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-    return buf;
-}
+std::string AmzDate(double t) { return FormatUtc(t, "%Y%m%dT%H%M%SZ"); }
 
 Status Incomplete(const std::string& message) {
     return Error(ErrorCode::kIncompleteSignature, message);

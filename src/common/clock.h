@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <ctime>
+#include <string>
 
 namespace kmsd {
 
@@ -29,5 +31,16 @@ public:
 private:
     std::atomic<double> offset_{0};
 };
+
+// `seconds` since the epoch as UTC in strftime's `format` (HTTP dates, SigV4's X-Amz-Date,
+// aws:CurrentTime).
+inline std::string FormatUtc(double seconds, const char* format) {
+    const auto t = static_cast<std::time_t>(seconds);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof buf, format, &tm);
+    return buf;
+}
 
 }  // namespace kmsd

@@ -14,6 +14,7 @@
 
 #include "api/errors.h"
 #include "api/resolve.h"
+#include "common/clock.h"
 #include "src/admin.h"
 #include "src/auth/sigv4.h"
 
@@ -31,12 +32,7 @@ using Request = http::request<SecureBody>;
 using Response = http::response<SecureBody>;
 
 std::string HttpDate() {
-    std::time_t t = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[64];
-    std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    return buf;
+    return FormatUtc(static_cast<double>(std::time(nullptr)), "%a, %d %b %Y %H:%M:%S GMT");
 }
 
 class Session : public std::enable_shared_from_this<Session> {
