@@ -51,6 +51,10 @@ Response HttpErrorResponse(http::status status) {
         case http::status::payload_too_large:
             res.body() = "{\"message\":\"Request body too large\"}";
             break;
+        case http::status::service_unavailable:
+            res.set(http::field::retry_after, "1");
+            res.body() = "{\"message\":\"Too many large requests in flight; retry\"}";
+            break;
         case http::status::request_header_fields_too_large:
             res.body() = "{\"message\":\"Request header fields too large\"}";
             break;

@@ -32,6 +32,14 @@ constexpr std::uint32_t kMaxHeaderBytes = 16 * 1024;
 constexpr auto kLingerTime = std::chrono::seconds(2);
 // SIGTERM/SIGINT: how long in-flight requests get to finish before the process exits anyway.
 constexpr auto kDrainTime = std::chrono::seconds(5);
+// Request bodies being read at once, in bytes, over all connections. Each connection may send up
+// to kMaxBodyBytes (and Beast reserves the declared length up front), so without a shared budget
+// --max-connections clients could make kmsd hold gigabytes. 64 MiB is 2,000 concurrent 32 KB key
+// policies; a request beyond it gets 503 (SDKs retry it). Bodies up to kSmallBodyBytes (every
+// Encrypt of up to 4 KiB of plaintext, most requests) are not charged, so a flood of large bodies
+// never holds up ordinary requests: at most --max-connections x 16 KiB of them are in flight.
+constexpr std::uint64_t kMaxBodyBytesInFlight = 64 * 1024 * 1024;
+constexpr std::uint64_t kSmallBodyBytes = 16 * 1024;
 
 // The raw bytes read from a connection hold base64 plaintext: wiped when the buffer grows or goes.
 using SecureFlatBuffer = beast::basic_flat_buffer<CleansingAllocator<char>>;
@@ -43,6 +51,7 @@ class Session;
 struct ServerState {
     std::atomic<int> connections{0};
     std::atomic<bool> draining{false};
+    std::atomic<std::uint64_t> body_bytes{0};    // charged against kMaxBodyBytesInFlight
     std::mutex mu;                               // guards `sessions`
     std::list<std::weak_ptr<Session>> sessions;  // to close idle connections at SIGTERM
 };
@@ -56,6 +65,7 @@ public:
         if (!ec) peer_ip_ = peer.address().to_string();  // aws:SourceIp
     }
     ~Session() {
+        ReleaseBody();
         if (registered_) {
             std::lock_guard lock(state_->mu);
             state_->sessions.erase(self_);
@@ -102,6 +112,11 @@ private:
     void OnReadHeader(beast::error_code ec, std::size_t bytes) {
         idle_ = false;
         if (ec) return OnRead(ec, bytes);
+        if (!ChargeBody()) return SendError(http::status::service_unavailable);
+        // Beast reads at most the buffer's free capacity (512 bytes from a fresh buffer) per
+        // call: a large body is read in 64 KiB steps instead. Handle() frees the buffer again.
+        if (auto length = parser_->content_length(); length && *length > 4096)
+            buffer_.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(*length, 64 * 1024)));
         if (!beast::iequals(parser_->get()[http::field::expect], "100-continue")) return ReadBody();
         // The client waits for this before it sends the body (curl does for bodies > 1 KiB).
         continue_ = std::make_unique<http::response<http::empty_body>>(http::status::continue_, 11);
@@ -118,7 +133,30 @@ private:
                          beast::bind_front_handler(&Session::OnRead, shared_from_this()));
     }
 
+    // Charges what the body may take (its declared length; the limit when it is chunked) to the
+    // shared budget. False when the budget has no room for it.
+    bool ChargeBody() {
+        auto length = parser_->content_length();
+        const std::uint64_t charge = length ? *length : parser_->chunked() ? kMaxBodyBytes : 0;
+        if (charge <= kSmallBodyBytes) return true;
+        if (state_->body_bytes.fetch_add(charge) + charge > kMaxBodyBytesInFlight) {
+            state_->body_bytes.fetch_sub(charge);
+            spdlog::warn("{} bytes of request bodies in flight: refusing a body of {} bytes",
+                         state_->body_bytes.load(), charge);
+            return false;
+        }
+        charged_ = charge;
+        return true;
+    }
+
+    void ReleaseBody() {
+        if (charged_ == 0) return;
+        state_->body_bytes.fetch_sub(charged_);
+        charged_ = 0;
+    }
+
     void OnRead(beast::error_code ec, std::size_t /*bytes*/) {
+        if (ec) ReleaseBody();
         if (ec == asio::error::operation_aborted) return;  // closed by Drain()
         if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
             ec == asio::error::connection_reset || ec == asio::error::eof)
@@ -137,6 +175,8 @@ private:
         // keep the bytes around for as long as the connection stays open.
         if (buffer_.size() == 0) buffer_.shrink_to_fit();
         Response res = HandleHttpRequest(app_, req, peer_ip_);
+        req = Request{};  // the body is no longer needed: wiped and freed before the reply is sent
+        ReleaseBody();
         if (state_->draining.load()) res.keep_alive(false);
         Write(std::move(res));
     }
@@ -188,7 +228,8 @@ private:
     std::shared_ptr<ServerState> state_;
     std::list<std::weak_ptr<Session>>::iterator self_;
     bool registered_ = false;
-    bool idle_ = false;  // waiting for the first byte of a request (with buffer_ empty)
+    std::uint64_t charged_ = 0;  // this request's share of ServerState::body_bytes
+    bool idle_ = false;          // waiting for the first byte of a request (with buffer_ empty)
     std::string peer_ip_;
 };
 

@@ -399,6 +399,84 @@ class FloodSmallLimitTest(FloodMixin, HostileCase):
         self.assertServedAfterFlood()
 
 
+class BodyFloodTest(HostileCase):
+    """Many connections each declaring a body at the 512 KiB limit: kmsd keeps at most 64 MiB
+    of large bodies in flight and answers the rest 503 at once; small requests go on."""
+
+    N = 600
+    BUDGET = 64 * 1024 * 1024
+    LIMIT = 512 * 1024
+
+    @classmethod
+    def setUpClass(cls):
+        raise_fd_limit(cls.N + 1000)
+        super().setUpClass()
+
+    def test_large_bodies_in_flight_are_bounded(self):
+        head = (b"POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: TrentService.GenerateRandom\r\n"
+                b"Content-Type: application/x-amz-json-1.1\r\nContent-Length: %d\r\n\r\n"
+                % self.LIMIT)
+        part = head + b" " * (64 * 1024)  # a start of the body, then nothing
+        socks = []
+        replies = {}
+        with Background(self.assertServes) as bg:
+            try:
+                for _ in range(self.N):
+                    s = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+                    s.setblocking(False)
+                    socks.append([s, 0])
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline:
+                    pending = 0
+                    for e in socks:
+                        if e[1] < len(part):
+                            pending += 1
+                            try:
+                                e[1] += e[0].send(part[e[1]:])
+                            except BlockingIOError:
+                                pass
+                            except OSError:
+                                e[1] = len(part)  # closed after its 503
+                    if not pending:
+                        break
+                    time.sleep(0.01)
+                # Those over the budget were answered 503 at once; the others are still open,
+                # waiting for the rest of their body.
+                deadline = time.monotonic() + 20
+                want = self.N - self.BUDGET // self.LIMIT
+                while len(replies) < want and time.monotonic() < deadline:
+                    for i, e in enumerate(socks):
+                        if i not in replies and readable(e[0], 0):
+                            try:
+                                replies[i] = e[0].recv(65536)
+                            except OSError as ex:
+                                replies[i] = repr(ex).encode()
+                    time.sleep(0.1)
+                hwm = self.assertPeakRssBounded()
+                self.assertServes()
+            finally:
+                for e in socks:
+                    e[0].close()
+        busy = [r for r in replies.values() if r.startswith(b"HTTP/1.1 503 ")]
+        report("BodyFloodTest: %d connections declaring %d bytes: %d answered 503, %d kept; "
+               "peak RSS %.1f MB" % (self.N, self.LIMIT, len(busy), self.N - len(replies),
+                                     hwm / 1024))
+        self.assertEqual(len(busy), len(replies), [r[:100] for r in replies.values()][:3])
+        self.assertEqual(len(busy), want)
+        self.assertTrue(all(b"Retry-After: 1\r\n" in r for r in busy))
+        self.assertEqual(bg.errors, [])
+        self.assertGreater(bg.ok, 0)
+        # The budget is given back: large requests are served again, one after another.
+        body = b'{"NumberOfBytes": 3}' + b" " * (self.LIMIT - 20)
+        deadline = time.monotonic() + 20  # the server sees the closes asynchronously
+        while self.server.raw("TrentService.GenerateRandom", body)[0] == 503:
+            self.assertLess(time.monotonic(), deadline, "budget never given back")
+            time.sleep(0.1)
+        for _ in range(self.BUDGET // self.LIMIT + 10):
+            status, _, data = self.server.raw("TrentService.GenerateRandom", body)
+            self.assertEqual(status, 200, data)
+
+
 # ---- malformed streams and headers ---------------------------------------------
 
 class MalformedHttpTest(HostileCase):
