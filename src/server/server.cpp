@@ -114,12 +114,15 @@ private:
         res.set("x-amzn-RequestId", request_id);
         res.keep_alive(req.keep_alive());
         if (IsAdminPath(path)) {
+            auto header = [&req](auto field) {
+                auto v = req[field];
+                return std::string_view(v.data(), v.size());
+            };
             AdminReply reply = HandleAdmin(
-                app_, std::string_view(req.method_string().data(), req.method_string().size()),
-                path,
-                std::string_view(req[http::field::authorization].data(),
-                                 req[http::field::authorization].size()),
-                std::string_view(req.body().data(), req.body().size()));
+                app_, {std::string_view(req.method_string().data(), req.method_string().size()),
+                       path, header(http::field::authorization), header(http::field::content_type),
+                       header(http::field::origin), header(http::field::host),
+                       std::string_view(req.body().data(), req.body().size())});
             res.result(static_cast<unsigned>(reply.http_status));
             res.set(http::field::content_type, "application/json");
             res.body() = SecureString(reply.body.data(), reply.body.size());
