@@ -76,9 +76,11 @@ Response HandleRequest(App& app, Request& req, std::string_view peer_ip) {
     res.set("x-amzn-RequestId", request_id);
     res.keep_alive(req.keep_alive());
     if (IsAdminPath(path)) {
-        AdminReply reply =
-            HandleAdmin(app, View(req.method_string()), path, View(req[http::field::authorization]),
-                        std::string_view(req.body().data(), req.body().size()));
+        AdminReply reply = HandleAdmin(
+            app,
+            {View(req.method_string()), path, View(req[http::field::authorization]),
+             View(req[http::field::content_type]), View(req[http::field::origin]),
+             View(req[http::field::host]), std::string_view(req.body().data(), req.body().size())});
         res.result(static_cast<unsigned>(reply.http_status));
         res.set(http::field::content_type, "application/json");
         res.body() = SecureString(reply.body.data(), reply.body.size());
