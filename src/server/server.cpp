@@ -27,6 +27,10 @@ using tcp = asio::ip::tcp;
 
 // Largest request head (request line and headers). SigV4 requests are well under 4 KiB.
 constexpr std::uint32_t kMaxHeaderBytes = 16 * 1024;
+// Largest read buffer of a connection: a head plus one 64 KiB read. The parser bounds heads and
+// bodies, not the buffer: without this, an endless chunk extension (`1;aaaa...`) grows it until
+// the request timeout, hundreds of megabytes on loopback.
+constexpr std::size_t kMaxReadBufferBytes = kMaxHeaderBytes + 128 * 1024;
 // How long a closing connection keeps reading (and discarding) what the client still sends, so
 // that the kernel does not answer unread data with a reset that destroys the reply just sent.
 constexpr auto kLingerTime = std::chrono::seconds(2);
@@ -220,7 +224,7 @@ private:
     }
 
     beast::tcp_stream stream_;
-    SecureFlatBuffer buffer_;
+    SecureFlatBuffer buffer_{kMaxReadBufferBytes};
     std::optional<http::request_parser<SecureBody>> parser_;
     std::unique_ptr<Response> res_;
     std::unique_ptr<http::response<http::empty_body>> continue_;

@@ -567,6 +567,32 @@ class MalformedHttpTest(HostileCase):
         self.assertEqual(r[0], 200, r)
         self.assertServes()
 
+    def test_endless_chunk_extension_or_trailer(self):
+        # The parser bounds heads and bodies but not a chunk extension or a trailer line: the
+        # read buffer's own limit must end them.
+        for prefix in (b"1;", b"1;ext=", b"0\r\nX-Trailer: "):
+            s = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+            try:
+                s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                          b"X-Amz-Target: TrentService.GenerateRandom\r\n\r\n" + prefix)
+                sent, closed = 0, False
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline and sent < 2 ** 30:
+                    try:
+                        sent += s.send(b"a" * 65536)
+                    except OSError:
+                        closed = True
+                        break
+                self.assertTrue(closed, "%r: still reading after %d MB" % (prefix, sent >> 20))
+                r = read_response(s)
+                if r is not None:  # the reply can be lost to the reset of a peer still sending
+                    self.assertEqual(r[0], 400, r)
+            finally:
+                s.close()
+            hwm = self.assertPeakRssBounded()
+        report("endless chunk extension/trailer: cut, peak RSS %.1f MB" % (hwm / 1024))
+        self.assertServes()
+
     def test_huge_chunk_size(self):
         for size in (b"ffffffffffffffffffff", b"7fffffff", b"80001"):
             s = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
@@ -772,7 +798,7 @@ class PathologicalJsonTest(HostileCase):
             status, parsed = self.raw_call("Encrypt", body)
             self.assertWireError(status, parsed)
         hwm = self.assertPeakRssBounded()
-        report("HostileJsonTest: peak RSS after 20 nested bodies of 400 KB: %.1f MB"
+        report("PathologicalJsonTest: peak RSS after 20 nested bodies of 400 KB: %.1f MB"
                % (hwm / 1024))
         self.assertServes()
 
