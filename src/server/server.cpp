@@ -186,6 +186,9 @@ private:
     }
 
     void Write(Response res) {
+        // The reply gets a timeout of its own: a request that arrived just in time still gets
+        // its answer, and a client that never reads it is cut off.
+        stream_.expires_after(std::chrono::seconds(app_.options().server.request_timeout_seconds));
         res_ = std::make_unique<Response>(std::move(res));
         http::async_write(
             stream_, *res_,

@@ -277,6 +277,34 @@ class SlowlorisTest(HostileCase):
             s.close()
         self.assertServes()
 
+    def test_client_that_never_reads_is_cut_off(self):
+        # Thousands of pipelined requests whose answers are never read: kmsd's writes stall
+        # once the socket buffers are full, and the write timeout ends the connection.
+        one = request_bytes(self.server, "TrentService.GenerateRandom", {"NumberOfBytes": 1024})
+        s = socket.create_connection(("127.0.0.1", self.server.port), timeout=5)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.setblocking(False)
+        t0 = time.monotonic()
+        closed = False
+        try:
+            with Background(self.assertServes) as bg:
+                while time.monotonic() - t0 < self.TIMEOUT + 20:
+                    try:
+                        s.send(one)
+                    except BlockingIOError:
+                        time.sleep(0.05)
+                    except OSError:
+                        closed = True
+                        break
+        finally:
+            s.close()
+        took = time.monotonic() - t0
+        report("client that never reads: cut after %.2f s (timeout %d s)" % (took, self.TIMEOUT))
+        self.assertTrue(closed, "still open after %.0f s" % took)
+        self.assertEqual(bg.errors, [])
+        self.assertPeakRssBounded()
+        self.assertServes()
+
     def test_complete_request_after_slow_start_within_timeout_is_served(self):
         # Slow but within the timeout is fine: the timeout is for the whole request.
         data = request_bytes(self.server, "TrentService.GenerateRandom", {"NumberOfBytes": 5})
