@@ -27,7 +27,7 @@ using tcp = asio::ip::tcp;
 
 // Largest request head (request line and headers). SigV4 requests are well under 4 KiB.
 constexpr std::uint32_t kMaxHeaderBytes = 16 * 1024;
-// Largest read buffer of a connection: a head plus one 64 KiB read. The parser bounds heads and
+// Largest read buffer of a connection: a head plus two 64 KiB reads. The parser bounds heads and
 // bodies, not the buffer: without this, an endless chunk extension (`1;aaaa...`) grows it until
 // the request timeout, hundreds of megabytes on loopback.
 constexpr std::size_t kMaxReadBufferBytes = kMaxHeaderBytes + 128 * 1024;
