@@ -19,8 +19,9 @@ struct Credential {
     std::string region;
     std::string service;  // "kms"
     std::vector<std::string> signed_headers;
-    std::string signature;   // 64 lower-case hex
-    std::string terminator;  // the scope's last element: "aws4_request" when well formed
+    std::string signature;  // 64 lower-case hex
+    // The scope's last element. Defaulted so that a Credential built in code is well formed.
+    std::string terminator = "aws4_request";
 };
 
 // Parses "AWS4-HMAC-SHA256 Credential=AK/20240101/us-east-1/kms/aws4_request,
