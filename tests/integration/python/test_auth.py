@@ -194,6 +194,44 @@ class StrictAuthTest(unittest.TestCase):
         self.assertIn("Enable IAM User Permissions",
                       alice.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
 
+    def test_arn_and_numeric_conditions_in_a_key_policy(self):
+        alice = self.client("AKIAALICE111EXAMPLE", "alice/secret+key")
+        key = alice.create_key()["KeyMetadata"]["KeyId"]
+
+        def with_deny(action, condition):
+            alice.put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps({
+                "Version": "2012-10-17", "Statement": [
+                    {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+                     "Action": "kms:*", "Resource": "*"},
+                    {"Effect": "Deny", "Principal": "*", "Action": action, "Resource": "*",
+                     "Condition": condition}]}))
+
+        def encrypt_denied():
+            try:
+                alice.encrypt(KeyId=key, Plaintext=b"x")
+                return False
+            except ClientError as e:
+                self.assertEqual(e.response["Error"]["Code"], "AccessDeniedException")
+                return True
+
+        # '*' within one ARN component matches alice's account...
+        with_deny("kms:Encrypt", {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:user/alice"}})
+        self.assertTrue(encrypt_denied())
+        # ...but never spans a ':' (a plain glob would let "*" eat "iam::111122223333"), and a
+        # value with fewer than six components names no ARN at all.
+        with_deny("kms:Encrypt", {"ArnLike": {"aws:PrincipalArn": "arn:aws:*:user/alice"}})
+        self.assertFalse(encrypt_denied())
+        with_deny("kms:Encrypt", {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*"}})
+        self.assertFalse(encrypt_denied())
+        # A Numeric condition on a non-number does not hold, not even NumericNotEquals.
+        with_deny("kms:EnableKeyRotation",
+                  {"NumericNotEquals": {"kms:RotationPeriodInDays": "a year"}})
+        alice.enable_key_rotation(KeyId=key, RotationPeriodInDays=365)
+        with_deny("kms:EnableKeyRotation", {"NumericNotEquals": {"kms:RotationPeriodInDays": "90"}})
+        with self.assertRaises(ClientError) as cm:
+            alice.enable_key_rotation(KeyId=key, RotationPeriodInDays=365)
+        self.assertEqual(cm.exception.response["Error"]["Code"], "AccessDeniedException")
+
     def test_users_and_roles_sign_in_and_own_their_accounts_keys(self):
         alice = self.client("AKIAALICE111EXAMPLE", "alice/secret+key")
         key = alice.create_key(Description="alice's")["KeyMetadata"]
