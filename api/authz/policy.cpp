@@ -256,7 +256,9 @@ bool SplitArn(std::string_view arn, std::string_view (&parts)[6]) {
 
 // ArnEquals/ArnLike as IAM documents them: "Each of the six colon-delimited components of the
 // ARN is checked separately and each can include multi-character match wildcards (*) or
-// single-character match wildcards (?)", so a '*' never spans a ':' between components.
+// single-character match wildcards (?)", so a '*' never spans a ':' between components. A
+// value with fewer than six components (in the request or the policy) matches nothing, so the
+// negated operators hold for it: a Deny with ArnNotLike still applies to a malformed ARN.
 bool ArnMatches(std::string_view pattern, std::string_view arn) {
     std::string_view p[6], a[6];
     if (!SplitArn(pattern, p) || !SplitArn(arn, a)) return false;
@@ -331,7 +333,7 @@ bool Matches(const Condition& c, const std::string& policy, const std::string& r
             return false;  // handled by Holds
         case K::kIp:
             return InCidr(policy, request);
-        case K::kNumeric:  // handled by TypedHolds
+        case K::kNumeric:  // handled by NumericHolds
             return false;
         case K::kDate:
             break;
@@ -339,30 +341,20 @@ bool Matches(const Condition& c, const std::string& policy, const std::string& r
     return Compare(c.cmp, ParseDate(request), ParseDate(policy));
 }
 
-// Numeric and Arn operators compare typed values. A value of the wrong type (not a number, not
-// an ARN), in the request or in the policy, makes its comparison false whatever the operator,
-// so NumericNotEquals and ArnNotEquals/ArnNotLike do not hold for it either: a "not equal"
-// between a number and a word is not an answer. IAM does not document this case; it is what
-// IAM policy simulators that mirror IAM do (a type error never satisfies a condition).
-bool TypedHolds(const Condition& c, const std::string& request) {
-    if (c.kind == Condition::Kind::kNumeric) {
-        const double r = ParseNumber(request);
-        if (std::isnan(r)) return false;
-        if (!c.negated)
-            return std::any_of(c.numbers.begin(), c.numbers.end(),
-                               [&](double n) { return Compare(c.cmp, r, n); });
-        return std::all_of(c.numbers.begin(), c.numbers.end(),
-                           [&](double n) { return !std::isnan(n) && r != n; });
-    }
-    std::string_view parts[6];
-    if (!SplitArn(request, parts)) return false;
+// Numeric operators compare numbers. A value that is not a number, in the request or in the
+// policy, makes its comparison false whatever the operator, so NumericNotEquals does not hold
+// for it either: "not equal" between a number and a word is not an answer. IAM does not document
+// the case; IAM policy simulators built to mirror IAM treat it so. (Arn operators differ: a
+// non-ARN is simply not like the pattern, so ArnNotLike holds for it and a Deny written with
+// it still applies; see ArnMatches.)
+bool NumericHolds(const Condition& c, const std::string& request) {
+    const double r = ParseNumber(request);
+    if (std::isnan(r)) return false;
     if (!c.negated)
-        return std::any_of(c.values.begin(), c.values.end(),
-                           [&](const std::string& p) { return ArnMatches(p, request); });
-    return std::all_of(c.values.begin(), c.values.end(), [&](const std::string& p) {
-        std::string_view policy_parts[6];
-        return SplitArn(p, policy_parts) && !ArnMatches(p, request);
-    });
+        return std::any_of(c.numbers.begin(), c.numbers.end(),
+                           [&](double n) { return Compare(c.cmp, r, n); });
+    return std::all_of(c.numbers.begin(), c.numbers.end(),
+                       [&](double n) { return !std::isnan(n) && r != n; });
 }
 
 bool AnyPolicyValueMatches(const Condition& c, const std::string& request) {
@@ -385,8 +377,7 @@ bool Holds(const Condition& c, const RequestContext& req) {
     }
     const bool negated = c.negated;
     auto value_ok = [&](const std::string& v) {
-        if (c.kind == Condition::Kind::kNumeric || c.kind == Condition::Kind::kArn)
-            return TypedHolds(c, v);
+        if (c.kind == Condition::Kind::kNumeric) return NumericHolds(c, v);
         bool m = AnyPolicyValueMatches(c, v);
         return negated ? !m : m;
     };
