@@ -220,7 +220,17 @@ Result<std::unique_ptr<App>> App::Open(const Options& options) {
         KMSD_RETURN_IF_ERROR(EnsureDataDir(options.storage.data_dir));
         db_path = options.storage.data_dir + "/kmsd.db";
     }
-    KMSD_ASSIGN_OR_RETURN(auto catalog, storage::Catalog::Open(db_path));
+    auto opened = storage::Catalog::Open(db_path);
+    if (!opened.ok()) {
+        // Name the file and, for damage, what to do: this is the message an operator sees.
+        std::string why = opened.status().message();
+        if (why.find(db_path) == std::string::npos) why = "database " + db_path + ": " + why;
+        if (why.find("malformed") != std::string::npos ||
+            why.find("not a database") != std::string::npos)
+            why += " (the file is damaged; restore it from a backup)";
+        return Error(opened.status().code(), why);
+    }
+    auto catalog = std::move(*opened);
     KMSD_ASSIGN_OR_RETURN(auto check, catalog->GetMeta(kCheckMeta));
     const bool has_keys = check.has_value() || catalog->KeyCount() > 0;
     KMSD_ASSIGN_OR_RETURN(SecureBytes master, LoadOrCreateMasterKey(options.storage, has_keys));
