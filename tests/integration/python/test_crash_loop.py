@@ -205,6 +205,17 @@ class CrashLoopTest(unittest.TestCase):
     def db_path(self):
         return os.path.join(self.server.data_dir, "kmsd.db")
 
+    def peak_rss_kb(self):
+        """The server's peak resident set (VmHWM), for the report; 0 where /proc is missing."""
+        try:
+            with open("/proc/%d/status" % self.server.proc.pid) as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
     def check_database(self, facts):
         """Read-only look at the files the killed process left: whole, and every acknowledged
         change in them."""
@@ -308,6 +319,7 @@ class CrashLoopTest(unittest.TestCase):
         decrypted = 0
         lost_total = 0
         doubts = {}
+        peak_rss_kb = 0
         self.server.start()
         for it in range(1, ITERATIONS + 1):
             clients = [client(self.server) for _ in range(THREADS)]
@@ -316,6 +328,7 @@ class CrashLoopTest(unittest.TestCase):
             for w in workers:
                 w.start()
             time.sleep(self.rng.uniform(0.2, 1.5))
+            peak_rss_kb = max(peak_rss_kb, self.peak_rss_kb())
             self.server.kill9()
             for w in workers:
                 w.join(30)
@@ -333,9 +346,10 @@ class CrashLoopTest(unittest.TestCase):
         sys.stderr.write(
             "\ncrash loop: %d iterations, %d threads, seed %d: %d keys, %d aliases, %d "
             "ciphertexts acknowledged; %d keys lost; %d decrypts checked; kills landed in %s; "
-            "%.1f s\n" % (ITERATIONS, THREADS, self.seed, len(facts.keys), len(facts.aliases),
-                          len(facts.ciphertexts), lost_total, decrypted,
-                          json.dumps(doubts, sort_keys=True), elapsed))
+            "peak RSS %d KB; %.1f s\n" % (
+                ITERATIONS, THREADS, self.seed, len(facts.keys), len(facts.aliases),
+                len(facts.ciphertexts), lost_total, decrypted, json.dumps(doubts, sort_keys=True),
+                peak_rss_kb, elapsed))
         self.assertGreater(len(facts.keys), 0)
 
 

@@ -160,6 +160,12 @@ class DiskFullTest(unittest.TestCase):
         for kid, blob in acked.items():
             if blob:
                 self.assertEqual(kms.decrypt(CiphertextBlob=blob)["Plaintext"][:1], b"p")
+        self.assertEqual(srv.stop(), 0)
+        db = sqlite3.connect(os.path.join(self.data, "kmsd.db"))
+        try:
+            self.assertEqual(db.execute("PRAGMA integrity_check").fetchall(), [("ok",)])
+        finally:
+            db.close()
 
     def test_full_disk_at_first_start(self):
         self.fs.fill()
