@@ -146,6 +146,10 @@ class DiskFullTest(unittest.TestCase):
                 self.assertEqual(kms.decrypt(CiphertextBlob=blob)["Plaintext"][:1], b"p")
         self.assertIn("SQLite", srv.stderr())  # the cause is logged, not sent to the client
 
+        # Every other kind of mutation on a full disk: applied whole, or a 500 and no change.
+        kid = next(iter(acked))
+        views = self.mutations_on_full_disk(kms, kid)
+
         # Space again: writes work at once, without a restart.
         os.unlink(filler)
         kid = kms.create_key(Description="after")["KeyMetadata"]["KeyId"]
@@ -160,12 +164,51 @@ class DiskFullTest(unittest.TestCase):
         for kid, blob in acked.items():
             if blob:
                 self.assertEqual(kms.decrypt(CiphertextBlob=blob)["Plaintext"][:1], b"p")
+        for name, (view, before, after) in views.items():
+            self.assertEqual(view(kms), after, name)
         self.assertEqual(srv.stop(), 0)
         db = sqlite3.connect(os.path.join(self.data, "kmsd.db"))
         try:
             self.assertEqual(db.execute("PRAGMA integrity_check").fetchall(), [("ok",)])
         finally:
             db.close()
+
+    def mutations_on_full_disk(self, kms, kid):
+        """Runs each mutation once on the full disk. Returns name -> (view, before, after): what
+        view(kms) must show from now on (after a 500: `before`, unchanged)."""
+        policy = ('{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":'
+                  '"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}]}')
+        cases = {
+            "tag": (lambda c: c.list_resource_tags(KeyId=kid)["Tags"],
+                    lambda c: c.tag_resource(KeyId=kid, Tags=[{"TagKey": "full",
+                                                               "TagValue": "x" * 250}])),
+            "grant": (lambda c: len(c.list_grants(KeyId=kid)["Grants"]),
+                      lambda c: c.create_grant(KeyId=kid, Operations=["Decrypt"],
+                                               GranteePrincipal="arn:aws:iam::111122223333:root")),
+            "rotate": (lambda c: len(c.list_key_rotations(KeyId=kid)["Rotations"]),
+                       lambda c: c.rotate_key_on_demand(KeyId=kid)),
+            "policy": (lambda c: c.get_key_policy(KeyId=kid)["Policy"],
+                       lambda c: c.put_key_policy(KeyId=kid, PolicyName="default",
+                                                  Policy=policy)),
+            "description": (lambda c: c.describe_key(KeyId=kid)["KeyMetadata"]["Description"],
+                            lambda c: c.update_key_description(KeyId=kid,
+                                                               Description="y" * 8000)),
+        }
+        out = {}
+        outcomes = []
+        for name, (view, mutate) in cases.items():
+            before = view(kms)
+            err = error_of(lambda: mutate(kms))
+            after = view(kms)
+            if err is None:
+                self.assertNotEqual(after, before, name)
+            else:
+                self.assertEqual(err, ("KMSInternalException", 500), name)
+                self.assertEqual(after, before, name)
+            out[name] = (view, before, after)
+            outcomes.append("%s: %s" % (name, "applied" if err is None else err[0]))
+        print("\non a full disk: %s" % ", ".join(outcomes))
+        return out
 
     def test_full_disk_at_first_start(self):
         self.fs.fill()
