@@ -202,8 +202,9 @@ Status App::RunDueNow() {
     return Status::Ok();
 }
 
-Status App::MoveClock(double offset_seconds) {
+Status App::MoveClock(const std::function<Result<double>(double offset)>& next_offset) {
     std::lock_guard lock(clock_mu_);
+    KMSD_ASSIGN_OR_RETURN(const double offset_seconds, next_offset(clock_.offset()));
     if (offset_seconds < clock_.offset())
         return Error(ErrorCode::kValidation, "the clock can only move forward");
     const std::string text = std::to_string(offset_seconds);
