@@ -175,6 +175,9 @@ Result<api::Caller> Authenticate(const IdentityStore& ids, const AuthDefaults& d
             authorization);
     const std::string amz_date = HeaderValue(req, DateHeaderName(req));
     const double signed_at = ParseAmzDate(amz_date);
+    if (std::isnan(signed_at) && !amz_date.empty())
+        return Incomplete("Date must be in ISO-8601 'basic format'. Got '" + amz_date +
+                          "'. See http://en.wikipedia.org/wiki/ISO_8601");
     if (std::isnan(signed_at))
         return Incomplete(
             "Authorization header requires existence of either a 'X-Amz-Date' or a "
