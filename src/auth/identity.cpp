@@ -19,17 +19,6 @@ constexpr char kBadSignature[] =
     "The request signature we calculated does not match the signature you provided. Check your "
     "AWS Secret Access Key and signing method. Consult the service documentation for details.";
 
-std::string Header(const SignedRequest& req, std::string_view name) {
-    for (const auto& [k, v] : req.headers) {
-        if (k.size() != name.size()) continue;
-        bool same = true;
-        for (std::size_t i = 0; i < k.size() && same; ++i)
-            same = std::tolower(static_cast<unsigned char>(k[i])) == name[i];
-        if (same) return v;
-    }
-    return {};
-}
-
 // Parses YYYYMMDD'T'HHMMSS'Z' into epoch seconds; NAN if malformed.
 double ParseAmzDate(const std::string& s) {
     std::tm tm{};
@@ -150,7 +139,7 @@ const Principal* IdentityStore::Find(const std::string& access_key_id) const {
 
 Result<api::Caller> Authenticate(const IdentityStore& ids, const AuthDefaults& defaults,
                                  const SignedRequest& req, double now) {
-    const std::string authorization = Header(req, "authorization");
+    const std::string authorization = HeaderValue(req, "authorization");
     auto cred = ParseAuthorization(authorization);
     const bool strict = defaults.mode == AuthMode::kStrict;
     if (!strict) {
@@ -173,17 +162,17 @@ Result<api::Caller> Authenticate(const IdentityStore& ids, const AuthDefaults& d
             "Authorization header requires 'Credential', 'Signature' and "
             "'SignedHeaders' parameters. Authorization=" +
             authorization);
-    const std::string amz_date = Header(req, "x-amz-date");
+    const std::string amz_date = HeaderValue(req, DateHeaderName(req));
     const double signed_at = ParseAmzDate(amz_date);
+    if (std::isnan(signed_at) && !amz_date.empty())
+        return Incomplete("Date must be in ISO-8601 'basic format'. Got '" + amz_date +
+                          "'. See http://en.wikipedia.org/wiki/ISO_8601");
     if (std::isnan(signed_at))
         return Incomplete(
             "Authorization header requires existence of either a 'X-Amz-Date' or a "
             "'Date' header. Authorization=" +
             authorization);
-    const Principal* p = ids.Find(cred->access_key_id);
-    if (p == nullptr) return Error(ErrorCode::kUnrecognizedClient, kBadToken);
-    if (!p->session_token.empty() && Header(req, "x-amz-security-token") != p->session_token)
-        return Error(ErrorCode::kUnrecognizedClient, kBadToken);
+    KMSD_RETURN_IF_ERROR(CheckSignedHeaders(*cred, req));
     if (signed_at < now - kMaxSkewSeconds)
         return Error(ErrorCode::kInvalidSignature,
                      "Signature expired: " + amz_date + " is now earlier than " +
@@ -192,12 +181,16 @@ Result<api::Caller> Authenticate(const IdentityStore& ids, const AuthDefaults& d
         return Error(ErrorCode::kInvalidSignature,
                      "Signature not yet current: " + amz_date + " is still later than " +
                          AmzDate(now + kMaxSkewSeconds) + " (" + AmzDate(now) + " + 5 min.)");
-    if (cred->date != amz_date.substr(0, 8) || cred->service != "kms")
-        return Error(ErrorCode::kInvalidSignature, kBadSignature);
+    KMSD_RETURN_IF_ERROR(CheckCredentialScope(*cred, amz_date));
+    const Principal* p = ids.Find(cred->access_key_id);
+    if (p == nullptr) return Error(ErrorCode::kUnrecognizedClient, kBadToken);
     const std::string expected =
         Sign(p->secret_access_key, amz_date, *cred, CanonicalRequest(req, cred->signed_headers));
     if (!hsm::ConstantTimeEquals(View(expected), View(cred->signature)))
         return Error(ErrorCode::kInvalidSignature, kBadSignature);
+    if (!p->session_token.empty() &&
+        !SessionTokenMatches(HeaderValue(req, "x-amz-security-token"), p->session_token))
+        return Error(ErrorCode::kUnrecognizedClient, kBadToken);
     return api::Caller{p->account, cred->region, p->arn, cred->access_key_id, p->policies, {}};
 }
 
