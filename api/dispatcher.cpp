@@ -105,7 +105,8 @@ Response Dispatcher::Dispatch(const Caller& caller, std::string_view target,
         Result<Json> result = Run(services_, caller, target, content_type, body, request_id);
         if (result.ok()) {
             Response out;
-            if (!result->is_null()) out.body = result->dump();
+            if (!result->is_null())
+                out.body = result->dump(-1, ' ', false, Json::error_handler_t::replace);
             return out;
         }
         failure = result.status();

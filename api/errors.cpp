@@ -83,7 +83,9 @@ WireError ToWire(const Status& status) {
         body["message"] = "An internal error occurred.";
     else if (!status.message().empty())
         body["message"] = Str(status.message());
-    out.body = body.dump();
+    // Messages may quote what a client sent; bytes that are not UTF-8 become U+FFFD instead of
+    // failing the reply.
+    out.body = body.dump(-1, ' ', false, Json::error_handler_t::replace);
     return out;
 }
 

@@ -143,8 +143,11 @@ Result<api::Caller> Authenticate(const IdentityStore& ids, const AuthDefaults& d
     auto cred = ParseAuthorization(authorization);
     const bool strict = defaults.mode == AuthMode::kStrict;
     if (!strict) {
-        // Open mode: identify, never verify.
-        const std::string region = cred ? cred->region : defaults.region;
+        // Open mode: identify, never verify. The Region names where keys live and goes into
+        // ARNs and replies, so a scope Region that is not shaped like one (say "local", or bytes
+        // that are not UTF-8) means the default Region rather than a Region of its own.
+        const std::string region =
+            cred && IsRegionName(cred->region) ? cred->region : defaults.region;
         const Principal* p = cred ? ids.Find(cred->access_key_id) : nullptr;
         const std::string account = p ? p->account : defaults.account;
         return api::Caller{

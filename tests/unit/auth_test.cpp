@@ -296,3 +296,24 @@ TEST_CASE("session tokens compare by content only", "[server][auth]") {
     CHECK_FALSE(SessionTokenMatches("tik", "tok"));
     CHECK(SessionTokenMatches(std::string(5000, 'x'), std::string(5000, 'x')));
 }
+
+TEST_CASE("open mode puts a credential scope Region that is not a Region in the default Region",
+          "[server][auth]") {
+    auto ids = IdentityStore::Load(PrincipalsFile());
+    REQUIRE(ids.ok());
+    AuthDefaults open{AuthMode::kOpen, "111122223333", "us-east-1"};
+    // The Region goes into ARNs and every reply; bytes that are not UTF-8 used to reach the JSON
+    // printer and fail the request with a 500 (found by fuzz_http).
+    for (const std::string& region : {std::string("us-\xff-1"), std::string("moon")}) {
+        Shape shape;
+        shape.region = region;
+        auto r = Authenticate(*ids, open, Signed("AKIAALICE", "whatever", shape), kNow);
+        REQUIRE(r.ok());
+        CHECK(r->region == "us-east-1");
+    }
+    Shape fine;
+    fine.region = "ap-southeast-2";
+    auto ok = Authenticate(*ids, open, Signed("AKIAALICE", "whatever", fine), kNow);
+    REQUIRE(ok.ok());
+    CHECK(ok->region == "ap-southeast-2");
+}
