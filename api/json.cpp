@@ -3,9 +3,16 @@
 #include <set>
 #include <vector>
 
+#include "common/json_limits.h"
+
 namespace kmsd::api {
 
 Result<Json> ParseRequestBody(std::string_view body) {
+    // Checked before parsing: everything that walks the value afterwards (validation, dump(),
+    // the destructor) may then recurse without a client choosing how deep.
+    if (!JsonNestingWithin(body))
+        return Error(ErrorCode::kSerialization,
+                     "JSON nesting exceeds the maximum depth of " + std::to_string(kMaxJsonDepth));
     // One set of member names per open object: a repeated name is a SerializationException,
     // where nlohmann alone would silently keep the last value.
     std::vector<std::set<SecureString>> open;

@@ -7,9 +7,11 @@
 namespace kmsd::api {
 namespace {
 
-// Keys per transaction: large enough that 10,000 due keys cost ~40 fsyncs, small enough that
-// requests waiting on the writer are not held up long.
-constexpr std::size_t kBatchKeys = 256;
+// Work per transaction (a deletion or one rotation each): large enough that 10,000 due keys cost
+// ~40 fsyncs, small enough that requests waiting on the writer are not held up long, however far
+// the clock jumped (a key with a 90-day period owes ~400 rotations after a 100-year jump; they are
+// spread over transactions too).
+constexpr int kBatchWork = 256;
 
 }  // namespace
 
@@ -27,24 +29,32 @@ Result<DueReport> RunDue(const Services& services, double up_to) {
     static std::mutex run_mu;  // the scheduler thread and the clock endpoint may race here
     std::lock_guard run_lock(run_mu);
     DueReport report;
-    const std::vector<storage::ScopedName> due = services.catalog.KeysDue(up_to);
-    for (std::size_t start = 0; start < due.size(); start += kBatchKeys) {
-        const std::size_t end = std::min(due.size(), start + kBatchKeys);
+    // Each round takes what is due now (in due-time order) and does at most kBatchWork of it in
+    // one transaction; a key left with rotations owed is still due and comes back next round.
+    // Every round commits, so a kill in the middle loses nothing and a restart resumes from there.
+    for (;;) {
+        const std::vector<storage::ScopedName> due = services.catalog.KeysDue(up_to);
+        if (due.empty()) break;
         std::vector<std::string> evict;
+        std::vector<storage::ScopedName> deleted;
         DueReport batch;
         KMSD_RETURN_IF_ERROR(services.catalog.Write([&]() -> Result<storage::Change> {
             storage::Change change;
             evict.clear();
+            deleted.clear();
             batch = {};
-            for (std::size_t i = start; i < end; ++i) {
+            int budget = kBatchWork;
+            for (std::size_t i = 0; i < due.size() && budget > 0; ++i) {
                 // Re-read under the writer: a request may have cancelled or disabled meanwhile.
                 storage::KeyPtr key = services.catalog.FindKey(due[i]);
                 if (!key) continue;
                 if (key->state == storage::KeyState::kPendingDeletion && key->deletion_date &&
                     *key->deletion_date <= up_to) {
                     change.delete_keys.push_back(due[i]);
+                    deleted.push_back(due[i]);
                     for (const auto& m : key->materials) evict.push_back(m.material_id);
                     ++batch.deletions;
+                    --budget;
                     continue;
                 }
                 if (key->state != storage::KeyState::kEnabled || !key->rotation_enabled ||
@@ -53,11 +63,12 @@ Result<DueReport> RunDue(const Services& services, double up_to) {
                     continue;
                 auto next = std::make_shared<storage::KeyRecord>(*key);
                 const double period = next->rotation_period_days * kSecondsPerDay;
-                while (*next->next_rotation_date <= up_to) {
+                while (*next->next_rotation_date <= up_to && budget > 0) {
                     KMSD_RETURN_IF_ERROR(AddRotatedMaterial(
                         services, *next, *next->next_rotation_date, "AUTOMATIC", change));
                     *next->next_rotation_date += period;
                     ++batch.rotations;
+                    --budget;
                 }
                 change.put_keys.push_back(std::move(next));
             }
@@ -65,8 +76,11 @@ Result<DueReport> RunDue(const Services& services, double up_to) {
         }));
         // Deleted keys' material leaves the HSM cache as well as the database.
         for (const auto& id : evict) services.hsm.Evict(id);
+        for (const auto& name : deleted) services.usage.Forget(name);
         report.rotations += batch.rotations;
         report.deletions += batch.deletions;
+        // Nothing done means what KeysDue saw is no longer actionable (changed meanwhile).
+        if (batch.rotations + batch.deletions == 0) break;
     }
     return report;
 }

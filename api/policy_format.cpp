@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/authz/policy.h"
+#include "common/json_limits.h"
 
 namespace kmsd::api {
 namespace {
@@ -84,6 +85,9 @@ Status CheckKeyPolicy(const std::string& policy,
 }
 
 std::string FormatPolicy(const std::string& policy) {
+    // Write recurses once per level: a stored policy passed Policy::Parse's depth check, but
+    // this never trusts that (a database written by another build).
+    if (!JsonNestingWithin(policy)) return policy;
     Ordered doc = Ordered::parse(policy, nullptr, /*allow_exceptions=*/false);
     if (doc.is_discarded()) return policy;
     std::string out;

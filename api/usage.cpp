@@ -72,7 +72,26 @@ Status UsageTracker::Flush(storage::Catalog& catalog) {
         shard.dirty.clear();
     }
     if (change.put_usage.empty()) return Status::Ok();
-    return catalog.Apply(change);
+    Status st = catalog.Apply(change);
+    if (!st.ok()) {
+        // Nothing was written: mark the records dirty again so the next flush retries them
+        // (a record used again meanwhile is already dirty, with its newer value).
+        for (const auto& rec : change.put_usage) {
+            Shard& shard = ShardOf(rec.key);
+            std::lock_guard lock(shard.mu);
+            auto it = shard.entries.find(rec.key);
+            if (it == shard.entries.end() || it->second.dirty) continue;
+            it->second.dirty = true;
+            shard.dirty.push_back(rec.key);
+        }
+    }
+    return st;
+}
+
+void UsageTracker::Forget(const storage::ScopedName& key) {
+    Shard& shard = ShardOf(key);
+    std::lock_guard lock(shard.mu);
+    shard.entries.erase(key);  // a stale name in `dirty` is skipped by Flush
 }
 
 void UsageTracker::Clear() {

@@ -23,8 +23,11 @@ public:
     std::optional<storage::UsageRecord> Get(const storage::ScopedName& key) const;
     // Seeds the tracker with what SQLite holds (startup), without marking it dirty.
     void Load(const std::vector<storage::UsageRecord>& records);
-    // Writes every record changed since the last flush in one transaction.
+    // Writes every record changed since the last flush in one transaction. When that fails the
+    // records stay dirty for the next flush.
     Status Flush(storage::Catalog& catalog);
+    // Drops a deleted key's record, so memory does not grow with keys that are gone.
+    void Forget(const storage::ScopedName& key);
     void Clear();
 
 private:

@@ -1,9 +1,11 @@
 #include "api/validate.h"
 
+#include <re2/re2.h>
+
 #include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
-#include <regex>
 #include <string_view>
 #include <vector>
 
@@ -87,10 +89,61 @@ std::vector<char32_t> CodePoints(std::string_view s) {
     return out;
 }
 
+// Where a value sits in the input, as a chain of frames on the stack: the dotted path AWS prints
+// ("grantTokens.1.member", "encryptionContext.key") is only built when a violation is reported.
+struct Path {
+    const Path* parent = nullptr;
+    const char* member = nullptr;  // a structure member (model name, printed in camelCase)
+    long long index = 0;           // a list element (1-based), when member is null and suffix is
+    const char* suffix = nullptr;  // "member" for lists, "key"/"value" for maps
+
+    std::string Str() const {
+        std::string out = parent ? parent->Str() : std::string();
+        if (member != nullptr) {
+            if (!out.empty()) out += '.';
+            std::string name(member);
+            if (!name.empty())
+                name[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(name[0])));
+            out += name;
+        } else if (suffix != nullptr) {
+            if (index > 0) out += "." + std::to_string(index);
+            out += '.';
+            out += suffix;
+        }
+        return out;
+    }
+};
+
+// A model pattern compiled once. RE2 matches in linear time without recursion, so no string a
+// client sends can exhaust the stack (std::regex recursed once per character).
+class Pattern {
+public:
+    explicit Pattern(const char* pattern) : re_(pattern, Options()) {}
+    bool Matches(std::string_view s) const { return re_.ok() && RE2::FullMatch(s, re_); }
+
+private:
+    static RE2::Options Options() {
+        RE2::Options o;
+        o.set_log_errors(false);
+        return o;
+    }
+    RE2 re_;
+};
+
+const Pattern& CompiledPattern(const char* pattern) {
+    // The model has about fifteen patterns; each is compiled on first use and kept for good.
+    static std::mutex mu;
+    static std::map<std::string, std::unique_ptr<Pattern>> cache;
+    std::lock_guard lock(mu);
+    auto& slot = cache[pattern];
+    if (!slot) slot = std::make_unique<Pattern>(pattern);
+    return *slot;
+}
+
 class Validator {
 public:
     Status Run(int shape, const Json& value) {
-        Check(kShapes[shape], value, "");
+        Check(kShapes[shape], value, Path{});
         if (!serialization_.ok()) return serialization_;
         if (errors_.empty()) return Status::Ok();
         std::string msg = std::to_string(errors_.size()) + (errors_.size() == 1
@@ -101,53 +154,77 @@ public:
     }
 
 private:
-    static std::string CamelCase(const char* name) {
-        std::string s(name);
-        if (!s.empty()) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
-        return s;
-    }
-
-    void Violation(const Shape& s, const std::string& shown, const std::string& path,
+    // `shown` renders the value; it runs only when there is a violation to report.
+    template <typename Shown>
+    void Violation(const Shape& s, const Shown& shown, const Path& path,
                    const std::string& constraint) {
-        std::string value = s.sensitive ? "Value" : "Value '" + shown + "'";
-        errors_.push_back(value + " at '" + path + "' failed to satisfy constraint: " + constraint);
+        std::string value = s.sensitive ? "Value" : "Value '" + shown() + "'";
+        errors_.push_back(value + " at '" + path.Str() +
+                          "' failed to satisfy constraint: " + constraint);
     }
 
-    void TypeError(const std::string& path) {
+    void TypeError(const Path& path) {
         if (serialization_.ok())
-            serialization_ =
-                Error(ErrorCode::kSerialization, "Unexpected value type for member '" + path + "'");
+            serialization_ = Error(ErrorCode::kSerialization,
+                                   "Unexpected value type for member '" + path.Str() + "'");
     }
 
-    void Range(const Shape& s, long long n, const std::string& shown, const std::string& path,
+    // Checks min/max; returns false after reporting a violation. AWS reports one violation per
+    // member, so a value that fails its range is not also checked against enum or pattern.
+    template <typename Shown>
+    bool Range(const Shape& s, long long n, const Shown& shown, const Path& path,
                const char* what) {
-        if (s.has_min && n < s.min)
+        if (s.has_min && n < s.min) {
             Violation(s, shown, path,
                       std::string("Member must have ") + what + " greater than or equal to " +
                           std::to_string(s.min));
-        if (s.has_max && n > s.max)
+            return false;
+        }
+        if (s.has_max && n > s.max) {
             Violation(s, shown, path,
                       std::string("Member must have ") + what + " less than or equal to " +
                           std::to_string(s.max));
+            return false;
+        }
+        return true;
     }
 
+    // The nesting of `v` is bounded before validation (JsonNestingWithin), so dump() is shallow.
     static std::string Show(const Json& v) {
         if (v.is_string()) return ToStd(v.get_ref<const SecureString&>());
         return ToStd(v.dump());
     }
 
-    void Check(const Shape& s, const Json& v, const std::string& path) {
+    void CheckString(const Shape& s, std::string_view str, const Path& path) {
+        auto shown = [&] { return std::string(str); };
+        if (!Range(s, JavaLength(str), shown, path, "length")) return;
+        if (s.n_enums > 0) {
+            bool found = false;
+            for (int i = 0; i < s.n_enums && !found; ++i) found = str == s.enums[i];
+            if (!found) {
+                std::string set;
+                for (int i = 0; i < s.n_enums; ++i)
+                    set += (i ? ", " : "") + std::string(s.enums[i]);
+                Violation(s, shown, path, "Member must satisfy enum value set: [" + set + "]");
+                return;
+            }
+        }
+        if (s.pattern && !MatchesModelPattern(s.pattern, str))
+            Violation(s, shown, path,
+                      std::string("Member must satisfy regular expression pattern: ") + s.pattern);
+    }
+
+    void Check(const Shape& s, const Json& v, const Path& path) {
         switch (s.type) {
             case Type::kStructure: {
                 if (!v.is_object()) return TypeError(path);
                 for (int i = 0; i < s.n_members; ++i) {
                     const Member& m = s.members[i];
-                    std::string child =
-                        path.empty() ? CamelCase(m.name) : path + "." + CamelCase(m.name);
+                    const Path child{&path, m.name};
                     auto it = v.find(m.name);
                     if (it == v.end() || it->is_null()) {
                         if (m.required)
-                            errors_.push_back("Value null at '" + child +
+                            errors_.push_back("Value null at '" + child.Str() +
                                               "' failed to satisfy constraint: Member must not "
                                               "be null");
                         continue;
@@ -158,24 +235,8 @@ private:
             }
             case Type::kString: {
                 if (!v.is_string()) return TypeError(path);
-                std::string str = ToStd(v.get_ref<const SecureString&>());
-                Range(s, JavaLength(str), str, path, "length");
-                if (s.n_enums > 0) {
-                    bool found = false;
-                    std::string set;
-                    for (int i = 0; i < s.n_enums; ++i) {
-                        found = found || str == s.enums[i];
-                        set += (i ? ", " : "") + std::string(s.enums[i]);
-                    }
-                    if (!found)
-                        Violation(s, str, path,
-                                  "Member must satisfy enum value set: [" + set + "]");
-                }
-                if (s.pattern && !MatchesModelPattern(s.pattern, str))
-                    Violation(s, str, path,
-                              std::string("Member must satisfy regular expression pattern: ") +
-                                  s.pattern);
-                return;
+                const SecureString& str = v.get_ref<const SecureString&>();
+                return CheckString(s, std::string_view(str.data(), str.size()), path);
             }
             case Type::kBlob: {
                 if (!v.is_string()) return TypeError(path);
@@ -183,25 +244,31 @@ private:
                 if (!decoded) {
                     if (serialization_.ok())
                         serialization_ = Error(ErrorCode::kSerialization,
-                                               "Invalid base64 in member '" + path + "'");
+                                               "Invalid base64 in member '" + path.Str() + "'");
                     return;
                 }
                 const auto n = static_cast<long long>(decoded->size());
-                Range(s, n,
-                      "java.nio.HeapByteBuffer[pos=0 lim=" + std::to_string(n) +
-                          " cap=" + std::to_string(n) + "]",
-                      path, "length");
+                Range(
+                    s, n,
+                    [n] {
+                        return "java.nio.HeapByteBuffer[pos=0 lim=" + std::to_string(n) +
+                               " cap=" + std::to_string(n) + "]";
+                    },
+                    path, "length");
                 return;
             }
             case Type::kInteger:
             case Type::kLong: {
                 if (!v.is_number_integer()) return TypeError(path);
-                long long n = v.is_number_unsigned()
-                                  ? static_cast<long long>(v.get<unsigned long long>())
-                                  : v.get<long long>();
+                if (v.is_number_unsigned() && v.get<unsigned long long>() > INT64_MAX)
+                    return TypeError(path);
+                const long long n = v.is_number_unsigned()
+                                        ? static_cast<long long>(v.get<unsigned long long>())
+                                        : v.get<long long>();
                 if (s.type == Type::kInteger && (n > INT32_MAX || n < INT32_MIN))
                     return TypeError(path);
-                Range(s, n, std::to_string(n), path, "value");
+                Range(
+                    s, n, [n] { return std::to_string(n); }, path, "value");
                 return;
             }
             case Type::kBoolean:
@@ -213,18 +280,26 @@ private:
                 return;
             case Type::kList: {
                 if (!v.is_array()) return TypeError(path);
-                Range(s, static_cast<long long>(v.size()), Show(v), path, "length");
-                int i = 1;
-                for (const auto& e : v)
-                    Check(kShapes[s.element], e, path + "." + std::to_string(i++) + ".member");
+                Range(
+                    s, static_cast<long long>(v.size()), [&v] { return Show(v); }, path, "length");
+                long long i = 1;
+                for (const auto& e : v) {
+                    const Path element{&path, nullptr, i++, "member"};
+                    Check(kShapes[s.element], e, element);
+                }
                 return;
             }
             case Type::kMap: {
                 if (!v.is_object()) return TypeError(path);
-                Range(s, static_cast<long long>(v.size()), Show(v), path, "length");
+                Range(
+                    s, static_cast<long long>(v.size()), [&v] { return Show(v); }, path, "length");
+                const Path key{&path, nullptr, 0, "key"};
+                const Path value{&path, nullptr, 0, "value"};
                 for (auto it = v.begin(); it != v.end(); ++it) {
-                    Check(kShapes[s.key], Str(ToStd(it.key())), path + ".key");
-                    Check(kShapes[s.element], it.value(), path + ".value");
+                    // Map keys are strings in the model.
+                    CheckString(kShapes[s.key], std::string_view(it.key().data(), it.key().size()),
+                                key);
+                    Check(kShapes[s.element], it.value(), value);
                 }
                 return;
             }
@@ -246,7 +321,7 @@ Status ValidateInput(const std::string& operation, const Json& input) {
     return Validator().Run(op->input, input);
 }
 
-bool MatchesModelPattern(const char* pattern, const std::string& value) {
+bool MatchesModelPattern(const char* pattern, std::string_view value) {
     // Two patterns are code-point ranges that std::regex cannot express over UTF-8.
     if (std::strcmp(pattern, "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+") == 0 ||
         std::strcmp(pattern, "[\\u0020-\\u00FF]*") == 0) {
@@ -260,16 +335,7 @@ bool MatchesModelPattern(const char* pattern, const std::string& value) {
         }
         return true;
     }
-    static std::mutex mu;
-    static std::map<std::string, std::regex> cache;
-    const std::regex* re;
-    {
-        std::lock_guard lock(mu);
-        auto it = cache.find(pattern);
-        if (it == cache.end()) it = cache.emplace(pattern, std::regex(pattern)).first;
-        re = &it->second;
-    }
-    return std::regex_match(value, *re);
+    return CompiledPattern(pattern).Matches(value);
 }
 
 }  // namespace kmsd::api

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "api/json.h"
 #include "common/status.h"
@@ -21,6 +22,6 @@ bool IsModelOperation(const std::string& operation);
 Status ValidateInput(const std::string& operation, const Json& input);
 
 // Whether `value` matches a model pattern (exposed for tests and for op-level checks).
-bool MatchesModelPattern(const char* pattern, const std::string& value);
+bool MatchesModelPattern(const char* pattern, std::string_view value);
 
 }  // namespace kmsd::api

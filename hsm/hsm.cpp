@@ -153,15 +153,26 @@ Result<SealedMaterial> Hsm::ImportKey(const std::string& arn, const std::string&
 Result<std::shared_ptr<const SecureBytes>> Hsm::Material(const KeyRef& ref) {
     {
         std::shared_lock lock(cache_mu_);
-        auto it = cache_.find(ref.material_id);
-        if (it != cache_.end()) return it->second;
+        if (auto hit = FindCached(ref)) return hit;
     }
     if (store_ == nullptr) return Error(ErrorCode::kInternal, "no sealed key store");
     KMSD_ASSIGN_OR_RETURN(Bytes sealed, store_->LoadSealed(ref.material_id));
+    // Unsealing checks the ARN, material ID and key spec (they are the seal's AAD), and the cache
+    // entry keeps all three, so a cached root key serves only the key it was sealed for.
     KMSD_ASSIGN_OR_RETURN(SecureBytes plain, Unseal(ref, sealed));
     auto material = std::make_shared<const SecureBytes>(std::move(plain));
     std::unique_lock lock(cache_mu_);
-    return cache_.try_emplace(ref.material_id, std::move(material)).first->second;
+    if (auto hit = FindCached(ref)) return hit;  // another thread unsealed it meanwhile
+    cache_[ref.material_id].push_back({ref.arn, ref.key_spec, material});
+    return material;
+}
+
+std::shared_ptr<const SecureBytes> Hsm::FindCached(const KeyRef& ref) const {
+    auto it = cache_.find(ref.material_id);
+    if (it == cache_.end()) return nullptr;
+    for (const auto& entry : it->second)
+        if (entry.arn == ref.arn && entry.key_spec == ref.key_spec) return entry.material;
+    return nullptr;
 }
 
 Result<Bytes> Hsm::Encrypt(const KeyRef& ref, ByteView plaintext, const EncryptionContext& ctx,

@@ -11,6 +11,7 @@
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "common/secure_bytes.h"
 #include "common/status.h"
@@ -88,6 +89,8 @@ private:
     Hsm(SecureBytes sealing_key, SecureBytes token_key)
         : sealing_key_(std::move(sealing_key)), token_key_(std::move(token_key)) {}
     Result<std::shared_ptr<const SecureBytes>> Material(const KeyRef& ref);
+    // The cached material sealed for exactly `ref` (ARN, material ID and spec); cache_mu_ held.
+    std::shared_ptr<const SecureBytes> FindCached(const KeyRef& ref) const;
     Result<Bytes> Seal(const KeyRef& ref, ByteView material) const;
     Result<SecureBytes> Unseal(const KeyRef& ref, ByteView sealed) const;
 
@@ -95,7 +98,14 @@ private:
     const SecureBytes token_key_;
     const SealedKeyStore* store_ = nullptr;
     mutable std::shared_mutex cache_mu_;
-    std::unordered_map<std::string, std::shared_ptr<const SecureBytes>> cache_;
+    struct CacheEntry {
+        std::string arn;
+        std::string key_spec;
+        std::shared_ptr<const SecureBytes> material;
+    };
+    // By material ID, then the key it was sealed for: a material ID is shared only by the
+    // replicas of one multi-Region key, so the inner list stays tiny.
+    std::unordered_map<std::string, std::vector<CacheEntry>> cache_;
 };
 
 }  // namespace kmsd::hsm

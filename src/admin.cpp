@@ -1,7 +1,9 @@
 #include "src/admin.h"
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "common/json_limits.h"
 #include "hsm/crypto.h"
 
 namespace kmsd {
@@ -34,47 +36,82 @@ AdminReply ClockReply(const App& app) {
 }
 
 AdminReply MoveClock(App& app, std::string_view body) {
+    if (!JsonNestingWithin(body)) return JsonError(400, "body must be a JSON object");
     auto req = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
     if (req.is_discarded() || !req.is_object()) return JsonError(400, "body must be a JSON object");
+    const double now = app.Now();
     double offset = app.ClockOffset();
     if (auto it = req.find("advance_seconds"); it != req.end() && it->is_number()) {
-        if (it->get<double>() < 0) return JsonError(400, "the clock can only move forward");
-        offset += it->get<double>();
-    } else if (auto now = req.find("now"); now != req.end() && now->is_number()) {
+        const double by = it->get<double>();
+        if (!std::isfinite(by) || by < 0) return JsonError(400, "the clock can only move forward");
+        offset += by;
+    } else if (auto at = req.find("now"); at != req.end() && at->is_number()) {
         // "now" names a KMS time; the offset is what lies between it and wall time.
-        const double target = now->get<double>();
-        if (target < app.Now()) return JsonError(400, "the clock can only move forward");
-        offset += target - app.Now();
+        const double target = at->get<double>();
+        if (!std::isfinite(target) || target < now)
+            return JsonError(400, "the clock can only move forward");
+        offset += target - now;
     } else {
         return JsonError(400, "give advance_seconds or now (numbers)");
     }
+    if (offset > kMaxClockOffsetSeconds)
+        return JsonError(400,
+                         "the clock can move at most 100 years (3155760000 seconds) ahead of "
+                         "wall time");
     Status st = app.MoveClock(offset);
     if (st.code() == ErrorCode::kValidation) return JsonError(400, st.message());
     if (!st.ok()) return JsonError(500, "scheduled work failed");
     return ClockReply(app);
 }
 
+bool LoopbackOrAddress(std::string_view host) {
+    // Host is "name[:port]" or "[v6]:port".
+    if (!host.empty() && host.front() == '[') return true;  // an IPv6 literal
+    if (auto colon = host.rfind(':'); colon != std::string_view::npos) host = host.substr(0, colon);
+    if (host == "localhost") return true;
+    return !host.empty() && host.find_first_not_of("0123456789.") == std::string_view::npos;
+}
+
+// See AdminRequest: the checks that keep web pages away from state-changing admin calls.
+std::optional<AdminReply> RefuseFromBrowser(const AdminRequest& req) {
+    if (!req.origin.empty()) {
+        const bool own = req.origin.substr(0, 7) == "http://" && req.origin.substr(7) == req.host &&
+                         LoopbackOrAddress(req.host);
+        if (!own) return JsonError(403, "cross-origin admin requests are refused");
+    }
+    if (!req.body.empty()) {
+        std::string_view media = req.content_type.substr(0, req.content_type.find(';'));
+        while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
+        if (media != "application/json")
+            return JsonError(415, "admin requests with a body need Content-Type application/json");
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
-AdminReply HandleAdmin(App& app, std::string_view method, std::string_view path,
-                       std::string_view authorization, std::string_view body) {
+AdminReply HandleAdmin(App& app, const AdminRequest& req) {
+    std::string_view path = req.path;
     if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
     if (path == "/_kmsd/health") {
-        if (method != "GET" && method != "HEAD") return JsonError(405, "method not allowed");
+        if (req.method != "GET" && req.method != "HEAD")
+            return JsonError(405, "method not allowed");
         return {200, "{\"status\":\"ok\"}"};
     }
     const std::string& token = app.options().server.admin_token;
-    if (!token.empty() && !TokenMatches(token, authorization))
+    if (!token.empty() && !TokenMatches(token, req.authorization))
         return JsonError(401, "admin token required");
+    if (req.method == "POST")
+        if (auto refused = RefuseFromBrowser(req)) return *refused;
     if (path == "/_kmsd/reset" || path == "/moto-api/reset") {
-        if (method != "POST") return JsonError(405, "method not allowed");
+        if (req.method != "POST") return JsonError(405, "method not allowed");
         Status st = app.Reset();
         if (!st.ok()) return JsonError(500, "reset failed");
         return {200, "{\"status\":\"reset\"}"};
     }
     if (path == "/_kmsd/clock") {
-        if (method == "GET") return ClockReply(app);
-        if (method == "POST") return MoveClock(app, body);
+        if (req.method == "GET") return ClockReply(app);
+        if (req.method == "POST") return MoveClock(app, req.body);
         return JsonError(405, "method not allowed");
     }
     return JsonError(404, "no such admin endpoint");

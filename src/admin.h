@@ -20,7 +20,26 @@ struct AdminReply {
 // True if `path` belongs to the admin surface rather than the KMS API.
 bool IsAdminPath(std::string_view path);
 
-AdminReply HandleAdmin(App& app, std::string_view method, std::string_view path,
-                       std::string_view authorization, std::string_view body);
+// What the admin endpoints read of an HTTP request.
+struct AdminRequest {
+    std::string_view method;
+    std::string_view path;  // the request target, query string included
+    std::string_view authorization;
+    std::string_view content_type;
+    std::string_view origin;  // empty when the request has no Origin header
+    std::string_view host;    // the Host header
+    std::string_view body;
+};
+
+// No web page may reset or move a kmsd on localhost (a browser sends Origin on every cross-site
+// POST, and cannot send Content-Type application/json across sites without a preflight kmsd
+// never answers): a POST with a body needs Content-Type application/json, and a request with an
+// Origin needs kmsd's own (http://<Host>, with Host a loopback name or an IP address, which a
+// DNS-rebinding page cannot claim). A body-less POST without Origin (moto's reset) is fine.
+AdminReply HandleAdmin(App& app, const AdminRequest& req);
+
+// Largest move of the KMS clock ahead of wall time: 100 years. Far enough for any rotation or
+// deletion test, near enough that every date stays a four-digit year.
+inline constexpr double kMaxClockOffsetSeconds = 100.0 * 365.25 * 86400.0;
 
 }  // namespace kmsd

@@ -200,8 +200,10 @@ Result<std::unique_ptr<App>> App::Open(const Options& options) {
             spdlog::info("seeded {} keys and {} aliases from {}", seeded.keys, seeded.aliases,
                          options.storage.seed_file);
     }
-    // Catch up on whatever fell due while kmsd was not running, before serving.
-    KMSD_RETURN_IF_ERROR(app->RunDueNow());
+    // Catch up on whatever fell due while kmsd was not running, before serving. A failure here
+    // (disk full, say) is logged and left to the scheduler's next tick: refusing to start would
+    // turn one bad batch into a restart loop. Batches commit as they go, so progress is kept.
+    (void)app->RunDueNow();
     app->scheduler_.Start();
     return app;
 }

@@ -12,7 +12,8 @@ ROOT=$(pwd)
 BUILD=${KMSD_BUILD_DIR:-$ROOT/build}
 
 PACKAGES=(build-essential cmake ninja-build libboost1.81-dev libssl-dev libsqlite3-dev
-          nlohmann-json3-dev catch2 libspdlog-dev libcli11-dev libyaml-cpp-dev nodejs npm)
+          nlohmann-json3-dev catch2 libspdlog-dev libcli11-dev libyaml-cpp-dev libre2-dev pkg-config
+          nodejs npm)
 
 install_deps() {
     local missing=()

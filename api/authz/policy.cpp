@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
+#include "common/json_limits.h"
+
 namespace kmsd::api::authz {
 
 namespace {
@@ -48,6 +50,7 @@ struct Condition {
         kExact,
         kIgnoreCase,
         kLike,
+        kArn,
         kNumeric,
         kDate,
         kBool,
@@ -60,6 +63,8 @@ struct Condition {
     enum class Set { kSingle, kAnyValue, kAllValues } set = Set::kSingle;
     std::string key;  // lower-case
     std::vector<std::string> values;
+    // kNumeric: the values as numbers, NAN for one that is not a number (it never matches).
+    std::vector<double> numbers;
 };
 
 // A principal as written in a policy, classified once at parse time so that matching a caller
@@ -187,7 +192,9 @@ void Classify(Condition& c) {
         c.kind = K::kBool;
     else if (op.find("IgnoreCase") != std::string::npos)
         c.kind = K::kIgnoreCase;
-    else if (op.find("Like") != std::string::npos || op.rfind("Arn", 0) == 0)
+    else if (op.rfind("Arn", 0) == 0)
+        c.kind = K::kArn;
+    else if (op.find("Like") != std::string::npos)
         c.kind = K::kLike;
     else if (op.rfind("Numeric", 0) == 0)
         c.kind = K::kNumeric;
@@ -204,6 +211,60 @@ void Classify(Condition& c) {
                 : cmp == "GreaterThanEquals" ? C::kGe
                                              : C::kEq;
     }
+}
+
+// The number IAM reads in a Numeric condition: an optional sign, digits with an optional
+// fraction and an optional exponent. NAN for anything else: strtod alone would also take
+// "inf", "nan", hex, leading blanks and a numeric prefix of "12abc".
+double ParseNumber(const std::string& s) {
+    std::size_t i = 0;
+    auto digits = [&] {
+        const std::size_t start = i;
+        while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+        return i - start;
+    };
+    if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+    std::size_t mantissa = digits();
+    if (i < s.size() && s[i] == '.') {
+        ++i;
+        mantissa += digits();
+    }
+    if (mantissa == 0) return NAN;
+    if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+        ++i;
+        if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+        if (digits() == 0) return NAN;
+    }
+    if (i != s.size()) return NAN;
+    return std::strtod(s.c_str(), nullptr);
+}
+
+// An ARN's six colon-separated parts: "arn", partition, service, Region, account, and the
+// resource, which keeps any further colons. False when `arn` has fewer than six parts or does
+// not start with "arn".
+bool SplitArn(std::string_view arn, std::string_view (&parts)[6]) {
+    std::size_t start = 0;
+    for (int i = 0; i < 5; ++i) {
+        const std::size_t colon = arn.find(':', start);
+        if (colon == std::string_view::npos) return false;
+        parts[i] = arn.substr(start, colon - start);
+        start = colon + 1;
+    }
+    parts[5] = arn.substr(start);
+    return parts[0] == "arn";
+}
+
+// ArnEquals/ArnLike as IAM documents them: "Each of the six colon-delimited components of the
+// ARN is checked separately and each can include multi-character match wildcards (*) or
+// single-character match wildcards (?)", so a '*' never spans a ':' between components. A
+// value with fewer than six components (in the request or the policy) matches nothing, so the
+// negated operators hold for it: a Deny with ArnNotLike still applies to a malformed ARN.
+bool ArnMatches(std::string_view pattern, std::string_view arn) {
+    std::string_view p[6], a[6];
+    if (!SplitArn(pattern, p) || !SplitArn(arn, a)) return false;
+    for (int i = 0; i < 6; ++i)
+        if (!WildcardMatch(p[i], a[i], /*fold_case=*/false)) return false;
+    return true;
 }
 
 // Whether the IPv4 or IPv6 address `ip` is in `cidr` ("203.0.113.0/24", "2001:db8::/32", or a
@@ -237,30 +298,10 @@ bool EqualsFolded(const std::string& a, const std::string& b) {
     return true;
 }
 
-// One request value against one policy value under the positive form of the operator.
-bool Matches(const Condition& c, const std::string& policy, const std::string& request) {
-    using K = Condition::Kind;
-    switch (c.kind) {
-        case K::kExact:
-            return policy == request;
-        case K::kIgnoreCase:
-        case K::kBool:
-            return EqualsFolded(policy, request);
-        case K::kLike:
-            return WildcardMatch(policy, request, false);
-        case K::kNull:
-            return false;  // handled by Holds
-        case K::kIp:
-            return InCidr(policy, request);
-        case K::kNumeric:
-        case K::kDate:
-            break;
-    }
-    const bool numeric = c.kind == K::kNumeric;
-    const double a = numeric ? std::strtod(request.c_str(), nullptr) : ParseDate(request);
-    const double b = numeric ? std::strtod(policy.c_str(), nullptr) : ParseDate(policy);
+// Epoch-second or numeric comparison; false when either side is NAN.
+bool Compare(Condition::Cmp cmp, double a, double b) {
     if (std::isnan(a) || std::isnan(b)) return false;
-    switch (c.cmp) {
+    switch (cmp) {
         case Condition::Cmp::kEq:
             return a == b;
         case Condition::Cmp::kLt:
@@ -273,6 +314,47 @@ bool Matches(const Condition& c, const std::string& policy, const std::string& r
             return a >= b;
     }
     return false;
+}
+
+// One request value against one policy value under the positive form of the operator.
+bool Matches(const Condition& c, const std::string& policy, const std::string& request) {
+    using K = Condition::Kind;
+    switch (c.kind) {
+        case K::kExact:
+            return policy == request;
+        case K::kIgnoreCase:
+        case K::kBool:
+            return EqualsFolded(policy, request);
+        case K::kLike:
+            return WildcardMatch(policy, request, false);
+        case K::kArn:
+            return ArnMatches(policy, request);
+        case K::kNull:
+            return false;  // handled by Holds
+        case K::kIp:
+            return InCidr(policy, request);
+        case K::kNumeric:  // handled by NumericHolds
+            return false;
+        case K::kDate:
+            break;
+    }
+    return Compare(c.cmp, ParseDate(request), ParseDate(policy));
+}
+
+// Numeric operators compare numbers. A value that is not a number, in the request or in the
+// policy, makes its comparison false whatever the operator, so NumericNotEquals does not hold
+// for it either: "not equal" between a number and a word is not an answer. IAM does not document
+// the case; IAM policy simulators built to mirror IAM treat it so. (Arn operators differ: a
+// non-ARN is simply not like the pattern, so ArnNotLike holds for it and a Deny written with
+// it still applies; see ArnMatches.)
+bool NumericHolds(const Condition& c, const std::string& request) {
+    const double r = ParseNumber(request);
+    if (std::isnan(r)) return false;
+    if (!c.negated)
+        return std::any_of(c.numbers.begin(), c.numbers.end(),
+                           [&](double n) { return Compare(c.cmp, r, n); });
+    return std::all_of(c.numbers.begin(), c.numbers.end(),
+                       [&](double n) { return !std::isnan(n) && r != n; });
 }
 
 bool AnyPolicyValueMatches(const Condition& c, const std::string& request) {
@@ -295,6 +377,7 @@ bool Holds(const Condition& c, const RequestContext& req) {
     }
     const bool negated = c.negated;
     auto value_ok = [&](const std::string& v) {
+        if (c.kind == Condition::Kind::kNumeric) return NumericHolds(c, v);
         bool m = AnyPolicyValueMatches(c, v);
         return negated ? !m : m;
     };
@@ -408,6 +491,10 @@ Result<Policy::Statement> ParseStatement(const json& s, bool require_principal) 
     st.has_principal = p != s.end();
     if (require_principal && !st.has_principal)
         return Malformed("Policy contains a statement with no principal.");
+    // An identity policy applies to whoever it is attached to: IAM refuses one that names
+    // principals (CreatePolicy/PutUserPolicy answer MalformedPolicyDocument with this text).
+    if (!require_principal && st.has_principal)
+        return Malformed("Policy document should not specify a principal.");
     if (st.has_principal) {
         st.not_principal = p == not_principal;
         if (p->is_string()) {
@@ -474,6 +561,8 @@ Result<Policy::Statement> ParseStatement(const json& s, bool require_principal) 
                 Condition c = base;
                 c.key = Lower(key.key());
                 KMSD_ASSIGN_OR_RETURN(c.values, Strings(key.value(), "Condition value"));
+                if (c.kind == Condition::Kind::kNumeric)
+                    for (const auto& v : c.values) c.numbers.push_back(ParseNumber(v));
                 st.conditions.push_back(std::move(c));
             }
         }
@@ -484,6 +573,11 @@ Result<Policy::Statement> ParseStatement(const json& s, bool require_principal) 
 }  // namespace
 
 Result<Policy> Policy::Parse(const std::string& text, bool require_principal) {
+    // Before the parser: the author chooses the depth, and copying or printing a parsed document
+    // recurses once per level. Nothing below reads deeper than about 6 levels.
+    if (!JsonNestingWithin(text))
+        return Malformed("The policy document nests arrays and objects deeper than " +
+                         std::to_string(kMaxJsonDepth) + " levels.");
     json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (doc.is_discarded() || !doc.is_object())
         return Malformed("The policy document is not valid JSON.");

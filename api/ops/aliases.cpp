@@ -118,29 +118,20 @@ Result<Json> ListAliases(OpContext& ctx, const Request& req) {
     } else {
         aliases = ctx.services.catalog.ListAliases(ctx.caller.account, ctx.caller.region);
     }
-    // Markers are the name of the first alias of the next page.
-    std::size_t start = 0;
-    if (req.Has("Marker")) {
-        const std::string marker = req.String("Marker");
-        auto it = std::find_if(aliases.begin(), aliases.end(),
-                               [&](const auto& a) { return a->alias_name == marker; });
-        if (it == aliases.end()) return Error(ErrorCode::kInvalidMarker, "Invalid marker");
-        start = static_cast<std::size_t>(it - aliases.begin());
-    }
-    Json list = Json::array();
-    std::size_t i = start;
-    for (; i < aliases.size() && list.size() < limit; ++i) {
-        const auto& a = *aliases[i];
-        Json entry = Json::object();
-        entry["AliasArn"] = Str(AliasArn(a.region, a.account, a.alias_name));
-        entry["AliasName"] = Str(a.alias_name);
-        entry["CreationDate"] = a.creation_date;
-        entry["LastUpdatedDate"] = a.last_updated;
-        entry["TargetKeyId"] = Str(a.key_id);
-        list.push_back(std::move(entry));
-    }
-    return PageResponse("Aliases", std::move(list),
-                        i < aliases.size() ? aliases[i]->alias_name : "");
+    // The Catalog lists aliases in name order.
+    return SortedPage(
+        req, "aliases", "Aliases", aliases, limit,
+        [](const storage::AliasPtr& a) -> const std::string& { return a->alias_name; },
+        [](const storage::AliasPtr& alias) {
+            const auto& a = *alias;
+            Json entry = Json::object();
+            entry["AliasArn"] = Str(AliasArn(a.region, a.account, a.alias_name));
+            entry["AliasName"] = Str(a.alias_name);
+            entry["CreationDate"] = a.creation_date;
+            entry["LastUpdatedDate"] = a.last_updated;
+            entry["TargetKeyId"] = Str(a.key_id);
+            return entry;
+        });
 }
 
 }  // namespace kmsd::api::ops

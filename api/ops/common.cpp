@@ -1,10 +1,13 @@
 #include "api/ops/common.h"
 
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <set>
 
 #include "api/authorize.h"
 #include "api/policy_format.h"
+#include "common/base64.h"
 
 namespace kmsd::api::ops {
 
@@ -121,13 +124,26 @@ Json PageResponse(const char* member, Json items, const std::string& next_marker
     return out;
 }
 
-Result<std::size_t> IndexMarker(const Request& req, std::size_t count) {
-    if (!req.Has("Marker")) return std::size_t{0};
-    const std::string marker = req.String("Marker");
-    if (marker.empty() || marker.size() > 9 ||
-        marker.find_first_not_of("0123456789") != std::string::npos || std::stoul(marker) >= count)
+std::string EncodeMarker(std::string_view list, std::string_view last_key) {
+    std::string plain = "kmsd1:" + std::string(list) + ":" + std::string(last_key);
+    return Base64Encode(View(plain));
+}
+
+Result<std::optional<std::string>> DecodeMarker(const Request& req, std::string_view list) {
+    if (!req.Has("Marker")) return std::optional<std::string>();
+    auto decoded = Base64Decode(req.String("Marker"));
+    const std::string prefix = "kmsd1:" + std::string(list) + ":";
+    if (!decoded || decoded->size() < prefix.size() ||
+        std::memcmp(decoded->data(), prefix.data(), prefix.size()) != 0)
         return Error(ErrorCode::kInvalidMarker, "Invalid marker");
-    return static_cast<std::size_t>(std::stoul(marker));
+    return std::optional<std::string>(
+        std::string(decoded->begin() + prefix.size(), decoded->end()));
+}
+
+std::string TimeSortKey(double seconds) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%020.6f", seconds < 0 ? 0.0 : seconds);
+    return buf;
 }
 
 Status MergeTags(storage::Tags& tags, const Json& new_tags) {

@@ -4,7 +4,10 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "api/context.h"
 #include "api/json.h"
@@ -45,13 +48,48 @@ Status RequireSymmetricEncryptionKey(const storage::KeyRecord& key, const char* 
 // Page limit from the Limit member: default when absent, clamped to `max`.
 std::size_t PageLimit(const Request& req, std::size_t fallback, std::size_t max);
 
-// Where a page starts, for lists paged by position: the Marker is the decimal index of the next
-// entry (0 when absent); anything else, or an index past `count`, is InvalidMarkerException.
-Result<std::size_t> IndexMarker(const Request& req, std::size_t count);
+// Markers are opaque, as AWS's are, and name where the last page ended: the list they belong to
+// and the sort key of the last entry returned. The next page starts at the first entry whose key
+// sorts after it, so a paginator that deletes or adds as it goes neither skips nor repeats
+// entries nor fails (a marker whose entry is gone still says where to resume).
+std::string EncodeMarker(std::string_view list, std::string_view last_key);
+// The sort key in the request's Marker, nullopt when there is none; InvalidMarkerException
+// ("Invalid marker") for anything kmsd did not issue for `list`.
+Result<std::optional<std::string>> DecodeMarker(const Request& req, std::string_view list);
 
 // A list response: {<member>: items, Truncated, NextMarker only when truncated}, the shape of
 // every KMS list operation (kms-reference §1.7). `next_marker` empty means complete.
 Json PageResponse(const char* member, Json items, const std::string& next_marker);
+
+// One page of `sorted` (ascending by `key_of`, a string whose byte order is the list's order):
+// the entries after the request's Marker, at most `limit`, each rendered by `entry`.
+template <typename T, typename KeyOf, typename Entry>
+Result<Json> SortedPage(const Request& req, std::string_view list, const char* member,
+                        const std::vector<T>& sorted, std::size_t limit, const KeyOf& key_of,
+                        const Entry& entry) {
+    KMSD_ASSIGN_OR_RETURN(std::optional<std::string> after, DecodeMarker(req, list));
+    std::size_t i = 0;
+    if (after) {
+        // Binary search: the first entry past the marker's key.
+        std::size_t lo = 0, hi = sorted.size();
+        while (lo < hi) {
+            const std::size_t mid = lo + (hi - lo) / 2;
+            if (key_of(sorted[mid]) <= *after)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        i = lo;
+    }
+    Json items = Json::array();
+    for (; i < sorted.size() && items.size() < limit; ++i) items.push_back(entry(sorted[i]));
+    return PageResponse(
+        member, std::move(items),
+        i < sorted.size() && i > 0 ? EncodeMarker(list, key_of(sorted[i - 1])) : "");
+}
+
+// A sort key for a timestamp: fixed width, so byte order is time order.
+std::string TimeSortKey(double seconds);
 
 // Tag edits shared by CreateKey and TagResource: TagException for aws: prefixes, duplicates and
 // more than 50 tags. `tags` is updated in place (existing keys overwritten).

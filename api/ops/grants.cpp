@@ -121,13 +121,22 @@ Json GrantEntry(const storage::GrantRecord& g) {
     return e;
 }
 
-Result<Json> GrantPage(const Request& req, const std::vector<storage::GrantPtr>& grants) {
+// Grants are listed oldest first (ties by grant ID), which is also their marker order.
+std::string GrantSortKey(const storage::GrantPtr& g) {
+    return TimeSortKey(g->creation_date) + g->grant_id;
+}
+
+Result<Json> GrantPage(const Request& req, std::vector<storage::GrantPtr> grants) {
     const std::size_t limit = PageLimit(req, 50, 100);
-    KMSD_ASSIGN_OR_RETURN(std::size_t start, IndexMarker(req, grants.size()));
-    Json list = Json::array();
-    std::size_t i = start;
-    for (; i < grants.size() && list.size() < limit; ++i) list.push_back(GrantEntry(*grants[i]));
-    return PageResponse("Grants", std::move(list), i < grants.size() ? std::to_string(i) : "");
+    std::vector<std::pair<std::string, storage::GrantPtr>> sorted;
+    sorted.reserve(grants.size());
+    for (auto& g : grants) sorted.emplace_back(GrantSortKey(g), std::move(g));
+    std::sort(sorted.begin(), sorted.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    return SortedPage(
+        req, "grants", "Grants", sorted, limit,
+        [](const auto& e) -> const std::string& { return e.first; },
+        [](const auto& e) { return GrantEntry(*e.second); });
 }
 
 // Whether `principal` is `caller` or a session of the role `principal` names.
@@ -207,7 +216,7 @@ Result<Json> ListGrants(OpContext& ctx, const Request& req) {
         return (grant_id && g->grant_id != *grant_id) ||
                (grantee && g->grantee_principal != *grantee);
     });
-    return GrantPage(req, grants);
+    return GrantPage(req, std::move(grants));
 }
 
 Result<Json> ListRetirableGrants(OpContext& ctx, const Request& req) {
@@ -216,7 +225,7 @@ Result<Json> ListRetirableGrants(OpContext& ctx, const Request& req) {
     std::erase_if(grants, [&](const storage::GrantPtr& g) {
         return g->key.account != ctx.caller.account || g->key.region != ctx.caller.region;
     });
-    return GrantPage(req, grants);
+    return GrantPage(req, std::move(grants));
 }
 
 Result<Json> RetireGrant(OpContext& ctx, const Request& req) {

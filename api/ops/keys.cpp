@@ -110,16 +110,17 @@ Result<Json> DescribeKey(OpContext& ctx, const Request& req) {
 
 Result<Json> ListKeys(OpContext& ctx, const Request& req) {
     const std::size_t limit = PageLimit(req, 100, 1000);
-    std::string from = req.String("Marker");
-    if (!from.empty() && !IsKeyIdForm(from))
-        return Error(ErrorCode::kInvalidMarker, "Invalid marker");
-    // One extra tells whether there is a next page and where it starts.
-    auto keys =
-        ctx.services.catalog.ListKeys(ctx.caller.account, ctx.caller.region, from, limit + 1);
+    KMSD_ASSIGN_OR_RETURN(std::optional<std::string> after, DecodeMarker(req, "keys"));
+    // Keys are listed in key ID order, read from the marker's key on: it is skipped (returned
+    // last time), unless it is gone; one more than the page tells whether there is a next one.
+    auto keys = ctx.services.catalog.ListKeys(ctx.caller.account, ctx.caller.region,
+                                              after.value_or(""), limit + 2);
+    if (after && !keys.empty() && keys.front()->key_id == *after) keys.erase(keys.begin());
     Json list = Json::array();
     for (std::size_t i = 0; i < keys.size() && i < limit; ++i)
         list.push_back(Json{{"KeyArn", Str(keys[i]->arn)}, {"KeyId", Str(keys[i]->key_id)}});
-    return PageResponse("Keys", std::move(list), keys.size() > limit ? keys[limit]->key_id : "");
+    return PageResponse("Keys", std::move(list),
+                        keys.size() > limit ? EncodeMarker("keys", keys[limit - 1]->key_id) : "");
 }
 
 Result<Json> EnableKey(OpContext& ctx, const Request& req) { return SetEnabled(ctx, req, true); }

@@ -1,5 +1,7 @@
 // Rotation: EnableKeyRotation, DisableKeyRotation, GetKeyRotationStatus, RotateKeyOnDemand,
 // ListKeyRotations. Automatic rotation itself happens in api/lifecycle.cpp when it falls due.
+#include <algorithm>
+
 #include "api/lifecycle.h"
 #include "api/ops/common.h"
 
@@ -99,28 +101,30 @@ Result<Json> ListKeyRotations(OpContext& ctx, const Request& req) {
     KMSD_ASSIGN_OR_RETURN(auto key, ResolveKey(ctx, req.String("KeyId"), AliasRefs::kRejected));
     KMSD_RETURN_IF_ERROR(RequireRotatable(*key));
     const bool all = req.String("IncludeKeyMaterial", "ROTATIONS_ONLY") == "ALL_KEY_MATERIAL";
-    std::vector<const storage::MaterialRecord*> listed;
+    // Oldest first (ties by material ID), which is also the marker order.
+    std::vector<std::pair<std::string, const storage::MaterialRecord*>> listed;
     for (const auto& m : key->materials)
-        if (all || !m.rotation_type.empty()) listed.push_back(&m);
+        if (all || !m.rotation_type.empty())
+            listed.emplace_back(TimeSortKey(m.creation_date) + m.material_id, &m);
+    std::sort(listed.begin(), listed.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
     const std::size_t limit = PageLimit(req, 100, 1000);
-    KMSD_ASSIGN_OR_RETURN(const std::size_t start, IndexMarker(req, listed.size()));
     const std::string& current = key->current_material_id();
-    Json rotations = Json::array();
-    std::size_t i = start;
-    for (; i < listed.size() && rotations.size() < limit; ++i) {
-        const auto& m = *listed[i];
-        Json entry = Json::object();
-        entry["KeyId"] = Str(key->key_id);
-        entry["KeyMaterialId"] = Str(m.material_id);
-        entry["KeyMaterialState"] = m.material_id == current ? "CURRENT" : "NON_CURRENT";
-        if (!m.rotation_type.empty()) {
-            entry["RotationDate"] = m.creation_date;
-            entry["RotationType"] = Str(m.rotation_type);
-        }
-        rotations.push_back(std::move(entry));
-    }
-    return PageResponse("Rotations", std::move(rotations),
-                        i < listed.size() ? std::to_string(i) : "");
+    return SortedPage(
+        req, "rotations", "Rotations", listed, limit,
+        [](const auto& e) -> const std::string& { return e.first; },
+        [&](const auto& e) {
+            const auto& m = *e.second;
+            Json entry = Json::object();
+            entry["KeyId"] = Str(key->key_id);
+            entry["KeyMaterialId"] = Str(m.material_id);
+            entry["KeyMaterialState"] = m.material_id == current ? "CURRENT" : "NON_CURRENT";
+            if (!m.rotation_type.empty()) {
+                entry["RotationDate"] = m.creation_date;
+                entry["RotationType"] = Str(m.rotation_type);
+            }
+            return entry;
+        });
 }
 
 }  // namespace kmsd::api::ops

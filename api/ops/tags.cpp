@@ -1,4 +1,6 @@
 // Tags: TagResource, UntagResource, ListResourceTags.
+#include <algorithm>
+
 #include "api/ops/common.h"
 
 namespace kmsd::api::ops {
@@ -28,13 +30,15 @@ Result<Json> UntagResource(OpContext& ctx, const Request& req) {
 Result<Json> ListResourceTags(OpContext& ctx, const Request& req) {
     KMSD_ASSIGN_OR_RETURN(auto key, ResolveKey(ctx, req.String("KeyId"), AliasRefs::kRejected));
     const std::size_t limit = PageLimit(req, 50, 50);
-    KMSD_ASSIGN_OR_RETURN(const std::size_t start, IndexMarker(req, key->tags.size()));
-    Json tags = Json::array();
-    std::size_t i = start;
-    for (; i < key->tags.size() && tags.size() < limit; ++i)
-        tags.push_back(
-            Json{{"TagKey", Str(key->tags[i].first)}, {"TagValue", Str(key->tags[i].second)}});
-    return PageResponse("Tags", std::move(tags), i < key->tags.size() ? std::to_string(i) : "");
+    // Listed by tag key, which is also the marker order.
+    storage::Tags sorted = key->tags;
+    std::sort(sorted.begin(), sorted.end());
+    return SortedPage(
+        req, "tags", "Tags", sorted, limit,
+        [](const auto& t) -> const std::string& { return t.first; },
+        [](const auto& t) {
+            return Json{{"TagKey", Str(t.first)}, {"TagValue", Str(t.second)}};
+        });
 }
 
 }  // namespace kmsd::api::ops

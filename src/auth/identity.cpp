@@ -190,17 +190,14 @@ Result<api::Caller> Authenticate(const IdentityStore& ids, const AuthDefaults& d
             "Authorization header requires 'Credential', 'Signature' and "
             "'SignedHeaders' parameters. Authorization=" +
             authorization);
-    const std::string amz_date = Header(req, "x-amz-date");
+    const std::string amz_date = HeaderValue(req, DateHeaderName(req));
     const double signed_at = ParseAmzDate(amz_date);
     if (std::isnan(signed_at))
         return Incomplete(
             "Authorization header requires existence of either a 'X-Amz-Date' or a "
             "'Date' header. Authorization=" +
             authorization);
-    const Principal* p = ids.Find(cred->access_key_id);
-    if (p == nullptr) return Error(ErrorCode::kUnrecognizedClient, kBadToken);
-    if (!p->session_token.empty() && Header(req, "x-amz-security-token") != p->session_token)
-        return Error(ErrorCode::kUnrecognizedClient, kBadToken);
+    KMSD_RETURN_IF_ERROR(CheckSignedHeaders(*cred, req));
     if (signed_at < now - kMaxSkewSeconds)
         return Error(ErrorCode::kInvalidSignature,
                      "Signature expired: " + amz_date + " is now earlier than " +
@@ -209,12 +206,16 @@ Result<api::Caller> Authenticate(const IdentityStore& ids, const AuthDefaults& d
         return Error(ErrorCode::kInvalidSignature,
                      "Signature not yet current: " + amz_date + " is still later than " +
                          AmzDate(now + kMaxSkewSeconds) + " (" + AmzDate(now) + " + 5 min.)");
-    if (cred->date != amz_date.substr(0, 8) || cred->service != "kms")
-        return Error(ErrorCode::kInvalidSignature, kBadSignature);
+    KMSD_RETURN_IF_ERROR(CheckCredentialScope(*cred, amz_date));
+    const Principal* p = ids.Find(cred->access_key_id);
+    if (p == nullptr) return Error(ErrorCode::kUnrecognizedClient, kBadToken);
     const std::string expected =
         Sign(p->secret_access_key, amz_date, *cred, CanonicalRequest(req, cred->signed_headers));
     if (!hsm::ConstantTimeEquals(View(expected), View(cred->signature)))
         return Error(ErrorCode::kInvalidSignature, kBadSignature);
+    if (!p->session_token.empty() &&
+        !SessionTokenMatches(HeaderValue(req, "x-amz-security-token"), p->session_token))
+        return Error(ErrorCode::kUnrecognizedClient, kBadToken);
     return api::Caller{p->account, cred->region, p->arn, cred->access_key_id, p->policies, {}};
 }
 

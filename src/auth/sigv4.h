@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/status.h"
+
 namespace kmsd::auth {
 
 struct Credential {
@@ -18,10 +20,13 @@ struct Credential {
     std::string service;  // "kms"
     std::vector<std::string> signed_headers;
     std::string signature;  // 64 lower-case hex
+    // The scope's last element. Defaulted so that a Credential built in code is well formed.
+    std::string terminator = "aws4_request";
 };
 
 // Parses "AWS4-HMAC-SHA256 Credential=AK/20240101/us-east-1/kms/aws4_request,
-// SignedHeaders=host;x-amz-date, Signature=<hex>". nullopt if it is not that shape.
+// SignedHeaders=host;x-amz-date, Signature=<hex>". nullopt if it is not that shape (five
+// scope elements; the terminator is checked by CheckCredentialScope, with AWS's message).
 std::optional<Credential> ParseAuthorization(std::string_view header);
 
 // What SigV4 signs of an HTTP request.
@@ -39,5 +44,32 @@ std::string CanonicalRequest(const SignedRequest& req,
 // The signature (64 lower-case hex) of `canonical_request` for this credential scope.
 std::string Sign(const std::string& secret, const std::string& amz_date, const Credential& scope,
                  const std::string& canonical_request);
+
+// The value of header `lower_name` (lower case) in `req`, any name case; "" when absent.
+std::string HeaderValue(const SignedRequest& req, std::string_view lower_name);
+
+// The header that dates the request as AWS reads it: "x-amz-date", else "date", else "" when
+// the request has neither.
+std::string_view DateHeaderName(const SignedRequest& req);
+
+// Strict mode: SignedHeaders must cover `host` and the request's date header, as AWS requires,
+// and, stricter than AWS, `x-amz-target` and (when sent) `x-amz-security-token`, so that a
+// captured signature cannot be replayed as another operation or with another session.
+// InvalidSignatureException "'<Header>' must be a 'SignedHeader' in the AWS Authorization."
+Status CheckSignedHeaders(const Credential& cred, const SignedRequest& req);
+
+// Strict mode: the credential scope names a Region (the KMS model's pattern
+// ^([a-z]+-){2,3}\d+$), the service kms, the terminator aws4_request and the date of
+// `request_date` (YYYYMMDD'T'HHMMSS'Z'). Every violation in one InvalidSignatureException, in
+// AWS's order and words.
+Status CheckCredentialScope(const Credential& cred, std::string_view request_date);
+
+// Whether `s` matches the KMS model's Region pattern ^([a-z]+-){2,3}\d+$ (us-east-1,
+// us-gov-west-1, cn-north-1), by hand.
+bool IsRegionName(std::string_view s);
+
+// Whether the session token sent equals the one on file, in time independent of where they
+// differ and of their lengths (both are hashed first).
+bool SessionTokenMatches(std::string_view presented, std::string_view expected);
 
 }  // namespace kmsd::auth

@@ -7,16 +7,11 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
-#include <ctime>
 #include <memory>
 #include <thread>
 #include <vector>
 
-#include "api/errors.h"
-#include "api/resolve.h"
-#include "common/clock.h"
-#include "src/admin.h"
-#include "src/auth/sigv4.h"
+#include "src/server/handler.h"
 
 namespace kmsd {
 namespace {
@@ -25,15 +20,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
-
-// Bodies use the cleansing allocator: plaintext and data keys are wiped when the strings go.
-using SecureBody = http::basic_string_body<char, std::char_traits<char>, CleansingAllocator<char>>;
-using Request = http::request<SecureBody>;
-using Response = http::response<SecureBody>;
-
-std::string HttpDate() {
-    return FormatUtc(static_cast<double>(std::time(nullptr)), "%a, %d %b %Y %H:%M:%S GMT");
-}
 
 class Session : public std::enable_shared_from_this<Session> {
 public:
@@ -93,85 +79,9 @@ private:
         Handle(parser_->release());
     }
 
-    void SendError(http::status status) {
-        Response res{status, 11};
-        res.set(http::field::content_type, "application/json");
-        res.set(http::field::date, HttpDate());
-        res.set("x-amzn-RequestId", api::NewUuid());
-        res.keep_alive(false);
-        res.body() = status == http::status::payload_too_large
-                         ? "{\"message\":\"Request body too large\"}"
-                         : "{\"message\":\"Bad request\"}";
-        Write(std::move(res));
-    }
+    void SendError(http::status status) { Write(HttpErrorResponse(status)); }
 
-    void Handle(Request req) {
-        const auto started = std::chrono::steady_clock::now();
-        const std::string request_id = api::NewUuid();
-        std::string_view path(req.target().data(), req.target().size());
-        Response res{http::status::ok, req.version()};
-        res.set(http::field::date, HttpDate());
-        res.set("x-amzn-RequestId", request_id);
-        res.keep_alive(req.keep_alive());
-        if (IsAdminPath(path)) {
-            AdminReply reply = HandleAdmin(
-                app_, std::string_view(req.method_string().data(), req.method_string().size()),
-                path,
-                std::string_view(req[http::field::authorization].data(),
-                                 req[http::field::authorization].size()),
-                std::string_view(req.body().data(), req.body().size()));
-            res.result(static_cast<unsigned>(reply.http_status));
-            res.set(http::field::content_type, "application/json");
-            res.body() = SecureString(reply.body.data(), reply.body.size());
-            res.prepare_payload();
-            return Write(std::move(res));
-        }
-        std::string_view target(req["X-Amz-Target"].data(), req["X-Amz-Target"].size());
-        std::string_view content_type(req[http::field::content_type].data(),
-                                      req[http::field::content_type].size());
-        api::Response out;
-        auto caller = app_.Authenticate(SignedPartsOf(req));
-        if (caller.ok()) caller->source_ip = peer_ip_;
-        if (!caller.ok()) {
-            api::WireError wire = api::ToWire(caller.status());
-            out = {wire.http_status, std::move(wire.body), std::move(wire.type)};
-        } else if (req.method() == http::verb::post) {
-            out = app_.dispatcher().Dispatch(*caller, target, content_type,
-                                             std::string_view(req.body().data(), req.body().size()),
-                                             request_id);
-        } else {
-            // KMS is POST only; any other method cannot name an operation.
-            out = app_.dispatcher().Dispatch(*caller, "", "", "", request_id);
-        }
-        res.result(static_cast<unsigned>(out.http_status));
-        res.set(http::field::content_type, "application/x-amz-json-1.1");
-        if (!out.error_type.empty()) res.set("x-amzn-ErrorType", out.error_type);
-        res.body() = std::move(out.body);
-        res.prepare_payload();
-        const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                                std::chrono::steady_clock::now() - started)
-                                .count();
-        spdlog::debug("{} {} {} {}us {}", request_id, target, out.http_status, micros,
-                      out.error_type);
-        Write(std::move(res));
-    }
-
-    // What SigV4 covers of `req`. Open mode reads only the Authorization header, so the hot path
-    // copies no other headers.
-    auth::SignedRequest SignedPartsOf(const Request& req) const {
-        auth::SignedRequest out;
-        if (!app_.strict_auth()) {
-            auto header = req[http::field::authorization];
-            out.headers.emplace_back("authorization", std::string(header.data(), header.size()));
-            return out;
-        }
-        out.method = std::string(req.method_string());
-        out.target = std::string(req.target());
-        for (const auto& field : req)
-            out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-        out.body = std::string_view(req.body().data(), req.body().size());
-        return out;
-    }
+    void Handle(Request req) { Write(HandleHttpRequest(app_, req, peer_ip_)); }
 
     void Write(Response res) {
         res_ = std::make_unique<Response>(std::move(res));

@@ -1,7 +1,9 @@
 // [api]: Dispatch() without sockets, asserting the exact __type, message and HTTP status.
 #include <catch2/catch.hpp>
 
+#include "api/validate.h"
 #include "common/base64.h"
+#include "common/json_limits.h"
 #include "support/fakes.h"
 
 using namespace kmsd;
@@ -301,4 +303,72 @@ TEST_CASE("unsupported CreateKey features are refused, not ignored", "[api]") {
         CHECK(kms.Call("CreateKey", body).type() == "UnsupportedOperationException");
     }
     CHECK(kms.catalog->KeyCount() == 0);
+}
+
+TEST_CASE("hostile strings and nesting are refused without recursion", "[api]") {
+    TestKms kms;
+    SECTION("a 30 KB patterned member fails its length only, one violation") {
+        // AliasName has a pattern; std::regex used to recurse once per character here and crash.
+        const std::string name = "alias/" + std::string(30000, 'a');
+        CheckError(kms.Call("DeleteAlias", "{\"AliasName\":\"" + name + "\"}"),
+                   "ValidationException",
+                   "1 validation error detected: Value '" + name +
+                       "' at 'aliasName' failed to satisfy constraint: Member must have length "
+                       "less than or equal to 256");
+        const std::string principal(300000, 'x');
+        auto r = kms.Call("CreateGrant", "{\"KeyId\":\"" + kms.NewKey() +
+                                             "\",\"Operations\":[\"Encrypt\"],"
+                                             "\"GranteePrincipal\":\"" +
+                                             principal + "\"}");
+        CHECK(r.type() == "ValidationException");
+        CHECK_THAT(r.message(),
+                   Catch::EndsWith("Member must have length less than or equal to 256"));
+    }
+    SECTION("patterns are still checked within the length, with AWS's text") {
+        CheckError(kms.Call("DeleteAlias", "{\"AliasName\":\"alias/a b\"}"), "ValidationException",
+                   "1 validation error detected: Value 'alias/a b' at 'aliasName' failed to "
+                   "satisfy constraint: Member must satisfy regular expression pattern: "
+                   "^[a-zA-Z0-9:/_-]+$");
+        CHECK(api::MatchesModelPattern("^[a-zA-Z0-9:/_-]+$", "alias/ok_1-2"));
+        CHECK_FALSE(api::MatchesModelPattern("^[a-zA-Z0-9:/_-]+$", "alias/\xc3\xa9"));
+        CHECK(api::MatchesModelPattern("^([a-z]+-){2,3}\\d+$", "us-gov-west-1"));
+        CHECK_FALSE(api::MatchesModelPattern("^([a-z]+-){2,3}\\d+$", "us-1"));
+        CHECK(api::MatchesModelPattern("^[a-zA-Z0-9-_.]+$", "a-b_c.d"));
+        CHECK_FALSE(api::MatchesModelPattern("^[a-zA-Z0-9-_.]+$", "a^b"));
+        // Long inputs take linear time and no stack.
+        CHECK_FALSE(
+            api::MatchesModelPattern("^[a-zA-Z0-9:/_-]+$", std::string(1 << 20, 'a') + "!"));
+    }
+    SECTION("deep nesting is SerializationException, at any place in the body") {
+        const std::string deep(100000, '[');
+        for (const std::string& body :
+             {"{\"EncryptionContext\":" + deep + "}", "{\"GrantTokens\":" + deep + "}",
+              "{\"Unknown\":" + deep + "}", deep, std::string(100000, '{')}) {
+            auto r = kms.Call("Encrypt", body);
+            CHECK(r.status == 400);
+            CHECK(r.type() == "SerializationException");
+        }
+        // Nesting inside strings does not count.
+        auto id = kms.NewKey();
+        auto r = kms.Call("Encrypt", "{\"KeyId\":\"" + id + "\",\"Plaintext\":\"" + B64("x") +
+                                         "\",\"EncryptionContext\":{\"k\":\"" +
+                                         std::string(5000, '[') + "\"}}");
+        CHECK(r.status == 200);
+    }
+    SECTION("integers beyond 64 bits are SerializationException") {
+        for (const char* body :
+             {"{\"NumberOfBytes\":18446744073709551615}",
+              "{\"NumberOfBytes\":1180591620717411303424}", "{\"NumberOfBytes\":1e400}"}) {
+            INFO(body);
+            CHECK(kms.Call("GenerateRandom", body).type() == "SerializationException");
+        }
+    }
+}
+
+TEST_CASE("nesting limit scanner", "[api]") {
+    CHECK(JsonNestingWithin("{\"a\":[[1]]}", 3));
+    CHECK_FALSE(JsonNestingWithin("{\"a\":[[1]]}", 2));
+    CHECK(JsonNestingWithin("\"[[[[\\\"[[[\"", 1));
+    CHECK(JsonNestingWithin(std::string(kMaxJsonDepth, '[')));
+    CHECK_FALSE(JsonNestingWithin(std::string(kMaxJsonDepth + 1, '[')));
 }

@@ -1,4 +1,5 @@
 // [server][auth]: SigV4 against AWS's documented example, and strict-mode authentication errors.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <fstream>
@@ -51,32 +52,58 @@ std::string PrincipalsFile() {
     return path;
 }
 
-// A KMS request signed as `key`/`secret` at `amz_date`.
-SignedRequest Signed(const std::string& key, const std::string& secret,
-                     const std::string& amz_date = kAmzDate, const std::string& token = "") {
+// How Signed() builds a request: the defaults are what every SDK sends.
+struct Shape {
+    std::string amz_date = kAmzDate;
+    std::string token;
+    std::string target = "TrentService.ListKeys";
+    std::vector<std::string> unsigned_headers;  // sent but left out of SignedHeaders
+    std::string scope_date;                     // default: the date of amz_date
+    std::string region = "eu-west-1";
+    std::string service = "kms";
+    std::string terminator = "aws4_request";
+    std::string date_header = "X-Amz-Date";  // or "Date"
+};
+
+// A KMS request signed as `key`/`secret`.
+SignedRequest Signed(const std::string& key, const std::string& secret, const Shape& shape) {
     SignedRequest req;
     req.method = "POST";
     req.target = "/";
     req.body = "{}";
     req.headers = {{"Host", "localhost:8080"},
                    {"Content-Type", "application/x-amz-json-1.1"},
-                   {"X-Amz-Target", "TrentService.ListKeys"},
-                   {"X-Amz-Date", amz_date}};
-    std::vector<std::string> names = {"content-type", "host", "x-amz-date", "x-amz-target"};
-    if (!token.empty()) {
-        req.headers.emplace_back("X-Amz-Security-Token", token);
-        names.push_back("x-amz-security-token");
+                   {"X-Amz-Target", shape.target},
+                   {shape.date_header, shape.amz_date}};
+    if (!shape.token.empty()) req.headers.emplace_back("X-Amz-Security-Token", shape.token);
+    std::vector<std::string> names;
+    for (const auto& [name, value] : req.headers) {
+        std::string lower;
+        for (char c : name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (std::find(shape.unsigned_headers.begin(), shape.unsigned_headers.end(), lower) ==
+            shape.unsigned_headers.end())
+            names.push_back(lower);
     }
-    Credential scope{key, amz_date.substr(0, 8), "eu-west-1", "kms", names, {}};
-    const std::string sig = Sign(secret, amz_date, scope, CanonicalRequest(req, names));
+    std::sort(names.begin(), names.end());
+    const std::string date =
+        shape.scope_date.empty() ? shape.amz_date.substr(0, 8) : shape.scope_date;
+    Credential scope{key, date, shape.region, shape.service, names, {}, shape.terminator};
+    const std::string sig = Sign(secret, shape.amz_date, scope, CanonicalRequest(req, names));
     std::string signed_headers;
     for (const auto& n : names) signed_headers += (signed_headers.empty() ? "" : ";") + n;
-    req.headers.emplace_back("Authorization", "AWS4-HMAC-SHA256 Credential=" + key + "/" +
-                                                  scope.date +
-                                                  "/eu-west-1/kms/aws4_request, "
-                                                  "SignedHeaders=" +
-                                                  signed_headers + ", Signature=" + sig);
+    req.headers.emplace_back(
+        "Authorization", "AWS4-HMAC-SHA256 Credential=" + key + "/" + date + "/" + shape.region +
+                             "/" + shape.service + "/" + shape.terminator +
+                             ", SignedHeaders=" + signed_headers + ", Signature=" + sig);
     return req;
+}
+
+SignedRequest Signed(const std::string& key, const std::string& secret,
+                     const std::string& amz_date = kAmzDate, const std::string& token = "") {
+    Shape shape;
+    shape.amz_date = amz_date;
+    shape.token = token;
+    return Signed(key, secret, shape);
 }
 
 }  // namespace
@@ -133,4 +160,134 @@ TEST_CASE("strict mode accepts only valid signatures of known principals", "[ser
         CHECK(Authenticate(*ids, open, SignedRequest{}, kNow)->region == "us-east-1");
     }
     std::remove("/tmp/kmsd-principals-test.yaml");
+}
+
+TEST_CASE("strict mode requires host, the date, the operation and the session to be signed",
+          "[server][auth]") {
+    auto ids = IdentityStore::Load(PrincipalsFile());
+    REQUIRE(ids.ok());
+    AuthDefaults strict{AuthMode::kStrict, "111122223333", "us-east-1"};
+    AuthDefaults open{AuthMode::kOpen, "111122223333", "us-east-1"};
+    auto error_of = [&](const std::string& key, const std::string& secret, const Shape& shape) {
+        auto r = Authenticate(*ids, strict, Signed(key, secret, shape), kNow);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.status().code() == ErrorCode::kInvalidSignature);
+        // Open mode accepts any Authorization header, however little it signs.
+        CHECK(Authenticate(*ids, open, Signed(key, secret, shape), kNow).ok());
+        return r.status().message();
+    };
+    Shape shape;
+    shape.unsigned_headers = {"host"};
+    CHECK(error_of("AKIAALICE", "alicesecret", shape) ==
+          "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.");
+    shape.unsigned_headers = {"x-amz-date"};
+    CHECK(error_of("AKIAALICE", "alicesecret", shape) ==
+          "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.");
+    shape.unsigned_headers = {"x-amz-target"};
+    CHECK(error_of("AKIAALICE", "alicesecret", shape) ==
+          "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.");
+    shape.unsigned_headers = {"x-amz-security-token"};
+    shape.token = "tok";
+    CHECK(error_of("ASIAAPP", "appsecret", shape) ==
+          "'X-Amz-Security-Token' must be a 'SignedHeader' in the AWS Authorization.");
+    // A key without a session token still may not send one unsigned.
+    CHECK(error_of("AKIAALICE", "alicesecret", shape) ==
+          "'X-Amz-Security-Token' must be a 'SignedHeader' in the AWS Authorization.");
+    // content-type is not required (AWS does not require it; no SDK leaves it out).
+    shape = Shape{};
+    shape.unsigned_headers = {"content-type"};
+    CHECK(Authenticate(*ids, strict, Signed("AKIAALICE", "alicesecret", shape), kNow).ok());
+
+    SECTION("a Date header dates the request when there is no X-Amz-Date, and must be signed") {
+        Shape dated;
+        dated.date_header = "Date";
+        CHECK(Authenticate(*ids, strict, Signed("AKIAALICE", "alicesecret", dated), kNow).ok());
+        dated.unsigned_headers = {"date"};
+        CHECK(error_of("AKIAALICE", "alicesecret", dated) ==
+              "'Date' must be a 'SignedHeader' in the AWS Authorization.");
+    }
+
+    SECTION("a signed DescribeKey cannot be replayed as ScheduleKeyDeletion") {
+        Shape describe;
+        describe.target = "TrentService.DescribeKey";
+        SignedRequest replay = Signed("AKIAALICE", "alicesecret", describe);
+        REQUIRE(Authenticate(*ids, strict, replay, kNow).ok());
+        for (auto& [name, value] : replay.headers)
+            if (name == "X-Amz-Target") value = "TrentService.ScheduleKeyDeletion";
+        auto r = Authenticate(*ids, strict, replay, kNow);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.status().code() == ErrorCode::kInvalidSignature);
+    }
+}
+
+TEST_CASE("strict mode checks the credential scope as AWS words it", "[server][auth]") {
+    auto ids = IdentityStore::Load(PrincipalsFile());
+    REQUIRE(ids.ok());
+    AuthDefaults strict{AuthMode::kStrict, "111122223333", "us-east-1"};
+    AuthDefaults open{AuthMode::kOpen, "111122223333", "us-east-1"};
+    auto error_of = [&](const Shape& shape, const std::string& key = "AKIAALICE") {
+        auto r = Authenticate(*ids, strict, Signed(key, "alicesecret", shape), kNow);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.status().code() == ErrorCode::kInvalidSignature);
+        CHECK(Authenticate(*ids, open, Signed(key, "alicesecret", shape), kNow).ok());
+        return r.status().message();
+    };
+    Shape shape;
+    for (const char* region : {"local", "us-east", "US-EAST-1", "us-east-1a", "a-b-c-d-1", ""}) {
+        if (!*region) continue;  // an empty Region is not a credential at all (Incomplete)
+        INFO(region);
+        shape.region = region;
+        CHECK(error_of(shape) ==
+              std::string("Credential should be scoped to a valid region, not '") + region + "'. ");
+    }
+    shape = Shape{};
+    shape.service = "s3";
+    CHECK(error_of(shape) == "Credential should be scoped to correct service: 'kms'. ");
+    shape = Shape{};
+    shape.scope_date = "20231113";
+    CHECK(error_of(shape) ==
+          "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from "
+          "HTTP: '20231113' != '20231114', from '20231114T221320Z'.");
+    shape = Shape{};
+    shape.terminator = "aws5_request";
+    CHECK(error_of(shape) ==
+          "Credential should be scoped with a valid terminator: 'aws4_request', not "
+          "'aws5_request'. ");
+    // Every violation at once, in AWS's order; before the access key is looked up.
+    shape.region = "local";
+    shape.service = "sts";
+    shape.scope_date = "20231113";
+    CHECK(error_of(shape, "AKIANOBODY") ==
+          "Credential should be scoped to a valid region, not 'local'. Credential should be "
+          "scoped to correct service: 'kms'. Credential should be scoped with a valid terminator: "
+          "'aws4_request', not 'aws5_request'. Date in Credential scope does not match YYYYMMDD "
+          "from ISO-8601 version of date from HTTP: '20231113' != '20231114', from "
+          "'20231114T221320Z'.");
+    // Every Region shape the model allows.
+    for (const char* region : {"us-east-1", "us-gov-west-1", "cn-north-1", "eu-central-2"}) {
+        INFO(region);
+        shape = Shape{};
+        shape.region = region;
+        auto ok = Authenticate(*ids, strict, Signed("AKIAALICE", "alicesecret", shape), kNow);
+        REQUIRE(ok.ok());
+        CHECK(ok->region == region);
+    }
+}
+
+TEST_CASE("Region names match the model's pattern", "[server][auth]") {
+    for (const char* good :
+         {"us-east-1", "us-gov-west-1", "cn-north-1", "ap-southeast-10", "eu-isoe-west-1", "a-b-0"})
+        CHECK(IsRegionName(good));
+    for (const char* bad :
+         {"", "local", "us-east", "us-east-", "-us-east-1", "us--east-1", "us-east-x1",
+          "us-east-1a", "a-b-c-d-1", "US-east-1", "us_east_1", "us-east-1 ", "1-2-3"})
+        CHECK_FALSE(IsRegionName(bad));
+}
+
+TEST_CASE("session tokens compare by content only", "[server][auth]") {
+    CHECK(SessionTokenMatches("tok", "tok"));
+    CHECK_FALSE(SessionTokenMatches("", "tok"));
+    CHECK_FALSE(SessionTokenMatches("tok", "tok2"));
+    CHECK_FALSE(SessionTokenMatches("tik", "tok"));
+    CHECK(SessionTokenMatches(std::string(5000, 'x'), std::string(5000, 'x')));
 }

@@ -144,6 +144,17 @@ TEST_CASE("sealed material is bound to its key and master key", "[hsm]") {
         auto r = f.hsm->Encrypt(other, Bytes(4, 1), {});
         CHECK(r.status().code() == ErrorCode::kInternal);
     }
+    SECTION("a cached root key serves only the key it was sealed for") {
+        // Warm the cache for the real key first: the other ARN (or spec) must still unseal from
+        // the store, with its own AAD, and fail, rather than borrow the cached bytes.
+        REQUIRE(f.hsm->Encrypt(f.ref, Bytes(4, 1), {}).ok());
+        hsm::KeyRef other{"arn:aws:kms:us-east-1:111122223333:key/k2", f.ref.material_id,
+                          "SYMMETRIC_DEFAULT"};
+        CHECK(f.hsm->Encrypt(other, Bytes(4, 1), {}).status().code() == ErrorCode::kInternal);
+        hsm::KeyRef other_spec{f.ref.arn, f.ref.material_id, "HMAC_256"};
+        CHECK_FALSE(f.hsm->Encrypt(other_spec, Bytes(4, 1), {}).ok());
+        CHECK(f.hsm->Encrypt(f.ref, Bytes(4, 1), {}).ok());
+    }
     SECTION("a flipped bit in the sealed blob does not unseal") {
         f.store.blobs[f.ref.material_id][20] ^= 1;
         CHECK_FALSE(f.hsm->Encrypt(f.ref, Bytes(4, 1), {}).ok());

@@ -199,6 +199,31 @@ TEST_CASE("GetKeyLastUsage tracks the last successful cryptographic call", "[api
         REQUIRE(rows.size() == 1);
         CHECK(rows[0].operation == "GenerateDataKey");
     }
+    SECTION("the tracker forgets a key when it is deleted") {
+        const storage::ScopedName gone{"111122223333", "us-east-1", other};
+        REQUIRE(kms.usage.Get(gone).has_value());
+        REQUIRE(kms.Call("ScheduleKeyDeletion",
+                         "{\"KeyId\":\"" + other + "\",\"PendingWindowInDays\":7}")
+                    .status == 200);
+        REQUIRE(RunIn(kms, 8 * kDay).deletions == 1);
+        CHECK_FALSE(kms.usage.Get(gone).has_value());
+    }
+    SECTION("a failed flush keeps its records for the next one") {
+        int failed = 0;
+        for (int n = 1; n < 10; ++n) {
+            kms.catalog->FailNthStep(n);
+            Status st = kms.usage.Flush(*kms.catalog);
+            kms.catalog->FailNthStep(0);
+            if (st.ok()) break;
+            ++failed;
+            CHECK(kms.catalog->ReadUsage().value().empty());
+        }
+        REQUIRE(failed >= 1);
+        // Whatever the failures were, the records reach SQLite (by the flush that succeeded
+        // above or this one), not lost with the failed transaction.
+        REQUIRE(kms.usage.Flush(*kms.catalog).ok());
+        CHECK(kms.catalog->ReadUsage().value().size() == 2);
+    }
 }
 
 TEST_CASE("a failure inside scheduled work leaves each batch done or not done",

@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "api/policy_format.h"
+
 using namespace kmsd;
 using namespace kmsd::api::authz;
 
@@ -392,6 +394,63 @@ TEST_CASE("policy evaluation table", "[api][authz]") {
          "kms:EnableKeyRotation",
          {{"kms:rotationperiodindays", {"abc"}}},
          'N'},
+        // A non-number, in the request or the policy, never satisfies a Numeric operator, not
+        // even NumericNotEquals.
+        {"NumericNotEquals non-number request",
+         R"("Condition":{"NumericNotEquals":{"kms:RotationPeriodInDays":"365"}})",
+         "kms:EnableKeyRotation",
+         {{"kms:rotationperiodindays", {"abc"}}},
+         'N'},
+        {"NumericEquals non-number policy",
+         R"("Condition":{"NumericEquals":{"kms:RotationPeriodInDays":"abc"}})",
+         "kms:EnableKeyRotation",
+         {{"kms:rotationperiodindays", {"365"}}},
+         'N'},
+        {"NumericNotEquals non-number policy",
+         R"("Condition":{"NumericNotEquals":{"kms:RotationPeriodInDays":"abc"}})",
+         "kms:EnableKeyRotation",
+         {{"kms:rotationperiodindays", {"365"}}},
+         'N'},
+        {"NumericNotEquals one non-number among the policy values",
+         R"("Condition":{"NumericNotEquals":{"kms:RotationPeriodInDays":["90","abc"]}})",
+         "kms:EnableKeyRotation",
+         {{"kms:rotationperiodindays", {"365"}}},
+         'N'},
+        {"NumericEquals one number among the policy values",
+         R"("Condition":{"NumericEquals":{"kms:RotationPeriodInDays":["abc","365"]}})",
+         "kms:EnableKeyRotation",
+         {{"kms:rotationperiodindays", {"365"}}},
+         'P'},
+        {"NumericLessThan strtod prefix is not a number",
+         R"("Condition":{"NumericLessThan":{"kms:RotationPeriodInDays":"400"}})",
+         "kms:EnableKeyRotation",
+         {{"kms:rotationperiodindays", {"365days"}}},
+         'N'},
+        {"NumericGreaterThan inf is not a number",
+         R"("Condition":{"NumericGreaterThan":{"kms:RotationPeriodInDays":"1"}})",
+         "kms:EnableKeyRotation",
+         {{"kms:rotationperiodindays", {"inf"}}},
+         'N'},
+        {"NumericNotEquals nan is not a number",
+         R"("Condition":{"NumericNotEquals":{"kms:RotationPeriodInDays":"nan"}})",
+         "kms:EnableKeyRotation",
+         {{"kms:rotationperiodindays", {"365"}}},
+         'N'},
+        {"NumericEquals decimal and exponent",
+         R"("Condition":{"NumericEquals":{"kms:RotationPeriodInDays":"3.65e2"}})",
+         "kms:EnableKeyRotation",
+         {{"kms:rotationperiodindays", {"365"}}},
+         'P'},
+        {"NumericLessThan negative",
+         R"("Condition":{"NumericLessThan":{"kms:RotationPeriodInDays":"-1.5"}})",
+         "kms:EnableKeyRotation",
+         {{"kms:rotationperiodindays", {"-2"}}},
+         'P'},
+        {"Deny NumericNotEquals does not apply to a non-number",
+         R"("Effect":"Deny","Condition":{"NumericNotEquals":{"kms:RotationPeriodInDays":"x"}})",
+         "kms:EnableKeyRotation",
+         {{"kms:rotationperiodindays", {"365"}}},
+         'N'},
         // Dates
         {"DateLessThan",
          R"("Condition":{"DateLessThan":{"aws:CurrentTime":"2030-01-01T00:00:00Z"}})",
@@ -472,6 +531,78 @@ TEST_CASE("policy evaluation table", "[api][authz]") {
          'N'},
         {"ArnNotEquals principal",
          R"("Condition":{"ArnNotEquals":{"aws:PrincipalArn":"arn:aws:iam::111122223333:user/bob"}})",
+         "kms:Encrypt",
+         {{"aws:principalarn", {kAlice}}},
+         'P'},
+        // Arn operators match each of the six ARN components on its own: '*' never spans ':'.
+        {"ArnLike wildcard within the account component",
+         R"("Condition":{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::*:user/alice"}})",
+         "kms:Encrypt",
+         {{"aws:principalarn", {kAlice}}},
+         'P'},
+        {"ArnLike star does not cross into the resource",
+         R"("Condition":{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::*:user/alice"}})",
+         "kms:Encrypt",
+         {{"aws:principalarn", {"arn:aws:iam::111122223333:x:user/alice"}}},
+         'N'},
+        {"ArnLike star does not cross into the account",
+         R"("Condition":{"ArnLike":{"aws:SourceArn":"arn:aws:kms:us-*:111122223333:key/*"}})",
+         "kms:Encrypt",
+         {{"aws:sourcearn", {"arn:aws:kms:us-x:999:111122223333:key/k"}}},
+         'N'},
+        {"ArnLike region wildcard",
+         R"("Condition":{"ArnLike":{"aws:SourceArn":"arn:aws:kms:us-*:111122223333:key/*"}})",
+         "kms:Encrypt",
+         {{"aws:sourcearn", {"arn:aws:kms:us-east-1:111122223333:key/k"}}},
+         'P'},
+        {"ArnLike resource keeps its colons",
+         R"("Condition":{"ArnLike":{"aws:SourceArn":"arn:aws:logs:*:*:log-group:*"}})",
+         "kms:Encrypt",
+         {{"aws:sourcearn", {"arn:aws:logs:us-east-1:111122223333:log-group:g:log-stream:s"}}},
+         'P'},
+        {"ArnLike single-character wildcard",
+         R"("Condition":{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::111122223333:user/alic?"}})",
+         "kms:Encrypt",
+         {{"aws:principalarn", {kAlice}}},
+         'P'},
+        {"ArnLike is case-sensitive",
+         R"("Condition":{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::111122223333:user/ALICE"}})",
+         "kms:Encrypt",
+         {{"aws:principalarn", {kAlice}}},
+         'N'},
+        {"ArnEquals takes wildcards too",
+         R"("Condition":{"ArnEquals":{"aws:PrincipalArn":"arn:aws:iam::111122223333:user/*"}})",
+         "kms:Encrypt",
+         {{"aws:principalarn", {kAlice}}},
+         'P'},
+        {"ArnLike policy value with five components never matches",
+         R"("Condition":{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::*"}})",
+         "kms:Encrypt",
+         {{"aws:principalarn", {kAlice}}},
+         'N'},
+        {"ArnLike request value that is not an ARN",
+         R"("Condition":{"ArnLike":{"aws:SourceArn":"arn:*:*:*:*:*"}})",
+         "kms:Encrypt",
+         {{"aws:sourcearn", {"not-an-arn"}}},
+         'N'},
+        // ...so a negated Arn operator holds for it: a Deny with ArnNotLike still applies.
+        {"ArnNotLike request value that is not an ARN",
+         R"("Condition":{"ArnNotLike":{"aws:SourceArn":"arn:aws:s3:::bucket"}})",
+         "kms:Encrypt",
+         {{"aws:sourcearn", {"not-an-arn"}}},
+         'P'},
+        {"Deny ArnNotLike applies to a malformed ARN",
+         R"("Effect":"Deny","Principal":"*","Condition":{"ArnNotLike":{"kms:GranteePrincipal":"arn:aws:iam::111122223333:*"}})",
+         "kms:CreateGrant",
+         {{"kms:granteeprincipal", {"dynamodb.amazonaws.com"}}},
+         'D'},
+        {"ArnNotEquals policy value that is not an ARN",
+         R"("Condition":{"ArnNotEquals":{"aws:PrincipalArn":"alice"}})",
+         "kms:Encrypt",
+         {{"aws:principalarn", {kAlice}}},
+         'P'},
+        {"ArnNotLike other resource",
+         R"("Condition":{"ArnNotLike":{"aws:PrincipalArn":"arn:aws:iam::*:user/bob"}})",
          "kms:Encrypt",
          {{"aws:principalarn", {kAlice}}},
          'P'},
@@ -613,4 +744,48 @@ TEST_CASE("wildcards", "[api][authz]") {
     CHECK(WildcardMatch("*:key/*", "arn:aws:kms:r:a:key/x", false));
     CHECK_FALSE(WildcardMatch("ABC", "abc", false));
     CHECK(WildcardMatch("ABC", "abc", true));
+}
+
+TEST_CASE("identity policies may not name principals", "[api][authz]") {
+    for (
+        const char* bad :
+        {R"({"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"}]})",
+         R"({"Statement":{"Effect":"Deny","NotPrincipal":{"AWS":"111122223333"},"Action":"kms:*","Resource":"*"}})"}) {
+        INFO(bad);
+        auto p = Policy::Parse(bad, /*require_principal=*/false);
+        REQUIRE_FALSE(p.ok());
+        CHECK(p.status().code() == ErrorCode::kMalformedPolicy);
+        CHECK(p.status().message() == "Policy document should not specify a principal.");
+        CHECK(Policy::Parse(bad, /*require_principal=*/true).ok());  // fine in a key policy
+    }
+}
+
+TEST_CASE("policy nesting is bounded before anything walks it", "[api][authz]") {
+    const std::string deep(32768, '[');
+    auto p = Policy::Parse(deep, true);
+    REQUIRE_FALSE(p.ok());
+    CHECK(p.status().code() == ErrorCode::kMalformedPolicy);
+    CHECK(p.status().message() ==
+          "The policy document nests arrays and objects deeper than 32 levels.");
+    CHECK(api::CheckKeyPolicy(deep, nullptr).code() == ErrorCode::kMalformedPolicy);
+    CHECK(api::FormatPolicy(deep) == deep);  // returned as stored, never walked
+
+    // Deep inside an otherwise valid policy (a Condition value), and a balanced one.
+    std::string nested(40, '[');
+    nested += "\"x\"" + std::string(40, ']');
+    const std::string in_condition =
+        R"({"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*",)"
+        R"("Condition":{"StringEquals":{"kms:CallerAccount":)" +
+        nested + "}}}]}";
+    p = Policy::Parse(in_condition, true);
+    REQUIRE_FALSE(p.ok());
+    CHECK(p.status().message() ==
+          "The policy document nests arrays and objects deeper than 32 levels.");
+    CHECK(api::FormatPolicy(in_condition) == in_condition);
+    // Brackets inside strings do not count.
+    const std::string in_string =
+        R"({"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*",)"
+        R"("Sid":")" +
+        std::string(100, '[') + R"("}]})";
+    CHECK(Policy::Parse(in_string, true).ok());
 }

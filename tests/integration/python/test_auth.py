@@ -1,4 +1,8 @@
 """Strict mode: real SigV4 from boto3 and the AWS CLI, checked against a principals file."""
+import datetime
+import hashlib
+import hmac
+import http.client
 import json
 import os
 import subprocess
@@ -9,7 +13,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from harness import KmsdServer
+from harness import KmsdServer, ServerStartError
 
 PRINCIPALS = """\
 accounts:
@@ -31,6 +35,40 @@ accounts:
         policies:
           - {Version: "2012-10-17", Statement: [{Effect: Allow, Action: "kms:*", Resource: "*"}]}
 """
+
+
+def sigv4_request(port, key, secret, target, body, token=None, unsigned=(), region="us-east-1",
+                  service="kms", scope_date=None, headers_override=None):
+    """POSTs a SigV4-signed KMS request built by hand, so that a test can leave a header out of
+    SignedHeaders or scope the credential wrongly (the SDKs never do). Returns (status, body)."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    amz_date = now.strftime("%Y%m%dT%H%M%SZ")
+    date = scope_date or amz_date[:8]
+    payload = json.dumps(body).encode()
+    headers = {"host": "127.0.0.1:%d" % port, "content-type": "application/x-amz-json-1.1",
+               "x-amz-date": amz_date, "x-amz-target": "TrentService." + target}
+    if token is not None:
+        headers["x-amz-security-token"] = token
+    signed = sorted(h for h in headers if h not in unsigned)
+    canonical = "\n".join(["POST", "/", ""] + ["%s:%s" % (h, headers[h]) for h in signed] +
+                          ["", ";".join(signed), hashlib.sha256(payload).hexdigest()])
+    scope = "%s/%s/%s/aws4_request" % (date, region, service)
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope,
+                         hashlib.sha256(canonical.encode()).hexdigest()])
+    k = ("AWS4" + secret).encode()
+    for part in (date, region, service, "aws4_request"):
+        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+    signature = hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest()
+    headers["authorization"] = ("AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, "
+                                "Signature=%s" % (key, scope, ";".join(signed), signature))
+    headers.update(headers_override or {})
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("POST", "/", body=payload, headers=headers)
+        r = conn.getresponse()
+        return r.status, json.loads(r.read() or b"{}")
+    finally:
+        conn.close()
 
 
 class StrictAuthTest(unittest.TestCase):
@@ -57,6 +95,142 @@ class StrictAuthTest(unittest.TestCase):
         with self.assertRaises(ClientError) as cm:
             fn(**kw)
         return cm.exception.response["Error"]
+
+    def raw(self, target, body, **kw):
+        kw.setdefault("key", "AKIAALICE111EXAMPLE")
+        kw.setdefault("secret", "alice/secret+key")
+        return sigv4_request(self.server.port, target=target, body=body, **kw)
+
+    def assertRejected(self, answer, type_, message):
+        status, body = answer
+        self.assertEqual(status, 400, body)
+        self.assertEqual(body.get("__type"), type_, body)
+        self.assertEqual(body.get("message"), message)
+
+    def test_hand_signed_request_is_accepted(self):
+        status, body = self.raw("ListKeys", {})
+        self.assertEqual(status, 200, body)
+        self.assertIn("Keys", body)
+
+    def test_host_date_target_and_token_must_be_signed(self):
+        def needs(header):
+            return "'%s' must be a 'SignedHeader' in the AWS Authorization." % header
+        self.assertRejected(self.raw("ListKeys", {}, unsigned=("host",)),
+                            "InvalidSignatureException",
+                            "'Host' or ':authority' must be a 'SignedHeader' in the AWS "
+                            "Authorization.")
+        self.assertRejected(self.raw("ListKeys", {}, unsigned=("x-amz-date",)),
+                            "InvalidSignatureException", needs("X-Amz-Date"))
+        self.assertRejected(self.raw("ListKeys", {}, unsigned=("x-amz-target",)),
+                            "InvalidSignatureException", needs("X-Amz-Target"))
+        self.assertRejected(
+            self.raw("ListKeys", {}, key="ASIAAPP11111EXAMPLE", secret="appsecret",
+                     token="FwoGZXIvYXdzEXAMPLETOKEN", unsigned=("x-amz-security-token",)),
+            "InvalidSignatureException", needs("X-Amz-Security-Token"))
+        # content-type need not be signed (AWS does not ask for it either).
+        self.assertEqual(self.raw("ListKeys", {}, unsigned=("content-type",))[0], 200)
+
+    def test_signed_describe_key_cannot_be_replayed_as_another_operation(self):
+        alice = self.client("AKIAALICE111EXAMPLE", "alice/secret+key")
+        key = alice.create_key(Description="replay target")["KeyMetadata"]["KeyId"]
+        # The same signed bytes with another X-Amz-Target: the signature covers the target.
+        self.assertEqual(self.raw("DescribeKey", {"KeyId": key})[0], 200)
+        answer = self.raw("DescribeKey", {"KeyId": key}, headers_override={
+            "x-amz-target": "TrentService.ScheduleKeyDeletion"})
+        self.assertEqual(answer[1].get("__type"), "InvalidSignatureException", answer)
+        # Left unsigned, the target is refused before it could be swapped.
+        self.assertRejected(
+            self.raw("DescribeKey", {"KeyId": key}, unsigned=("x-amz-target",),
+                     headers_override={"x-amz-target": "TrentService.ScheduleKeyDeletion"}),
+            "InvalidSignatureException",
+            "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.")
+        self.assertEqual(alice.describe_key(KeyId=key)["KeyMetadata"]["KeyState"], "Enabled")
+
+    def test_credential_scope_region_service_and_date(self):
+        # boto3 signs for whatever Region it is given; kmsd wants the shape of a Region.
+        err = self.error(self.client("AKIAALICE111EXAMPLE", "alice/secret+key",
+                                     region="local").list_keys)
+        self.assertEqual(err["Code"], "InvalidSignatureException")
+        self.assertEqual(err["Message"],
+                         "Credential should be scoped to a valid region, not 'local'. ")
+        self.assertRejected(self.raw("ListKeys", {}, service="s3"), "InvalidSignatureException",
+                            "Credential should be scoped to correct service: 'kms'. ")
+        today = datetime.datetime.now(datetime.timezone.utc)
+        status, body = self.raw("ListKeys", {}, scope_date="20200101")
+        self.assertEqual(body.get("__type"), "InvalidSignatureException", body)
+        self.assertRegex(body["message"],
+                         r"^Date in Credential scope does not match YYYYMMDD from ISO-8601 "
+                         r"version of date from HTTP: '20200101' != '\d{8}', from "
+                         r"'\d{8}T\d{6}Z'\.$")
+        self.assertIn(today.strftime("%Y%m"), body["message"])
+        # Checked before the access key is looked up, as AWS does.
+        self.assertRejected(self.raw("ListKeys", {}, key="AKIAUNKNOWN1EXAMPLE", region="moon"),
+                            "InvalidSignatureException",
+                            "Credential should be scoped to a valid region, not 'moon'. ")
+        # Every Region shape the model allows signs in.
+        for region in ("us-gov-west-1", "cn-north-1", "eu-central-2"):
+            kms = self.client("AKIAALICE111EXAMPLE", "alice/secret+key", region=region)
+            self.assertIn("Keys", kms.list_keys())
+
+    def test_session_token_must_match_exactly(self):
+        for token in ("FwoGZXIvYXdzEXAMPLETOKEX", "FwoGZXIvYXdzEXAMPLETOKEN2", "x"):
+            err = self.error(self.client("ASIAAPP11111EXAMPLE", "appsecret", token).list_keys)
+            self.assertEqual(err["Code"], "UnrecognizedClientException", token)
+            self.assertEqual(err["Message"],
+                             "The security token included in the request is invalid.")
+
+    def test_deeply_nested_key_policy_is_malformed_and_server_lives(self):
+        alice = self.client("AKIAALICE111EXAMPLE", "alice/secret+key")
+        key = alice.create_key()["KeyMetadata"]["KeyId"]
+        for policy in ("[" * 32768, '{"Statement":' + "[" * 32000 + "]" * 32000 + "}"):
+            err = self.error(alice.put_key_policy, KeyId=key, PolicyName="default",
+                             Policy=policy[:32768])
+            self.assertEqual(err["Code"], "MalformedPolicyDocumentException")
+            self.assertEqual(err["Message"],
+                             "The policy document nests arrays and objects deeper than 32 "
+                             "levels.")
+        self.assertEqual(self.server.health()[0], 200)
+        self.assertIn("Keys", alice.list_keys())
+        self.assertIn("Enable IAM User Permissions",
+                      alice.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
+
+    def test_arn_and_numeric_conditions_in_a_key_policy(self):
+        alice = self.client("AKIAALICE111EXAMPLE", "alice/secret+key")
+        key = alice.create_key()["KeyMetadata"]["KeyId"]
+
+        def with_deny(action, condition):
+            alice.put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps({
+                "Version": "2012-10-17", "Statement": [
+                    {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+                     "Action": "kms:*", "Resource": "*"},
+                    {"Effect": "Deny", "Principal": "*", "Action": action, "Resource": "*",
+                     "Condition": condition}]}))
+
+        def encrypt_denied():
+            try:
+                alice.encrypt(KeyId=key, Plaintext=b"x")
+                return False
+            except ClientError as e:
+                self.assertEqual(e.response["Error"]["Code"], "AccessDeniedException")
+                return True
+
+        # '*' within one ARN component matches alice's account...
+        with_deny("kms:Encrypt", {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:user/alice"}})
+        self.assertTrue(encrypt_denied())
+        # ...but never spans a ':' (a plain glob would let "*" eat "iam::111122223333"), and a
+        # value with fewer than six components names no ARN at all.
+        with_deny("kms:Encrypt", {"ArnLike": {"aws:PrincipalArn": "arn:aws:*:user/alice"}})
+        self.assertFalse(encrypt_denied())
+        with_deny("kms:Encrypt", {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*"}})
+        self.assertFalse(encrypt_denied())
+        # A Numeric condition on a non-number does not hold, not even NumericNotEquals.
+        with_deny("kms:EnableKeyRotation",
+                  {"NumericNotEquals": {"kms:RotationPeriodInDays": "a year"}})
+        alice.enable_key_rotation(KeyId=key, RotationPeriodInDays=365)
+        with_deny("kms:EnableKeyRotation", {"NumericNotEquals": {"kms:RotationPeriodInDays": "90"}})
+        with self.assertRaises(ClientError) as cm:
+            alice.enable_key_rotation(KeyId=key, RotationPeriodInDays=365)
+        self.assertEqual(cm.exception.response["Error"]["Code"], "AccessDeniedException")
 
     def test_users_and_roles_sign_in_and_own_their_accounts_keys(self):
         alice = self.client("AKIAALICE111EXAMPLE", "alice/secret+key")
@@ -112,6 +286,25 @@ class StrictAuthTest(unittest.TestCase):
         bad = subprocess.run(base + ["--profile", "bad"], env=env, capture_output=True, text=True)
         self.assertNotEqual(bad.returncode, 0)
         self.assertIn("InvalidSignatureException", bad.stderr)
+
+
+class IdentityPolicyPrincipalTest(unittest.TestCase):
+    def test_identity_policy_naming_a_principal_is_refused_at_startup(self):
+        tmp = tempfile.mkdtemp(prefix="kmsd-auth-")
+        path = os.path.join(tmp, "principals.yaml")
+        with open(path, "w") as f:
+            f.write(PRINCIPALS.replace(
+                '{Effect: Allow, Action: "kms:*", Resource: "*"}',
+                '{Effect: Allow, Principal: "*", Action: "kms:*", Resource: "*"}', 1))
+        server = KmsdServer(extra_args=["--auth", "strict", "--principals", path])
+        try:
+            with self.assertRaises(ServerStartError):
+                server.start()
+            self.assertNotEqual(server.proc.wait(10), 0)
+            self.assertIn("identity policy of arn:aws:iam::111122223333:user/alice: Policy "
+                          "document should not specify a principal.", server.stderr())
+        finally:
+            server.cleanup()
 
 
 class AdminTokenTest(unittest.TestCase):

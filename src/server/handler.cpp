@@ -1,0 +1,132 @@
+#include "src/server/handler.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <ctime>
+
+#include "api/errors.h"
+#include "api/resolve.h"
+#include "common/clock.h"
+#include "src/admin.h"
+#include "src/auth/sigv4.h"
+
+namespace kmsd {
+namespace {
+
+namespace http = boost::beast::http;
+
+std::string_view View(boost::beast::string_view s) { return {s.data(), s.size()}; }
+
+// What SigV4 covers of `req`. Open mode reads only the Authorization header, so the hot path
+// copies no other headers.
+auth::SignedRequest SignedPartsOf(const App& app, const Request& req) {
+    auth::SignedRequest out;
+    if (!app.strict_auth()) {
+        auto header = req[http::field::authorization];
+        out.headers.emplace_back("authorization", std::string(header.data(), header.size()));
+        return out;
+    }
+    out.method = std::string(req.method_string());
+    out.target = std::string(req.target());
+    for (const auto& field : req)
+        out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    out.body = std::string_view(req.body().data(), req.body().size());
+    return out;
+}
+
+}  // namespace
+
+std::string HttpDate() {
+    return FormatUtc(static_cast<double>(std::time(nullptr)), "%a, %d %b %Y %H:%M:%S GMT");
+}
+
+Response HttpErrorResponse(http::status status) {
+    Response res{status, 11};
+    res.set(http::field::content_type, "application/json");
+    res.set(http::field::date, HttpDate());
+    res.set("x-amzn-RequestId", api::NewUuid());
+    res.keep_alive(false);
+    res.body() = status == http::status::payload_too_large
+                     ? "{\"message\":\"Request body too large\"}"
+                     : "{\"message\":\"Bad request\"}";
+    res.prepare_payload();
+    return res;
+}
+
+namespace {
+
+Response HandleRequest(App& app, Request& req, std::string_view peer_ip) {
+    const auto started = std::chrono::steady_clock::now();
+    const std::string request_id = api::NewUuid();
+    std::string_view path = View(req.target());
+    Response res{http::status::ok, req.version()};
+    res.set(http::field::date, HttpDate());
+    res.set("x-amzn-RequestId", request_id);
+    res.keep_alive(req.keep_alive());
+    if (IsAdminPath(path)) {
+        AdminReply reply = HandleAdmin(
+            app,
+            {View(req.method_string()), path, View(req[http::field::authorization]),
+             View(req[http::field::content_type]), View(req[http::field::origin]),
+             View(req[http::field::host]), std::string_view(req.body().data(), req.body().size())});
+        res.result(static_cast<unsigned>(reply.http_status));
+        res.set(http::field::content_type, "application/json");
+        res.body() = SecureString(reply.body.data(), reply.body.size());
+        res.prepare_payload();
+        return res;
+    }
+    std::string_view target = View(req["X-Amz-Target"]);
+    std::string_view content_type = View(req[http::field::content_type]);
+    api::Response out;
+    auto caller = app.Authenticate(SignedPartsOf(app, req));
+    if (caller.ok()) caller->source_ip = std::string(peer_ip);
+    if (!caller.ok()) {
+        api::WireError wire = api::ToWire(caller.status());
+        out = {wire.http_status, std::move(wire.body), std::move(wire.type)};
+    } else if (req.method() == http::verb::post) {
+        out = app.dispatcher().Dispatch(*caller, target, content_type,
+                                        std::string_view(req.body().data(), req.body().size()),
+                                        request_id);
+    } else {
+        // KMS is POST only; any other method cannot name an operation.
+        out = app.dispatcher().Dispatch(*caller, "", "", "", request_id);
+    }
+    res.result(static_cast<unsigned>(out.http_status));
+    res.set(http::field::content_type, "application/x-amz-json-1.1");
+    if (!out.error_type.empty()) res.set("x-amzn-ErrorType", out.error_type);
+    res.body() = std::move(out.body);
+    res.prepare_payload();
+    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::steady_clock::now() - started)
+                            .count();
+    spdlog::debug("{} {} {} {}us {}", request_id, target, out.http_status, micros, out.error_type);
+    return res;
+}
+
+}  // namespace
+
+Response HandleHttpRequest(App& app, Request& req, std::string_view peer_ip) {
+    // An exception that left a session's handler would end io_context::run and the process with
+    // it; one request's failure must stay that request's 500. (Dispatch catches its own; this
+    // also covers the admin surface, authentication and building the reply.)
+    try {
+        return HandleRequest(app, req, peer_ip);
+    } catch (const std::exception& e) {
+        spdlog::error("request failed: {}", e.what());
+    } catch (...) {
+        spdlog::error("request failed: unknown exception");
+    }
+    api::WireError wire = api::ToWire(Error(ErrorCode::kInternal));
+    Response res{http::status::internal_server_error, 11};
+    res.set(http::field::date, HttpDate());
+    res.set("x-amzn-RequestId", api::NewUuid());
+    res.set(http::field::content_type, "application/x-amz-json-1.1");
+    res.set("x-amzn-ErrorType", wire.type);
+    res.keep_alive(false);
+    res.body() = std::move(wire.body);
+    res.prepare_payload();
+    return res;
+}
+
+}  // namespace kmsd

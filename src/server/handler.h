@@ -1,0 +1,31 @@
+// One HTTP request in, one HTTP response out, no socket: the admin surface or the KMS API
+// (Authenticate, Dispatch) and the headers every reply carries. The server's sessions only do
+// I/O around this; the request-path fuzz target calls it directly on parsed bytes.
+#pragma once
+
+#include <boost/beast/http.hpp>
+#include <string_view>
+
+#include "common/secure_bytes.h"
+#include "src/app.h"
+
+namespace kmsd {
+
+// Bodies use the cleansing allocator: plaintext and data keys are wiped when the strings go.
+using SecureBody =
+    boost::beast::http::basic_string_body<char, std::char_traits<char>, CleansingAllocator<char>>;
+using Request = boost::beast::http::request<SecureBody>;
+using Response = boost::beast::http::response<SecureBody>;
+
+// The reply to `req` from a client at `peer_ip` (aws:SourceIp; empty if unknown). The reply's
+// keep-alive follows the request's; its payload is prepared. Never throws for any request.
+Response HandleHttpRequest(App& app, Request& req, std::string_view peer_ip);
+
+// The reply to a request the parser refused before it was complete: 413 for a body over the
+// limit, 400 otherwise. Always closes the connection (the rest of the stream cannot be trusted).
+Response HttpErrorResponse(boost::beast::http::status status);
+
+// The HTTP Date header value for now.
+std::string HttpDate();
+
+}  // namespace kmsd
