@@ -79,7 +79,16 @@ Result<std::shared_ptr<const std::vector<api::authz::Policy>>> ParsePolicies(
     const YAML::Node& node, const std::string& arn) {
     auto out = std::make_shared<std::vector<api::authz::Policy>>();
     for (const auto& policy : node["policies"]) {
-        auto parsed = api::authz::Policy::Parse(ToJson(policy).dump(), /*require_principal=*/false);
+        // dump() throws on strings that are not UTF-8 (YAML files may hold any bytes); JSON and
+        // so policies cannot carry them.
+        std::string text;
+        try {
+            text = ToJson(policy).dump();
+        } catch (const nlohmann::json::exception&) {
+            return Error(ErrorCode::kValidation,
+                         "identity policy of " + arn + ": the policy is not valid UTF-8");
+        }
+        auto parsed = api::authz::Policy::Parse(text, /*require_principal=*/false);
         if (!parsed.ok())
             return Error(ErrorCode::kValidation,
                          "identity policy of " + arn + ": " + parsed.status().message());

@@ -1,14 +1,14 @@
 // The whole request path: HTTP bytes → Beast's request parser (with the server's limits) → the
-// server's per-request work (admin endpoints, authentication, Dispatch) over a real in-memory
-// Catalog and HSM. An input may hold several pipelined requests; they share one App, so a
-// CreateKey can be followed by requests on the seeded keys (tests/fuzz/fuzz_common.h).
+// server's per-request function (HandleHttpRequest: admin endpoints, authentication, Dispatch)
+// over a real in-memory Catalog and HSM. An input may hold several pipelined requests; they share
+// one App, so a CreateKey can be followed by requests on the seeded keys
+// (tests/fuzz/fuzz_common.h).
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-#include "api/errors.h"
 #include "fuzz/fuzz_common.h"
-#include "src/admin.h"
+#include "src/server/handler.h"
 #include "src/server/server.h"
 
 namespace {
@@ -17,44 +17,20 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using namespace kmsd;
 
-using SecureBody = http::basic_string_body<char, std::char_traits<char>, CleansingAllocator<char>>;
-using Request = http::request<SecureBody>;
-
 constexpr int kMaxRequestsPerInput = 8;
 
-std::string_view Sv(beast::string_view s) { return {s.data(), s.size()}; }
-
-// What src/server/server.cpp's Session::Handle does with one parsed request, minus the socket.
-void Handle(App& app, const Request& req) {
-    const std::string_view path = Sv(req.target());
-    if (IsAdminPath(path)) {
-        AdminReply reply =
-            HandleAdmin(app, Sv(req.method_string()), path, Sv(req[http::field::authorization]),
-                        std::string_view(req.body().data(), req.body().size()));
-        if (std::getenv("KMSD_FUZZ_VERBOSE") != nullptr)
-            std::fprintf(stderr, "%s %d %s\n", std::string(path).c_str(), reply.http_status,
-                         reply.body.c_str());
-        return;
-    }
-    auth::SignedRequest signed_parts;
-    signed_parts.headers.emplace_back("authorization",
-                                      std::string(Sv(req[http::field::authorization])));
-    auto caller = app.Authenticate(signed_parts);
-    if (!caller.ok()) return;
-    caller->source_ip = "127.0.0.1";
-    const std::string_view body(req.body().data(), req.body().size());
-    api::Response out =
-        req.method() == http::verb::post
-            ? app.dispatcher().Dispatch(*caller, Sv(req["X-Amz-Target"]),
-                                        Sv(req[http::field::content_type]), body, "fuzz")
-            : app.dispatcher().Dispatch(*caller, "", "", "", "fuzz");
+// What the server's session does with one parsed request, minus the socket.
+void Handle(App& app, Request& req) {
+    Response res = HandleHttpRequest(app, req, "127.0.0.1");
+    const std::string_view body(res.body().data(), res.body().size());
     if (std::getenv("KMSD_FUZZ_VERBOSE") != nullptr)
-        std::fprintf(stderr, "%s %d %.200s\n", std::string(Sv(req["X-Amz-Target"])).c_str(),
-                     out.http_status, std::string(out.body.data(), out.body.size()).c_str());
-    // Dispatch turns exceptions into KMSInternalException: for client input that is a bug.
-    if (out.http_status >= 500)
-        fuzz::Fail("KMSInternalException for a request: " +
-                   std::string(out.body.data(), out.body.size()));
+        std::fprintf(stderr, "%.*s %.*s -> %u %.*s\n", static_cast<int>(req.target().size()),
+                     req.target().data(), static_cast<int>(req["X-Amz-Target"].size()),
+                     req["X-Amz-Target"].data(), res.result_int(),
+                     static_cast<int>(std::min<std::size_t>(body.size(), 200)), body.data());
+    // HandleHttpRequest and Dispatch turn exceptions into 500s: for client input that is a bug.
+    if (res.result_int() >= 500)
+        fuzz::Fail("HTTP " + std::to_string(res.result_int()) + " " + std::string(body));
 }
 
 // Feeds `data` to Beast's parser request by request, as a connection would.
@@ -81,8 +57,14 @@ void Feed(App& app, const std::uint8_t* data, std::size_t size) {
             ec = {};
             parser.put_eof(ec);
         }
-        if (ec || !parser.is_done()) return;  // the server answers 400 and closes
-        Handle(app, parser.get());
+        if (ec || !parser.is_done()) {
+            // The server answers 400 (413 over the body limit) and closes.
+            (void)HttpErrorResponse(ec == http::error::body_limit ? http::status::payload_too_large
+                                                                  : http::status::bad_request);
+            return;
+        }
+        Request req = parser.release();
+        Handle(app, req);
     }
 }
 

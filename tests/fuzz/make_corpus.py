@@ -290,16 +290,24 @@ def main():
     write("%s/http/json10" % out,
           http_request("ListKeys", {}).replace("json-1.1", "json-1.0; charset=utf-8"))
 
+    # method, path, Authorization, Content-Type, Origin, Host, then the body (fuzz_admin.cpp).
+    j = "application/json"
     admin = {
-        "health": "GET\n/_kmsd/health\n\n",
-        "clock-get": "GET\n/_kmsd/clock\nBearer fuzz-token\n",
-        "clock-advance": "POST\n/_kmsd/clock\nBearer fuzz-token\n{\"advance_seconds\": 3600}",
-        "clock-now": "POST\n/_kmsd/clock\nBearer fuzz-token\n{\"now\": 4102444800}",
-        "reset": "POST\n/_kmsd/reset\nBearer fuzz-token\n",
-        "moto-reset": "POST\n/moto-api/reset?x=1\nBearer fuzz-token\n",
-        "no-token": "POST\n/_kmsd/clock\n\n{\"advance_seconds\": 1}",
-        "unknown": "GET\n/_kmsd/nothing\nBearer fuzz-token\n",
+        "health": ["GET", "/_kmsd/health", "", "", "", "localhost:8080", ""],
+        "clock-get": ["GET", "/_kmsd/clock", "Bearer fuzz-token", "", "", "localhost:8080", ""],
+        "clock-advance": ["POST", "/_kmsd/clock", "Bearer fuzz-token", j, "", "127.0.0.1:8080",
+                          '{"advance_seconds": 3600}'],
+        "clock-now": ["POST", "/_kmsd/clock", "Bearer fuzz-token", j + "; charset=utf-8",
+                      "http://localhost:8080", "localhost:8080", '{"now": 4102444800}'],
+        "reset": ["POST", "/_kmsd/reset", "Bearer fuzz-token", "", "", "localhost:8080", ""],
+        "moto-reset": ["POST", "/moto-api/reset?x=1", "Bearer fuzz-token", "", "", "[::1]:8080",
+                       ""],
+        "foreign-origin": ["POST", "/_kmsd/reset", "Bearer fuzz-token", "",
+                           "http://evil.example", "evil.example", ""],
+        "no-token": ["POST", "/_kmsd/clock", "", j, "", "localhost", '{"advance_seconds": 1}'],
+        "unknown": ["GET", "/_kmsd/nothing", "Bearer fuzz-token", "", "", "localhost", ""],
     }
+    admin = {k: "\n".join(v) for k, v in admin.items()}
     for name, text in admin.items():
         write("%s/admin/%s" % (out, name), text)
 

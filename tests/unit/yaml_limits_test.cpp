@@ -131,3 +131,15 @@ Aliases:
     REQUIRE_FALSE(bad.ok());
     CHECK(bad.status().message().rfind("seed file s.yaml: not valid YAML: ", 0) == 0);
 }
+
+TEST_CASE("a principals file with a policy that is not UTF-8 is refused, not thrown", "[server]") {
+    // Found by fuzz_principals (tests/fuzz/corpus/principals/regress-invalid-utf8-policy).
+    const std::string text =
+        "accounts:\n  \"111122223333\":\n    users:\n      - name: writer\n        policies:\n"
+        "          - {Statement: [{Effect: Allow, Action: \"kms:\xff\", Resource: \"*\"}]}\n";
+    auto refused = auth::IdentityStore::LoadFromString(text, "p.yaml");
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.status().message() ==
+          "identity policy of arn:aws:iam::111122223333:user/writer: the policy is not valid "
+          "UTF-8");
+}
