@@ -38,7 +38,10 @@ inline std::string SeedYaml() {
            "\nAliases:\n  - AliasName: alias/fuzz\n    TargetKeyId: " + kKeyId + "\n";
 }
 
-inline void Quiet() { spdlog::set_level(spdlog::level::off); }
+// Logging off (KMSD_FUZZ_VERBOSE=1 keeps it, to see why a request failed).
+inline void Quiet() {
+    if (std::getenv("KMSD_FUZZ_VERBOSE") == nullptr) spdlog::set_level(spdlog::level::off);
+}
 
 // Fails the run (libFuzzer reports it as a crash, with the input).
 [[noreturn]] inline void Fail(const std::string& what) {
