@@ -39,26 +39,32 @@ AdminReply MoveClock(App& app, std::string_view body) {
     if (!JsonNestingWithin(body)) return JsonError(400, "body must be a JSON object");
     auto req = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
     if (req.is_discarded() || !req.is_object()) return JsonError(400, "body must be a JSON object");
-    const double now = app.Now();
-    double offset = app.ClockOffset();
-    if (auto it = req.find("advance_seconds"); it != req.end() && it->is_number()) {
-        const double by = it->get<double>();
-        if (!std::isfinite(by) || by < 0) return JsonError(400, "the clock can only move forward");
-        offset += by;
-    } else if (auto at = req.find("now"); at != req.end() && at->is_number()) {
-        // "now" names a KMS time; the offset is what lies between it and wall time.
-        const double target = at->get<double>();
-        if (!std::isfinite(target) || target < now)
-            return JsonError(400, "the clock can only move forward");
-        offset += target - now;
-    } else {
+    const auto advance = req.find("advance_seconds");
+    const auto at = req.find("now");
+    const bool by_advance = advance != req.end() && advance->is_number();
+    if (!by_advance && !(at != req.end() && at->is_number()))
         return JsonError(400, "give advance_seconds or now (numbers)");
-    }
-    if (offset > kMaxClockOffsetSeconds)
-        return JsonError(400,
+    const double value = by_advance ? advance->get<double>() : at->get<double>();
+    // Computed from the offset current under App's clock lock: concurrent advances add up.
+    Status st = app.MoveClock([&](double offset) -> Result<double> {
+        if (!std::isfinite(value))
+            return Error(ErrorCode::kValidation, "the clock can only move forward");
+        if (by_advance) {
+            if (value < 0) return Error(ErrorCode::kValidation, "the clock can only move forward");
+            offset += value;
+        } else {
+            // "now" names a KMS time; the offset is what lies between it and wall time.
+            const double now = app.Now();
+            if (value < now)
+                return Error(ErrorCode::kValidation, "the clock can only move forward");
+            offset += value - now;
+        }
+        if (offset > kMaxClockOffsetSeconds)
+            return Error(ErrorCode::kValidation,
                          "the clock can move at most 100 years (3155760000 seconds) ahead of "
                          "wall time");
-    Status st = app.MoveClock(offset);
+        return offset;
+    });
     if (st.code() == ErrorCode::kValidation) return JsonError(400, st.message());
     if (!st.ok()) return JsonError(500, "scheduled work failed");
     return ClockReply(app);

@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -50,25 +52,83 @@ Result<SecureString> ReadSecretFile(const std::string& path) {
     return text;
 }
 
+// write(2) may write less than asked (a signal, a nearly full disk): loop until all of it is
+// written or a real error (ENOSPC, EIO) is reported.
+bool WriteAll(int fd, const char* data, std::size_t size) {
+    while (size > 0) {
+        ssize_t n = ::write(fd, data, size);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        data += n;
+        size -= static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+std::string Errno() { return std::strerror(errno); }
+
 // temp file (0600) → write → fsync → rename → fsync the directory: the key is on disk before
-// anything is sealed under it.
+// anything is sealed under it. The temp file is created with O_EXCL|O_NOFOLLOW so a symlink
+// planted at its path is never written through; rename() replaces a symlink at master.key
+// itself rather than following it.
 Status WriteKeyFileDurably(const std::string& dir, const SecureBytes& key) {
     const std::string path = dir + "/master.key";
     const std::string tmp = path + ".tmp";
+    // A leftover of an interrupted start (or anything planted there): unlink() removes a
+    // symlink, not its target.
+    if (::unlink(tmp.c_str()) != 0 && errno != ENOENT)
+        return Error(ErrorCode::kInternal, "cannot remove stale " + tmp + ": " + Errno());
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return Error(ErrorCode::kInternal, "cannot create " + tmp + ": " + Errno());
     std::string text = Base64Encode(key) + "\n";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) return Error(ErrorCode::kInternal, "cannot create " + tmp);
-    bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-              ::fsync(fd) == 0;
-    ::close(fd);
+    bool ok = WriteAll(fd, text.data(), text.size()) && ::fsync(fd) == 0;
+    std::string why = ok ? std::string() : Errno();
     SecureWipe(text.data(), text.size());
-    if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0)
-        return Error(ErrorCode::kInternal, "cannot write " + path);
+    if (::close(fd) != 0 && ok) {
+        ok = false;
+        why = Errno();
+    }
+    if (ok && ::rename(tmp.c_str(), path.c_str()) != 0) {
+        ok = false;
+        why = Errno();
+    }
+    if (!ok) {
+        ::unlink(tmp.c_str());
+        return Error(ErrorCode::kInternal, "cannot write " + path + ": " + why);
+    }
     int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         ::fsync(dfd);
         ::close(dfd);
     }
+    return Status::Ok();
+}
+
+// Creates the data directory 0700 when it does not exist. A directory that already exists is
+// the operator's (a volume, a shared path): its mode is left exactly as it is.
+Status EnsureDataDir(const std::string& dir) {
+    namespace fs = std::filesystem;
+    fs::path p = fs::path(dir).lexically_normal();
+    if (!p.empty() && p.filename().empty()) p = p.parent_path();  // "data/" → "data"
+    std::error_code ec;
+    if (p.has_parent_path()) fs::create_directories(p.parent_path(), ec);
+    if (ec)
+        return Error(ErrorCode::kInternal,
+                     "cannot create data directory " + dir + ": " + ec.message());
+    // mkdir's mode is narrowed by the umask, never widened: the new directory is at most 0700.
+    if (::mkdir(p.c_str(), 0700) == 0) return Status::Ok();
+    if (errno != EEXIST)
+        return Error(ErrorCode::kInternal, "cannot create data directory " + dir + ": " + Errno());
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+        return Error(ErrorCode::kInternal, "data directory " + dir + " is not a directory");
+    if ((st.st_mode & 077) != 0)
+        spdlog::warn(
+            "data directory {} is accessible to other users (mode {:o}); kmsd keeps "
+            "its files 0600 and leaves the directory's mode alone",
+            dir, st.st_mode & 0777);
     return Status::Ok();
 }
 
@@ -82,9 +142,17 @@ Result<SecureBytes> LoadOrCreateMasterKey(const StorageOptions& storage, bool da
     if (const char* env = std::getenv("KMSD_MASTER_KEY"); env != nullptr && *env != '\0')
         return ParseKeyText(SecureString(env), "KMSD_MASTER_KEY");
     const std::string path = storage.data_dir + "/master.key";
-    if (!storage.in_memory && std::filesystem::exists(path)) {
-        KMSD_ASSIGN_OR_RETURN(SecureString text, ReadSecretFile(path));
-        return ParseKeyText(text, path);
+    if (!storage.in_memory) {
+        struct stat st {};
+        if (::lstat(path.c_str(), &st) == 0) {
+            // Reading through a symlink is fine (Kubernetes mounts secrets that way); one that
+            // leads nowhere is a mistake to report, not a path to replace with a new key.
+            if (!std::filesystem::exists(path))
+                return Error(ErrorCode::kInternal,
+                             path + " is a symbolic link to a file that does not exist");
+            KMSD_ASSIGN_OR_RETURN(SecureString text, ReadSecretFile(path));
+            return ParseKeyText(text, path);
+        }
     }
     if (database_has_keys)
         return Error(ErrorCode::kInternal,
@@ -134,8 +202,9 @@ Status App::RunDueNow() {
     return Status::Ok();
 }
 
-Status App::MoveClock(double offset_seconds) {
+Status App::MoveClock(const std::function<Result<double>(double offset)>& next_offset) {
     std::lock_guard lock(clock_mu_);
+    KMSD_ASSIGN_OR_RETURN(const double offset_seconds, next_offset(clock_.offset()));
     if (offset_seconds < clock_.offset())
         return Error(ErrorCode::kValidation, "the clock can only move forward");
     const std::string text = std::to_string(offset_seconds);
@@ -149,15 +218,20 @@ Status App::MoveClock(double offset_seconds) {
 Result<std::unique_ptr<App>> App::Open(const Options& options) {
     std::string db_path = ":memory:";
     if (!options.storage.in_memory) {
-        std::error_code ec;
-        std::filesystem::create_directories(options.storage.data_dir, ec);
-        if (ec)
-            return Error(ErrorCode::kInternal, "cannot create data directory " +
-                                                   options.storage.data_dir + ": " + ec.message());
-        ::chmod(options.storage.data_dir.c_str(), 0700);
+        KMSD_RETURN_IF_ERROR(EnsureDataDir(options.storage.data_dir));
         db_path = options.storage.data_dir + "/kmsd.db";
     }
-    KMSD_ASSIGN_OR_RETURN(auto catalog, storage::Catalog::Open(db_path));
+    auto opened = storage::Catalog::Open(db_path);
+    if (!opened.ok()) {
+        // Name the file and, for damage, what to do: this is the message an operator sees.
+        std::string why = opened.status().message();
+        if (why.find(db_path) == std::string::npos) why = "database " + db_path + ": " + why;
+        if (why.find("malformed") != std::string::npos ||
+            why.find("not a database") != std::string::npos)
+            why += " (the file is damaged; restore it from a backup)";
+        return Error(opened.status().code(), why);
+    }
+    auto catalog = std::move(*opened);
     KMSD_ASSIGN_OR_RETURN(auto check, catalog->GetMeta(kCheckMeta));
     const bool has_keys = check.has_value() || catalog->KeyCount() > 0;
     KMSD_ASSIGN_OR_RETURN(SecureBytes master, LoadOrCreateMasterKey(options.storage, has_keys));

@@ -3,6 +3,7 @@
 // Everything here is thread-safe once Open() returns.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -35,9 +36,11 @@ public:
     // KMS time (design.md §6).
     double Now() const { return clock_.Now(); }
     double ClockOffset() const { return clock_.offset(); }
-    // Moves KMS time forward to offset `offset_seconds` (persisted), then runs everything that
-    // fell due. A smaller offset than the current one is kValidation: time never goes back.
-    Status MoveClock(double offset_seconds);
+    // Moves KMS time forward (persisted), then runs everything that fell due. `next_offset` gets
+    // the current offset and returns the new one (or an error, kValidation for a bad request);
+    // it runs under the clock lock, so concurrent "advance by N" calls add up instead of racing.
+    // A smaller offset than the current one is kValidation: time never goes back.
+    Status MoveClock(const std::function<Result<double>(double offset)>& next_offset);
     // Runs the scheduled work due now (also what the scheduler thread does every second).
     Status RunDueNow();
     // Writes key usage recorded since the last flush (every second and at shutdown).

@@ -1,19 +1,52 @@
 #include "src/options.h"
 
 #include <CLI/CLI.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <cctype>
 #include <iostream>
 
 namespace kmsd {
+namespace {
+
+// A Region name as AWS spells them (us-east-1, eu-central-2, us-gov-west-1, cn-north-1): lower
+// case letters and digits in hyphen-separated parts, ending in a number. kmsd puts it in ARNs.
+std::string CheckRegion(const std::string& v) {
+    const std::string why = "'" + v + "' is not a Region name (such as us-east-1)";
+    if (v.empty() || v.size() > 32 || v.front() == '-' || v.back() == '-') return why;
+    if (v.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos)
+        return why;
+    if (v.find("--") != std::string::npos || v.find('-') == std::string::npos) return why;
+    if (!std::isdigit(static_cast<unsigned char>(v.back()))) return why;
+    return std::string();
+}
+
+// Checked here, before the data directory is touched, rather than when the server binds.
+std::string CheckAddress(const std::string& v) {
+    boost::system::error_code ec;
+    boost::asio::ip::make_address(v, ec);
+    return ec ? "'" + v + "' is not an IPv4 or IPv6 address" : std::string();
+}
+
+std::string CheckNotEmpty(const std::string& v) {
+    return v.empty() ? std::string("must not be empty") : std::string();
+}
+
+}  // namespace
 
 Result<Options> ParseOptions(int argc, char** argv, int& exit_code) {
     Options o;
     exit_code = -1;
     CLI::App app{"kmsd: a local AWS KMS with a software HSM"};
     app.option_defaults()->always_capture_default();
-    app.add_option("--port", o.server.port, "TCP port to listen on")->envname("PORT");
-    app.add_option("--bind", o.server.bind, "Address to bind")->envname("KMSD_BIND");
+    app.add_option("--port", o.server.port, "TCP port to listen on")
+        ->envname("PORT")
+        ->check(CLI::Range(1, 65535));
+    app.add_option("--bind", o.server.bind, "Address to bind (an IPv4 or IPv6 address)")
+        ->envname("KMSD_BIND")
+        ->check(CheckAddress);
     app.add_option("--data-dir", o.storage.data_dir, "Directory of kmsd.db and master.key")
-        ->envname("KMS_DATA_PATH");
+        ->envname("KMS_DATA_PATH")
+        ->check(CheckNotEmpty);
     app.add_flag("--in-memory", o.storage.in_memory, "Keep everything in memory (nothing on disk)")
         ->envname("KMSD_IN_MEMORY");
     app.add_option("--master-key-file", o.storage.master_key_file,
@@ -26,7 +59,8 @@ Result<Options> ParseOptions(int argc, char** argv, int& exit_code) {
                  "Start normally when the seed file does not exist")
         ->envname("KMSD_SEED_OPTIONAL");
     app.add_option("--region", o.identity.region, "Region of requests without a SigV4 scope")
-        ->envname("KMS_REGION");
+        ->envname("KMS_REGION")
+        ->check(CheckRegion);
     app.add_option("--account-id", o.identity.account_id, "Account of callers")
         ->envname("KMS_ACCOUNT_ID")
         ->check([](const std::string& v) {
@@ -45,17 +79,23 @@ Result<Options> ParseOptions(int argc, char** argv, int& exit_code) {
                    "Bearer token required by admin endpoints except GET /_kmsd/health")
         ->envname("KMSD_ADMIN_TOKEN");
     app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error or off")
-        ->envname("KMSD_LOG_LEVEL");
+        ->envname("KMSD_LOG_LEVEL")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
     app.add_option("--threads", o.server.threads, "Worker threads (0 = cores)")
-        ->envname("KMSD_THREADS");
+        ->envname("KMSD_THREADS")
+        ->check(CLI::Range(0, 1024));
     app.add_option("--max-connections", o.server.max_connections,
                    "Connections beyond this are closed at once")
-        ->envname("KMSD_MAX_CONNECTIONS");
+        ->envname("KMSD_MAX_CONNECTIONS")
+        ->check(CLI::Range(1, 1000000));
     app.add_option("--request-timeout", o.server.request_timeout_seconds,
                    "Seconds a client has to send a whole request")
-        ->envname("KMSD_REQUEST_TIMEOUT");
+        ->envname("KMSD_REQUEST_TIMEOUT")
+        ->check(CLI::Range(1, 86400));
     auto* health = app.add_subcommand("healthcheck", "Probe a running kmsd's /_kmsd/health");
-    health->add_option("--port", o.server.port, "Port of the running kmsd")->envname("PORT");
+    health->add_option("--port", o.server.port, "Port of the running kmsd")
+        ->envname("PORT")
+        ->check(CLI::Range(1, 65535));
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

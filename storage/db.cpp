@@ -1,7 +1,11 @@
 #include "storage/db.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <memory>
 
 namespace kmsd::storage {
@@ -84,8 +88,26 @@ std::int64_t Statement::Int(int col) const { return sqlite3_column_int64(stmt_, 
 bool Statement::IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
 
 Result<std::unique_ptr<Db>> Db::Open(const std::string& path) {
+    const bool in_memory = path == ":memory:";
+    if (!in_memory) {
+        // A new database file is created here, 0600, O_EXCL|O_NOFOLLOW, so a symlink planted at
+        // its path is never followed to create or truncate another file. SQLite then opens the
+        // empty file (a valid empty database) and gives its -wal and -shm files the same mode.
+        int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            ::close(fd);
+        } else if (errno != EEXIST) {
+            return Error(ErrorCode::kStorage,
+                         "cannot create database " + path + ": " + std::strerror(errno));
+        } else if (struct stat st{}; ::stat(path.c_str(), &st) != 0) {
+            // It exists, yet stat() fails: a symlink that leads nowhere. SQLite would create the
+            // file it points to; refuse instead.
+            return Error(ErrorCode::kStorage,
+                         "database " + path + " is a symbolic link to a file that does not exist");
+        }
+    }
     sqlite3* raw = nullptr;
-    // Tight umask while SQLite creates the file (and its -wal/-shm): only the owner may read.
+    // Tight umask while SQLite creates files of its own: only the owner may read.
     mode_t old = umask(077);
     int rc =
         sqlite3_open_v2(path.c_str(), &raw,
@@ -97,9 +119,16 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path) {
                                               (raw ? sqlite3_errmsg(raw) : "out of memory"));
     }
     sqlite3_busy_timeout(raw, 5000);
+    // SQLite quietly opens a file it may not write read-only; kmsd would then fail every
+    // mutation. Refuse to start instead.
+    Status st;
+    if (!in_memory && sqlite3_db_readonly(raw, "main") == 1)
+        st = Error(ErrorCode::kStorage, "database " + path +
+                                            " is read-only (kmsd needs to write its data "
+                                            "directory and the files in it)");
     // WAL for concurrent readers of the file (backups), FULL so a COMMIT survives power loss.
-    Status st =
-        db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+    if (st.ok())
+        st = db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
     if (st.ok()) {
         Statement check(*db, "PRAGMA foreign_keys");
         auto row = check.Step();
@@ -107,7 +136,10 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path) {
             st = Error(ErrorCode::kStorage, "SQLite foreign keys could not be enabled");
     }
     umask(old);
-    if (!st.ok()) return st;
+    if (!st.ok()) {
+        if (in_memory) return st;
+        return Error(st.code(), "cannot open database " + path + ": " + st.message());
+    }
     return db;
 }
 
@@ -127,10 +159,21 @@ Status Db::LastError(const char* what) const {
     return Error(ErrorCode::kStorage, std::string("SQLite ") + what + ": " + sqlite3_errmsg(db_));
 }
 
-Transaction::Transaction(Db& db) : db_(db) { status_ = db_.Exec("BEGIN IMMEDIATE"); }
+Transaction::Transaction(Db& db) : db_(db) {
+    status_ = db_.Exec("BEGIN IMMEDIATE");
+    // A transaction left open by a failed ROLLBACK (disk full, I/O error) would make every later
+    // BEGIN fail: end it and try once more, so one fault does not stop all writes for good.
+    if (!status_.ok() && sqlite3_get_autocommit(db_.handle()) == 0) {
+        (void)db_.Exec("ROLLBACK");
+        status_ = db_.Exec("BEGIN IMMEDIATE");
+    }
+}
 
 Transaction::~Transaction() {
-    if (status_.ok() && !done_) (void)db_.Exec("ROLLBACK");
+    // After a failed statement or COMMIT, SQLite may already have rolled back (SQLITE_FULL,
+    // SQLITE_IOERR); ROLLBACK then reports "no transaction is active", which is fine.
+    if (status_.ok() && !done_ && sqlite3_get_autocommit(db_.handle()) == 0)
+        (void)db_.Exec("ROLLBACK");
 }
 
 Status Transaction::Commit() {

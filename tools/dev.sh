@@ -71,11 +71,19 @@ case "${1:-}" in
         fi
         cmake -S "$ROOT" -B "$SBUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
             -DKMSD_SANITIZE="$SAN" "${COMPILER[@]}" >/dev/null
-        cmake --build "$SBUILD"
+        cmake --build "$SBUILD" --target kmsd kmsd_tests
         export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
         export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
         export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
-        ctest --test-dir "$SBUILD" --output-on-failure -R 'unit|integration_python'
+        "$SBUILD/kmsd_tests"
+        # KMSD_SAN_PYTHON names the Python test modules to run (default: all of them); the
+        # harness fails a test class when kmsd's stderr holds a sanitizer report.
+        (cd tests/integration/python &&
+            if [[ -n ${KMSD_SAN_PYTHON:-} ]]; then
+                KMSD_BIN="$SBUILD/kmsd" python3 -m unittest $KMSD_SAN_PYTHON
+            else
+                KMSD_BIN="$SBUILD/kmsd" python3 -m unittest discover -s .
+            fi)
         ;;
     *)
         echo "usage: tools/dev.sh run|test|build|sanitize" >&2

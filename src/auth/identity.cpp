@@ -22,17 +22,6 @@ constexpr char kBadSignature[] =
     "The request signature we calculated does not match the signature you provided. Check your "
     "AWS Secret Access Key and signing method. Consult the service documentation for details.";
 
-std::string Header(const SignedRequest& req, std::string_view name) {
-    for (const auto& [k, v] : req.headers) {
-        if (k.size() != name.size()) continue;
-        bool same = true;
-        for (std::size_t i = 0; i < k.size() && same; ++i)
-            same = std::tolower(static_cast<unsigned char>(k[i])) == name[i];
-        if (same) return v;
-    }
-    return {};
-}
-
 // Parses YYYYMMDD'T'HHMMSS'Z' into epoch seconds; NAN if malformed.
 double ParseAmzDate(const std::string& s) {
     std::tm tm{};
@@ -176,7 +165,7 @@ const Principal* IdentityStore::Find(const std::string& access_key_id) const {
 
 Result<api::Caller> Authenticate(const IdentityStore& ids, const AuthDefaults& defaults,
                                  const SignedRequest& req, double now) {
-    const std::string authorization = Header(req, "authorization");
+    const std::string authorization = HeaderValue(req, "authorization");
     auto cred = ParseAuthorization(authorization);
     const bool strict = defaults.mode == AuthMode::kStrict;
     if (!strict) {
@@ -201,6 +190,9 @@ Result<api::Caller> Authenticate(const IdentityStore& ids, const AuthDefaults& d
             authorization);
     const std::string amz_date = HeaderValue(req, DateHeaderName(req));
     const double signed_at = ParseAmzDate(amz_date);
+    if (std::isnan(signed_at) && !amz_date.empty())
+        return Incomplete("Date must be in ISO-8601 'basic format'. Got '" + amz_date +
+                          "'. See http://en.wikipedia.org/wiki/ISO_8601");
     if (std::isnan(signed_at))
         return Incomplete(
             "Authorization header requires existence of either a 'X-Amz-Date' or a "

@@ -47,9 +47,20 @@ Response HttpErrorResponse(http::status status) {
     res.set(http::field::date, HttpDate());
     res.set("x-amzn-RequestId", api::NewUuid());
     res.keep_alive(false);
-    res.body() = status == http::status::payload_too_large
-                     ? "{\"message\":\"Request body too large\"}"
-                     : "{\"message\":\"Bad request\"}";
+    switch (status) {
+        case http::status::payload_too_large:
+            res.body() = "{\"message\":\"Request body too large\"}";
+            break;
+        case http::status::service_unavailable:
+            res.set(http::field::retry_after, "1");
+            res.body() = "{\"message\":\"Too many large requests in flight; retry\"}";
+            break;
+        case http::status::request_header_fields_too_large:
+            res.body() = "{\"message\":\"Request header fields too large\"}";
+            break;
+        default:
+            res.body() = "{\"message\":\"Bad request\"}";
+    }
     res.prepare_payload();
     return res;
 }

@@ -22,7 +22,8 @@ using Response = boost::beast::http::response<SecureBody>;
 Response HandleHttpRequest(App& app, Request& req, std::string_view peer_ip);
 
 // The reply to a request the parser refused before it was complete: 413 for a body over the
-// limit, 400 otherwise. Always closes the connection (the rest of the stream cannot be trusted).
+// limit, 431 for a head over its limit, 503 when the server is short of room for the body, 400
+// otherwise. Always closes the connection (the rest of the stream cannot be trusted).
 Response HttpErrorResponse(boost::beast::http::status status);
 
 // The HTTP Date header value for now.

@@ -1,13 +1,17 @@
 #include "src/server/server.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <list>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -21,39 +25,102 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
+// Largest request head (request line and headers). SigV4 requests are well under 4 KiB.
+constexpr std::uint32_t kMaxHeaderBytes = 16 * 1024;
+// Largest read buffer of a connection: a head plus two 64 KiB reads. The parser bounds heads and
+// bodies, not the buffer: without this, an endless chunk extension (`1;aaaa...`) grows it until
+// the request timeout, hundreds of megabytes on loopback.
+constexpr std::size_t kMaxReadBufferBytes = kMaxHeaderBytes + 128 * 1024;
+// How long a closing connection keeps reading (and discarding) what the client still sends, so
+// that the kernel does not answer unread data with a reset that destroys the reply just sent.
+constexpr auto kLingerTime = std::chrono::seconds(2);
+// SIGTERM/SIGINT: how long in-flight requests get to finish before the process exits anyway.
+constexpr auto kDrainTime = std::chrono::seconds(5);
+// Request bodies being read at once, in bytes, over all connections. Each connection may send up
+// to kMaxBodyBytes (and Beast reserves the declared length up front), so without a shared budget
+// --max-connections clients could make kmsd hold gigabytes. 64 MiB is 2,000 concurrent 32 KB key
+// policies; a request beyond it gets 503 (SDKs retry it). Bodies up to kSmallBodyBytes (every
+// Encrypt of up to 4 KiB of plaintext, most requests) are not charged, so a flood of large bodies
+// never holds up ordinary requests: at most --max-connections x 16 KiB of them are in flight.
+constexpr std::uint64_t kMaxBodyBytesInFlight = 64 * 1024 * 1024;
+constexpr std::uint64_t kSmallBodyBytes = 16 * 1024;
+
+// The raw bytes read from a connection hold base64 plaintext: wiped when the buffer grows or goes.
+using SecureFlatBuffer = beast::basic_flat_buffer<CleansingAllocator<char>>;
+
+class Session;
+
+// What the listener, the sessions and the signal handler share. Sessions hold it by shared_ptr:
+// at shutdown the io_context destroys pending sessions after RunServer's locals are gone.
+struct ServerState {
+    std::atomic<int> connections{0};
+    std::atomic<bool> draining{false};
+    std::atomic<std::uint64_t> body_bytes{0};    // charged against kMaxBodyBytesInFlight
+    std::mutex mu;                               // guards `sessions`
+    std::list<std::weak_ptr<Session>> sessions;  // to close idle connections at SIGTERM
+};
+
 class Session : public std::enable_shared_from_this<Session> {
 public:
-    // `connections` is shared: at shutdown the io_context destroys pending sessions after the
-    // listener that counts them is gone.
-    Session(tcp::socket&& socket, App& app, std::shared_ptr<std::atomic<int>> connections)
-        : stream_(std::move(socket)), app_(app), connections_(std::move(connections)) {
+    Session(tcp::socket&& socket, App& app, std::shared_ptr<ServerState> state)
+        : stream_(std::move(socket)), app_(app), state_(std::move(state)) {
         beast::error_code ec;
         auto peer = stream_.socket().remote_endpoint(ec);
         if (!ec) peer_ip_ = peer.address().to_string();  // aws:SourceIp
     }
-    ~Session() { connections_->fetch_sub(1, std::memory_order_relaxed); }
+    ~Session() {
+        ReleaseBody();
+        if (registered_) {
+            std::lock_guard lock(state_->mu);
+            state_->sessions.erase(self_);
+        }
+        state_->connections.fetch_sub(1, std::memory_order_relaxed);
+    }
 
     void Start() {
+        {
+            std::lock_guard lock(state_->mu);
+            self_ = state_->sessions.insert(state_->sessions.end(), weak_from_this());
+            registered_ = true;
+        }
         // Run on the connection's strand: handlers of one connection never race on the socket.
         asio::dispatch(stream_.get_executor(),
                        beast::bind_front_handler(&Session::DoRead, shared_from_this()));
     }
 
+    // SIGTERM: a connection waiting for a new request is closed now; one in the middle of a
+    // request finishes it (its reply says Connection: close). Thread-safe.
+    void Drain() {
+        asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+            if (self->idle_ && self->buffer_.size() == 0) self->Abort();
+        });
+    }
+
 private:
     void DoRead() {
+        // Draining: answer only what was already sent (pipelined), accept no new request.
+        if (state_->draining.load() && buffer_.size() == 0) return Abort();
         parser_.emplace();
         parser_->body_limit(kMaxBodyBytes);
-        parser_->header_limit(16 * 1024);
+        parser_->header_limit(kMaxHeaderBytes);
         // The whole request (headers and body) must arrive within the timeout: a client that
-        // never finishes its headers is cut off.
+        // never finishes its headers, or trickles its body, is cut off. It also bounds how long
+        // an idle keep-alive connection stays open.
         stream_.expires_after(std::chrono::seconds(app_.options().server.request_timeout_seconds));
+        idle_ = true;
         http::async_read_header(
             stream_, buffer_, *parser_,
             beast::bind_front_handler(&Session::OnReadHeader, shared_from_this()));
     }
 
     void OnReadHeader(beast::error_code ec, std::size_t bytes) {
+        idle_ = false;
         if (ec) return OnRead(ec, bytes);
+        if (!ChargeBody()) return SendError(http::status::service_unavailable);
+        // Beast reads at most the buffer's free capacity (512 bytes from a fresh buffer) per
+        // call: a large body is read in 64 KiB steps instead. Handle() frees the buffer again.
+        if (auto length = parser_->content_length(); length && *length > 4096)
+            buffer_.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(*length, 64 * 1024)));
         if (!beast::iequals(parser_->get()[http::field::expect], "100-continue")) return ReadBody();
         // The client waits for this before it sends the body (curl does for bodies > 1 KiB).
         continue_ = std::make_unique<http::response<http::empty_body>>(http::status::continue_, 11);
@@ -70,20 +137,58 @@ private:
                          beast::bind_front_handler(&Session::OnRead, shared_from_this()));
     }
 
+    // Charges what the body may take (its declared length; the limit when it is chunked) to the
+    // shared budget. False when the budget has no room for it.
+    bool ChargeBody() {
+        auto length = parser_->content_length();
+        const std::uint64_t charge = length ? *length : parser_->chunked() ? kMaxBodyBytes : 0;
+        if (charge <= kSmallBodyBytes) return true;
+        if (state_->body_bytes.fetch_add(charge) + charge > kMaxBodyBytesInFlight) {
+            state_->body_bytes.fetch_sub(charge);
+            spdlog::warn("{} bytes of request bodies in flight: refusing a body of {} bytes",
+                         state_->body_bytes.load(), charge);
+            return false;
+        }
+        charged_ = charge;
+        return true;
+    }
+
+    void ReleaseBody() {
+        if (charged_ == 0) return;
+        state_->body_bytes.fetch_sub(charged_);
+        charged_ = 0;
+    }
+
     void OnRead(beast::error_code ec, std::size_t /*bytes*/) {
+        if (ec) ReleaseBody();
+        if (ec == asio::error::operation_aborted) return;  // closed by Drain()
         if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
             ec == asio::error::connection_reset || ec == asio::error::eof)
             return Close();
         if (ec == http::error::body_limit) return SendError(http::status::payload_too_large);
+        if (ec == http::error::header_limit)
+            return SendError(http::status::request_header_fields_too_large);
         if (ec) return SendError(http::status::bad_request);
         Handle(parser_->release());
     }
 
     void SendError(http::status status) { Write(HttpErrorResponse(status)); }
 
-    void Handle(Request req) { Write(HandleHttpRequest(app_, req, peer_ip_)); }
+    void Handle(Request req) {
+        // Nothing is left of this request in the read buffer: free (and so wipe) it rather than
+        // keep the bytes around for as long as the connection stays open.
+        if (buffer_.size() == 0) buffer_.shrink_to_fit();
+        Response res = HandleHttpRequest(app_, req, peer_ip_);
+        req = Request{};  // the body is no longer needed: wiped and freed before the reply is sent
+        ReleaseBody();
+        if (state_->draining.load()) res.keep_alive(false);
+        Write(std::move(res));
+    }
 
     void Write(Response res) {
+        // The reply gets a timeout of its own: a request that arrived just in time still gets
+        // its answer, and a client that never reads it is cut off.
+        stream_.expires_after(std::chrono::seconds(app_.options().server.request_timeout_seconds));
         res_ = std::make_unique<Response>(std::move(res));
         http::async_write(
             stream_, *res_,
@@ -96,24 +201,53 @@ private:
         DoRead();
     }
 
+    // Ends the connection after a reply (or when the client is done): no more sends, then read
+    // and drop what the client still sends until it closes, for at most kLingerTime.
     void Close() {
         beast::error_code ec;
         stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+        if (ec) return;  // already closed (a timeout closes the socket)
+        stream_.expires_after(kLingerTime);
+        Linger();
+    }
+
+    void Linger() {
+        buffer_.consume(buffer_.size());
+        stream_.async_read_some(buffer_.prepare(512),
+                                [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                    if (!ec) self->Linger();
+                                });
+    }
+
+    // Ends an idle connection at once; pending operations complete with operation_aborted.
+    void Abort() {
+        beast::error_code ec;
+        stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+        stream_.close();
     }
 
     beast::tcp_stream stream_;
-    beast::flat_buffer buffer_;
+    SecureFlatBuffer buffer_{kMaxReadBufferBytes};
     std::optional<http::request_parser<SecureBody>> parser_;
     std::unique_ptr<Response> res_;
     std::unique_ptr<http::response<http::empty_body>> continue_;
     App& app_;
-    std::shared_ptr<std::atomic<int>> connections_;
+    std::shared_ptr<ServerState> state_;
+    std::list<std::weak_ptr<Session>>::iterator self_;
+    bool registered_ = false;
+    std::uint64_t charged_ = 0;  // this request's share of ServerState::body_bytes
+    bool idle_ = false;          // waiting for the first byte of a request (with buffer_ empty)
     std::string peer_ip_;
 };
 
 class Listener : public std::enable_shared_from_this<Listener> {
 public:
-    Listener(asio::io_context& ioc, App& app) : ioc_(ioc), acceptor_(ioc), retry_(ioc), app_(app) {}
+    Listener(asio::io_context& ioc, App& app, std::shared_ptr<ServerState> state)
+        : ioc_(ioc),
+          acceptor_(asio::make_strand(ioc)),
+          retry_(acceptor_.get_executor()),
+          app_(app),
+          state_(std::move(state)) {}
 
     beast::error_code Listen(const tcp::endpoint& endpoint) {
         beast::error_code ec;
@@ -125,33 +259,45 @@ public:
     }
 
     void DoAccept() {
+        if (stopped_) return;
         // The new connection gets its own strand.
         acceptor_.async_accept(asio::make_strand(ioc_),
                                beast::bind_front_handler(&Listener::OnAccept, shared_from_this()));
     }
 
+    // Closes the listening socket (new connections are refused). Thread-safe: it runs on the
+    // acceptor's strand, like every other use of the acceptor.
     void Stop() {
-        beast::error_code ec;
-        acceptor_.close(ec);
+        asio::dispatch(acceptor_.get_executor(), [self = shared_from_this()] {
+            self->stopped_ = true;
+            self->retry_.cancel();
+            beast::error_code ec;
+            self->acceptor_.close(ec);
+        });
     }
 
 private:
     void OnAccept(beast::error_code ec, tcp::socket socket) {
-        if (ec == asio::error::operation_aborted) return;  // stopping
+        if (stopped_ || ec == asio::error::operation_aborted) return;  // stopping
         if (ec) {
-            // EMFILE and friends: never stop accepting; wait a little and try again.
-            spdlog::warn("accept failed: {}", ec.message());
+            // EMFILE and friends: never stop accepting; wait a little and try again. Logged once
+            // per streak: a flood would otherwise log twenty lines a second.
+            if (!accept_failing_) spdlog::warn("accept failed: {}", ec.message());
+            accept_failing_ = true;
             retry_.expires_after(std::chrono::milliseconds(50));
-            retry_.async_wait([self = shared_from_this()](beast::error_code) { self->DoAccept(); });
+            retry_.async_wait([self = shared_from_this()](beast::error_code wec) {
+                if (!wec) self->DoAccept();
+            });
             return;
         }
-        if (connections_->fetch_add(1, std::memory_order_relaxed) >=
+        accept_failing_ = false;
+        if (state_->connections.fetch_add(1, std::memory_order_relaxed) >=
             app_.options().server.max_connections) {
-            connections_->fetch_sub(1, std::memory_order_relaxed);
+            state_->connections.fetch_sub(1, std::memory_order_relaxed);
             beast::error_code ignored;
             socket.close(ignored);
         } else {
-            std::make_shared<Session>(std::move(socket), app_, connections_)->Start();
+            std::make_shared<Session>(std::move(socket), app_, state_)->Start();
         }
         DoAccept();
     }
@@ -160,7 +306,91 @@ private:
     tcp::acceptor acceptor_;
     asio::steady_timer retry_;
     App& app_;
-    std::shared_ptr<std::atomic<int>> connections_ = std::make_shared<std::atomic<int>>(0);
+    std::shared_ptr<ServerState> state_;
+    bool stopped_ = false;  // on the acceptor's strand
+    bool accept_failing_ = false;
+};
+
+// Every connection is a descriptor: without room for --max-connections, accept fails with EMFILE
+// and clients wait in the backlog. Raises the soft limit as far as the hard limit allows.
+void RaiseDescriptorLimit(int max_connections) {
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    const rlim_t want = static_cast<rlim_t>(std::max(max_connections, 0)) + 256;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? want : std::min(want, rl.rlim_max);
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+        spdlog::warn(
+            "open-file limit {} is below --max-connections {}: connections beyond it "
+            "wait until others close",
+            rl.rlim_cur, max_connections);
+}
+
+// SIGTERM/SIGINT: stop accepting, close idle connections, let the others finish their request,
+// stop the io_context when none is left or kDrainTime has passed. A second signal stops at once.
+class Drainer : public std::enable_shared_from_this<Drainer> {
+public:
+    Drainer(asio::io_context& ioc, std::shared_ptr<Listener> listener,
+            std::shared_ptr<ServerState> state)
+        : ioc_(ioc),
+          signals_(ioc, SIGINT, SIGTERM),
+          poll_(ioc),
+          listener_(std::move(listener)),
+          state_(std::move(state)) {}
+
+    void Arm() {
+        signals_.async_wait([self = shared_from_this()](beast::error_code ec, int sig) {
+            if (!ec) self->OnSignal(sig);
+        });
+    }
+
+private:
+    void OnSignal(int sig) {
+        if (state_->draining.exchange(true)) {
+            spdlog::info("signal {}: stopping now", sig);
+            ioc_.stop();
+            return;
+        }
+        spdlog::info("signal {}: draining {} connections (at most {} s)", sig,
+                     state_->connections.load(),
+                     std::chrono::duration_cast<std::chrono::seconds>(kDrainTime).count());
+        deadline_ = std::chrono::steady_clock::now() + kDrainTime;
+        listener_->Stop();
+        std::vector<std::shared_ptr<Session>> sessions;
+        {
+            std::lock_guard lock(state_->mu);
+            for (auto& weak : state_->sessions)
+                if (auto s = weak.lock()) sessions.push_back(std::move(s));
+        }
+        for (auto& s : sessions) s->Drain();
+        sessions.clear();
+        Arm();  // for a second signal
+        Poll();
+    }
+
+    // Sessions end on their own strands; a short poll is simpler than a count that signals back
+    // from destructors, and it only runs while stopping.
+    void Poll() {
+        const int left = state_->connections.load();
+        if (left == 0 || std::chrono::steady_clock::now() >= deadline_) {
+            if (left > 0) spdlog::warn("stopping with {} connections still busy", left);
+            ioc_.stop();
+            return;
+        }
+        poll_.expires_after(std::chrono::milliseconds(20));
+        poll_.async_wait([self = shared_from_this()](beast::error_code ec) {
+            if (!ec) self->Poll();
+        });
+    }
+
+    asio::io_context& ioc_;
+    asio::signal_set signals_;
+    asio::steady_timer poll_;
+    std::shared_ptr<Listener> listener_;
+    std::shared_ptr<ServerState> state_;
+    std::chrono::steady_clock::time_point deadline_;
 };
 
 }  // namespace
@@ -170,6 +400,7 @@ int RunServer(App& app) {
     int threads = opts.threads > 0
                       ? opts.threads
                       : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    RaiseDescriptorLimit(opts.max_connections);
     asio::io_context ioc{threads};
     beast::error_code ec;
     auto address = asio::ip::make_address(opts.bind, ec);
@@ -177,19 +408,14 @@ int RunServer(App& app) {
         spdlog::critical("bad --bind address {}: {}", opts.bind, ec.message());
         return 2;
     }
-    auto listener = std::make_shared<Listener>(ioc, app);
+    auto state = std::make_shared<ServerState>();
+    auto listener = std::make_shared<Listener>(ioc, app, state);
     if ((ec = listener->Listen({address, static_cast<unsigned short>(opts.port)}))) {
         spdlog::critical("cannot listen on {}:{}: {}", opts.bind, opts.port, ec.message());
         return 2;
     }
     listener->DoAccept();
-
-    asio::signal_set signals(ioc, SIGINT, SIGTERM);
-    signals.async_wait([&](beast::error_code, int sig) {
-        spdlog::info("signal {}: stopping", sig);
-        listener->Stop();
-        ioc.stop();
-    });
+    std::make_shared<Drainer>(ioc, listener, state)->Arm();
     spdlog::info("kmsd listening on {}:{} ({} threads)", opts.bind, opts.port, threads);
 
     std::vector<std::thread> pool;

@@ -134,6 +134,11 @@ TEST_CASE("strict mode accepts only valid signatures of known principals", "[ser
         "your AWS Secret Access Key and signing method. Consult the service documentation for "
         "details.";
     expect_error(Signed("AKIAALICE", "wrong"), ErrorCode::kInvalidSignature, bad_sig);
+    // A date header that is there but not ISO-8601 basic format gets AWS's own text.
+    expect_error(Signed("AKIAALICE", "alicesecret", "2015-08-30T12:36:00Z"),
+                 ErrorCode::kIncompleteSignature,
+                 "Date must be in ISO-8601 'basic format'. Got '2015-08-30T12:36:00Z'. See "
+                 "http://en.wikipedia.org/wiki/ISO_8601");
     expect_error(Signed("AKIANOBODY", "x"), ErrorCode::kUnrecognizedClient,
                  "The security token included in the request is invalid.");
     expect_error(Signed("ASIAAPP", "appsecret"), ErrorCode::kUnrecognizedClient,

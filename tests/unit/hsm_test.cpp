@@ -1,6 +1,7 @@
 // [hsm]: known-answer vectors, the blob format and its sizes, sealing and tamper resistance.
 #include "hsm/hsm.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 
 #include "common/base64.h"
@@ -165,9 +166,36 @@ TEST_CASE("sealed material is bound to its key and master key", "[hsm]") {
         auto wrong = hsm::Hsm::New(testing::MasterKey(2)).value();
         CHECK_FALSE(wrong->VerifyCheckValue(check).ok());
     }
-    SECTION("sealed bytes do not contain the key material in clear") {
-        // The material never leaves the HSM; what the store holds is version+IV+ciphertext+tag.
-        CHECK(f.store.blobs[f.ref.material_id].size() == 1 + 12 + 32 + 16);
+    SECTION("sealed bytes do not contain the key material in clear, and any flip breaks them") {
+        // Material the test knows (a seed file's backing key goes this way): the sealed bytes
+        // are version+IV+ciphertext+tag, and no 8-byte window of the material shows in them.
+        Bytes material(32);
+        for (std::size_t i = 0; i < material.size(); ++i)
+            material[i] = static_cast<std::uint8_t>(0xA0 + i);
+        const std::string arn = "arn:aws:kms:us-east-1:111122223333:key/k3";
+        auto sealed = f.hsm->ImportKey(arn, "SYMMETRIC_DEFAULT", material).value();
+        REQUIRE(sealed.sealed.size() == 1 + 12 + 32 + 16);
+        for (std::size_t i = 0; i + 8 <= material.size(); ++i)
+            CHECK(std::search(sealed.sealed.begin(), sealed.sealed.end(), material.begin() + i,
+                              material.begin() + i + 8) == sealed.sealed.end());
+        const hsm::KeyRef ref{arn, sealed.material_id, "SYMMETRIC_DEFAULT"};
+        f.store.blobs[sealed.material_id] = sealed.sealed;
+        auto blob = f.hsm->Encrypt(ref, Bytes(4, 1), {});
+        REQUIRE(blob.ok());
+        for (std::size_t i = 0; i < sealed.sealed.size(); ++i) {
+            // A fresh HSM each time, so nothing is served from the cache.
+            auto cold = hsm::Hsm::New(testing::MasterKey(1)).value();
+            testing::FakeKeyStore store;
+            store.blobs[sealed.material_id] = sealed.sealed;
+            store.blobs[sealed.material_id][i] ^= 0x01;
+            cold->set_store(&store);
+            INFO("byte " << i);
+            CHECK_FALSE(cold->Decrypt(ref, *blob, {}).ok());
+        }
+        // The intact blob does unseal to the same material (it decrypts the blob).
+        auto cold = hsm::Hsm::New(testing::MasterKey(1)).value();
+        cold->set_store(&f.store);
+        CHECK(cold->Decrypt(ref, *blob, {}).ok());
     }
 }
 

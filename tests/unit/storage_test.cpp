@@ -1,11 +1,13 @@
 // [storage]: migrations, write-through, rollback on failure at every SQL step, reload.
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
 
 #include "storage/catalog.h"
+#include "storage/db.h"
 
 using namespace kmsd;
 using namespace kmsd::storage;
@@ -109,6 +111,74 @@ TEST_CASE("a failure at any SQL step leaves memory and disk unchanged", "[storag
     c.reset();
     auto reopened = Catalog::Open(dir.db()).value();
     CHECK(reopened->KeyCount() == 2);  // k0 and the one change that committed
+}
+
+TEST_CASE("a new database file is private and a dangling symlink is not followed", "[storage]") {
+    TempDir dir;
+    REQUIRE(Db::Open(dir.db()).ok());
+    struct stat st {};
+    REQUIRE(::stat(dir.db().c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+    const auto link = dir.path / "linked.db";
+    const auto target = dir.path / "elsewhere.db";
+    std::filesystem::create_symlink(target, link);
+    auto db = Db::Open(link.string());
+    REQUIRE_FALSE(db.ok());
+    CHECK_THAT(db.status().message(), Catch::Contains("symbolic link"));
+    CHECK_FALSE(std::filesystem::exists(target));
+}
+
+TEST_CASE("a disk-full failure rolls back and the next transaction works", "[storage]") {
+    TempDir dir;
+    auto db = Db::Open(dir.db()).value();
+    REQUIRE(db->Exec("CREATE TABLE t (v BLOB)").ok());
+    Statement pages(*db, "PRAGMA page_count");
+    REQUIRE(pages.Step().value());
+    // max_page_count makes SQLite report SQLITE_FULL exactly as a full disk does.
+    const std::string cap = "PRAGMA max_page_count=" + std::to_string(pages.Int(0) + 4);
+    REQUIRE(db->Exec(cap).ok());
+    const Bytes big(3000, 0x5a);
+    int inserted = 0;
+    Status failed;
+    {
+        Transaction tx(*db);
+        REQUIRE(tx.status().ok());
+        for (int i = 0; i < 100 && failed.ok(); ++i) {
+            Statement ins(*db, "INSERT INTO t VALUES (?1)");
+            failed = ins.Run({big});
+            if (failed.ok()) ++inserted;
+        }
+        REQUIRE_FALSE(failed.ok());
+        CHECK_THAT(failed.message(), Catch::Contains("full"));
+        CHECK(inserted > 0);
+    }  // rolled back, whatever SQLite already did on its own
+    CHECK(sqlite3_get_autocommit(db->handle()) == 1);
+    REQUIRE(db->Exec("PRAGMA max_page_count=1000000").ok());
+    {
+        Transaction tx(*db);
+        REQUIRE(tx.status().ok());
+        Statement ins(*db, "INSERT INTO t VALUES (?1)");
+        REQUIRE(ins.Run({Bytes{1}}).ok());
+        REQUIRE(tx.Commit().ok());
+    }
+    Statement count(*db, "SELECT count(*) FROM t");
+    REQUIRE(count.Step().value());
+    CHECK(count.Int(0) == 1);  // none of the failed transaction's rows
+}
+
+TEST_CASE("a transaction left open is ended before the next one begins", "[storage]") {
+    auto db = Db::Open(":memory:").value();
+    REQUIRE(db->Exec("CREATE TABLE t (v INTEGER)").ok());
+    REQUIRE(db->Exec("BEGIN; INSERT INTO t VALUES (1)").ok());  // as if ROLLBACK had failed
+    {
+        Transaction tx(*db);
+        REQUIRE(tx.status().ok());
+        REQUIRE(db->Exec("INSERT INTO t VALUES (2)").ok());
+        REQUIRE(tx.Commit().ok());
+    }
+    Statement sum(*db, "SELECT sum(v) FROM t");
+    REQUIRE(sum.Step().value());
+    CHECK(sum.Int(0) == 2);
 }
 
 TEST_CASE("reset wipes keys and aliases", "[storage]") {

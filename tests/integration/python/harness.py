@@ -225,8 +225,13 @@ class KmsdServer:
 
     def cleanup(self):
         self.stop()
+        # Sanitizer builds report at exit (leaks) or keep running after a UBSan finding: either
+        # way the report lands in stderr, and a report anywhere fails the test class.
+        report = _sanitizer_report(self.stderr())
         if not os.environ.get("KMSD_KEEP_LOGS"):
             shutil.rmtree(self.tmp, ignore_errors=True)
+        if report:
+            raise AssertionError("sanitizer report from kmsd:\n" + report)
 
     def stdout(self):
         return _read(self.stdout_path)
@@ -330,6 +335,18 @@ def _read(path):
         return ""
     with open(path, "rb") as f:
         return f.read().decode("utf-8", "replace")
+
+
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "WARNING: ThreadSanitizer",
+                   "runtime error:", "ERROR: ThreadSanitizer")
+
+
+def _sanitizer_report(text):
+    for mark in SANITIZER_MARKS:
+        at = text.find(mark)
+        if at >= 0:
+            return text[max(0, at - 200):at + 4000]
+    return ""
 
 
 def b64(data):
