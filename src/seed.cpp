@@ -3,11 +3,14 @@
 #include <yaml-cpp/yaml.h>
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "api/ops/common.h"
 #include "api/policy_format.h"
 #include "api/resolve.h"
 #include "hsm/blob.h"
+#include "src/yaml_limits.h"
 
 namespace kmsd {
 namespace {
@@ -21,17 +24,30 @@ Status Bad(const std::string& path, const std::string& what) {
 Result<SeedReport> ApplySeedFile(const api::Services& services, const std::string& path,
                                  bool optional, const std::string& account,
                                  const std::string& region) {
-    SeedReport report;
     if (!std::filesystem::exists(path)) {
-        if (optional) return report;
+        if (optional) return SeedReport{};
         return Bad(path, "no such file");
     }
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return Bad(path, "cannot read it");
+    // Not checked: streaming an empty file sets failbit, and an empty file seeds nothing.
+    std::ostringstream text;
+    text << in.rdbuf();
+    return ApplySeedText(services, text.str(), path, account, region);
+}
+
+Result<SeedReport> ApplySeedText(const api::Services& services, const std::string& text,
+                                 const std::string& path, const std::string& account,
+                                 const std::string& region) {
+    SeedReport report;
     YAML::Node doc;
     try {
-        doc = YAML::LoadFile(path);
+        doc = YAML::Load(text);
     } catch (const YAML::Exception& e) {
         return Bad(path, std::string("not valid YAML: ") + e.what());
     }
+    // The loops below walk aliases again wherever they are used: bound the work first.
+    if (Status st = CheckYamlLimits(doc); !st.ok()) return Bad(path, st.message());
     storage::Change change;
     const double now = api::ops::Timestamp(services.clock.Now());
     try {

@@ -24,4 +24,10 @@ Result<SeedReport> ApplySeedFile(const api::Services& services, const std::strin
                                  bool optional, const std::string& account,
                                  const std::string& region);
 
+// The same for the file's text; `path` only names the file in messages. The document must stay
+// within CheckYamlLimits (src/yaml_limits.h).
+Result<SeedReport> ApplySeedText(const api::Services& services, const std::string& text,
+                                 const std::string& path, const std::string& account,
+                                 const std::string& region);
+
 }  // namespace kmsd

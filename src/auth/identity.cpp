@@ -4,11 +4,14 @@
 
 #include <cmath>
 #include <ctime>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "api/resolve.h"
 #include "common/clock.h"
 #include "hsm/crypto.h"
+#include "src/yaml_limits.h"
 
 namespace kmsd::auth {
 namespace {
@@ -37,7 +40,8 @@ Status Incomplete(const std::string& message) {
     return Error(ErrorCode::kIncompleteSignature, message);
 }
 
-// A YAML node as JSON, whatever style it was written in (block or flow). Scalars stay strings:
+// A YAML node as JSON, whatever style it was written in (block or flow). The recursion is as deep
+// as the document, which CheckYamlLimits has bounded before any call. Scalars stay strings:
 // policies hold strings only ("2012-10-17", "true" in conditions), and the evaluator reads
 // numbers and booleans from their text anyway.
 nlohmann::json ToJson(const YAML::Node& node) {
@@ -64,7 +68,16 @@ Result<std::shared_ptr<const std::vector<api::authz::Policy>>> ParsePolicies(
     const YAML::Node& node, const std::string& arn) {
     auto out = std::make_shared<std::vector<api::authz::Policy>>();
     for (const auto& policy : node["policies"]) {
-        auto parsed = api::authz::Policy::Parse(ToJson(policy).dump(), /*require_principal=*/false);
+        // dump() throws on strings that are not UTF-8 (YAML files may hold any bytes); JSON and
+        // so policies cannot carry them.
+        std::string text;
+        try {
+            text = ToJson(policy).dump();
+        } catch (const nlohmann::json::exception&) {
+            return Error(ErrorCode::kValidation,
+                         "identity policy of " + arn + ": the policy is not valid UTF-8");
+        }
+        auto parsed = api::authz::Policy::Parse(text, /*require_principal=*/false);
         if (!parsed.ok())
             return Error(ErrorCode::kValidation,
                          "identity policy of " + arn + ": " + parsed.status().message());
@@ -89,9 +102,22 @@ Status AddPrincipal(std::map<std::string, Principal>& out, const YAML::Node& nod
 }  // namespace
 
 Result<IdentityStore> IdentityStore::Load(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return Error(ErrorCode::kValidation, "principals file " + path + ": cannot read it");
+    // Not checked: streaming an empty file sets failbit, and an empty file is an empty store.
+    std::ostringstream text;
+    text << in.rdbuf();
+    return LoadFromString(text.str(), path);
+}
+
+Result<IdentityStore> IdentityStore::LoadFromString(const std::string& text,
+                                                    const std::string& path) {
     IdentityStore store;
     try {
-        YAML::Node doc = YAML::LoadFile(path);
+        YAML::Node doc = YAML::Load(text);
+        // Before any walk: ToJson recurses once per level and walks aliases again where used.
+        if (Status st = CheckYamlLimits(doc); !st.ok())
+            return Error(ErrorCode::kValidation, "principals file " + path + ": " + st.message());
         for (const auto& account : doc["accounts"]) {
             const std::string id = account.first.as<std::string>();
             if (id.size() != 12 || id.find_first_not_of("0123456789") != std::string::npos)

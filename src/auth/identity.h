@@ -35,6 +35,9 @@ public:
     // An empty store: every caller is the default account's root (open mode).
     IdentityStore() = default;
     static Result<IdentityStore> Load(const std::string& path);
+    // The same from the file's text; `path` only names the file in messages. The document must
+    // stay within CheckYamlLimits (src/yaml_limits.h).
+    static Result<IdentityStore> LoadFromString(const std::string& text, const std::string& path);
     const Principal* Find(const std::string& access_key_id) const;
     // Whether a principal as a policy or grant names it exists in the file: "*", an account ID
     // or its root ARN, a user, a role, or a role session ARN.
