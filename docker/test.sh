@@ -18,6 +18,13 @@ else
     ENGINE=podman
     docker/podman-base.sh
     BUILD=(podman build --format docker --isolation chroot --network host)
+    # The host's compiler cache, when it has one (tools/dev.sh builds through ccache): the image's
+    # build stage then reuses the Release build's objects (docker build has no -v; it builds).
+    if command -v ccache >/dev/null 2>&1; then
+        cache_dir=$(ccache -k cache_dir)
+        mkdir -p "$cache_dir"
+        BUILD+=(-v "$cache_dir:/ccache")
+    fi
     # crun fails on hybrid cgroups here, and high ulimits are refused.
     RUN=(podman --runtime runc --cgroup-manager=cgroupfs run --ulimit nofile=4096:4096
          --ulimit nproc=4096:4096)

@@ -1,12 +1,17 @@
 // kmsd: parse options, open storage, unlock the HSM, serve.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
+#include <chrono>
+#include <cstring>
 #include <iostream>
+#include <string_view>
 
 #include "src/app.h"
 #include "src/options.h"
@@ -14,26 +19,46 @@
 
 namespace {
 
-// `kmsd healthcheck`: for images without curl.
+// `kmsd healthcheck`: for images without curl. A plain socket and one status line: an HTTP client
+// library here would cost the build more than the server's own I/O code does.
 int HealthCheck(int port) {
-    namespace beast = boost::beast;
-    namespace http = beast::http;
-    try {
-        boost::asio::io_context ioc;
-        beast::tcp_stream stream(ioc);
-        stream.expires_after(std::chrono::seconds(3));
-        stream.connect(
-            {boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)});
-        http::request<http::empty_body> req{http::verb::get, "/_kmsd/health", 11};
-        req.set(http::field::host, "127.0.0.1");
-        http::write(stream, req);
-        beast::flat_buffer buffer;
-        http::response<http::string_body> res;
-        http::read(stream, buffer, res);
-        return res.result() == http::status::ok ? 0 : 1;
-    } catch (const std::exception&) {
-        return 1;
+    using Clock = std::chrono::steady_clock;
+    const auto deadline = Clock::now() + std::chrono::seconds(3);
+    auto wait_for = [&](int fd, short events) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        pollfd p{fd, events, 0};
+        return left.count() > 0 && poll(&p, 1, static_cast<int>(left.count())) == 1;
+    };
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return 1;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = false;
+    if ((connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 ||
+         errno == EINPROGRESS) &&
+        wait_for(fd, POLLOUT)) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        constexpr std::string_view kRequest =
+            "GET /_kmsd/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0 &&
+            send(fd, kRequest.data(), kRequest.size(), MSG_NOSIGNAL) ==
+                static_cast<ssize_t>(kRequest.size())) {
+            // Only the status line matters: "HTTP/1.1 200 ".
+            char head[16] = {};
+            std::size_t got = 0;
+            while (got < 13 && wait_for(fd, POLLIN)) {
+                ssize_t n = recv(fd, head + got, 13 - got, 0);
+                if (n <= 0) break;
+                got += static_cast<std::size_t>(n);
+            }
+            ok = got == 13 && std::memcmp(head, "HTTP/1.1 200 ", 13) == 0;
+        }
     }
+    close(fd);
+    return ok ? 0 : 1;
 }
 
 }  // namespace

@@ -4,7 +4,8 @@
 #   tools/dev.sh test   installs what is missing, builds, runs every test (unit + integration)
 #   tools/dev.sh build  installs and builds only
 #   tools/dev.sh sanitize [address,undefined|thread]
-#                       a sanitizer build (default ASan+UBSan) running the unit and Python tests
+#                       a sanitizer build (default ASan+UBSan, clang-14) running the unit and
+#                       Python tests (KMSD_SAN_PYTHON="test_a test_b" limits the Python ones)
 # Extra arguments after `run` go to kmsd (e.g. tools/dev.sh run --port 9000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +14,7 @@ BUILD=${KMSD_BUILD_DIR:-$ROOT/build}
 
 PACKAGES=(build-essential cmake ninja-build libboost1.81-dev libssl-dev libsqlite3-dev
           nlohmann-json3-dev catch2 libspdlog-dev libcli11-dev libyaml-cpp-dev libre2-dev pkg-config
-          nodejs npm)
+          ccache nodejs npm)
 
 install_deps() {
     local missing=()
@@ -34,10 +35,38 @@ install_deps() {
     fi
 }
 
+# ccache when present (CI installs it): rebuilds, and the image build in docker/test.sh, reuse
+# identical compilations. Paths are hashed relative to the repository root, as in the image.
+launcher=()
+if command -v ccache >/dev/null; then
+    export CCACHE_BASEDIR=$ROOT
+    launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
+
 build() {
     install_deps
-    cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKMSD_WERROR=ON >/dev/null
+    cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKMSD_WERROR=ON \
+        "${launcher[@]}" >/dev/null
     cmake --build "$BUILD"
+}
+
+# Sanitizer builds use clang-14 at -O1 with line tables: a third of RelWithDebInfo's compile
+# time, stacks still have file:line, asserts stay on. GCC cannot instrument Asio's
+# atomic_thread_fence for TSan (-Wtsan); clang can. The ASan+UBSan build also carries libFuzzer's
+# coverage instrumentation and the fuzz targets (KMSD_FUZZ), so one build serves the unit and
+# integration tests under ASan and tests/fuzz/run (CI compiles it once instead of twice).
+sanitize_build() {
+    local san=$1
+    shift
+    PACKAGES+=(clang-14 libclang-rt-14-dev)
+    install_deps
+    SBUILD="$ROOT/build-${san//,/-}"
+    local extra=("${launcher[@]}")
+    [[ $san == address,undefined ]] && extra+=(-DKMSD_FUZZ=ON)
+    cmake -S "$ROOT" -B "$SBUILD" -G Ninja -DCMAKE_BUILD_TYPE=Sanitize \
+        -DCMAKE_CXX_FLAGS_SANITIZE="-O1 -gline-tables-only" -DCMAKE_CXX_COMPILER=clang++-14 \
+        -DKMSD_SANITIZE="$san" "${extra[@]}" >/dev/null
+    cmake --build "$SBUILD" ${KMSD_BUILD_JOBS:+-j "$KMSD_BUILD_JOBS"} --target "$@"
 }
 
 case "${1:-}" in
@@ -58,20 +87,17 @@ case "${1:-}" in
         fi
         ctest --test-dir "$BUILD" --output-on-failure
         ;;
+    sanitize-build)
+        # tools/dev.sh sanitize-build SAN TARGET...: configure and build the sanitizer build of
+        # SAN (tests/fuzz/run builds its targets in the ASan+UBSan one). Prints its directory last.
+        SAN=${2:?usage: tools/dev.sh sanitize-build SAN TARGET...}
+        shift 2
+        sanitize_build "$SAN" "$@" >&2
+        echo "$SBUILD"
+        ;;
     sanitize)
-        install_deps
         SAN=${2:-address,undefined}
-        SBUILD="$ROOT/build-${SAN//,/-}"
-        COMPILER=()
-        if [[ $SAN == thread ]]; then
-            # GCC cannot instrument Asio's atomic_thread_fence (-Wtsan); clang's TSan can.
-            PACKAGES=(clang-14 libclang-rt-14-dev)
-            install_deps
-            COMPILER=(-DCMAKE_CXX_COMPILER=clang++-14)
-        fi
-        cmake -S "$ROOT" -B "$SBUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-            -DKMSD_SANITIZE="$SAN" "${COMPILER[@]}" >/dev/null
-        cmake --build "$SBUILD" --target kmsd kmsd_tests
+        sanitize_build "$SAN" kmsd kmsd_tests
         export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
         export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
         export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1

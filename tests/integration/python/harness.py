@@ -68,6 +68,27 @@ def kmsd_bin():
     return os.environ.get("KMSD_BIN", DEFAULT_BIN)
 
 
+_sanitizer_cache = {}
+
+
+def kmsd_sanitizer(path=None):
+    """"address" or "thread" when the binary is a sanitizer build, else None (memory and time
+    bounds that hold for the Release binary are meaningless under a sanitizer's allocator)."""
+    path = path or kmsd_bin()
+    if path not in _sanitizer_cache:
+        found = None
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+            for mark, name in ((b"__asan_init", "address"), (b"__tsan_init", "thread")):
+                if mark in data:
+                    found = name
+        except OSError:
+            pass
+        _sanitizer_cache[path] = found
+    return _sanitizer_cache[path]
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -192,3 +192,39 @@ class DataDirTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class HealthCheckTest(unittest.TestCase):
+    """`kmsd healthcheck` (the image's HEALTHCHECK): 0 when a kmsd answers on the port, 1 when
+    nothing listens or something else answers."""
+
+    def test_running_server_is_healthy(self):
+        server = KmsdServer()
+        server.start()
+        self.addCleanup(server.stop)
+        rc, out = run_kmsd(["healthcheck", "--port", str(server.port)])
+        self.assertEqual(rc, 0, out)
+
+    def test_nothing_listening_is_unhealthy(self):
+        rc, out = run_kmsd(["healthcheck", "--port", str(free_port())])
+        self.assertEqual(rc, 1, out)
+
+    def test_other_reply_is_unhealthy(self):
+        import socket
+        import threading
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        self.addCleanup(listener.close)
+
+        def answer():
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(1024)
+                conn.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+
+        t = threading.Thread(target=answer, daemon=True)
+        t.start()
+        rc, out = run_kmsd(["healthcheck", "--port", str(listener.getsockname()[1])])
+        t.join(5)
+        self.assertEqual(rc, 1, out)
