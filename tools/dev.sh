@@ -85,7 +85,7 @@ case "${1:-}" in
             (cd tests/integration/js && npm ci --no-audit --no-fund --loglevel=error)
             cmake -S "$ROOT" -B "$BUILD" >/dev/null  # registers the JS test now that it can run
         fi
-        ctest --test-dir "$BUILD" --output-on-failure
+        ctest --test-dir "$BUILD" --output-on-failure -j "$(nproc)"
         ;;
     sanitize-build)
         # tools/dev.sh sanitize-build SAN TARGET...: configure and build the sanitizer build of
