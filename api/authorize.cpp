@@ -11,40 +11,6 @@
 namespace kmsd::api {
 namespace {
 
-constexpr std::string_view kIamOnly[] = {"CreateKey",
-                                         "ListKeys",
-                                         "ListAliases",
-                                         "GenerateRandom",
-                                         "ListRetirableGrants",
-                                         "CreateCustomKeyStore",
-                                         "DescribeCustomKeyStores",
-                                         "ConnectCustomKeyStore",
-                                         "DisconnectCustomKeyStore",
-                                         "DeleteCustomKeyStore",
-                                         "UpdateCustomKeyStore"};
-
-// kms-reference §6.2 / AWS "Allowing users in other accounts to use a KMS key".
-constexpr std::string_view kCrossAccount[] = {"CreateGrant",
-                                              "Decrypt",
-                                              "DescribeKey",
-                                              "Encrypt",
-                                              "GenerateDataKey",
-                                              "GenerateDataKeyWithoutPlaintext",
-                                              "GenerateDataKeyPair",
-                                              "GenerateDataKeyPairWithoutPlaintext",
-                                              "GenerateMac",
-                                              "GetKeyRotationStatus",
-                                              "GetPublicKey",
-                                              "ListGrants",
-                                              "ReEncryptFrom",
-                                              "ReEncryptTo",
-                                              "RetireGrant",
-                                              "RevokeGrant",
-                                              "Sign",
-                                              "Verify",
-                                              "VerifyMac",
-                                              "DeriveSharedSecret"};
-
 // Operations that take an encryption context: grant constraints and the kms:EncryptionContext
 // keys apply to them.
 constexpr std::string_view kContextOperations[] = {"Encrypt",
@@ -176,8 +142,10 @@ std::string SameKeyReEncrypt(const RequestFacts& f) {
     const Request& req = *f.ctx.request;
     auto material = hsm::Hsm::BlobMaterialId(req.Blob("CiphertextBlob"));
     auto owner = material.ok() ? f.ctx.services.catalog.FindMaterialOwner(*material) : std::nullopt;
-    auto dest =
-        LookupKey(f.ctx, req.String("DestinationKeyId"), AliasRefs::kAllowed, "ReEncryptTo");
+    // The destination as ReEncrypt's route declares it, found without authorizing it (this
+    // runs while it is being authorized).
+    const KeyDecl& decl = f.ctx.route->target;
+    auto dest = LookupKey(f.ctx, req.String(decl.member), decl.aliases, decl.cross_account);
     return owner && dest.ok() && *owner == (*dest)->scoped() ? "true" : "false";
 }
 
@@ -378,10 +346,6 @@ Status Denied(authz::Decision d, const Caller& caller, const std::string& action
 }
 
 }  // namespace
-
-bool IsIamOnlyOperation(std::string_view operation) { return In(kIamOnly, operation); }
-
-bool AllowsCrossAccount(std::string_view action) { return In(kCrossAccount, action); }
 
 // Condition keys for every policy in play that has conditions; the encryption context is read
 // from the request only if something needs it.

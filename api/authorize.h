@@ -1,8 +1,7 @@
 // Authorization of every request (design.md §5, kms-reference §6.2): the key policy, the caller's
 // identity policies and the key's grants, combined by authz::Decide. Operations never call the
-// evaluator directly: ResolveKey authorizes the key it resolves for the running operation, the
-// dispatcher authorizes IAM-only operations, and the few places that find a key another way
-// (Decrypt's ciphertext, grant retirement) call AuthorizeKey.
+// evaluator directly: the route table declares what each operation needs (api/route.h) and
+// api/access.cpp, the one place that applies a declaration, calls these.
 #pragma once
 
 #include <string>
@@ -13,13 +12,6 @@
 #include "storage/records.h"
 
 namespace kmsd::api {
-
-// Operations authorized by IAM policies alone, with no key policy (CreateKey, ListKeys,
-// ListAliases, GenerateRandom, ListRetirableGrants, custom key store operations).
-bool IsIamOnlyOperation(std::string_view operation);
-
-// Whether `action` (without "kms:") may name a key of another account by its key ARN.
-bool AllowsCrossAccount(std::string_view action);
 
 // Whether grants on the key may allow the action (RetireGrant's fallback to policies may not:
 // a grant's right to retire covers only that grant).

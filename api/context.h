@@ -1,15 +1,17 @@
-// What every operation gets: the caller, the request, and the services it may use.
-// Operations take collaborators from here and never reach for globals.
+// What every operation gets: the caller, the request, its route, its keys, and the services it
+// may use. Operations take collaborators from here and never reach for globals.
 #pragma once
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "api/authz/policy.h"
 #include "api/authz/policy_cache.h"
 #include "api/request.h"
+#include "api/route.h"
 #include "api/usage.h"
 #include "common/clock.h"
 #include "hsm/hsm.h"
@@ -43,18 +45,66 @@ struct Services {
     std::function<bool(const std::string&)> principal_exists = nullptr;
 };
 
+// The key a ciphertext names, as Decrypt and ReEncrypt's source get it.
+struct CiphertextKey {
+    storage::KeyPtr key;
+    std::string material_id;
+};
+
+// One request as an operation sees it. The keys it works on come from here, resolved,
+// authorized and checked as its route declares (api/route.h; implemented in api/access.cpp):
+// the operation decides when it needs a key, never how it is found or allowed.
 struct OpContext {
+    OpContext(const Services& services_in, const Caller& caller_in, std::string request_id_in,
+              const Route& route_in, const Request* request_in)
+        : services(services_in),
+          caller(caller_in),
+          request_id(std::move(request_id_in)),
+          operation(route_in.name),
+          request(request_in),
+          route(&route_in) {}
+
     const Services& services;
     const Caller& caller;
     std::string request_id;
-    std::string operation;             // e.g. Encrypt: the action is kms:<operation>
+    std::string operation;             // e.g. Encrypt: the route's name
     const Request* request = nullptr;  // for the condition keys a policy may read
+    const Route* route = nullptr;      // the operation's declaration
 
     double Now() const { return services.clock.Now(); }
     // Notes a successful cryptographic use of `key` for GetKeyLastUsage.
     void RecordUse(const storage::KeyRecord& key, const char* used_by) const {
         services.usage.Record(key.scoped(), used_by, Now(), request_id);
     }
+
+    // route.key named by its member (KeyFrom::kMember, or kCiphertext's optional member):
+    // resolved, authorized, then checked for state and kind, on the first call; later calls
+    // return the same result. NotFound / AccessDenied / Disabled, KMSInvalidState /
+    // InvalidKeyUsage.
+    Result<storage::KeyPtr> Key();
+    // The same for route.target.
+    Result<storage::KeyPtr> TargetKey();
+    // route.key for KeyFrom::kCiphertext: the key `blob` names, checked against the member that
+    // may name it (IncorrectKeyException), authorized (a denial does not name the key), then
+    // checked for state and kind.
+    Result<CiphertextKey> KeyOfCiphertext(ByteView blob);
+    // route.key for KeyFrom::kAlias: the caller's alias its member names (NotFound), with the
+    // key it points to authorized.
+    Result<storage::AliasPtr> Alias();
+    // route.alias_member: IAM permission for the route's action on that alias's ARN.
+    Status AuthorizeAlias();
+    // route.key for KeyFrom::kGrant: authorizes the key the operation found.
+    Status Authorize(const storage::KeyRecord& key);
+    // route.key's state and kind rules, for a record re-read under the Catalog's writer.
+    Status CheckKey(const storage::KeyRecord& key) const;
+
+private:
+    std::optional<Result<storage::KeyPtr>> key_;
+    std::optional<Result<storage::KeyPtr>> target_;
 };
+
+// The dispatcher's part, before the operation runs: IAM-only authorization, alias references
+// refused up front, and the key of Resolve::kBeforeHandler routes.
+Status AdmitRequest(OpContext& ctx);
 
 }  // namespace kmsd::api

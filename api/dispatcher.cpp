@@ -15,56 +15,131 @@ namespace {
 
 constexpr std::string_view kTargetPrefix = "TrentService.";
 
-struct Route {
-    std::string_view name;
-    ops::Handler handler;
-};
+constexpr auto kFirst = Resolve::kBeforeHandler;
 
-// One row per implemented operation. Model operations missing here answer
-// UnsupportedOperationException until their issue lands.
+// The key Encrypt and GenerateDataKey* encrypt under, named by KeyId.
+constexpr KeyDecl kEncryptionKeyId = KeyIn("KeyId")
+                                         .Aliases()
+                                         .CrossAccount()
+                                         .States(KeyStates::kEnabled)
+                                         .Accepts(kSymmetricEncryption);
+
+// One row per implemented operation, sorted by name (design.md §2): its IAM action (kms:<name>
+// unless .Action says otherwise), whether IAM alone decides, and each key it works on: the
+// member naming it, which references may name it (alias names and ARNs, other accounts' key
+// ARNs), how it is authorized, and the key states and kinds it accepts. api/access.cpp applies
+// a row; operations never resolve or authorize a key themselves.
+// kFirst: the dispatcher resolves, authorizes and checks the key before the operation runs,
+// because nothing the operation checks comes before it. The other rows say what comes first.
+// Model operations missing here answer UnsupportedOperationException until their issue lands.
 constexpr Route kRoutes[] = {
-    {"CancelKeyDeletion", &ops::CancelKeyDeletion},
-    {"CreateAlias", &ops::CreateAlias},
-    {"CreateGrant", &ops::CreateGrant},
-    {"CreateKey", &ops::CreateKey},
-    {"Decrypt", &ops::Decrypt},
-    {"DeleteAlias", &ops::DeleteAlias},
-    {"DescribeKey", &ops::DescribeKey},
-    {"DisableKey", &ops::DisableKey},
-    {"DisableKeyRotation", &ops::DisableKeyRotation},
-    {"EnableKey", &ops::EnableKey},
-    {"EnableKeyRotation", &ops::EnableKeyRotation},
-    {"Encrypt", &ops::Encrypt},
-    {"GenerateDataKey", &ops::GenerateDataKey},
-    {"GenerateDataKeyWithoutPlaintext", &ops::GenerateDataKeyWithoutPlaintext},
-    {"GenerateRandom", &ops::GenerateRandom},
-    {"GetKeyLastUsage", &ops::GetKeyLastUsage},
-    {"GetKeyPolicy", &ops::GetKeyPolicy},
-    {"GetKeyRotationStatus", &ops::GetKeyRotationStatus},
-    {"ListAliases", &ops::ListAliases},
-    {"ListGrants", &ops::ListGrants},
-    {"ListKeyPolicies", &ops::ListKeyPolicies},
-    {"ListKeyRotations", &ops::ListKeyRotations},
-    {"ListKeys", &ops::ListKeys},
-    {"ListResourceTags", &ops::ListResourceTags},
-    {"ListRetirableGrants", &ops::ListRetirableGrants},
-    {"PutKeyPolicy", &ops::PutKeyPolicy},
-    {"ReEncrypt", &ops::ReEncrypt},
-    {"RetireGrant", &ops::RetireGrant},
-    {"RevokeGrant", &ops::RevokeGrant},
-    {"RotateKeyOnDemand", &ops::RotateKeyOnDemand},
-    {"ScheduleKeyDeletion", &ops::ScheduleKeyDeletion},
-    {"TagResource", &ops::TagResource},
-    {"UntagResource", &ops::UntagResource},
-    {"UpdateAlias", &ops::UpdateAlias},
-    {"UpdateKeyDescription", &ops::UpdateKeyDescription},
+    Op("CancelKeyDeletion", &ops::CancelKeyDeletion)
+        .Key(KeyIn("KeyId").States(KeyStates::kPendingDeletion), kFirst),
+    // The alias name, then IAM on the alias; the target inside the write that adds the alias.
+    Op("CreateAlias", &ops::CreateAlias)
+        .Alias("AliasName")
+        .Target(KeyIn("TargetKeyId").States(KeyStates::kNotPendingDeletion)),
+    // Constraints and principals first; the key inside the write that adds the grant.
+    Op("CreateGrant", &ops::CreateGrant)
+        .Key(KeyIn("KeyId")
+                 .Aliases(AliasRefs::kInvalidArn)
+                 .CrossAccount()
+                 .States(KeyStates::kNotPendingDeletion)),
+    Op("CreateKey", &ops::CreateKey).IamOnly(),
+    // The encryption context first, then the key the ciphertext names.
+    Op("Decrypt", &ops::Decrypt)
+        .Key(KeyOfCiphertext("KeyId")
+                 .Aliases()
+                 .CrossAccount()
+                 .States(KeyStates::kEnabled)
+                 .Accepts(kSymmetricEncryption)),
+    // The alias name, then IAM on the alias; its key inside the write that deletes it.
+    Op("DeleteAlias", &ops::DeleteAlias).Alias("AliasName").Key(KeyOfAlias("AliasName")),
+    Op("DescribeKey", &ops::DescribeKey).Key(KeyIn("KeyId").Aliases().CrossAccount(), kFirst),
+    Op("DisableKey", &ops::DisableKey)
+        .Key(KeyIn("KeyId").States(KeyStates::kNotPendingDeletionOrImport), kFirst),
+    // Which keys rotate (symmetric, AWS_KMS) is the rotation operations' own rule
+    // (UnsupportedOperationException), checked after the state.
+    Op("DisableKeyRotation", &ops::DisableKeyRotation)
+        .Key(KeyIn("KeyId").States(KeyStates::kEnabled), kFirst),
+    Op("EnableKey", &ops::EnableKey)
+        .Key(KeyIn("KeyId").States(KeyStates::kNotPendingDeletionOrImport), kFirst),
+    Op("EnableKeyRotation", &ops::EnableKeyRotation)
+        .Key(KeyIn("KeyId").States(KeyStates::kEnabled), kFirst),
+    // The encryption context first.
+    Op("Encrypt", &ops::Encrypt).Key(kEncryptionKeyId),
+    // KeySpec/NumberOfBytes, Recipient and the encryption context first.
+    Op("GenerateDataKey", &ops::GenerateDataKey).Key(kEncryptionKeyId),
+    Op("GenerateDataKeyWithoutPlaintext", &ops::GenerateDataKeyWithoutPlaintext)
+        .Key(kEncryptionKeyId),
+    Op("GenerateRandom", &ops::GenerateRandom).IamOnly(),
+    Op("GetKeyLastUsage", &ops::GetKeyLastUsage).Key(KeyIn("KeyId"), kFirst),
+    Op("GetKeyPolicy", &ops::GetKeyPolicy).Key(KeyIn("KeyId"), kFirst),
+    Op("GetKeyRotationStatus", &ops::GetKeyRotationStatus)
+        .Key(KeyIn("KeyId").CrossAccount(), kFirst),
+    // The optional KeyId filters the list; it is looked up, not authorized (IAM decides).
+    Op("ListAliases", &ops::ListAliases)
+        .IamOnly()
+        .Key(KeyIn("KeyId").Authz(KeyAuthz::kNone), kFirst),
+    Op("ListGrants", &ops::ListGrants).Key(KeyIn("KeyId").CrossAccount(), kFirst),
+    Op("ListKeyPolicies", &ops::ListKeyPolicies).Key(KeyIn("KeyId"), kFirst),
+    Op("ListKeyRotations", &ops::ListKeyRotations).Key(KeyIn("KeyId"), kFirst),
+    Op("ListKeys", &ops::ListKeys).IamOnly(),
+    Op("ListResourceTags", &ops::ListResourceTags).Key(KeyIn("KeyId"), kFirst),
+    Op("ListRetirableGrants", &ops::ListRetirableGrants).IamOnly(),
+    // PolicyName first.
+    Op("PutKeyPolicy", &ops::PutKeyPolicy).Key(KeyIn("KeyId")),
+    // The encryption contexts first. The source is the ciphertext's key (a wrong usage there
+    // names Decrypt, as it always has), the destination is named in the request.
+    Op("ReEncrypt", &ops::ReEncrypt)
+        .Key(KeyOfCiphertext("SourceKeyId")
+                 .Action("ReEncryptFrom")
+                 .Aliases()
+                 .CrossAccount()
+                 .States(KeyStates::kEnabled)
+                 .Accepts(kSymmetricEncryption, "Decrypt"))
+        .Target(KeyIn("DestinationKeyId")
+                    .Action("ReEncryptTo")
+                    .Aliases()
+                    .CrossAccount()
+                    .States(KeyStates::kEnabled)
+                    .Accepts(kSymmetricEncryption)),
+    // The grant names the key; its retiring principal, grantee and issuing account need no
+    // policy, anyone else the key policy's (not a grant's) kms:RetireGrant.
+    Op("RetireGrant", &ops::RetireGrant)
+        .Key(KeyOfGrant("KeyId").CrossAccount().Authz(KeyAuthz::kPolicyOnly)),
+    // The key inside the write that deletes the grant.
+    Op("RevokeGrant", &ops::RevokeGrant).Key(KeyIn("KeyId").CrossAccount()),
+    // The key inside the write that adds the material.
+    Op("RotateKeyOnDemand", &ops::RotateKeyOnDemand)
+        .Key(KeyIn("KeyId").States(KeyStates::kEnabled)),
+    // PendingWindowInDays first.
+    Op("ScheduleKeyDeletion", &ops::ScheduleKeyDeletion)
+        .Key(KeyIn("KeyId").States(KeyStates::kNotPendingDeletion)),
+    Op("TagResource", &ops::TagResource)
+        .Key(KeyIn("KeyId").States(KeyStates::kNotPendingDeletion), kFirst),
+    Op("UntagResource", &ops::UntagResource)
+        .Key(KeyIn("KeyId").States(KeyStates::kNotPendingDeletion), kFirst),
+    // The alias name, then IAM on the alias; both keys inside the write that moves it.
+    Op("UpdateAlias", &ops::UpdateAlias)
+        .Alias("AliasName")
+        .Key(KeyOfAlias("AliasName"))
+        .Target(KeyIn("TargetKeyId").States(KeyStates::kNotPendingDeletion)),
+    Op("UpdateKeyDescription", &ops::UpdateKeyDescription)
+        .Key(KeyIn("KeyId").States(KeyStates::kNotPendingDeletion), kFirst),
 };
 
-ops::Handler FindRoute(std::string_view op) {
+}  // namespace
+
+std::span<const Route> Routes() { return kRoutes; }
+
+const Route* FindRoute(std::string_view operation) {
     for (const auto& r : kRoutes)
-        if (r.name == op) return r.handler;
+        if (r.name == operation) return &r;
     return nullptr;
 }
+
+namespace {
 
 bool AcceptedContentType(std::string_view ct) {
     // Parameters such as "; charset=utf-8" are allowed after the media type.
@@ -84,15 +159,14 @@ Result<Json> Run(const Services& services, const Caller& caller, std::string_vie
     if (!IsModelOperation(op)) return Error(ErrorCode::kUnknownOperation);
     KMSD_ASSIGN_OR_RETURN(Json input, ParseRequestBody(body));
     KMSD_RETURN_IF_ERROR(ValidateInput(op, input));
-    ops::Handler handler = FindRoute(op);
-    if (handler == nullptr)
+    const Route* route = FindRoute(op);
+    if (route == nullptr)
         return Error(ErrorCode::kUnsupportedOperation, op + " is not supported by kmsd yet.");
     const Request req(input);
-    OpContext ctx{services, caller, request_id, op, &req};
+    OpContext ctx(services, caller, request_id, *route, &req);
     KMSD_RETURN_IF_ERROR(CheckGrantTokens(ctx));
-    // Operations on a key are authorized where the key is resolved; the others here.
-    if (IsIamOnlyOperation(op)) KMSD_RETURN_IF_ERROR(AuthorizeIam(ctx, op, "*"));
-    return handler(ctx, req);
+    KMSD_RETURN_IF_ERROR(AdmitRequest(ctx));
+    return route->handler(ctx, req);
 }
 
 }  // namespace

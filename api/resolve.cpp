@@ -1,6 +1,5 @@
 #include "api/resolve.h"
 
-#include "api/authorize.h"
 #include "hsm/crypto.h"
 
 namespace kmsd::api {
@@ -95,7 +94,7 @@ bool IsKeyIdForm(const std::string& s) {
 }
 
 Result<storage::KeyPtr> LookupKey(const OpContext& ctx, const std::string& ref, AliasRefs aliases,
-                                  std::string_view action, std::string* alias) {
+                                  bool cross_account, std::string* alias) {
     const std::string& account = ctx.caller.account;
     const std::string& region = ctx.caller.region;
     if (ref.rfind("arn:", 0) == 0) {
@@ -107,14 +106,14 @@ Result<storage::KeyPtr> LookupKey(const OpContext& ctx, const std::string& ref, 
             const std::string id = arn.resource.substr(4);
             // Another account's key, for the operations AWS allows across accounts; the key
             // policy then decides.
-            if (arn.account != account && !AllowsCrossAccount(action) && IsKeyIdForm(id))
+            if (arn.account != account && !cross_account && IsKeyIdForm(id))
                 return Error(ErrorCode::kNotFound, "Key '" + ref + "' does not exist");
             return FindById(ctx, arn.account, region, id);
         }
         if (arn.resource.rfind("alias/", 0) == 0 && aliases == AliasRefs::kAllowed) {
             // An alias ARN names another account's key for the operations AWS allows across
             // accounts; an alias name is always the caller's.
-            if (arn.account != account && !AllowsCrossAccount(action))
+            if (arn.account != account && !cross_account)
                 return Error(ErrorCode::kNotFound, "Alias " + ref + " is not found.");
             if (alias) *alias = arn.resource;
             return FindByAlias(ctx, arn.account, region, arn.resource);
@@ -122,22 +121,12 @@ Result<storage::KeyPtr> LookupKey(const OpContext& ctx, const std::string& ref, 
         return Error(ErrorCode::kNotFound, "Invalid keyId '" + ref + "'");
     }
     if (ref.rfind("alias/", 0) == 0) {
-        if (aliases == AliasRefs::kRejected)
+        if (aliases != AliasRefs::kAllowed)
             return Error(ErrorCode::kNotFound, "Invalid keyId '" + ref + "'");
         if (alias) *alias = ref;
         return FindByAlias(ctx, account, region, ref);
     }
     return FindById(ctx, account, region, ref);
-}
-
-Result<storage::KeyPtr> ResolveKey(const OpContext& ctx, const std::string& ref, AliasRefs aliases,
-                                   std::string_view action) {
-    if (action.empty()) action = ctx.operation;
-    std::string alias;
-    KMSD_ASSIGN_OR_RETURN(storage::KeyPtr key, LookupKey(ctx, ref, aliases, action, &alias));
-    if (!action.empty() && !IsIamOnlyOperation(ctx.operation))
-        KMSD_RETURN_IF_ERROR(AuthorizeKey(ctx, *key, action, alias));
-    return key;
 }
 
 Status RequireEnabled(const storage::KeyRecord& key) {
@@ -157,6 +146,28 @@ Status RequireEnabled(const storage::KeyRecord& key) {
 Status RequireNotPendingDeletion(const storage::KeyRecord& key) {
     if (key.state == storage::KeyState::kPendingDeletion)
         return Error(ErrorCode::kInvalidState, key.arn + " is pending deletion.");
+    return Status::Ok();
+}
+
+Status CheckKeyState(const storage::KeyRecord& key, KeyStates states) {
+    switch (states) {
+        case KeyStates::kAny:
+            return Status::Ok();
+        case KeyStates::kEnabled:
+            return RequireEnabled(key);
+        case KeyStates::kNotPendingDeletion:
+            return RequireNotPendingDeletion(key);
+        case KeyStates::kNotPendingDeletionOrImport:
+            // Disabled is fine; the other unusable states give RequireEnabled's errors.
+            if (key.state == storage::KeyState::kPendingDeletion ||
+                key.state == storage::KeyState::kPendingImport)
+                return RequireEnabled(key);
+            return Status::Ok();
+        case KeyStates::kPendingDeletion:
+            if (key.state != storage::KeyState::kPendingDeletion)
+                return Error(ErrorCode::kInvalidState, key.arn + " is not pending deletion.");
+            return Status::Ok();
+    }
     return Status::Ok();
 }
 

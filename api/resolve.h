@@ -22,24 +22,20 @@ std::string NewUuid();
 // True for a UUID-form key ID or an mrk- multi-Region key ID.
 bool IsKeyIdForm(const std::string& s);
 
-enum class AliasRefs { kAllowed, kRejected };
-
-// Resolves `ref` (ID, key ARN and, if allowed, alias name or alias ARN) to a key of the caller's
-// Region and authorizes kms:<action> on it (action defaults to the running operation; IAM-only
-// operations and internal callers without an operation are not checked against the key).
-// Key ARNs of other accounts resolve for the actions AWS allows across accounts; aliases never
-// do. Errors are NotFoundException with AWS's text, then AccessDeniedException.
-// ResolveKey without the authorization: for code that must find a key without asking for
-// permission on it (a condition key's value). `alias` receives the alias the key was named by.
+// Finds the key `ref` names (an ID, a key ARN and, if `aliases` allows, an alias name or alias
+// ARN) in the caller's Region, with AWS's NotFoundException texts (kms-reference §2.3). Key ARNs
+// and alias ARNs of other accounts resolve only when `cross_account`; alias names are always the
+// caller's. Nothing is authorized here: OpContext::Key applies a route's declaration, and code
+// that must find a key without asking for permission on it (a condition key's value) calls this.
+// `alias` receives the alias the key was named by.
 Result<storage::KeyPtr> LookupKey(const OpContext& ctx, const std::string& ref, AliasRefs aliases,
-                                  std::string_view action, std::string* alias = nullptr);
-
-Result<storage::KeyPtr> ResolveKey(const OpContext& ctx, const std::string& ref, AliasRefs aliases,
-                                   std::string_view action = {});
+                                  bool cross_account, std::string* alias = nullptr);
 
 // Key-state gates. Crypto operations need Enabled; DisabledException only for Disabled.
 Status RequireEnabled(const storage::KeyRecord& key);
 // Metadata changes that PendingDeletion forbids (CreateAlias, TagResource, ...).
 Status RequireNotPendingDeletion(const storage::KeyRecord& key);
+// The gate a route declares (api/route.h), with AWS's error for each state.
+Status CheckKeyState(const storage::KeyRecord& key, KeyStates states);
 
 }  // namespace kmsd::api

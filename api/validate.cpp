@@ -314,6 +314,15 @@ private:
 
 bool IsModelOperation(const std::string& operation) { return FindOperation(operation) != nullptr; }
 
+bool ModelInputHasMember(const std::string& operation, std::string_view member) {
+    const Operation* op = FindOperation(operation);
+    if (op == nullptr || op->input < 0) return false;
+    const Shape& shape = kShapes[op->input];
+    for (int i = 0; i < shape.n_members; ++i)
+        if (member == shape.members[i].name) return true;
+    return false;
+}
+
 Status ValidateInput(const std::string& operation, const Json& input) {
     const Operation* op = FindOperation(operation);
     if (op == nullptr) return Error(ErrorCode::kUnknownOperation);

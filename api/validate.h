@@ -18,6 +18,9 @@ namespace kmsd::api {
 // True if `operation` is in the KMS model.
 bool IsModelOperation(const std::string& operation);
 
+// Whether the input shape of `operation` has a member `member` (the route table's tests).
+bool ModelInputHasMember(const std::string& operation, std::string_view member);
+
 // Validates `input` as the input shape of `operation`.
 Status ValidateInput(const std::string& operation, const Json& input);
 

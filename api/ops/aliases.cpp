@@ -1,5 +1,4 @@
 // Aliases: CreateAlias, UpdateAlias, DeleteAlias, ListAliases.
-#include "api/authorize.h"
 #include "api/ops/common.h"
 
 namespace kmsd::api::ops {
@@ -23,32 +22,15 @@ Status CheckAliasName(const std::string& name) {
     return Status::Ok();
 }
 
-Status AliasNotFound(const OpContext& ctx, const std::string& name) {
-    return Error(
-        ErrorCode::kNotFound,
-        "Alias " + AliasArn(ctx.caller.region, ctx.caller.account, name) + " is not found.");
-}
-
 // Alias operations need permission on the alias itself (IAM) as well as on its keys.
-Status CheckAlias(const OpContext& ctx, const std::string& name) {
+Status CheckAlias(OpContext& ctx, const std::string& name) {
     KMSD_RETURN_IF_ERROR(CheckAliasName(name));
-    return AuthorizeIam(ctx, ctx.operation, AliasArn(ctx.caller.region, ctx.caller.account, name));
+    return ctx.AuthorizeAlias();
 }
 
-// The key an existing alias points to, authorized for the running operation.
-Result<storage::AliasPtr> ExistingAlias(const OpContext& ctx, const std::string& name) {
-    auto alias = ctx.services.catalog.FindAlias({ctx.caller.account, ctx.caller.region, name});
-    if (!alias) return AliasNotFound(ctx, name);
-    auto key = ctx.services.catalog.FindKey({alias->account, alias->region, alias->key_id});
-    if (key) KMSD_RETURN_IF_ERROR(AuthorizeKey(ctx, *key, ctx.operation));
-    return alias;
-}
-
-// The target of CreateAlias/UpdateAlias: an ID or key ARN of a key not pending deletion, with
-// room for one more alias.
-Result<storage::KeyPtr> AliasTarget(const OpContext& ctx, const std::string& ref) {
-    KMSD_ASSIGN_OR_RETURN(auto key, ResolveKey(ctx, ref, AliasRefs::kRejected));
-    KMSD_RETURN_IF_ERROR(RequireNotPendingDeletion(*key));
+// The target of CreateAlias/UpdateAlias (the route's target key) with room for one more alias.
+Result<storage::KeyPtr> AliasTarget(OpContext& ctx) {
+    KMSD_ASSIGN_OR_RETURN(auto key, ctx.TargetKey());
     if (ctx.services.catalog.AliasesOf(key->scoped()).size() >= kMaxAliasesPerKey)
         return Error(ErrorCode::kLimitExceeded,
                      "Too many aliases for key " + key->arn + ". The limit is 50.");
@@ -61,7 +43,7 @@ Result<Json> CreateAlias(OpContext& ctx, const Request& req) {
     const std::string name = req.String("AliasName");
     KMSD_RETURN_IF_ERROR(CheckAlias(ctx, name));
     KMSD_RETURN_IF_ERROR(ctx.services.catalog.Write([&]() -> Result<storage::Change> {
-        KMSD_ASSIGN_OR_RETURN(auto key, AliasTarget(ctx, req.String("TargetKeyId")));
+        KMSD_ASSIGN_OR_RETURN(auto key, AliasTarget(ctx));
         if (ctx.services.catalog.FindAlias({ctx.caller.account, ctx.caller.region, name}))
             return Error(ErrorCode::kAlreadyExists,
                          "An alias with the name " +
@@ -84,8 +66,8 @@ Result<Json> UpdateAlias(OpContext& ctx, const Request& req) {
     const std::string name = req.String("AliasName");
     KMSD_RETURN_IF_ERROR(CheckAlias(ctx, name));
     KMSD_RETURN_IF_ERROR(ctx.services.catalog.Write([&]() -> Result<storage::Change> {
-        KMSD_ASSIGN_OR_RETURN(auto current, ExistingAlias(ctx, name));
-        KMSD_ASSIGN_OR_RETURN(auto key, AliasTarget(ctx, req.String("TargetKeyId")));
+        KMSD_ASSIGN_OR_RETURN(auto current, ctx.Alias());
+        KMSD_ASSIGN_OR_RETURN(auto key, AliasTarget(ctx));
         auto alias = std::make_shared<storage::AliasRecord>(*current);
         alias->key_id = key->key_id;
         alias->last_updated = Timestamp(ctx.Now());
@@ -101,7 +83,7 @@ Result<Json> DeleteAlias(OpContext& ctx, const Request& req) {
     KMSD_RETURN_IF_ERROR(CheckAlias(ctx, name));
     KMSD_RETURN_IF_ERROR(ctx.services.catalog.Write([&]() -> Result<storage::Change> {
         storage::ScopedName scoped{ctx.caller.account, ctx.caller.region, name};
-        KMSD_RETURN_IF_ERROR(ExistingAlias(ctx, name).status());
+        KMSD_RETURN_IF_ERROR(ctx.Alias().status());
         storage::Change change;
         change.delete_aliases.push_back(scoped);
         return change;
@@ -113,7 +95,7 @@ Result<Json> ListAliases(OpContext& ctx, const Request& req) {
     const std::size_t limit = PageLimit(req, 50, 100);
     std::vector<storage::AliasPtr> aliases;
     if (req.Has("KeyId")) {
-        KMSD_ASSIGN_OR_RETURN(auto key, ResolveKey(ctx, req.String("KeyId"), AliasRefs::kRejected));
+        KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
         aliases = ctx.services.catalog.AliasesOf(key->scoped());
     } else {
         aliases = ctx.services.catalog.ListAliases(ctx.caller.account, ctx.caller.region);

@@ -46,11 +46,13 @@ Json KeyMetadata(const storage::KeyRecord& key) {
     return m;
 }
 
-Result<storage::KeyPtr> MutateKey(OpContext& ctx, const std::string& ref,
+Result<storage::KeyPtr> MutateKey(OpContext& ctx, const storage::KeyRecord& key,
                                   const std::function<Status(storage::KeyRecord&)>& mutate) {
     storage::KeyPtr committed;
     KMSD_RETURN_IF_ERROR(ctx.services.catalog.Write([&]() -> Result<storage::Change> {
-        KMSD_ASSIGN_OR_RETURN(storage::KeyPtr current, ResolveKey(ctx, ref, AliasRefs::kRejected));
+        storage::KeyPtr current = ctx.services.catalog.FindKey(key.scoped());
+        if (!current) return Error(ErrorCode::kNotFound, "Key '" + key.arn + "' does not exist");
+        KMSD_RETURN_IF_ERROR(ctx.CheckKey(*current));
         auto next = std::make_shared<storage::KeyRecord>(*current);
         KMSD_RETURN_IF_ERROR(mutate(*next));
         committed = next;
@@ -99,14 +101,6 @@ Status CheckSymmetricAlgorithm(const storage::KeyRecord& key, const Request& req
     if (alg && *alg != "SYMMETRIC_DEFAULT")
         return Error(ErrorCode::kInvalidKeyUsage,
                      "Algorithm " + *alg + " is incompatible with key spec " + key.key_spec + ".");
-    return Status::Ok();
-}
-
-Status RequireSymmetricEncryptionKey(const storage::KeyRecord& key, const char* operation) {
-    KMSD_RETURN_IF_ERROR(RequireEnabled(key));
-    if (key.key_usage != "ENCRYPT_DECRYPT")
-        return Error(ErrorCode::kInvalidKeyUsage, key.arn + " key usage is " + key.key_usage +
-                                                      " which is not valid for " + operation + ".");
     return Status::Ok();
 }
 

@@ -16,16 +16,18 @@
 
 namespace kmsd::api::ops {
 
-using Handler = Result<Json> (*)(OpContext&, const Request&);
+using Handler = api::Handler;
 
 // Timestamps go out as epoch seconds with millisecond fractions, as AWS's do.
 double Timestamp(double seconds);
 
 Json KeyMetadata(const storage::KeyRecord& key);
 
-// Resolves `ref` (ID/ARN only) under the Catalog's writer, lets `mutate` change a copy of the key
-// and commits it. Returns the committed record.
-Result<storage::KeyPtr> MutateKey(OpContext& ctx, const std::string& ref,
+// Changes the route's key, already resolved and authorized (ctx.Key()): re-reads it under the
+// Catalog's writer by its scoped ID, applies the route's state and kind rules to that record
+// (another request may have changed it meanwhile), lets `mutate` change a copy and commits it.
+// Returns the committed record.
+Result<storage::KeyPtr> MutateKey(OpContext& ctx, const storage::KeyRecord& key,
                                   const std::function<Status(storage::KeyRecord&)>& mutate);
 
 // Validates the policy of `key` (which carries the new policy text) for CreateKey/PutKeyPolicy,
@@ -42,8 +44,6 @@ Result<hsm::EncryptionContext> EncryptionContextOf(const Request& req, const cha
 // Symmetric keys accept only SYMMETRIC_DEFAULT as EncryptionAlgorithm.
 Status CheckSymmetricAlgorithm(const storage::KeyRecord& key, const Request& req,
                                const char* member);
-// The key can Encrypt/Decrypt/GenerateDataKey: enabled, ENCRYPT_DECRYPT, symmetric.
-Status RequireSymmetricEncryptionKey(const storage::KeyRecord& key, const char* operation);
 
 // Page limit from the Limit member: default when absent, clamped to `max`.
 std::size_t PageLimit(const Request& req, std::size_t fallback, std::size_t max);

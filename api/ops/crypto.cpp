@@ -3,23 +3,10 @@
 // cache only, no SQLite, no exclusive lock.
 #include "hsm/crypto.h"
 
-#include "api/authorize.h"
 #include "api/ops/common.h"
 
 namespace kmsd::api::ops {
 namespace {
-
-// AWS's answer when the ciphertext's key is missing, in another Region, or not usable by the
-// caller: one text for all three, so that it does not reveal which (the pre-2023 text was "The
-// ciphertext refers to a customer master key that does not exist, ...").
-Status ForeignCiphertext(const OpContext& ctx, const char* action) {
-    return Error(ErrorCode::kAccessDenied,
-                 "User: " + ctx.caller.principal_arn +
-                     " is not authorized to perform: kms:" + action +
-                     " on the resource associated with this ciphertext because the resource "
-                     "does not exist in this Region, no resource-based policies allow access, or "
-                     "a resource-based policy explicitly denies access");
-}
 
 hsm::KeyRef RefOf(const storage::KeyRecord& key, const std::string& material_id) {
     return {key.arn, material_id, key.key_spec};
@@ -35,50 +22,23 @@ Json SecretJson(const SecureBytes& bytes) {
     return out;
 }
 
-// `action` is what the key is authorized for: the operation, or ReEncryptTo.
-Result<storage::KeyPtr> EncryptionKey(OpContext& ctx, const Request& req, const char* member,
-                                      const char* operation, std::string_view action = {}) {
-    KMSD_ASSIGN_OR_RETURN(auto key,
-                          ResolveKey(ctx, req.String(member), AliasRefs::kAllowed, action));
-    KMSD_RETURN_IF_ERROR(RequireSymmetricEncryptionKey(*key, operation));
-    return key;
-}
-
-// The source side of Decrypt and ReEncrypt: the blob's key (checked against the optional KeyId
-// member first), its state, and the plaintext.
+// The plaintext of Decrypt's or ReEncrypt's ciphertext, and the key (route.key, which the
+// ciphertext names) and material that made it.
 struct Decrypted {
     storage::KeyPtr key;
     std::string material_id;
     SecureBytes plaintext;
 };
 
-// `action`: Decrypt, or ReEncryptFrom.
-Result<Decrypted> DecryptBlob(OpContext& ctx, const Request& req, const char* action,
-                              const char* blob_member, const char* key_member,
-                              const char* context_member, const char* algorithm_member) {
-    const SecureBytes blob = req.Blob(blob_member);
+Result<Decrypted> DecryptBlob(OpContext& ctx, const Request& req, const char* context_member,
+                              const char* algorithm_member) {
+    const SecureBytes blob = req.Blob("CiphertextBlob");
     KMSD_ASSIGN_OR_RETURN(hsm::EncryptionContext ec, EncryptionContextOf(req, context_member));
-    storage::KeyPtr requested;
-    if (req.Has(key_member)) {
-        KMSD_ASSIGN_OR_RETURN(requested,
-                              ResolveKey(ctx, req.String(key_member), AliasRefs::kAllowed, action));
-    }
-    KMSD_ASSIGN_OR_RETURN(std::string material_id, hsm::Hsm::BlobMaterialId(blob));
-    auto owner = ctx.services.catalog.FindMaterialOwner(material_id);
-    storage::KeyPtr key = owner ? ctx.services.catalog.FindKey(*owner) : nullptr;
-    if (requested && (!key || key->scoped() != requested->scoped()))
-        return Error(ErrorCode::kIncorrectKey,
-                     "The key ID in the request does not identify a CMK that can perform this "
-                     "operation.");
-    if (!key || key->region != ctx.caller.region) return ForeignCiphertext(ctx, action);
-    // The ciphertext names the key; it is authorized like a key named in the request (another
-    // account's key too, if its policy allows), but a denial does not name it.
-    if (!requested && !AuthorizeKey(ctx, *key, action).ok()) return ForeignCiphertext(ctx, action);
-    KMSD_RETURN_IF_ERROR(RequireSymmetricEncryptionKey(*key, "Decrypt"));
-    KMSD_RETURN_IF_ERROR(CheckSymmetricAlgorithm(*key, req, algorithm_member));
-    KMSD_ASSIGN_OR_RETURN(SecureBytes plain,
-                          ctx.services.hsm.Decrypt(RefOf(*key, material_id), blob, ec));
-    return Decrypted{key, material_id, std::move(plain)};
+    KMSD_ASSIGN_OR_RETURN(CiphertextKey source, ctx.KeyOfCiphertext(blob));
+    KMSD_RETURN_IF_ERROR(CheckSymmetricAlgorithm(*source.key, req, algorithm_member));
+    KMSD_ASSIGN_OR_RETURN(SecureBytes plain, ctx.services.hsm.Decrypt(
+                                                 RefOf(*source.key, source.material_id), blob, ec));
+    return Decrypted{source.key, source.material_id, std::move(plain)};
 }
 
 Result<Json> DataKey(OpContext& ctx, const Request& req, bool with_plaintext) {
@@ -92,7 +52,7 @@ Result<Json> DataKey(OpContext& ctx, const Request& req, bool with_plaintext) {
                                   ? static_cast<std::size_t>(*req.OptInt("NumberOfBytes"))
                                   : (req.String("KeySpec") == "AES_128" ? 16 : 32);
     KMSD_ASSIGN_OR_RETURN(hsm::EncryptionContext ec, EncryptionContextOf(req, "EncryptionContext"));
-    KMSD_ASSIGN_OR_RETURN(auto key, EncryptionKey(ctx, req, "KeyId", op));
+    KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
     KMSD_RETURN_IF_ERROR(DryRunGate(req));
     const std::string& material = key->current_material_id();
     KMSD_ASSIGN_OR_RETURN(hsm::DataKey dk,
@@ -110,7 +70,7 @@ Result<Json> DataKey(OpContext& ctx, const Request& req, bool with_plaintext) {
 
 Result<Json> Encrypt(OpContext& ctx, const Request& req) {
     KMSD_ASSIGN_OR_RETURN(hsm::EncryptionContext ec, EncryptionContextOf(req, "EncryptionContext"));
-    KMSD_ASSIGN_OR_RETURN(auto key, EncryptionKey(ctx, req, "KeyId", "Encrypt"));
+    KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
     KMSD_RETURN_IF_ERROR(CheckSymmetricAlgorithm(*key, req, "EncryptionAlgorithm"));
     KMSD_RETURN_IF_ERROR(DryRunGate(req));
     const SecureBytes plaintext = req.Blob("Plaintext");
@@ -137,7 +97,7 @@ Result<Json> Decrypt(OpContext& ctx, const Request& req) {
         if (!req.Has("KeyId"))
             return Error(ErrorCode::kValidation,
                          "KeyId is required when DryRunModifiers contains IGNORE_CIPHERTEXT.");
-        KMSD_RETURN_IF_ERROR(EncryptionKey(ctx, req, "KeyId", "Decrypt").status());
+        KMSD_RETURN_IF_ERROR(ctx.Key().status());
         return DryRunGate(req);
     }
     // The model made CiphertextBlob optional for IGNORE_CIPHERTEXT dry runs only.
@@ -145,8 +105,8 @@ Result<Json> Decrypt(OpContext& ctx, const Request& req) {
         return Error(ErrorCode::kValidation,
                      "1 validation error detected: Value null at 'ciphertextBlob' failed to "
                      "satisfy constraint: Member must not be null");
-    KMSD_ASSIGN_OR_RETURN(Decrypted d, DecryptBlob(ctx, req, "Decrypt", "CiphertextBlob", "KeyId",
-                                                   "EncryptionContext", "EncryptionAlgorithm"));
+    KMSD_ASSIGN_OR_RETURN(Decrypted d,
+                          DecryptBlob(ctx, req, "EncryptionContext", "EncryptionAlgorithm"));
     KMSD_RETURN_IF_ERROR(DryRunGate(req));
     Json out = Json::object();
     out["EncryptionAlgorithm"] = "SYMMETRIC_DEFAULT";
@@ -160,11 +120,9 @@ Result<Json> Decrypt(OpContext& ctx, const Request& req) {
 Result<Json> ReEncrypt(OpContext& ctx, const Request& req) {
     KMSD_ASSIGN_OR_RETURN(hsm::EncryptionContext dest_ec,
                           EncryptionContextOf(req, "DestinationEncryptionContext"));
-    KMSD_ASSIGN_OR_RETURN(Decrypted src,
-                          DecryptBlob(ctx, req, "ReEncryptFrom", "CiphertextBlob", "SourceKeyId",
-                                      "SourceEncryptionContext", "SourceEncryptionAlgorithm"));
-    KMSD_ASSIGN_OR_RETURN(auto dest,
-                          EncryptionKey(ctx, req, "DestinationKeyId", "ReEncrypt", "ReEncryptTo"));
+    KMSD_ASSIGN_OR_RETURN(Decrypted src, DecryptBlob(ctx, req, "SourceEncryptionContext",
+                                                     "SourceEncryptionAlgorithm"));
+    KMSD_ASSIGN_OR_RETURN(auto dest, ctx.TargetKey());
     KMSD_RETURN_IF_ERROR(CheckSymmetricAlgorithm(*dest, req, "DestinationEncryptionAlgorithm"));
     KMSD_RETURN_IF_ERROR(DryRunGate(req));
     const std::string& dest_material = dest->current_material_id();

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <set>
 
-#include "api/authorize.h"
 #include "api/ops/common.h"
 #include "hsm/crypto.h"
 
@@ -157,9 +156,6 @@ Status GrantNotFound(const std::string& id) {
 }  // namespace
 
 Result<Json> CreateGrant(OpContext& ctx, const Request& req) {
-    const std::string ref = req.String("KeyId");
-    if (ref.rfind("alias/", 0) == 0 || ref.find(":alias/") != std::string::npos)
-        return Error(ErrorCode::kInvalidArn, "Key Aliases are not supported for this operation.");
     const std::string grantee = req.String("GranteePrincipal");
     const std::string retiring = req.String("RetiringPrincipal");
     const std::vector<std::string> ops = req.StringList("Operations");
@@ -170,8 +166,7 @@ Result<Json> CreateGrant(OpContext& ctx, const Request& req) {
         "arn:" + Partition(ctx.caller.region) + ":iam::" + ctx.caller.account + ":root";
     std::string grant_id;
     KMSD_RETURN_IF_ERROR(ctx.services.catalog.Write([&]() -> Result<storage::Change> {
-        KMSD_ASSIGN_OR_RETURN(auto key, ResolveKey(ctx, ref, AliasRefs::kRejected));
-        KMSD_RETURN_IF_ERROR(RequireNotPendingDeletion(*key));
+        KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
         KMSD_RETURN_IF_ERROR(CheckOperations(*key, ops));
         KMSD_RETURN_IF_ERROR(DryRunGate(req));
         // A repeat with the same name and parameters is the same grant (a fresh token).
@@ -208,7 +203,7 @@ Result<Json> CreateGrant(OpContext& ctx, const Request& req) {
 }
 
 Result<Json> ListGrants(OpContext& ctx, const Request& req) {
-    KMSD_ASSIGN_OR_RETURN(auto key, ResolveKey(ctx, req.String("KeyId"), AliasRefs::kRejected));
+    KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
     auto grants = ctx.services.catalog.GrantsOf(key->scoped());
     const auto grant_id = req.OptString("GrantId");
     const auto grantee = req.OptString("GranteePrincipal");
@@ -258,8 +253,7 @@ Result<Json> RetireGrant(OpContext& ctx, const Request& req) {
                                        "RetireGrant") != grant->operations.end();
         const bool issuer = ctx.caller.root() &&
                             grant->issuing_account.ends_with(":" + ctx.caller.account + ":root");
-        if (!retiring && !grantee && !issuer)
-            KMSD_RETURN_IF_ERROR(AuthorizeKey(ctx, *key, "RetireGrant", "", Grants::kIgnored));
+        if (!retiring && !grantee && !issuer) KMSD_RETURN_IF_ERROR(ctx.Authorize(*key));
         KMSD_RETURN_IF_ERROR(DryRunGate(req));
         storage::Change change;
         change.delete_grants.push_back(grant_id);
@@ -271,7 +265,7 @@ Result<Json> RetireGrant(OpContext& ctx, const Request& req) {
 Result<Json> RevokeGrant(OpContext& ctx, const Request& req) {
     const std::string grant_id = req.String("GrantId");
     KMSD_RETURN_IF_ERROR(ctx.services.catalog.Write([&]() -> Result<storage::Change> {
-        KMSD_ASSIGN_OR_RETURN(auto key, ResolveKey(ctx, req.String("KeyId"), AliasRefs::kRejected));
+        KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
         auto grant = ctx.services.catalog.FindGrant(grant_id);
         if (!grant || grant->key != key->scoped()) return GrantNotFound(grant_id);
         KMSD_RETURN_IF_ERROR(DryRunGate(req));

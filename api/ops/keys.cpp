@@ -44,12 +44,10 @@ Status CheckSpecAndUsage(const Request& req, std::string& spec) {
     return Status::Ok();
 }
 
-Result<Json> SetEnabled(OpContext& ctx, const Request& req, bool enabled) {
+Result<Json> SetEnabled(OpContext& ctx, bool enabled) {
     const double now = ctx.Now();
-    KMSD_ASSIGN_OR_RETURN(auto key, MutateKey(ctx, req.String("KeyId"), [&](storage::KeyRecord& k) {
-                              if (k.state == storage::KeyState::kPendingDeletion ||
-                                  k.state == storage::KeyState::kPendingImport)
-                                  return RequireEnabled(k);
+    KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
+    KMSD_ASSIGN_OR_RETURN(key, MutateKey(ctx, *key, [&](storage::KeyRecord& k) {
                               k.state = enabled ? storage::KeyState::kEnabled
                                                 : storage::KeyState::kDisabled;
                               // A disabled key is not rotated; if its date passed meanwhile, it
@@ -101,8 +99,8 @@ Result<Json> CreateKey(OpContext& ctx, const Request& req) {
     return out;
 }
 
-Result<Json> DescribeKey(OpContext& ctx, const Request& req) {
-    KMSD_ASSIGN_OR_RETURN(auto key, ResolveKey(ctx, req.String("KeyId"), AliasRefs::kAllowed));
+Result<Json> DescribeKey(OpContext& ctx, const Request& /*req*/) {
+    KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
     Json out = Json::object();
     out["KeyMetadata"] = KeyMetadata(*key);
     return out;
@@ -123,9 +121,9 @@ Result<Json> ListKeys(OpContext& ctx, const Request& req) {
                         keys.size() > limit ? EncodeMarker("keys", keys[limit - 1]->key_id) : "");
 }
 
-Result<Json> EnableKey(OpContext& ctx, const Request& req) { return SetEnabled(ctx, req, true); }
+Result<Json> EnableKey(OpContext& ctx, const Request& /*req*/) { return SetEnabled(ctx, true); }
 
-Result<Json> DisableKey(OpContext& ctx, const Request& req) { return SetEnabled(ctx, req, false); }
+Result<Json> DisableKey(OpContext& ctx, const Request& /*req*/) { return SetEnabled(ctx, false); }
 
 Result<Json> ScheduleKeyDeletion(OpContext& ctx, const Request& req) {
     const long long days = req.OptInt("PendingWindowInDays").value_or(kDefaultPendingWindowDays);
@@ -137,8 +135,8 @@ Result<Json> ScheduleKeyDeletion(OpContext& ctx, const Request& req) {
                          "have value " +
                          (days < 7 ? "greater than or equal to 7" : "less than or equal to 30"));
     const double now = ctx.Now();
-    KMSD_ASSIGN_OR_RETURN(auto key, MutateKey(ctx, req.String("KeyId"), [&](storage::KeyRecord& k) {
-                              KMSD_RETURN_IF_ERROR(RequireNotPendingDeletion(k));
+    KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
+    KMSD_ASSIGN_OR_RETURN(key, MutateKey(ctx, *key, [&](storage::KeyRecord& k) {
                               k.state = storage::KeyState::kPendingDeletion;
                               k.deletion_date =
                                   Timestamp(now + static_cast<double>(days) * kSecondsPerDay);
@@ -154,11 +152,9 @@ Result<Json> ScheduleKeyDeletion(OpContext& ctx, const Request& req) {
     return out;
 }
 
-Result<Json> CancelKeyDeletion(OpContext& ctx, const Request& req) {
-    KMSD_ASSIGN_OR_RETURN(auto key, MutateKey(ctx, req.String("KeyId"), [&](storage::KeyRecord& k) {
-                              if (k.state != storage::KeyState::kPendingDeletion)
-                                  return Error(ErrorCode::kInvalidState,
-                                               k.arn + " is not pending deletion.");
+Result<Json> CancelKeyDeletion(OpContext& ctx, const Request& /*req*/) {
+    KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
+    KMSD_ASSIGN_OR_RETURN(key, MutateKey(ctx, *key, [&](storage::KeyRecord& k) {
                               // AWS leaves a cancelled key Disabled, not Enabled.
                               k.state = storage::KeyState::kDisabled;
                               k.deletion_date.reset();
@@ -172,8 +168,8 @@ Result<Json> CancelKeyDeletion(OpContext& ctx, const Request& req) {
 
 Result<Json> UpdateKeyDescription(OpContext& ctx, const Request& req) {
     const std::string description = req.String("Description");
-    KMSD_RETURN_IF_ERROR(MutateKey(ctx, req.String("KeyId"), [&](storage::KeyRecord& k) {
-                             KMSD_RETURN_IF_ERROR(RequireNotPendingDeletion(k));
+    KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
+    KMSD_RETURN_IF_ERROR(MutateKey(ctx, *key, [&](storage::KeyRecord& k) {
                              k.description = description;
                              return Status::Ok();
                          }).status());

@@ -15,7 +15,7 @@ Status CheckPolicyName(const Request& req) {
 }  // namespace
 
 Result<Json> GetKeyPolicy(OpContext& ctx, const Request& req) {
-    KMSD_ASSIGN_OR_RETURN(auto key, ResolveKey(ctx, req.String("KeyId"), AliasRefs::kRejected));
+    KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
     KMSD_RETURN_IF_ERROR(CheckPolicyName(req));
     Json out = Json::object();
     out["Policy"] = Str(FormatPolicy(key->policy));
@@ -26,20 +26,20 @@ Result<Json> GetKeyPolicy(OpContext& ctx, const Request& req) {
 Result<Json> PutKeyPolicy(OpContext& ctx, const Request& req) {
     const std::string policy = req.String("Policy");
     KMSD_RETURN_IF_ERROR(CheckPolicyName(req));
-    KMSD_ASSIGN_OR_RETURN(auto key, ResolveKey(ctx, req.String("KeyId"), AliasRefs::kRejected));
+    KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
     storage::KeyRecord candidate = *key;
     candidate.policy = policy;
     KMSD_RETURN_IF_ERROR(
         CheckNewKeyPolicy(ctx, candidate, req.Bool("BypassPolicyLockoutSafetyCheck")));
-    KMSD_RETURN_IF_ERROR(MutateKey(ctx, req.String("KeyId"), [&](storage::KeyRecord& k) {
+    KMSD_RETURN_IF_ERROR(MutateKey(ctx, *key, [&](storage::KeyRecord& k) {
                              k.policy = policy;
                              return Status::Ok();
                          }).status());
     return Json();
 }
 
-Result<Json> ListKeyPolicies(OpContext& ctx, const Request& req) {
-    KMSD_RETURN_IF_ERROR(ResolveKey(ctx, req.String("KeyId"), AliasRefs::kRejected).status());
+Result<Json> ListKeyPolicies(OpContext& ctx, const Request& /*req*/) {
+    KMSD_RETURN_IF_ERROR(ctx.Key().status());
     return PageResponse("PolicyNames", Json::array({"default"}), "");
 }
 

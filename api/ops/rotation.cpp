@@ -18,19 +18,14 @@ Status RequireRotatable(const storage::KeyRecord& key) {
     return Status::Ok();
 }
 
-// Enable/DisableKeyRotation need an enabled key: Disabled → DisabledException, and so on.
-Status RequireRotationSettable(const storage::KeyRecord& key) {
-    KMSD_RETURN_IF_ERROR(RequireEnabled(key));
-    return RequireRotatable(key);
-}
-
 }  // namespace
 
 Result<Json> EnableKeyRotation(OpContext& ctx, const Request& req) {
     const double now = ctx.Now();
+    KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
     KMSD_RETURN_IF_ERROR(
-        MutateKey(ctx, req.String("KeyId"), [&](storage::KeyRecord& k) {
-            KMSD_RETURN_IF_ERROR(RequireRotationSettable(k));
+        MutateKey(ctx, *key, [&](storage::KeyRecord& k) {
+            KMSD_RETURN_IF_ERROR(RequireRotatable(k));
             const int days =
                 static_cast<int>(req.OptInt("RotationPeriodInDays").value_or(kDefaultRotationDays));
             // The schedule is anchored where the current period started: a new
@@ -46,9 +41,10 @@ Result<Json> EnableKeyRotation(OpContext& ctx, const Request& req) {
     return Json();
 }
 
-Result<Json> DisableKeyRotation(OpContext& ctx, const Request& req) {
-    KMSD_RETURN_IF_ERROR(MutateKey(ctx, req.String("KeyId"), [&](storage::KeyRecord& k) {
-                             KMSD_RETURN_IF_ERROR(RequireRotationSettable(k));
+Result<Json> DisableKeyRotation(OpContext& ctx, const Request& /*req*/) {
+    KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
+    KMSD_RETURN_IF_ERROR(MutateKey(ctx, *key, [&](storage::KeyRecord& k) {
+                             KMSD_RETURN_IF_ERROR(RequireRotatable(k));
                              k.rotation_enabled = false;
                              k.next_rotation_date.reset();
                              return Status::Ok();
@@ -56,8 +52,8 @@ Result<Json> DisableKeyRotation(OpContext& ctx, const Request& req) {
     return Json();
 }
 
-Result<Json> GetKeyRotationStatus(OpContext& ctx, const Request& req) {
-    KMSD_ASSIGN_OR_RETURN(auto key, ResolveKey(ctx, req.String("KeyId"), AliasRefs::kRejected));
+Result<Json> GetKeyRotationStatus(OpContext& ctx, const Request& /*req*/) {
+    KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
     KMSD_RETURN_IF_ERROR(RequireRotatable(*key));
     Json out = Json::object();
     out["KeyId"] = Str(key->arn);
@@ -69,12 +65,11 @@ Result<Json> GetKeyRotationStatus(OpContext& ctx, const Request& req) {
     return out;
 }
 
-Result<Json> RotateKeyOnDemand(OpContext& ctx, const Request& req) {
+Result<Json> RotateKeyOnDemand(OpContext& ctx, const Request& /*req*/) {
     const double now = Timestamp(ctx.Now());
     storage::KeyPtr rotated;
     KMSD_RETURN_IF_ERROR(ctx.services.catalog.Write([&]() -> Result<storage::Change> {
-        KMSD_ASSIGN_OR_RETURN(auto key, ResolveKey(ctx, req.String("KeyId"), AliasRefs::kRejected));
-        KMSD_RETURN_IF_ERROR(RequireEnabled(*key));
+        KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
         KMSD_RETURN_IF_ERROR(RequireRotatable(*key));
         const auto on_demand =
             std::count_if(key->materials.begin(), key->materials.end(),
@@ -98,7 +93,7 @@ Result<Json> RotateKeyOnDemand(OpContext& ctx, const Request& req) {
 }
 
 Result<Json> ListKeyRotations(OpContext& ctx, const Request& req) {
-    KMSD_ASSIGN_OR_RETURN(auto key, ResolveKey(ctx, req.String("KeyId"), AliasRefs::kRejected));
+    KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
     KMSD_RETURN_IF_ERROR(RequireRotatable(*key));
     const bool all = req.String("IncludeKeyMaterial", "ROTATIONS_ONLY") == "ALL_KEY_MATERIAL";
     // Oldest first (ties by material ID), which is also the marker order.

@@ -6,8 +6,8 @@
 namespace kmsd::api::ops {
 
 Result<Json> TagResource(OpContext& ctx, const Request& req) {
-    KMSD_RETURN_IF_ERROR(MutateKey(ctx, req.String("KeyId"), [&](storage::KeyRecord& k) {
-                             KMSD_RETURN_IF_ERROR(RequireNotPendingDeletion(k));
+    KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
+    KMSD_RETURN_IF_ERROR(MutateKey(ctx, *key, [&](storage::KeyRecord& k) {
                              return MergeTags(k.tags, req.At("Tags"));
                          }).status());
     return Json();
@@ -15,8 +15,8 @@ Result<Json> TagResource(OpContext& ctx, const Request& req) {
 
 Result<Json> UntagResource(OpContext& ctx, const Request& req) {
     const auto remove = req.StringList("TagKeys");
-    KMSD_RETURN_IF_ERROR(MutateKey(ctx, req.String("KeyId"), [&](storage::KeyRecord& k) {
-                             KMSD_RETURN_IF_ERROR(RequireNotPendingDeletion(k));
+    KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
+    KMSD_RETURN_IF_ERROR(MutateKey(ctx, *key, [&](storage::KeyRecord& k) {
                              // Keys that are not there are a no-op, as in AWS.
                              std::erase_if(k.tags, [&](const auto& t) {
                                  return std::find(remove.begin(), remove.end(), t.first) !=
@@ -28,7 +28,7 @@ Result<Json> UntagResource(OpContext& ctx, const Request& req) {
 }
 
 Result<Json> ListResourceTags(OpContext& ctx, const Request& req) {
-    KMSD_ASSIGN_OR_RETURN(auto key, ResolveKey(ctx, req.String("KeyId"), AliasRefs::kRejected));
+    KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
     const std::size_t limit = PageLimit(req, 50, 50);
     // Listed by tag key, which is also the marker order.
     storage::Tags sorted = key->tags;

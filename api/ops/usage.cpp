@@ -3,9 +3,9 @@
 
 namespace kmsd::api::ops {
 
-Result<Json> GetKeyLastUsage(OpContext& ctx, const Request& req) {
-    // Works in every key state; alias names are not accepted (kms-reference §9.2).
-    KMSD_ASSIGN_OR_RETURN(auto key, ResolveKey(ctx, req.String("KeyId"), AliasRefs::kRejected));
+Result<Json> GetKeyLastUsage(OpContext& ctx, const Request& /*req*/) {
+    // Any key state, no alias names (kms-reference §9.2): its route declares both.
+    KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
     Json out = Json::object();
     out["KeyId"] = Str(key->arn);
     out["KeyCreationDate"] = key->creation_date;

@@ -1,8 +1,14 @@
-// [api]: a key outside an operation's accepted usages is refused with AWS's
-// InvalidKeyUsageException text, for keys named in the request and keys named by a ciphertext
-// alike.
+// [api]: the route table (design.md §2) and what its declarations do: a key outside a route's
+// accepted usages is refused with AWS's InvalidKeyUsageException text, for keys named in the
+// request and keys named by a ciphertext alike.
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <initializer_list>
+#include <string_view>
+#include <vector>
 
+#include "api/route.h"
+#include "api/validate.h"
 #include "common/base64.h"
 #include "support/fakes.h"
 
@@ -91,4 +97,235 @@ TEST_CASE("a key of the wrong usage is refused with AWS's InvalidKeyUsage text",
                                           "\",\"Tags\":[{\"TagKey\":\"k\",\"TagValue\":\"v\"}]}")
                   .status == 200);
     }
+}
+
+TEST_CASE("CheckKeyKinds: usage before spec, AWS's text for the usage", "[api]") {
+    storage::KeyRecord key;
+    key.arn = Arn("k");
+    key.key_usage = "SIGN_VERIFY";
+    key.key_spec = "ML_DSA_44";
+    CHECK(api::CheckKeyKinds(key, api::kAnyKey, "Sign").ok());
+    const api::KeyKinds rsa_ecc_signing{api::usage::kSignVerify, api::spec::kRsa | api::spec::kEcc};
+    auto wrong_spec = api::CheckKeyKinds(key, rsa_ecc_signing, "Sign");
+    CHECK(wrong_spec.code() == ErrorCode::kInvalidKeyUsage);
+    CHECK(wrong_spec.message() ==
+          Arn("k") + " key KeySpec is ML_DSA_44 which is not valid for Sign.");
+    key.key_spec = "ECC_SECG_P256K1";
+    CHECK(api::CheckKeyKinds(key, rsa_ecc_signing, "Sign").ok());
+    auto wrong_usage = api::CheckKeyKinds(key, api::kSymmetricEncryption, "Encrypt");
+    CHECK(wrong_usage.code() == ErrorCode::kInvalidKeyUsage);
+    CHECK(wrong_usage.message() ==
+          Arn("k") + " key usage is SIGN_VERIFY which is not valid for Encrypt.");
+    key.key_usage = "ENCRYPT_DECRYPT";
+    key.key_spec = "RSA_2048";
+    CHECK(api::CheckKeyKinds(key, api::kSymmetricEncryption, "GenerateDataKey").message() ==
+          Arn("k") + " key KeySpec is RSA_2048 which is not valid for GenerateDataKey.");
+}
+
+TEST_CASE("the declarations decide before the operation's own checks where they did before",
+          "[api]") {
+    TestKms kms;
+    const std::string id = kms.NewKey();
+    SECTION("CreateGrant refuses an alias before it looks at anything else") {
+        CheckError(kms.Call("CreateGrant",
+                            "{\"KeyId\":\"alias/x\",\"GranteePrincipal\":\"p\","
+                            "\"Operations\":[\"Encrypt\"],\"Constraints\":{"
+                            "\"EncryptionContextEquals\":{\"a\":\"b\"},"
+                            "\"EncryptionContextSubset\":{\"a\":\"b\"}}}"),
+                   "InvalidArnException", "Key Aliases are not supported for this operation.");
+    }
+    SECTION("ScheduleKeyDeletion checks its window before the key") {
+        CHECK(kms.Call("ScheduleKeyDeletion", "{\"KeyId\":\"nope\",\"PendingWindowInDays\":3}")
+                  .type() == "ValidationException");
+    }
+    SECTION("ListAliases' KeyId is looked up, not authorized: IAM alone decides") {
+        REQUIRE(
+            kms.Call("CreateAlias", "{\"AliasName\":\"alias/a\",\"TargetKeyId\":\"" + id + "\"}")
+                .status == 200);
+        // A policy that allows nothing but changing itself.
+        REQUIRE(kms.Call("PutKeyPolicy",
+                         "{\"KeyId\":\"" + id +
+                             "\",\"Policy\":\"{\\\"Statement\\\":[{\\\"Effect\\\":\\\"Allow\\\","
+                             "\\\"Principal\\\":{\\\"AWS\\\":\\\"*\\\"},\\\"Action\\\":"
+                             "\\\"kms:PutKeyPolicy\\\",\\\"Resource\\\":\\\"*\\\"}]}\"}")
+                    .status == 200);
+        CHECK(kms.Call("DescribeKey", "{\"KeyId\":\"" + id + "\"}").type() ==
+              "AccessDeniedException");
+        auto listed = kms.Call("ListAliases", "{\"KeyId\":\"" + id + "\"}");
+        REQUIRE(listed.status == 200);
+        CHECK(listed.json["Aliases"].size() == 1);
+        CheckError(kms.Call("ListAliases", "{\"KeyId\":\"alias/a\"}"), "NotFoundException",
+                   "Invalid keyId 'alias/a'");
+    }
+}
+
+// --- The table itself -------------------------------------------------------------------------
+
+namespace {
+
+using api::KeyDecl;
+using api::KeyFrom;
+using api::Route;
+
+bool In(std::initializer_list<std::string_view> list, std::string_view v) {
+    return std::find(list.begin(), list.end(), v) != list.end();
+}
+
+// The keys a route declares.
+std::vector<const KeyDecl*> KeysOf(const Route& r) {
+    std::vector<const KeyDecl*> out;
+    for (const KeyDecl* k : {&r.key, &r.target})
+        if (k->from != KeyFrom::kNone) out.push_back(k);
+    return out;
+}
+
+// AWS: "Allowing users in other accounts to use a KMS key" and each operation's
+// "Cross-account use: Yes" (kms-reference §2.2).
+const std::initializer_list<std::string_view> kCrossAccountOps = {
+    "CreateGrant",
+    "Decrypt",
+    "DeriveSharedSecret",
+    "DescribeKey",
+    "Encrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "GenerateDataKeyWithoutPlaintext",
+    "GenerateMac",
+    "GetKeyRotationStatus",
+    "GetPublicKey",
+    "ListGrants",
+    "ReEncrypt",
+    "RetireGrant",
+    "RevokeGrant",
+    "Sign",
+    "Verify",
+    "VerifyMac"};
+
+// Operations not on a key: IAM policies alone (kms-reference §6.2 item 4).
+const std::initializer_list<std::string_view> kIamOnlyOps = {"CreateKey",
+                                                             "ListKeys",
+                                                             "ListAliases",
+                                                             "GenerateRandom",
+                                                             "ListRetirableGrants",
+                                                             "CreateCustomKeyStore",
+                                                             "DescribeCustomKeyStores",
+                                                             "ConnectCustomKeyStore",
+                                                             "DisconnectCustomKeyStore",
+                                                             "DeleteCustomKeyStore",
+                                                             "UpdateCustomKeyStore"};
+
+// Operations whose key member accepts alias names and alias ARNs (kms-reference §2.2).
+const std::initializer_list<std::string_view> kAliasOps = {"Decrypt",
+                                                           "DeriveSharedSecret",
+                                                           "DescribeKey",
+                                                           "Encrypt",
+                                                           "GenerateDataKey",
+                                                           "GenerateDataKeyPair",
+                                                           "GenerateDataKeyPairWithoutPlaintext",
+                                                           "GenerateDataKeyWithoutPlaintext",
+                                                           "GenerateMac",
+                                                           "GetPublicKey",
+                                                           "ReEncrypt",
+                                                           "Sign",
+                                                           "Verify",
+                                                           "VerifyMac"};
+
+}  // namespace
+
+TEST_CASE("route table: every route is a model operation with a handler and an action", "[api]") {
+    const auto routes = api::Routes();
+    REQUIRE(routes.size() >= 35);
+    for (std::size_t i = 0; i < routes.size(); ++i) {
+        const Route& r = routes[i];
+        INFO(r.name);
+        CHECK(api::IsModelOperation(std::string(r.name)));
+        CHECK(r.handler != nullptr);
+        CHECK(api::FindRoute(r.name) == &r);
+        if (i > 0) CHECK(routes[i - 1].name < r.name);  // sorted, so no duplicates
+        // The action is kms:<Operation>; only ReEncrypt's keys have actions of their own.
+        CHECK(api::ActionOf(r) == r.name);
+        for (const KeyDecl* k : KeysOf(r)) {
+            const std::string_view action = api::ActionOf(r, *k);
+            if (r.name == "ReEncrypt")
+                CHECK(action == (k == &r.key ? "ReEncryptFrom" : "ReEncryptTo"));
+            else
+                CHECK(action == r.name);
+        }
+    }
+    CHECK(api::FindRoute("Sign") == nullptr);
+}
+
+TEST_CASE("route table: key members are members of the operation's input", "[api]") {
+    for (const Route& r : api::Routes()) {
+        INFO(r.name);
+        for (const KeyDecl* k : KeysOf(r)) {
+            REQUIRE(k->member != nullptr);
+            INFO(k->member);
+            CHECK(api::ModelInputHasMember(std::string(r.name), k->member));
+        }
+        if (r.alias_member) CHECK(api::ModelInputHasMember(std::string(r.name), r.alias_member));
+        if (r.target.from != KeyFrom::kNone) CHECK(r.target.from == KeyFrom::kMember);
+        // Only a key the request names can be resolved before the operation runs.
+        if (r.resolve == api::Resolve::kBeforeHandler) CHECK(r.key.from == KeyFrom::kMember);
+    }
+    CHECK_FALSE(api::ModelInputHasMember("Encrypt", "KeyIds"));
+}
+
+TEST_CASE("route table: other accounts' keys exactly where AWS allows them", "[api]") {
+    for (const Route& r : api::Routes()) {
+        INFO(r.name);
+        const auto keys = KeysOf(r);
+        const bool documented = In(kCrossAccountOps, r.name);
+        // Every key of such an operation (ReEncrypt's source and destination alike), none of
+        // the others'.
+        for (const KeyDecl* k : keys) CHECK(k->cross_account == documented);
+        if (documented) CHECK_FALSE(keys.empty());
+    }
+    for (std::string_view op : kCrossAccountOps) CHECK(api::IsModelOperation(std::string(op)));
+}
+
+TEST_CASE("route table: IAM-only routes authorize no key; the others authorize one", "[api]") {
+    for (const Route& r : api::Routes()) {
+        INFO(r.name);
+        CHECK(r.iam_only == In(kIamOnlyOps, r.name));
+        if (r.iam_only) {
+            // ListAliases' optional KeyId filters the list: looked up, never authorized.
+            CHECK((r.key.from == KeyFrom::kNone || r.key.authz == api::KeyAuthz::kNone));
+            CHECK(r.target.from == KeyFrom::kNone);
+            CHECK(r.alias_member == nullptr);
+        } else {
+            bool authorizes = r.alias_member != nullptr;
+            for (const KeyDecl* k : KeysOf(r)) authorizes |= k->authz != api::KeyAuthz::kNone;
+            CHECK(authorizes);
+        }
+    }
+}
+
+TEST_CASE("route table: alias names and ARNs exactly where AWS accepts them", "[api]") {
+    for (const Route& r : api::Routes()) {
+        INFO(r.name);
+        for (const KeyDecl* k : KeysOf(r)) {
+            if (k->from != KeyFrom::kMember && k->from != KeyFrom::kCiphertext) continue;
+            INFO(k->member);
+            CHECK((k->aliases == api::AliasRefs::kAllowed) == In(kAliasOps, r.name));
+        }
+    }
+}
+
+TEST_CASE("route table: cryptographic routes accept only enabled keys of their usage", "[api]") {
+    for (std::string_view op : {"Encrypt", "Decrypt", "GenerateDataKey",
+                                "GenerateDataKeyWithoutPlaintext", "ReEncrypt"}) {
+        INFO(op);
+        const Route* r = api::FindRoute(op);
+        REQUIRE(r);
+        for (const KeyDecl* k : KeysOf(*r)) {
+            CHECK(k->states == api::KeyStates::kEnabled);
+            CHECK(k->kinds.usages == api::usage::kEncryptDecrypt);
+            CHECK(k->kinds.specs == api::spec::kSymmetric);
+        }
+    }
+    // Metadata operations take any key.
+    for (std::string_view op : {"DescribeKey", "GetKeyPolicy", "ListResourceTags", "TagResource"})
+        CHECK(api::FindRoute(op)->key.kinds.usages == api::usage::kAny);
 }
