@@ -713,13 +713,59 @@ class AliasTest(KmsdTestCase):
         self.assertKmsError(self.kms.create_alias, "NotFoundException",
                             AliasName="alias/second", TargetKeyId="alias/first")
 
+    # The alias quota is 50 per KMS key (kms-reference §7.1: it replaced the old per-Region
+    # quota; there is no account/Region-wide alias limit any more). AWS's message for it is not
+    # recorded (§11); kmsd's text is its own (api/ops/aliases.cpp).
+    TOO_MANY_ALIASES = "Too many aliases for key %s. The limit is 50."
+
+    def fill_with_aliases(self, md, prefix):
+        for i in range(50):
+            self.kms.create_alias(AliasName="alias/%s-%02d" % (prefix, i), TargetKeyId=md["KeyId"])
+
     def test_fifty_aliases_per_key(self):
         md = self.create_key()
-        for i in range(50):
-            self.kms.create_alias(AliasName="alias/many-%02d" % i, TargetKeyId=md["KeyId"])
+        self.fill_with_aliases(md, "many")
         self.assertKmsError(self.kms.create_alias, "LimitExceededException",
+                            self.TOO_MANY_ALIASES % md["Arn"],
                             AliasName="alias/many-50", TargetKeyId=md["KeyId"])
         self.assertEqual(len(self.my_aliases(KeyId=md["KeyId"])), 50)
+        self.assertKmsError(self.kms.describe_key, "NotFoundException",
+                            "Alias %s is not found." % alias_arn("alias/many-50"),
+                            KeyId="alias/many-50")
+
+    def test_alias_quota_is_per_key_not_per_region(self):
+        full = self.create_key()
+        self.fill_with_aliases(full, "full")
+        # Another key in the same account and Region takes aliases of its own: more than 50 in
+        # the Region is fine.
+        other = self.create_key()
+        for i in range(10):
+            self.kms.create_alias(AliasName="alias/other-%02d" % i, TargetKeyId=other["KeyId"])
+        self.assertEqual(len(self.my_aliases()), 60)
+        # And each key has its own 50: the full key still refuses, whatever the alias name.
+        self.assertKmsError(self.kms.create_alias, "LimitExceededException",
+                            self.TOO_MANY_ALIASES % full["Arn"],
+                            AliasName="alias/other-10", TargetKeyId=full["KeyId"])
+
+    def test_update_alias_onto_a_full_key_is_refused(self):
+        full = self.create_key()
+        self.fill_with_aliases(full, "full")
+        other = self.create_key()
+        self.kms.create_alias(AliasName="alias/mover", TargetKeyId=other["KeyId"])
+        self.assertKmsError(self.kms.update_alias, "LimitExceededException",
+                            self.TOO_MANY_ALIASES % full["Arn"],
+                            AliasName="alias/mover", TargetKeyId=full["KeyId"])
+        self.assertEqual(self.kms.describe_key(KeyId="alias/mover")["KeyMetadata"]["KeyId"],
+                         other["KeyId"])
+        # Room made by deleting one of the 50 is room again.
+        self.kms.delete_alias(AliasName="alias/full-07")
+        self.kms.update_alias(AliasName="alias/mover", TargetKeyId=full["KeyId"])
+        self.assertEqual(self.kms.describe_key(KeyId="alias/mover")["KeyMetadata"]["KeyId"],
+                         full["KeyId"])
+        self.assertEqual(len(self.my_aliases(KeyId=full["KeyId"])), 50)
+        self.assertKmsError(self.kms.create_alias, "LimitExceededException",
+                            self.TOO_MANY_ALIASES % full["Arn"],
+                            AliasName="alias/full-07", TargetKeyId=full["KeyId"])
 
     def test_alias_to_disabled_key_allowed(self):
         md = self.create_key()
