@@ -1080,6 +1080,95 @@ class DryRunTest(KmsdTestCase):
                             KeyId=missing, KeySpec="AES_256", DryRun=True)
 
 
+    # DryRunModifiers ["IGNORE_CIPHERTEXT"] (botocore 1.43 models it for Decrypt and ReEncrypt):
+    # only the key and the caller's permission are checked, not the ciphertext, so KeyId /
+    # SourceKeyId becomes mandatory (kms-reference §9.1).
+    IGNORE = ["IGNORE_CIPHERTEXT"]
+
+    def test_decrypt_dry_run_ignore_ciphertext(self):
+        md = self.create_key()
+        kid = md["KeyId"]
+        blob = self.kms.encrypt(KeyId=kid, Plaintext=b"x")["CiphertextBlob"]
+        self.kms.create_alias(AliasName="alias/dry", TargetKeyId=kid)
+        code = "DryRunOperationException"
+        for name, kw in (("garbage ciphertext", {"CiphertextBlob": b"not a ciphertext"}),
+                         ("no ciphertext", {}),
+                         ("real ciphertext", {"CiphertextBlob": blob}),
+                         ("wrong context", {"CiphertextBlob": blob,
+                                            "EncryptionContext": {"not": "it"}})):
+            for ref in (kid, md["Arn"], "alias/dry"):
+                with self.subTest(name, key=ref):
+                    self.assertKmsError(self.kms.decrypt, code, DRY_RUN_MSG, KeyId=ref,
+                                        DryRun=True, DryRunModifiers=self.IGNORE, **kw)
+        # The ciphertext is not looked at, so naming another key than the blob's is no
+        # IncorrectKeyException either: that key is the one checked.
+        other = self.create_key()["KeyId"]
+        self.assertKmsError(self.kms.decrypt, code, DRY_RUN_MSG, CiphertextBlob=blob, KeyId=other,
+                            DryRun=True, DryRunModifiers=self.IGNORE)
+        # Nothing was decrypted: the key's last use is still the Encrypt above, and `other` has
+        # never been used.
+        self.assertEqual(self.kms.get_key_last_usage(KeyId=kid)["KeyLastUsage"]["Operation"],
+                         "Encrypt")
+        self.assertNotIn("KeyLastUsage", self.kms.get_key_last_usage(KeyId=other))
+
+    def test_decrypt_dry_run_ignore_ciphertext_reports_key_failures(self):
+        md = self.create_key()
+        kid = md["KeyId"]
+        # KeyId is required (kmsd's text; AWS's is not recorded).
+        self.assertKmsError(self.kms.decrypt, "ValidationException",
+                            "KeyId is required when DryRunModifiers contains IGNORE_CIPHERTEXT.",
+                            CiphertextBlob=b"junk", DryRun=True, DryRunModifiers=self.IGNORE)
+        missing = str(uuid.uuid4())
+        self.assertKmsError(self.kms.decrypt, "NotFoundException",
+                            "Key '%s' does not exist" % key_arn(missing), KeyId=missing,
+                            CiphertextBlob=b"junk", DryRun=True, DryRunModifiers=self.IGNORE)
+        self.assertKmsError(self.kms.decrypt, "NotFoundException",
+                            "Alias %s is not found." % alias_arn("alias/none"), KeyId="alias/none",
+                            CiphertextBlob=b"junk", DryRun=True, DryRunModifiers=self.IGNORE)
+        self.kms.disable_key(KeyId=kid)
+        self.assertKmsError(self.kms.decrypt, "DisabledException", "%s is disabled." % md["Arn"],
+                            KeyId=kid, CiphertextBlob=b"junk", DryRun=True,
+                            DryRunModifiers=self.IGNORE)
+        self.kms.enable_key(KeyId=kid)
+        # What it is for: testing permission. An explicit deny of kms:Decrypt is reported.
+        self.kms.put_key_policy(KeyId=kid, PolicyName="default", Policy=json.dumps({
+            "Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::%s:root" % ACCOUNT},
+                 "Action": "kms:*", "Resource": "*"},
+                {"Effect": "Deny", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"}]}))
+        self.assertKmsError(self.kms.decrypt, "AccessDeniedException",
+                            "User: arn:aws:iam::%s:root is not authorized to perform: kms:Decrypt "
+                            "on resource: %s with an explicit deny in a resource-based policy"
+                            % (ACCOUNT, md["Arn"]),
+                            KeyId=kid, CiphertextBlob=b"junk", DryRun=True,
+                            DryRunModifiers=self.IGNORE)
+
+    def test_ignore_ciphertext_without_dry_run_is_an_ordinary_decrypt(self):
+        # The modifier applies only when DryRun is true.
+        kid = self.create_key()["KeyId"]
+        blob = self.kms.encrypt(KeyId=kid, Plaintext=b"real")["CiphertextBlob"]
+        for dry in ({}, {"DryRun": False}):
+            with self.subTest(**dry):
+                self.assertEqual(self.kms.decrypt(CiphertextBlob=blob, KeyId=kid,
+                                                  DryRunModifiers=self.IGNORE, **dry)["Plaintext"],
+                                 b"real")
+                self.assertKmsError(self.kms.decrypt, "InvalidCiphertextException", "",
+                                    CiphertextBlob=blob[:-1], KeyId=kid,
+                                    DryRunModifiers=self.IGNORE, **dry)
+
+    @unittest.expectedFailure
+    def test_re_encrypt_dry_run_ignore_ciphertext(self):
+        # kmsd bug: ReEncrypt ignores DryRunModifiers (api/ops/crypto.cpp decrypts the blob
+        # first), so ReEncrypt(CiphertextBlob=b"junk", SourceKeyId=K, DestinationKeyId=K,
+        # DryRun=True, DryRunModifiers=["IGNORE_CIPHERTEXT"]) answers InvalidCiphertextException
+        # instead of DryRunOperationException; the model documents the modifier for ReEncrypt
+        # too (kms-reference §9.1).
+        kid = self.create_key()["KeyId"]
+        self.assertKmsError(self.kms.re_encrypt, "DryRunOperationException", DRY_RUN_MSG,
+                            CiphertextBlob=b"junk", SourceKeyId=kid, DestinationKeyId=kid,
+                            DryRun=True, DryRunModifiers=self.IGNORE)
+
+
 class ValidationTest(KmsdTestCase):
 
     NULL_KEY_ID = ("1 validation error detected: Value null at 'keyId' failed to satisfy "
