@@ -482,6 +482,94 @@ class RegionTest(KmsdTestCase):
                             AliasName="alias/cross", TargetKeyId=md["KeyId"])
 
 
+class PartitionTest(KmsdTestCase):
+    """ARNs carry the partition of the request's Region (kms-reference §2.1: aws, aws-cn,
+    aws-us-gov): a client signing for a China or GovCloud Region gets arn:aws-cn:... /
+    arn:aws-us-gov:... key and alias ARNs, in every reply and message, and the default key policy
+    names the account's root in that partition (§6.1)."""
+
+    REGIONS = (("cn-north-1", "aws-cn"), ("cn-northwest-1", "aws-cn"),
+               ("us-gov-west-1", "aws-us-gov"), ("us-gov-east-1", "aws-us-gov"))
+
+    def test_key_arns(self):
+        for region, partition in self.REGIONS:
+            with self.subTest(region=region):
+                kms = self.server.client(region=region)
+                md = kms.create_key()["KeyMetadata"]
+                arn = "arn:%s:kms:%s:%s:key/%s" % (partition, region, ACCOUNT, md["KeyId"])
+                self.assertEqual(md["Arn"], arn)
+                self.assertEqual(kms.describe_key(KeyId=arn)["KeyMetadata"]["Arn"], arn)
+                self.assertEqual(kms.describe_key(KeyId=md["KeyId"])["KeyMetadata"]["Arn"], arn)
+                self.assertEqual(kms.list_keys()["Keys"], [{"KeyId": md["KeyId"], "KeyArn": arn}])
+                blob = kms.encrypt(KeyId=arn, Plaintext=b"x")
+                self.assertEqual(blob["KeyId"], arn)
+                self.assertEqual(kms.decrypt(CiphertextBlob=blob["CiphertextBlob"])["KeyId"], arn)
+                self.assertEqual(kms.generate_data_key(KeyId=arn, KeySpec="AES_256")["KeyId"], arn)
+                missing = str(uuid.uuid4())
+                self.assertKmsError(kms.describe_key, "NotFoundException",
+                                    "Key 'arn:%s:kms:%s:%s:key/%s' does not exist"
+                                    % (partition, region, ACCOUNT, missing), KeyId=missing)
+                kms.disable_key(KeyId=arn)
+                self.assertKmsError(kms.encrypt, "DisabledException", "%s is disabled." % arn,
+                                    KeyId=md["KeyId"], Plaintext=b"x")
+
+    def test_alias_arns(self):
+        for region, partition in self.REGIONS:
+            with self.subTest(region=region):
+                kms = self.server.client(region=region)
+                md = kms.create_key()["KeyMetadata"]
+                kms.create_alias(AliasName="alias/part", TargetKeyId=md["KeyId"])
+                alias = "arn:%s:kms:%s:%s:alias/part" % (partition, region, ACCOUNT)
+                listed = [a for a in kms.list_aliases(KeyId=md["KeyId"])["Aliases"]]
+                self.assertEqual([(a["AliasName"], a["AliasArn"]) for a in listed],
+                                 [("alias/part", alias)])
+                self.assertEqual(kms.describe_key(KeyId=alias)["KeyMetadata"]["Arn"], md["Arn"])
+                self.assertEqual(kms.encrypt(KeyId=alias, Plaintext=b"x")["KeyId"], md["Arn"])
+                self.assertKmsError(kms.describe_key, "NotFoundException",
+                                    "Alias arn:%s:kms:%s:%s:alias/none is not found."
+                                    % (partition, region, ACCOUNT), KeyId="alias/none")
+                self.assertKmsError(kms.create_alias, "AlreadyExistsException",
+                                    "An alias with the name %s already exists" % alias,
+                                    AliasName="alias/part", TargetKeyId=md["KeyId"])
+
+    def test_default_policy_grants_and_callers_use_the_partition(self):
+        for region, partition in self.REGIONS:
+            with self.subTest(region=region):
+                kms = self.server.client(region=region)
+                md = kms.create_key()["KeyMetadata"]
+                root = "arn:%s:iam::%s:root" % (partition, ACCOUNT)
+                self.assertEqual(kms.get_key_policy(KeyId=md["KeyId"])["Policy"],
+                                 DEFAULT_POLICY.replace("arn:aws:iam::", "arn:%s:iam::"
+                                                        % partition))
+                kms.create_grant(KeyId=md["KeyId"], GranteePrincipal=root,
+                                 Operations=["Decrypt"])
+                grant = kms.list_grants(KeyId=md["KeyId"])["Grants"][0]
+                self.assertEqual(grant["KeyId"], md["Arn"])
+                self.assertEqual(grant["IssuingAccount"], root)
+                # The caller (the account's root in open mode) is named in its partition.
+                kms.put_key_policy(KeyId=md["KeyId"], PolicyName="default", Policy=json.dumps({
+                    "Version": "2012-10-17", "Statement": [
+                        {"Effect": "Allow", "Principal": {"AWS": root}, "Action": "kms:*",
+                         "Resource": "*"},
+                        {"Effect": "Deny", "Principal": "*", "Action": "kms:Encrypt",
+                         "Resource": "*"}]}))
+                self.assertKmsError(kms.encrypt, "AccessDeniedException",
+                                    "User: %s is not authorized to perform: kms:Encrypt on "
+                                    "resource: %s with an explicit deny in a resource-based policy"
+                                    % (root, md["Arn"]), KeyId=md["KeyId"], Plaintext=b"x")
+
+    def test_partitions_are_separate_regions(self):
+        cn = self.server.client(region="cn-north-1")
+        md = cn.create_key()["KeyMetadata"]
+        # The same key ID in another partition's Region is another key (not found there), and
+        # the China ARN is refused from us-east-1 as any other Region's ARN is.
+        self.assertKmsError(self.kms.describe_key, "NotFoundException",
+                            "Key '%s' does not exist" % key_arn(md["KeyId"]), KeyId=md["KeyId"])
+        self.assertKmsError(self.kms.describe_key, "NotFoundException", "Invalid arn cn-north-1",
+                            KeyId=md["Arn"])
+        self.assertEqual(self.kms.list_keys()["Keys"], [])
+
+
 class AliasTest(KmsdTestCase):
 
     def my_aliases(self, **kw):
