@@ -12,7 +12,6 @@ import unittest
 import uuid
 
 import botocore.session
-from botocore.exceptions import ClientError
 
 from harness import ACCOUNT, REGION, KmsdTestCase, alias_arn, key_arn
 
@@ -126,8 +125,9 @@ class MetadataTest(KmsdTestCase):
                          "after")
         self.kms.update_key_description(KeyId=md["Arn"], Description="")
         self.assertEqual(self.kms.describe_key(KeyId=md["KeyId"])["KeyMetadata"]["Description"], "")
+        # An alias for an ID-only operation (README, compatibility choices).
         self.assertKmsError(self.kms.update_key_description, "NotFoundException",
-                            KeyId="alias/nope", Description="x")
+                            "Invalid keyId 'alias/nope'", KeyId="alias/nope", Description="x")
 
     def test_description_too_long(self):
         self.create_key(Description="d" * 8192)
@@ -161,18 +161,32 @@ class MetadataTest(KmsdTestCase):
         self.assertEqual(set(m[len(prefix):-1].split(", ")), model_enum("KeyUsageType"))
 
     def test_unsupported_create_key_features(self):
+        # README: "<what> is not supported by kmsd yet." rather than a different key.
         cases = {
-            "asymmetric RSA": dict(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT"),
-            "asymmetric ECC": dict(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY"),
-            "HMAC": dict(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC"),
-            "Origin EXTERNAL": dict(Origin="EXTERNAL"),
-            "MultiRegion": dict(MultiRegion=True),
-            "CustomKeyStoreId": dict(CustomKeyStoreId="cks-1234567890abcdef0"),
+            "asymmetric RSA": (dict(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT"),
+                               "KeySpec RSA_2048"),
+            "asymmetric ECC": (dict(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY"),
+                               "KeySpec ECC_NIST_P256"),
+            "HMAC": (dict(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC"), "KeySpec HMAC_256"),
+            "Origin EXTERNAL": (dict(Origin="EXTERNAL"), "Origin EXTERNAL"),
+            "MultiRegion": (dict(MultiRegion=True), "MultiRegion"),
         }
-        for name, kw in cases.items():
+        for name, (kw, what) in cases.items():
             with self.subTest(case=name):
-                self.assertKmsError(self.kms.create_key, "UnsupportedOperationException", **kw)
+                self.assertKmsError(self.kms.create_key, "UnsupportedOperationException",
+                                    "%s is not supported by kmsd yet." % what, **kw)
+        self.assertKmsError(self.kms.create_key, "UnsupportedOperationException",
+                            CustomKeyStoreId="cks-1234567890abcdef0")
         self.assertEqual(self.kms.list_keys()["Keys"], [])
+
+    @unittest.expectedFailure
+    def test_unsupported_custom_key_store_message(self):
+        # kmsd bug: CreateKey(CustomKeyStoreId=...) answers "Custom key stores are is not
+        # supported by kmsd yet." (api/ops/keys.cpp appends " is not supported by kmsd yet." to
+        # "Custom key stores are"). Any grammatical text will do; this is the obvious one.
+        self.assertKmsError(self.kms.create_key, "UnsupportedOperationException",
+                            "Custom key stores are not supported by kmsd yet.",
+                            CustomKeyStoreId="cks-1234567890abcdef0")
 
 
 class ListKeysTest(KmsdTestCase):
@@ -236,7 +250,8 @@ class ListKeysTest(KmsdTestCase):
 
     def test_invalid_marker(self):
         self.create_key()
-        self.assertKmsError(self.kms.list_keys, "InvalidMarkerException", Marker="not-a-marker")
+        self.assertKmsError(self.kms.list_keys, "InvalidMarkerException", "Invalid marker",
+                            Marker="not-a-marker")
 
 
 class StateTest(KmsdTestCase):
@@ -263,7 +278,8 @@ class StateTest(KmsdTestCase):
         for fn in (self.kms.enable_key, self.kms.disable_key, self.kms.get_key_policy,
                    self.kms.list_resource_tags, self.kms.schedule_key_deletion):
             with self.subTest(op=fn.__name__):
-                self.assertKmsError(fn, "NotFoundException", KeyId="alias/idonly")
+                self.assertKmsError(fn, "NotFoundException", "Invalid keyId 'alias/idonly'",
+                                    KeyId="alias/idonly")
         self.assertEqual(self.kms.describe_key(KeyId=md["KeyId"])["KeyMetadata"]["KeyState"],
                          "Enabled")
 
@@ -293,10 +309,14 @@ class StateTest(KmsdTestCase):
             delta = (r["DeletionDate"] - before).total_seconds()
             self.assertGreater(delta, (days - 1) * 86400)
             self.assertLess(delta, (days + 1) * 86400 + 60)
-        for days in (6, 31, 1, 365):
+        for days, bound in ((6, "greater than or equal to 7"), (31, "less than or equal to 30"),
+                            (1, "greater than or equal to 7"), (365, "less than or equal to 30")):
             md = self.create_key()
             with self.subTest(days=days):
                 self.assertKmsError(self.kms.schedule_key_deletion, "ValidationException",
+                                    "1 validation error detected: Value '%d' at "
+                                    "'pendingWindowInDays' failed to satisfy constraint: Member "
+                                    "must have value %s" % (days, bound),
                                     KeyId=md["KeyId"], PendingWindowInDays=days)
                 self.assertEqual(
                     self.kms.describe_key(KeyId=md["KeyId"])["KeyMetadata"]["KeyState"], "Enabled")
@@ -461,8 +481,10 @@ class RegionTest(KmsdTestCase):
     def test_foreign_account_arn_not_found(self):
         md = self.create_key()
         foreign = key_arn(md["KeyId"], account="999999999999")
-        self.assertKmsError(self.kms.describe_key, "NotFoundException", KeyId=foreign)
-        self.assertKmsError(self.kms.encrypt, "NotFoundException", KeyId=foreign, Plaintext=b"x")
+        msg = "Key '%s' does not exist" % foreign  # README, compatibility choices
+        self.assertKmsError(self.kms.describe_key, "NotFoundException", msg, KeyId=foreign)
+        self.assertKmsError(self.kms.encrypt, "NotFoundException", msg, KeyId=foreign,
+                            Plaintext=b"x")
 
     def test_aliases_per_region(self):
         md = self.create_key()
@@ -784,14 +806,12 @@ class AliasTest(KmsdTestCase):
                                                 "TargetKeyId": md["KeyId"]}),
                        (self.kms.delete_alias, {"AliasName": "alias/aws/s3"})):
             with self.subTest(op=fn.__name__):
-                with self.assertRaises(ClientError) as cm:
-                    fn(**kw)
-                err = cm.exception.response["Error"]
-                self.assertEqual(cm.exception.response["ResponseMetadata"]["HTTPStatusCode"], 400)
-                # Exact answer not documented (kms-reference §2.1, §11).
-                self.assertIn(err["Code"], ("NotAuthorizedException", "AccessDeniedException",
-                                            "ValidationException", "InvalidAliasNameException"),
-                              err)
+                # AWS's answer is not recorded (kms-reference §2.1, §11); kmsd's documented
+                # choice (README) is moto's: NotAuthorizedException without a message member.
+                self.assertKmsError(fn, "NotAuthorizedException", "", **kw)
+        status, _, body = self.server.call("CreateAlias", {"AliasName": "alias/aws/mine",
+                                                           "TargetKeyId": md["KeyId"]})
+        self.assertEqual((status, body), (400, {"__type": "NotAuthorizedException"}))
         self.assertNotIn("alias/aws/mine",
                          [a["AliasName"] for a in self.kms.list_aliases()["Aliases"]])
 
@@ -799,7 +819,9 @@ class AliasTest(KmsdTestCase):
         md = self.create_key()
         self.kms.create_alias(AliasName="alias/first", TargetKeyId=md["KeyId"])
         self.assertKmsError(self.kms.create_alias, "NotFoundException",
+                            "Invalid keyId 'alias/first'",
                             AliasName="alias/second", TargetKeyId="alias/first")
+        self.assertEqual([a["AliasName"] for a in self.my_aliases()], ["alias/first"])
 
     # The alias quota is 50 per KMS key (kms-reference §7.1: it replaced the old per-Region
     # quota; there is no account/Region-wide alias limit any more). AWS's message for it is not
