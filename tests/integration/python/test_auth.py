@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import time
@@ -109,6 +110,7 @@ class StrictAuthTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.server.cleanup()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def client(self, key, secret, token=None, region="us-east-1"):
         return boto3.client("kms", endpoint_url=self.server.endpoint, region_name=region,
@@ -431,6 +433,7 @@ class StrictAuthTest(unittest.TestCase):
 class IdentityPolicyPrincipalTest(unittest.TestCase):
     def test_identity_policy_naming_a_principal_is_refused_at_startup(self):
         tmp = tempfile.mkdtemp(prefix="kmsd-auth-")
+        self.addCleanup(shutil.rmtree, tmp, True)
         path = os.path.join(tmp, "principals.yaml")
         with open(path, "w") as f:
             f.write(PRINCIPALS.replace(
