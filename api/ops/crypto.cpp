@@ -81,6 +81,24 @@ Result<Decrypted> DecryptBlob(OpContext& ctx, const Request& req, const char* ac
     return Decrypted{key, material_id, std::move(plain)};
 }
 
+// A dry run with DryRunModifiers [IGNORE_CIPHERTEXT] (Decrypt, ReEncrypt): the ciphertext is not
+// looked at, only the key the request names.
+bool IgnoresCiphertext(const Request& req) {
+    const auto modifiers = req.StringList("DryRunModifiers");
+    return req.Bool("DryRun") &&
+           std::find(modifiers.begin(), modifiers.end(), "IGNORE_CIPHERTEXT") != modifiers.end();
+}
+
+// The source key of such a dry run: without a ciphertext, the request must name it.
+Status SourceKeyForDryRun(OpContext& ctx, const Request& req, const char* member,
+                          const char* action) {
+    if (!req.Has(member))
+        return Error(ErrorCode::kValidation, std::string(member) +
+                                                 " is required when DryRunModifiers contains "
+                                                 "IGNORE_CIPHERTEXT.");
+    return EncryptionKey(ctx, req, member, "Decrypt", action).status();
+}
+
 Result<Json> DataKey(OpContext& ctx, const Request& req, bool with_plaintext) {
     const char* op = with_plaintext ? "GenerateDataKey" : "GenerateDataKeyWithoutPlaintext";
     if (req.Has("KeySpec") == req.Has("NumberOfBytes"))
@@ -128,16 +146,8 @@ Result<Json> Decrypt(OpContext& ctx, const Request& req) {
     if (req.Has("Recipient"))
         return Error(ErrorCode::kUnsupportedOperation,
                      "Recipient (Nitro Enclaves) is not supported by kmsd yet.");
-    const auto modifiers = req.StringList("DryRunModifiers");
-    const bool ignore_ciphertext =
-        req.Bool("DryRun") &&
-        std::find(modifiers.begin(), modifiers.end(), "IGNORE_CIPHERTEXT") != modifiers.end();
-    if (ignore_ciphertext) {
-        // Only the key is checked; the ciphertext is not looked at, so KeyId is required.
-        if (!req.Has("KeyId"))
-            return Error(ErrorCode::kValidation,
-                         "KeyId is required when DryRunModifiers contains IGNORE_CIPHERTEXT.");
-        KMSD_RETURN_IF_ERROR(EncryptionKey(ctx, req, "KeyId", "Decrypt").status());
+    if (IgnoresCiphertext(req)) {
+        KMSD_RETURN_IF_ERROR(SourceKeyForDryRun(ctx, req, "KeyId", "Decrypt"));
         return DryRunGate(req);
     }
     // The model made CiphertextBlob optional for IGNORE_CIPHERTEXT dry runs only.
@@ -160,6 +170,14 @@ Result<Json> Decrypt(OpContext& ctx, const Request& req) {
 Result<Json> ReEncrypt(OpContext& ctx, const Request& req) {
     KMSD_ASSIGN_OR_RETURN(hsm::EncryptionContext dest_ec,
                           EncryptionContextOf(req, "DestinationEncryptionContext"));
+    if (IgnoresCiphertext(req)) {
+        KMSD_RETURN_IF_ERROR(SourceKeyForDryRun(ctx, req, "SourceKeyId", "ReEncryptFrom"));
+        KMSD_ASSIGN_OR_RETURN(auto dest, EncryptionKey(ctx, req, "DestinationKeyId", "ReEncrypt",
+                                                       "ReEncryptTo"));
+        KMSD_RETURN_IF_ERROR(
+            CheckSymmetricAlgorithm(*dest, req, "DestinationEncryptionAlgorithm"));
+        return DryRunGate(req);
+    }
     KMSD_ASSIGN_OR_RETURN(Decrypted src,
                           DecryptBlob(ctx, req, "ReEncryptFrom", "CiphertextBlob", "SourceKeyId",
                                       "SourceEncryptionContext", "SourceEncryptionAlgorithm"));

@@ -179,11 +179,7 @@ class MetadataTest(KmsdTestCase):
                             CustomKeyStoreId="cks-1234567890abcdef0")
         self.assertEqual(self.kms.list_keys()["Keys"], [])
 
-    @unittest.expectedFailure
     def test_unsupported_custom_key_store_message(self):
-        # kmsd bug: CreateKey(CustomKeyStoreId=...) answers "Custom key stores are is not
-        # supported by kmsd yet." (api/ops/keys.cpp appends " is not supported by kmsd yet." to
-        # "Custom key stores are"). Any grammatical text will do; this is the obvious one.
         self.assertKmsError(self.kms.create_key, "UnsupportedOperationException",
                             "Custom key stores are not supported by kmsd yet.",
                             CustomKeyStoreId="cks-1234567890abcdef0")
@@ -1266,16 +1262,28 @@ class DryRunTest(KmsdTestCase):
                                     CiphertextBlob=blob[:-1], KeyId=kid,
                                     DryRunModifiers=self.IGNORE, **dry)
 
-    @unittest.expectedFailure
     def test_re_encrypt_dry_run_ignore_ciphertext(self):
-        # kmsd bug: ReEncrypt ignores DryRunModifiers (api/ops/crypto.cpp decrypts the blob
-        # first), so ReEncrypt(CiphertextBlob=b"junk", SourceKeyId=K, DestinationKeyId=K,
-        # DryRun=True, DryRunModifiers=["IGNORE_CIPHERTEXT"]) answers InvalidCiphertextException
-        # instead of DryRunOperationException; the model documents the modifier for ReEncrypt
-        # too (kms-reference §9.1).
+        # The model documents the modifier for ReEncrypt too (kms-reference §9.1): the blob is not
+        # looked at, both keys are checked.
         kid = self.create_key()["KeyId"]
+        other = self.create_key()["KeyId"]
         self.assertKmsError(self.kms.re_encrypt, "DryRunOperationException", DRY_RUN_MSG,
-                            CiphertextBlob=b"junk", SourceKeyId=kid, DestinationKeyId=kid,
+                            CiphertextBlob=b"junk", SourceKeyId=kid, DestinationKeyId=other,
+                            DryRun=True, DryRunModifiers=self.IGNORE)
+        self.assertKmsError(self.kms.re_encrypt, "ValidationException",
+                            "SourceKeyId is required when DryRunModifiers contains "
+                            "IGNORE_CIPHERTEXT.",
+                            CiphertextBlob=b"junk", DestinationKeyId=other,
+                            DryRun=True, DryRunModifiers=self.IGNORE)
+        self.kms.disable_key(KeyId=other)
+        self.assertKmsError(self.kms.re_encrypt, "DisabledException",
+                            "%s is disabled." % key_arn(other),
+                            CiphertextBlob=b"junk", SourceKeyId=kid, DestinationKeyId=other,
+                            DryRun=True, DryRunModifiers=self.IGNORE)
+        self.kms.disable_key(KeyId=kid)
+        self.assertKmsError(self.kms.re_encrypt, "DisabledException",
+                            "%s is disabled." % key_arn(kid),
+                            CiphertextBlob=b"junk", SourceKeyId=kid, DestinationKeyId=other,
                             DryRun=True, DryRunModifiers=self.IGNORE)
 
 

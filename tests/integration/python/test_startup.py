@@ -354,12 +354,8 @@ class MasterKeyFileTest(unittest.TestCase):
         self.assertIn("kmsd: cannot start: ", out)
         self.assertIn(path, out)
 
-    @unittest.expectedFailure
     def test_directory_is_reported_as_unreadable(self):
-        # kmsd bug: ReadSecretFile (src/app.cpp) treats a read error as the end of the file, so a
-        # directory (EISDIR), or a file whose read fails with EIO, is reported as "must hold a
-        # 32-byte master key" (the contents look wrong) instead of "cannot read master key
-        # file <path>", which is what it says for a file it cannot open.
+        # A directory opens but does not read (EISDIR): a read error, not a short file.
         path = os.path.join(self.tmp, "keydir")
         os.mkdir(path)
         self.assertIn(self.CANNOT_READ % path, self.refused(path))

@@ -406,12 +406,13 @@ class MissingSealedMaterialTest(unittest.TestCase):
         r = cm.exception.response
         return (r["Error"]["Code"], r["Error"]["Message"], r["ResponseMetadata"]["HTTPStatusCode"])
 
-    def assertBrokenKeyFailsAndOthersServe(self):
+    def assertBrokenKeyFailsAndOthersServe(self, decrypt_answer=None):
         self.assertIsNone(self.srv.proc.poll())
         kms = self.srv.client()
         self.assertEqual(self.error(kms.encrypt, KeyId=self.broken["KeyId"], Plaintext=b"x"),
                          self.INTERNAL)
-        self.assertEqual(self.error(kms.decrypt, CiphertextBlob=self.broken_blob), self.INTERNAL)
+        self.assertEqual(self.error(kms.decrypt, CiphertextBlob=self.broken_blob),
+                         decrypt_answer or self.INTERNAL)
         self.assertEqual(self.error(kms.generate_data_key, KeyId=self.broken["KeyId"],
                                     KeySpec="AES_256"), self.INTERNAL)
         # The log says which key (the client is told nothing more).
@@ -425,22 +426,25 @@ class MissingSealedMaterialTest(unittest.TestCase):
                          "arn:aws:kms:us-east-1:111122223333:key/" + fresh)
         self.assertIsNone(self.srv.proc.poll())
 
-    @unittest.expectedFailure
     def test_row_missing_at_start(self):
-        # kmsd bug: kmsd refuses to start at all ("kmsd: cannot start: database
-        # <data>/kmsd.db: key without material", exit 1; storage/catalog.cpp), which takes every
-        # other key down with the broken one, and does not say which key it is.
+        # kmsd starts (one damaged key must not take the others down) and logs the key. The
+        # database no longer says which key the old ciphertext's material belonged to, so its
+        # Decrypt gets the answer for a ciphertext of no known key.
         self.assertEqual(self.srv.stop(), 0)
         self.delete_material()
         self.srv.start()
-        self.assertBrokenKeyFailsAndOthersServe()
+        self.assertIn("key %s has no key material" % self.broken["Arn"], self.srv.stderr())
+        self.assertEqual(self.srv.client().describe_key(KeyId=self.broken["KeyId"])[
+            "KeyMetadata"]["KeyState"], "Enabled")
+        self.assertBrokenKeyFailsAndOthersServe(decrypt_answer=(
+            "AccessDeniedException",
+            "User: arn:aws:iam::111122223333:root is not authorized to perform: kms:Decrypt on "
+            "the resource associated with this ciphertext because the resource does not exist "
+            "in this Region, no resource-based policies allow access, or a resource-based "
+            "policy explicitly denies access", 400))
 
-    @unittest.expectedFailure
     def test_row_missing_while_running(self):
-        # kmsd bug: the row vanishing under a running kmsd (after a restart, so that nothing is
-        # cached) makes Encrypt/Decrypt with that key answer 400 NotFoundException "no such key
-        # material" (Catalog::LoadSealed's kNotFound reaches the client) instead of a 500
-        # KMSInternalException, and nothing is logged.
+        # The row vanishing under a running kmsd (after a restart, so that nothing is cached).
         self.srv.restart()
         self.delete_material()
         self.assertBrokenKeyFailsAndOthersServe()
