@@ -156,7 +156,13 @@ Result<std::shared_ptr<const SecureBytes>> Hsm::Material(const KeyRef& ref) {
         if (auto hit = FindCached(ref)) return hit;
     }
     if (store_ == nullptr) return Error(ErrorCode::kInternal, "no sealed key store");
-    KMSD_ASSIGN_OR_RETURN(Bytes sealed, store_->LoadSealed(ref.material_id));
+    auto loaded = store_->LoadSealed(ref.material_id);
+    // A key whose material row is gone (a damaged database) is an internal error, logged with
+    // the key's ARN; the client learns nothing about the storage.
+    if (!loaded.ok() && loaded.status().code() == ErrorCode::kNotFound)
+        return Error(ErrorCode::kInternal, "sealed key material '" + ref.material_id + "' of " +
+                                               ref.arn + " is missing from the database");
+    KMSD_ASSIGN_OR_RETURN(Bytes sealed, std::move(loaded));
     // Unsealing checks the ARN, material ID and key spec (they are the seal's AAD), and the cache
     // entry keeps all three, so a cached root key serves only the key it was sealed for.
     KMSD_ASSIGN_OR_RETURN(SecureBytes plain, Unseal(ref, sealed));

@@ -49,6 +49,9 @@ Result<SecureString> ReadSecretFile(const std::string& path) {
         text.append(buf, static_cast<std::size_t>(in.gcount()));
         SecureWipe(buf, sizeof buf);
     }
+    // The loop ends at end of file or on a read error (a directory opens but does not read);
+    // only the former means the whole file was read.
+    if (!in.eof()) return Error(ErrorCode::kInternal, "cannot read master key file " + path);
     return text;
 }
 
@@ -232,6 +235,11 @@ Result<std::unique_ptr<App>> App::Open(const Options& options) {
         return Error(opened.status().code(), why);
     }
     auto catalog = std::move(*opened);
+    for (const auto& arn : catalog->KeysWithoutMaterial())
+        spdlog::error(
+            "key {} has no key material in {} (the database is damaged): it is listed and "
+            "described, its cryptographic operations fail with KMSInternalException",
+            arn, db_path);
     KMSD_ASSIGN_OR_RETURN(auto check, catalog->GetMeta(kCheckMeta));
     const bool has_keys = check.has_value() || catalog->KeyCount() > 0;
     KMSD_ASSIGN_OR_RETURN(SecureBytes master, LoadOrCreateMasterKey(options.storage, has_keys));

@@ -126,7 +126,9 @@ Status Catalog::Load() {
         return Status::Ok();
     }));
     for (auto& [name, rec] : keys) {
-        if (rec->materials.empty()) return Error(ErrorCode::kStorage, "key without material");
+        // A damaged database: the key is still served (its metadata, aliases and grants), its
+        // cryptographic operations fail, and the operator is told which key it is.
+        if (rec->materials.empty()) keys_without_material_.push_back(rec->arn);
         keys_[name] = rec;
     }
     std::map<std::string, std::shared_ptr<GrantRecord>> loaded;

@@ -56,6 +56,8 @@ public:
     // The key that owns `material_id`, across all accounts and Regions.
     std::optional<ScopedName> FindMaterialOwner(const std::string& material_id) const;
     std::size_t KeyCount() const;
+    // ARNs of keys loaded without any key material row (a damaged database).
+    const std::vector<std::string>& KeysWithoutMaterial() const { return keys_without_material_; }
     // Grants of one key in creation order.
     std::vector<GrantPtr> GrantsOf(const ScopedName& key) const;
     std::size_t GrantCount(const ScopedName& key) const;
@@ -113,6 +115,7 @@ private:
     std::unordered_map<std::string, GrantPtr> grants_by_id_;
     std::map<ScopedName, std::size_t> grant_counts_;  // CreateGrant's quota check is O(log n)
     std::int64_t next_grant_seq_ = 1;
+    std::vector<std::string> keys_without_material_;  // set once by Load
 };
 
 }  // namespace kmsd::storage

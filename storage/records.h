@@ -53,7 +53,12 @@ struct KeyRecord {
     std::optional<double> next_rotation_date;  // set while rotation is enabled
 
     ScopedName scoped() const { return {account, region, key_id}; }
-    const std::string& current_material_id() const { return materials.back().material_id; }
+    // "" for a key whose material rows are missing (a damaged database): the HSM then finds no
+    // sealed material and the operation fails with KMSInternalException.
+    const std::string& current_material_id() const {
+        static const std::string kNone;
+        return materials.empty() ? kNone : materials.back().material_id;
+    }
 };
 
 struct AliasRecord {

@@ -41,6 +41,24 @@ Result<Decrypted> DecryptBlob(OpContext& ctx, const Request& req, const char* co
     return Decrypted{source.key, source.material_id, std::move(plain)};
 }
 
+// A dry run with DryRunModifiers [IGNORE_CIPHERTEXT] (Decrypt, ReEncrypt): the ciphertext is not
+// looked at, only the key the request names.
+bool IgnoresCiphertext(const Request& req) {
+    const auto modifiers = req.StringList("DryRunModifiers");
+    return req.Bool("DryRun") &&
+           std::find(modifiers.begin(), modifiers.end(), "IGNORE_CIPHERTEXT") != modifiers.end();
+}
+
+// The source key of such a dry run: without a ciphertext, the request must name it (the
+// route's key member), and it is resolved and checked as the route declares.
+Status SourceKeyForDryRun(OpContext& ctx, const Request& req, const char* member) {
+    if (!req.Has(member))
+        return Error(ErrorCode::kValidation, std::string(member) +
+                                                 " is required when DryRunModifiers contains "
+                                                 "IGNORE_CIPHERTEXT.");
+    return ctx.Key().status();
+}
+
 Result<Json> DataKey(OpContext& ctx, const Request& req, bool with_plaintext) {
     const char* op = with_plaintext ? "GenerateDataKey" : "GenerateDataKeyWithoutPlaintext";
     if (req.Has("KeySpec") == req.Has("NumberOfBytes"))
@@ -88,16 +106,8 @@ Result<Json> Decrypt(OpContext& ctx, const Request& req) {
     if (req.Has("Recipient"))
         return Error(ErrorCode::kUnsupportedOperation,
                      "Recipient (Nitro Enclaves) is not supported by kmsd yet.");
-    const auto modifiers = req.StringList("DryRunModifiers");
-    const bool ignore_ciphertext =
-        req.Bool("DryRun") &&
-        std::find(modifiers.begin(), modifiers.end(), "IGNORE_CIPHERTEXT") != modifiers.end();
-    if (ignore_ciphertext) {
-        // Only the key is checked; the ciphertext is not looked at, so KeyId is required.
-        if (!req.Has("KeyId"))
-            return Error(ErrorCode::kValidation,
-                         "KeyId is required when DryRunModifiers contains IGNORE_CIPHERTEXT.");
-        KMSD_RETURN_IF_ERROR(ctx.Key().status());
+    if (IgnoresCiphertext(req)) {
+        KMSD_RETURN_IF_ERROR(SourceKeyForDryRun(ctx, req, "KeyId"));
         return DryRunGate(req);
     }
     // The model made CiphertextBlob optional for IGNORE_CIPHERTEXT dry runs only.
@@ -120,6 +130,13 @@ Result<Json> Decrypt(OpContext& ctx, const Request& req) {
 Result<Json> ReEncrypt(OpContext& ctx, const Request& req) {
     KMSD_ASSIGN_OR_RETURN(hsm::EncryptionContext dest_ec,
                           EncryptionContextOf(req, "DestinationEncryptionContext"));
+    if (IgnoresCiphertext(req)) {
+        KMSD_RETURN_IF_ERROR(SourceKeyForDryRun(ctx, req, "SourceKeyId"));
+        KMSD_ASSIGN_OR_RETURN(auto dest, ctx.TargetKey());
+        KMSD_RETURN_IF_ERROR(
+            CheckSymmetricAlgorithm(*dest, req, "DestinationEncryptionAlgorithm"));
+        return DryRunGate(req);
+    }
     KMSD_ASSIGN_OR_RETURN(Decrypted src, DecryptBlob(ctx, req, "SourceEncryptionContext",
                                                      "SourceEncryptionAlgorithm"));
     KMSD_ASSIGN_OR_RETURN(auto dest, ctx.TargetKey());

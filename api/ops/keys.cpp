@@ -19,7 +19,8 @@ Status CheckCreateKeySupported(const Request& req, const std::string& spec) {
     if (req.String("Origin", "AWS_KMS") != "AWS_KMS")
         return unsupported("Origin " + req.String("Origin"));
     if (req.Has("CustomKeyStoreId") || req.Has("XksKeyId"))
-        return unsupported("Custom key stores are");
+        return Error(ErrorCode::kUnsupportedOperation,
+                     "Custom key stores are not supported by kmsd yet.");
     if (req.Bool("MultiRegion")) return unsupported("MultiRegion");
     return Status::Ok();
 }

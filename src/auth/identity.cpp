@@ -187,10 +187,7 @@ Result<api::Caller> Authenticate(const IdentityStore& ids, const AuthDefaults& d
     if (authorization.empty())
         return Error(ErrorCode::kMissingAuthenticationToken, "Missing Authentication Token");
     if (!cred)
-        return Incomplete(
-            "Authorization header requires 'Credential', 'Signature' and "
-            "'SignedHeaders' parameters. Authorization=" +
-            authorization);
+        return Incomplete(IncompleteAuthorizationMessage(authorization, !DateHeaderName(req).empty()));
     const std::string amz_date = HeaderValue(req, DateHeaderName(req));
     const double signed_at = ParseAmzDate(amz_date);
     if (std::isnan(signed_at) && !amz_date.empty())

@@ -176,6 +176,47 @@ std::optional<Credential> ParseAuthorization(std::string_view header) {
     return c;
 }
 
+std::string IncompleteAuthorizationMessage(std::string_view header, bool has_date_header) {
+    constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256";
+    const std::string_view trimmed = Trim(header);
+    bool credential = false, signature = false, signed_headers = false;
+    if (trimmed.substr(0, kAlgorithm.size()) == kAlgorithm) {
+        for (const auto& part : Split(trimmed.substr(kAlgorithm.size()), ',')) {
+            std::string_view kv = Trim(part);
+            if (kv.empty()) continue;
+            auto eq = kv.find('=');
+            if (eq == std::string_view::npos)
+                return "'" + std::string(kv) +
+                       "' not a valid key=value pair (missing equal-sign) in Authorization "
+                       "header: '" +
+                       std::string(header) + "'.";
+            std::string_view name = kv.substr(0, eq);
+            credential |= name == "Credential";
+            signature |= name == "Signature";
+            signed_headers |= name == "SignedHeaders";
+        }
+    }
+    std::string message;
+    auto require = [&](bool present, std::string_view name) {
+        if (!present)
+            message += "Authorization header requires '" + std::string(name) + "' parameter. ";
+    };
+    require(credential, "Credential");
+    require(signature, "Signature");
+    require(signed_headers, "SignedHeaders");
+    // All three present: the Credential is not five '/'-separated elements. AWS's words for that
+    // are not recorded; this names what is expected.
+    if (message.empty())
+        message =
+            "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' "
+            "parameters, the Credential as <key>/<date>/<region>/<service>/aws4_request. ";
+    if (!has_date_header)
+        message +=
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' "
+            "header. ";
+    return message + "Authorization=" + std::string(header);
+}
+
 std::string HeaderValue(const SignedRequest& req, std::string_view lower_name) {
     for (const auto& [k, v] : req.headers) {
         if (k.size() != lower_name.size()) continue;

@@ -29,6 +29,12 @@ struct Credential {
 // scope elements; the terminator is checked by CheckCredentialScope, with AWS's message).
 std::optional<Credential> ParseAuthorization(std::string_view header);
 
+// IncompleteSignatureException's text for a header ParseAuthorization refused, in the words of
+// AWS's SigV4 front end: a part without '=' is named; otherwise one sentence per missing
+// parameter (Credential, Signature, SignedHeaders), then the missing date header if
+// `has_date_header` is false, then "Authorization=<header>".
+std::string IncompleteAuthorizationMessage(std::string_view header, bool has_date_header);
+
 // What SigV4 signs of an HTTP request.
 struct SignedRequest {
     std::string method;

@@ -116,7 +116,10 @@ TEST_CASE("key references resolve with AWS's NotFound messages", "[api]") {
                "Alias arn:aws:kms:us-east-1:" + kAcct + ":alias/nope is not found.");
     auto r = kms.Call("DescribeKey", "{\"KeyId\":\"" + Arn(id) + "\"}");
     CHECK(r.status == 200);
-    // Other accounts' keys and aliases do not resolve before authorization exists.
+    // A key ARN of another account names that account's key: account 444455556666 has no key
+    // with this ID (only 111122223333 has), so it is not found there. Keys that do exist in the
+    // other account, with and without a policy allowing the caller, are in authz_test.cpp
+    // ("cross-account: key ARNs of other accounts, never aliases").
     const std::string foreign = "arn:aws:kms:us-east-1:444455556666:key/" + id;
     CheckError(kms.Call("DescribeKey", "{\"KeyId\":\"" + foreign + "\"}"), "NotFoundException",
                "Key '" + foreign + "' does not exist");

@@ -173,8 +173,9 @@ TEST_CASE("GetKeyLastUsage tracks the last successful cryptographic call", "[api
     CHECK(S(used.json["KeyLastUsage"]["CloudTrailEventId"]).size() == 36);
 
     // A failed call is not a use.
-    kms.Call("Decrypt",
-             "{\"CiphertextBlob\":\"" + blob + "\",\"EncryptionContext\":{\"x\":\"y\"}}");
+    CHECK(kms.Call("Decrypt",
+                   "{\"CiphertextBlob\":\"" + blob + "\",\"EncryptionContext\":{\"x\":\"y\"}}")
+              .status == 400);
     CHECK(S(kms.Call("GetKeyLastUsage", "{\"KeyId\":\"" + id + "\"}")
                 .json["KeyLastUsage"]["Operation"]) == "Encrypt");
 

@@ -70,8 +70,10 @@ TEST_CASE("HandleHttpRequest reports errors with x-amzn-ErrorType", "[server]") 
 
     Request get = Parse("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
     Response res2 = kmsd::HandleHttpRequest(*app, get, "");
-    CHECK(res2.result_int() >= 400);
-    CHECK(!res2["x-amzn-ErrorType"].empty());
+    // README: anything but POST / with a TrentService target is UnknownOperationException.
+    CHECK(res2.result_int() == 400);
+    CHECK(res2["x-amzn-ErrorType"] == "UnknownOperationException");
+    CHECK(nlohmann::json::parse(Body(res2))["__type"] == "UnknownOperationException");
 }
 
 TEST_CASE("HandleHttpRequest serves the admin surface", "[server]") {

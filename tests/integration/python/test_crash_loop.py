@@ -106,6 +106,15 @@ class Worker(threading.Thread):
             return None
 
     def run(self):
+        try:
+            self.loop()
+        except Exception as e:
+            # Anything but the kill's dropped connection (BotoCoreError, handled in call()) would
+            # end the thread silently: a malformed reply must fail the iteration.
+            with self.facts.lock:
+                self.facts.unexpected.append("worker %d: %r" % (self.w, e))
+
+    def loop(self):
         n = 0
         while True:
             n += 1

@@ -657,17 +657,20 @@ class GrantTest(StrictPolicyTestCase):
             self.assertEqual(len(dk["Plaintext"]), 32)
 
     def test_unknown_grant_id(self):
-        self.assertError(self.admin.revoke_grant, "InvalidGrantIdException",
+        # kmsd's text (README, compatibility choices; AWS's is not recorded).
+        msg = "Grant ID %s not found" % self.UNKNOWN_GRANT
+        self.assertError(self.admin.revoke_grant, "InvalidGrantIdException", msg,
                          KeyId=self.arn, GrantId=self.UNKNOWN_GRANT)
-        self.assertError(self.admin.retire_grant, "InvalidGrantIdException",
+        self.assertError(self.admin.retire_grant, "InvalidGrantIdException", msg,
                          KeyId=self.arn, GrantId=self.UNKNOWN_GRANT)
 
     def test_garbage_grant_token(self):
-        self.assertError(self.admin.generate_data_key, "InvalidGrantTokenException",
+        msg = "Invalid grant token."  # README, compatibility choices
+        self.assertError(self.admin.generate_data_key, "InvalidGrantTokenException", msg,
                          KeyId=self.arn, KeySpec="AES_256", GrantTokens=["not-a-grant-token"])
-        self.assertError(self.admin.encrypt, "InvalidGrantTokenException",
+        self.assertError(self.admin.encrypt, "InvalidGrantTokenException", msg,
                          KeyId=self.arn, Plaintext=b"x", GrantTokens=["AAAA" * 20])
-        self.assertError(self.admin.retire_grant, "InvalidGrantTokenException",
+        self.assertError(self.admin.retire_grant, "InvalidGrantTokenException", msg,
                          GrantToken="not-a-grant-token")
 
     def test_create_grant_rejects_aliases(self):
@@ -686,7 +689,9 @@ class GrantTest(StrictPolicyTestCase):
         self.assertError(create, "ValidationException",
                          "Grants must not contain only the CreateGrant operation.",
                          Operations=["CreateGrant"])
-        self.assertError(create, "ValidationException", Operations=["Sign"])
+        self.assertError(create, "ValidationException",
+                         "Grant operation Sign is not valid for key usage ENCRYPT_DECRYPT and key "
+                         "spec SYMMETRIC_DEFAULT.", Operations=["Sign"])
         nine = {"k%d" % i: "v" for i in range(9)}
         self.assertError(create, "ValidationException",
                          Constraints={"EncryptionContextSubset": nine})
@@ -700,6 +705,7 @@ class GrantTest(StrictPolicyTestCase):
 
     def test_unknown_grantee_is_rejected_in_strict_mode(self):
         self.assertError(self.admin.create_grant, "InvalidArnException",
+                         "Invalid principal arn:aws:iam::111122223333:user/ghost.",
                          KeyId=self.arn, GranteePrincipal="arn:aws:iam::111122223333:user/ghost",
                          Operations=["Decrypt"])
         self.assertEqual(self.admin.list_grants(KeyId=self.arn)["Grants"], [])

@@ -201,9 +201,6 @@ class DataDirTest(unittest.TestCase):
         self.assertFalse(os.path.exists(target))
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 class HealthCheckTest(unittest.TestCase):
     """`kmsd healthcheck` (the image's HEALTHCHECK): 0 when a kmsd answers on the port, 1 when
@@ -211,8 +208,8 @@ class HealthCheckTest(unittest.TestCase):
 
     def test_running_server_is_healthy(self):
         server = KmsdServer()
+        self.addCleanup(server.cleanup)
         server.start()
-        self.addCleanup(server.stop)
         rc, out = run_kmsd(["healthcheck", "--port", str(server.port)])
         self.assertEqual(rc, 0, out)
 
@@ -239,3 +236,165 @@ class HealthCheckTest(unittest.TestCase):
         rc, out = run_kmsd(["healthcheck", "--port", str(listener.getsockname()[1])])
         t.join(5)
         self.assertEqual(rc, 1, out)
+
+
+class MasterKeyFileTest(unittest.TestCase):
+    """--master-key-file: 32 raw bytes or their base64 (surrounding whitespace ignored), read on
+    every start; anything else, or a key that does not open the data directory, refuses to start
+    with exit status 1 and "kmsd: cannot start: <why>" (src/app.cpp, src/main.cpp)."""
+
+    WRONG_SIZE = ("kmsd: cannot start: --master-key-file %s must hold a 32-byte master key "
+                  "(raw, or base64 of 32 bytes)")
+    CANNOT_READ = "kmsd: cannot start: cannot read master key file %s"
+    WRONG_KEY = ("kmsd: cannot start: the master key does not match this database (wrong "
+                 "--master-key-file, KMSD_MASTER_KEY or master.key); refusing to start")
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="kmsd-mkf-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.data = os.path.join(self.tmp, "data")
+
+    def key_file(self, content, name="key.in"):
+        path = os.path.join(self.tmp, name)
+        with open(path, "wb") as f:
+            f.write(content)
+        os.chmod(path, 0o600)
+        return path
+
+    def server(self, path, env=None):
+        srv = KmsdServer(data_dir=self.data, extra_args=["--master-key-file", path], env=env)
+        self.addCleanup(srv.cleanup)
+        return srv
+
+    def refused(self, path, env=None):
+        """kmsd with this --master-key-file exits by itself with status 1; returns its output."""
+        rc, out = run_kmsd(["--port", str(free_port()), "--master-key-file", path], env=env,
+                           data_dir=self.data)
+        self.assertEqual(rc, 1, out)
+        return out
+
+    def encrypt_then_decrypt_after_restart(self, path, plaintext):
+        """Starts with the key file, encrypts, restarts with the same file and decrypts."""
+        srv = self.server(path)
+        srv.start()
+        kms = srv.client()
+        kid = kms.create_key()["KeyMetadata"]["KeyId"]
+        blob = kms.encrypt(KeyId=kid, Plaintext=plaintext)["CiphertextBlob"]
+        srv.restart()
+        self.assertEqual(srv.client().decrypt(CiphertextBlob=blob)["Plaintext"], plaintext)
+        self.assertEqual(srv.stop(), 0, srv.stderr()[-2000:])
+        # The file is the key: nothing is generated into the data directory.
+        self.assertFalse(os.path.exists(os.path.join(self.data, "master.key")))
+        return blob
+
+    def test_raw_32_bytes(self):
+        # Leading and trailing bytes that base64 parsing would trim as whitespace: 32 bytes are
+        # taken as they are.
+        raw = b"\n\t" + os.urandom(28) + b" \n"
+        self.assertEqual(len(raw), 32)
+        blob = self.encrypt_then_decrypt_after_restart(self.key_file(raw), b"raw key")
+        # The same 32 bytes written as base64 open the same data directory: the raw file was
+        # used as the key itself.
+        srv = self.server(self.key_file(base64.b64encode(raw), "key.b64"))
+        srv.start()
+        self.assertEqual(srv.client().decrypt(CiphertextBlob=blob)["Plaintext"], b"raw key")
+
+    def test_base64_with_trailing_newline(self):
+        raw = os.urandom(32)
+        path = self.key_file(base64.b64encode(raw) + b"\n")
+        blob = self.encrypt_then_decrypt_after_restart(path, b"base64 key")
+        # Same key given raw, and as base64 with other surrounding whitespace.
+        for content, name in ((raw, "key.raw"),
+                              (b"  " + base64.b64encode(raw) + b"\r\n\n", "key.ws")):
+            with self.subTest(name=name):
+                srv = self.server(self.key_file(content, name))
+                srv.start()
+                self.assertEqual(srv.client().decrypt(CiphertextBlob=blob)["Plaintext"],
+                                 b"base64 key")
+                srv.stop()
+
+    def test_wrong_size_is_refused(self):
+        cases = {
+            "empty": b"",
+            "raw 31 bytes": os.urandom(31),
+            "raw 33 bytes": os.urandom(33),
+            "base64 of 31 bytes": base64.b64encode(os.urandom(31)) + b"\n",
+            "base64 of 33 bytes": base64.b64encode(os.urandom(33)) + b"\n",
+            "base64 of 16 bytes": base64.b64encode(os.urandom(16)),
+            "hex of 32 bytes": os.urandom(32).hex().encode() + b"\n",
+            "not base64": b"this is not a master key at all!!\n",
+        }
+        for name, content in cases.items():
+            with self.subTest(name):
+                path = self.key_file(content, name.replace(" ", "_"))
+                out = self.refused(path)
+                self.assertIn(self.WRONG_SIZE % path, out)
+                self.assertFalse(os.path.exists(os.path.join(self.data, "master.key")))
+
+    def test_missing_file_is_refused(self):
+        path = os.path.join(self.tmp, "no-such-dir", "master.key")
+        self.assertIn(self.CANNOT_READ % path, self.refused(path))
+        self.assertFalse(os.path.exists(path))
+        self.assertFalse(os.path.exists(os.path.join(self.data, "master.key")))
+
+    def test_unreadable_file_is_refused(self):
+        path = self.key_file(base64.b64encode(os.urandom(32)))
+        os.chmod(path, 0)
+        if os.geteuid() == 0 or os.access(path, os.R_OK):
+            # Root reads a mode-000 file; test_missing_file_is_refused and
+            # test_directory_is_refused cover files kmsd cannot read.
+            self.skipTest("running as root: chmod 000 does not stop reading")
+        self.assertIn(self.CANNOT_READ % path, self.refused(path))
+
+    def test_directory_is_refused(self):
+        # A directory opens but cannot be read (EISDIR), even for root.
+        path = os.path.join(self.tmp, "keydir")
+        os.mkdir(path)
+        out = self.refused(path)
+        self.assertIn("kmsd: cannot start: ", out)
+        self.assertIn(path, out)
+
+    def test_directory_is_reported_as_unreadable(self):
+        # A directory opens but does not read (EISDIR): a read error, not a short file.
+        path = os.path.join(self.tmp, "keydir")
+        os.mkdir(path)
+        self.assertIn(self.CANNOT_READ % path, self.refused(path))
+
+    def test_wrong_key_for_an_existing_data_dir(self):
+        right = self.key_file(base64.b64encode(os.urandom(32)) + b"\n", "right.key")
+        blob = self.encrypt_then_decrypt_after_restart(right, b"sealed under the right key")
+        for content, name in ((base64.b64encode(os.urandom(32)) + b"\n", "wrong.b64"),
+                              (os.urandom(32), "wrong.raw")):
+            with self.subTest(name):
+                out = self.refused(self.key_file(content, name))
+                self.assertIn(self.WRONG_KEY, out)
+        # Nothing was damaged: the right key still opens everything.
+        srv = self.server(right)
+        srv.start()
+        self.assertEqual(srv.client().decrypt(CiphertextBlob=blob)["Plaintext"],
+                         b"sealed under the right key")
+
+    def test_file_wins_over_environment_and_generated_key(self):
+        # First start without any key: kmsd generates <data>/master.key.
+        srv = KmsdServer(data_dir=self.data)
+        self.addCleanup(srv.cleanup)
+        srv.start()
+        kms = srv.client()
+        kid = kms.create_key()["KeyMetadata"]["KeyId"]
+        blob = kms.encrypt(KeyId=kid, Plaintext=b"generated")["CiphertextBlob"]
+        srv.stop()
+        with open(os.path.join(self.data, "master.key"), "rb") as f:
+            generated = f.read()
+        wrong = base64.b64encode(os.urandom(32)).decode()
+        # The file is read before KMSD_MASTER_KEY: a wrong variable does not matter...
+        srv = self.server(self.key_file(generated, "copy.key"), env={"KMSD_MASTER_KEY": wrong})
+        srv.start()
+        self.assertEqual(srv.client().decrypt(CiphertextBlob=blob)["Plaintext"], b"generated")
+        srv.stop()
+        # ...and a wrong file is not saved by the right <data>/master.key.
+        out = self.refused(self.key_file(wrong.encode(), "wrong.key"))
+        self.assertIn(self.WRONG_KEY, out)
+
+
+if __name__ == "__main__":
+    unittest.main()

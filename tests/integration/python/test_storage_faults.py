@@ -370,5 +370,84 @@ class DatabaseFileTest(unittest.TestCase):
         self.assertEqual(sha256_of(path), digest)
 
 
+class MissingSealedMaterialTest(unittest.TestCase):
+    """One key's sealed material row gone from kmsd.db (simulated corruption, deleted with
+    sqlite3; the schema is storage/migrations/0001_init.sql, key_materials). That key's
+    cryptography answers KMSInternalException (HTTP 500, "An internal error occurred.", details
+    only in the log), the log names the key, and every other key keeps working."""
+
+    INTERNAL = ("KMSInternalException", "An internal error occurred.", 500)
+
+    def setUp(self):
+        self.srv = KmsdServer()
+        self.addCleanup(self.srv.cleanup)
+        self.srv.start()
+        kms = self.srv.client()
+        self.broken = kms.create_key(Description="loses its material")["KeyMetadata"]
+        self.intact = kms.create_key(Description="intact")["KeyMetadata"]
+        self.broken_blob = kms.encrypt(KeyId=self.broken["KeyId"],
+                                       Plaintext=b"broken")["CiphertextBlob"]
+        self.intact_blob = kms.encrypt(KeyId=self.intact["KeyId"],
+                                       Plaintext=b"intact")["CiphertextBlob"]
+
+    def delete_material(self):
+        db = sqlite3.connect(os.path.join(self.srv.data_dir, "kmsd.db"), timeout=10)
+        try:
+            n = db.execute("DELETE FROM key_materials WHERE key_id = ?",
+                           (self.broken["KeyId"],)).rowcount
+            db.commit()
+        finally:
+            db.close()
+        self.assertEqual(n, 1)
+
+    def error(self, fn, **kw):
+        with self.assertRaises(ClientError) as cm:
+            fn(**kw)
+        r = cm.exception.response
+        return (r["Error"]["Code"], r["Error"]["Message"], r["ResponseMetadata"]["HTTPStatusCode"])
+
+    def assertBrokenKeyFailsAndOthersServe(self, decrypt_answer=None):
+        self.assertIsNone(self.srv.proc.poll())
+        kms = self.srv.client()
+        self.assertEqual(self.error(kms.encrypt, KeyId=self.broken["KeyId"], Plaintext=b"x"),
+                         self.INTERNAL)
+        self.assertEqual(self.error(kms.decrypt, CiphertextBlob=self.broken_blob),
+                         decrypt_answer or self.INTERNAL)
+        self.assertEqual(self.error(kms.generate_data_key, KeyId=self.broken["KeyId"],
+                                    KeySpec="AES_256"), self.INTERNAL)
+        # The log says which key (the client is told nothing more).
+        self.assertIn(self.broken["KeyId"], self.srv.stderr())
+        # Everything else is served.
+        self.assertEqual(kms.decrypt(CiphertextBlob=self.intact_blob)["Plaintext"], b"intact")
+        blob = kms.encrypt(KeyId=self.intact["KeyId"], Plaintext=b"more")["CiphertextBlob"]
+        self.assertEqual(kms.decrypt(CiphertextBlob=blob)["Plaintext"], b"more")
+        fresh = kms.create_key()["KeyMetadata"]["KeyId"]
+        self.assertEqual(kms.generate_data_key(KeyId=fresh, KeySpec="AES_256")["KeyId"],
+                         "arn:aws:kms:us-east-1:111122223333:key/" + fresh)
+        self.assertIsNone(self.srv.proc.poll())
+
+    def test_row_missing_at_start(self):
+        # kmsd starts (one damaged key must not take the others down) and logs the key. The
+        # database no longer says which key the old ciphertext's material belonged to, so its
+        # Decrypt gets the answer for a ciphertext of no known key.
+        self.assertEqual(self.srv.stop(), 0)
+        self.delete_material()
+        self.srv.start()
+        self.assertIn("key %s has no key material" % self.broken["Arn"], self.srv.stderr())
+        self.assertEqual(self.srv.client().describe_key(KeyId=self.broken["KeyId"])[
+            "KeyMetadata"]["KeyState"], "Enabled")
+        self.assertBrokenKeyFailsAndOthersServe(decrypt_answer=(
+            "AccessDeniedException",
+            "User: arn:aws:iam::111122223333:root is not authorized to perform: kms:Decrypt on "
+            "the resource associated with this ciphertext because the resource does not exist "
+            "in this Region, no resource-based policies allow access, or a resource-based "
+            "policy explicitly denies access", 400))
+
+    def test_row_missing_while_running(self):
+        # The row vanishing under a running kmsd (after a restart, so that nothing is cached).
+        self.srv.restart()
+        self.delete_material()
+        self.assertBrokenKeyFailsAndOthersServe()
+
 if __name__ == "__main__":
     unittest.main()

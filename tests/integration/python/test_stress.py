@@ -97,6 +97,11 @@ class StressTest(KmsdTestCase):
                     code = e.response["Error"]["Code"]
                     if code not in RACE_ERRORS:
                         failures.append("%s: %s %s" % (op, code, e.response["Error"].get("Message")))
+                except Exception as e:
+                    # Anything else (a dropped connection, a malformed reply) would end this
+                    # thread silently and leave the others to make the count: it is a failure.
+                    failures.append("%s: %r" % (op, e))
+                    return
 
         threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
         for t in threads:
