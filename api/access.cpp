@@ -116,6 +116,12 @@ Result<CiphertextKey> OpContext::KeyOfCiphertext(ByteView blob) {
     if (request->Has(decl.member)) {
         KMSD_ASSIGN_OR_RETURN(requested, ResolveDeclared(*this, decl, /*check=*/false));
     }
+    // Asymmetric ciphertext is raw (RSA-OAEP, SM2): nothing in it names a key, so the request
+    // must (without KeyId it is not a blob and fails as InvalidCiphertextException below).
+    if (requested && requested->key_spec != "SYMMETRIC_DEFAULT") {
+        KMSD_RETURN_IF_ERROR(Check(*route, decl, *requested));
+        return CiphertextKey{requested, requested->current_material_id()};
+    }
     KMSD_ASSIGN_OR_RETURN(std::string material_id, hsm::Hsm::BlobMaterialId(blob));
     auto owner = services.catalog.FindMaterialOwner(material_id);
     storage::KeyPtr key = owner ? services.catalog.FindKey(*owner) : nullptr;

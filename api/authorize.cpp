@@ -118,6 +118,15 @@ constexpr MemberKey kMemberKeys[] = {
     {"kms:bypasspolicylockoutsafetycheck", "BypassPolicyLockoutSafetyCheck", "PutKeyPolicy"},
     {"kms:granteeprincipal", "GranteePrincipal", "CreateGrant"},
     {"kms:retiringprincipal", "RetiringPrincipal", "CreateGrant"},
+    {"kms:signingalgorithm", "SigningAlgorithm", "Sign"},
+    {"kms:signingalgorithm", "SigningAlgorithm", "Verify"},
+    {"kms:messagetype", "MessageType", "Sign"},
+    {"kms:messagetype", "MessageType", "Verify"},
+    {"kms:macalgorithm", "MacAlgorithm", "GenerateMac"},
+    {"kms:macalgorithm", "MacAlgorithm", "VerifyMac"},
+    {"kms:keyagreementalgorithm", "KeyAgreementAlgorithm", "DeriveSharedSecret"},
+    {"kms:datakeypairspec", "KeyPairSpec", "GenerateDataKeyPair"},
+    {"kms:datakeypairspec", "KeyPairSpec", "GenerateDataKeyPairWithoutPlaintext"},
 };
 
 // Operations whose input has GrantTokens.
@@ -243,6 +252,8 @@ Values ConditionValue(const RequestFacts& f, const std::string& name) {
     for (const auto& m : kMemberKeys)
         if (name == m.key && op == m.operation) {
             if (op == "ScheduleKeyDeletion" && !req->Has(m.member)) return one("30");
+            // MessageType's default is RAW, and the condition sees it.
+            if (name == "kms:messagetype" && !req->Has(m.member)) return one("RAW");
             return member(m.member);
         }
     if (name == "kms:reencryptonsamekey" && op == "ReEncrypt") return one(SameKeyReEncrypt(f));

@@ -17,12 +17,25 @@ constexpr std::string_view kTargetPrefix = "TrentService.";
 
 constexpr auto kFirst = Resolve::kBeforeHandler;
 
-// The key Encrypt and GenerateDataKey* encrypt under, named by KeyId.
+// The key GenerateDataKey* encrypt under, named by KeyId.
 constexpr KeyDecl kEncryptionKeyId = KeyIn("KeyId")
                                          .Aliases()
                                          .CrossAccount()
                                          .States(KeyStates::kEnabled)
                                          .Accepts(kSymmetricEncryption);
+
+// Keys that encrypt and decrypt: symmetric, RSA and SM2 ENCRYPT_DECRYPT keys.
+constexpr KeyKinds kAnyEncryption{usage::kEncryptDecrypt,
+                                  spec::kSymmetric | spec::kRsa | spec::kSm2};
+
+// A key the crypto operations of one usage name by KeyId, in any account, Enabled.
+constexpr KeyDecl EnabledKeyId(KeyKinds kinds) {
+    return KeyIn("KeyId").Aliases().CrossAccount().States(KeyStates::kEnabled).Accepts(kinds);
+}
+constexpr KeyKinds kSigningKeys{
+    usage::kSignVerify, spec::kRsa | spec::kEcc | spec::kEdwards | spec::kSm2 | spec::kMlDsa};
+constexpr KeyKinds kMacKeys{usage::kGenerateVerifyMac, spec::kHmac};
+constexpr KeyKinds kAgreementKeys{usage::kKeyAgreement, spec::kEcc | spec::kSm2};
 
 // One row per implemented operation, sorted by name (design.md §2): its IAM action (kms:<name>
 // unless .Action says otherwise), whether IAM alone decides, and each key it works on: the
@@ -52,9 +65,10 @@ constexpr Route kRoutes[] = {
                  .Aliases()
                  .CrossAccount()
                  .States(KeyStates::kEnabled)
-                 .Accepts(kSymmetricEncryption)),
+                 .Accepts(kAnyEncryption)),
     // The alias name, then IAM on the alias; its key inside the write that deletes it.
     Op("DeleteAlias", &ops::DeleteAlias).Alias("AliasName").Key(KeyOfAlias("AliasName")),
+    Op("DeriveSharedSecret", &ops::DeriveSharedSecret).Key(EnabledKeyId(kAgreementKeys), kFirst),
     Op("DescribeKey", &ops::DescribeKey).Key(KeyIn("KeyId").Aliases().CrossAccount(), kFirst),
     Op("DisableKey", &ops::DisableKey)
         .Key(KeyIn("KeyId").States(KeyStates::kNotPendingDeletionOrImport), kFirst),
@@ -67,16 +81,22 @@ constexpr Route kRoutes[] = {
     Op("EnableKeyRotation", &ops::EnableKeyRotation)
         .Key(KeyIn("KeyId").States(KeyStates::kEnabled), kFirst),
     // The encryption context first.
-    Op("Encrypt", &ops::Encrypt).Key(kEncryptionKeyId),
+    Op("Encrypt", &ops::Encrypt).Key(EnabledKeyId(kAnyEncryption)),
     // KeySpec/NumberOfBytes, Recipient and the encryption context first.
     Op("GenerateDataKey", &ops::GenerateDataKey).Key(kEncryptionKeyId),
+    Op("GenerateDataKeyPair", &ops::GenerateDataKeyPair).Key(kEncryptionKeyId),
+    Op("GenerateDataKeyPairWithoutPlaintext", &ops::GenerateDataKeyPairWithoutPlaintext)
+        .Key(kEncryptionKeyId),
     Op("GenerateDataKeyWithoutPlaintext", &ops::GenerateDataKeyWithoutPlaintext)
         .Key(kEncryptionKeyId),
+    Op("GenerateMac", &ops::GenerateMac).Key(EnabledKeyId(kMacKeys), kFirst),
     Op("GenerateRandom", &ops::GenerateRandom).IamOnly(),
     Op("GetKeyLastUsage", &ops::GetKeyLastUsage).Key(KeyIn("KeyId"), kFirst),
     Op("GetKeyPolicy", &ops::GetKeyPolicy).Key(KeyIn("KeyId"), kFirst),
     Op("GetKeyRotationStatus", &ops::GetKeyRotationStatus)
         .Key(KeyIn("KeyId").CrossAccount(), kFirst),
+    // Symmetric and HMAC keys have no public key: the operation says so.
+    Op("GetPublicKey", &ops::GetPublicKey).Key(EnabledKeyId(kAnyKey), kFirst),
     // The optional KeyId filters the list; it is looked up, not authorized (IAM decides).
     Op("ListAliases", &ops::ListAliases)
         .IamOnly()
@@ -97,13 +117,13 @@ constexpr Route kRoutes[] = {
                  .Aliases()
                  .CrossAccount()
                  .States(KeyStates::kEnabled)
-                 .Accepts(kSymmetricEncryption, "Decrypt"))
+                 .Accepts(kAnyEncryption, "Decrypt"))
         .Target(KeyIn("DestinationKeyId")
                     .Action("ReEncryptTo")
                     .Aliases()
                     .CrossAccount()
                     .States(KeyStates::kEnabled)
-                    .Accepts(kSymmetricEncryption)),
+                    .Accepts(kAnyEncryption)),
     // The grant names the key; its retiring principal, grantee and issuing account need no
     // policy, anyone else the key policy's (not a grant's) kms:RetireGrant.
     Op("RetireGrant", &ops::RetireGrant)
@@ -116,6 +136,7 @@ constexpr Route kRoutes[] = {
     // PendingWindowInDays first.
     Op("ScheduleKeyDeletion", &ops::ScheduleKeyDeletion)
         .Key(KeyIn("KeyId").States(KeyStates::kNotPendingDeletion)),
+    Op("Sign", &ops::Sign).Key(EnabledKeyId(kSigningKeys), kFirst),
     Op("TagResource", &ops::TagResource)
         .Key(KeyIn("KeyId").States(KeyStates::kNotPendingDeletion), kFirst),
     Op("UntagResource", &ops::UntagResource)
@@ -127,6 +148,8 @@ constexpr Route kRoutes[] = {
         .Target(KeyIn("TargetKeyId").States(KeyStates::kNotPendingDeletion)),
     Op("UpdateKeyDescription", &ops::UpdateKeyDescription)
         .Key(KeyIn("KeyId").States(KeyStates::kNotPendingDeletion), kFirst),
+    Op("Verify", &ops::Verify).Key(EnabledKeyId(kSigningKeys), kFirst),
+    Op("VerifyMac", &ops::VerifyMac).Key(EnabledKeyId(kMacKeys), kFirst),
 };
 
 }  // namespace

@@ -48,6 +48,10 @@ const char* ExceptionName(ErrorCode code) {
             return "UnrecognizedClientException";
         case ErrorCode::kInvalidSignature:
             return "InvalidSignatureException";
+        case ErrorCode::kKmsInvalidSignature:
+            return "KMSInvalidSignatureException";
+        case ErrorCode::kKmsInvalidMac:
+            return "KMSInvalidMacException";
         case ErrorCode::kIncompleteSignature:
             return "IncompleteSignatureException";
         case ErrorCode::kMissingAuthenticationToken:

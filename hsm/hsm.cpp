@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "common/base64.h"
+#include "hsm/asymmetric.h"
 #include "hsm/blob.h"
 #include "hsm/crypto.h"
 
@@ -130,10 +131,26 @@ Result<SecureBytes> Hsm::Unseal(const KeyRef& ref, ByteView sealed) const {
     return res;
 }
 
+namespace {
+Result<const KeySpecInfo*> SpecOf(const std::string& key_spec) {
+    const KeySpecInfo* spec = FindKeySpec(key_spec);
+    if (spec == nullptr || !Implemented(*spec))
+        return Error(ErrorCode::kUnsupportedOperation,
+                     "KeySpec " + key_spec + " is not supported by this kmsd build.");
+    return spec;
+}
+}  // namespace
+
 Result<SealedMaterial> Hsm::GenerateKey(const std::string& arn, const std::string& key_spec) {
-    if (key_spec != "SYMMETRIC_DEFAULT")
-        return Error(ErrorCode::kUnsupportedOperation, "key spec not supported by the HSM");
-    SecureBytes material = RandomBytes(kAes256KeyBytes);
+    KMSD_ASSIGN_OR_RETURN(const KeySpecInfo* spec, SpecOf(key_spec));
+    SecureBytes material;
+    if (spec->family == KeyFamily::kSymmetric) {
+        material = RandomBytes(kAes256KeyBytes);
+    } else if (spec->family == KeyFamily::kHmac) {
+        material = RandomBytes(spec->bits / 8);  // AWS: key length = the spec's bits
+    } else {
+        KMSD_ASSIGN_OR_RETURN(material, GeneratePrivateKey(*spec));
+    }
     SealedMaterial out{RandomHex(kMaterialIdBytes), {}};
     KMSD_ASSIGN_OR_RETURN(out.sealed, Seal(KeyRef{arn, out.material_id, key_spec}, material));
     return out;
@@ -150,7 +167,7 @@ Result<SealedMaterial> Hsm::ImportKey(const std::string& arn, const std::string&
     return out;
 }
 
-Result<std::shared_ptr<const SecureBytes>> Hsm::Material(const KeyRef& ref) {
+Result<std::shared_ptr<const Hsm::Unsealed>> Hsm::Material(const KeyRef& ref) {
     {
         std::shared_lock lock(cache_mu_);
         if (auto hit = FindCached(ref)) return hit;
@@ -166,14 +183,20 @@ Result<std::shared_ptr<const SecureBytes>> Hsm::Material(const KeyRef& ref) {
     // Unsealing checks the ARN, material ID and key spec (they are the seal's AAD), and the cache
     // entry keeps all three, so a cached root key serves only the key it was sealed for.
     KMSD_ASSIGN_OR_RETURN(SecureBytes plain, Unseal(ref, sealed));
-    auto material = std::make_shared<const SecureBytes>(std::move(plain));
+    auto unsealed = std::make_shared<Unsealed>();
+    const KeySpecInfo* spec = FindKeySpec(ref.key_spec);
+    if (spec != nullptr && IsAsymmetric(*spec)) {
+        KMSD_ASSIGN_OR_RETURN(unsealed->pkey, ParsePrivateKey(plain, *spec));
+    }
+    unsealed->bytes = std::move(plain);
+    std::shared_ptr<const Unsealed> material = std::move(unsealed);
     std::unique_lock lock(cache_mu_);
     if (auto hit = FindCached(ref)) return hit;  // another thread unsealed it meanwhile
     cache_[ref.material_id].push_back({ref.arn, ref.key_spec, material});
     return material;
 }
 
-std::shared_ptr<const SecureBytes> Hsm::FindCached(const KeyRef& ref) const {
+std::shared_ptr<const Hsm::Unsealed> Hsm::FindCached(const KeyRef& ref) const {
     auto it = cache_.find(ref.material_id);
     if (it == cache_.end()) return nullptr;
     for (const auto& entry : it->second)
@@ -196,8 +219,8 @@ Result<Bytes> Hsm::Encrypt(const KeyRef& ref, ByteView plaintext, const Encrypti
     std::memcpy(parts.iv.data(), iv.data(), parts.iv.size());
 
     // Per-message key: HKDF(backing key, nonce), so no two messages share a GCM key.
-    KMSD_ASSIGN_OR_RETURN(SecureBytes msg_key,
-                          HkdfSha256(*material, parts.nonce, StrView(kBlobInfo), kAes256KeyBytes));
+    KMSD_ASSIGN_OR_RETURN(SecureBytes msg_key, HkdfSha256(material->bytes, parts.nonce,
+                                                          StrView(kBlobInfo), kAes256KeyBytes));
     SecureBytes inner(kFramingBytes, 0);
     inner[0] = kFramingVersion;
     inner[1] = static_cast<std::uint8_t>(kind);
@@ -216,8 +239,8 @@ Result<SecureBytes> Hsm::Decrypt(const KeyRef& ref, ByteView blob, const Encrypt
     KMSD_ASSIGN_OR_RETURN(BlobParts parts, ParseBlob(blob));
     if (ToHex(parts.material_id) != ref.material_id) return bad;
     KMSD_ASSIGN_OR_RETURN(auto material, Material(ref));
-    KMSD_ASSIGN_OR_RETURN(SecureBytes msg_key,
-                          HkdfSha256(*material, parts.nonce, StrView(kBlobInfo), kAes256KeyBytes));
+    KMSD_ASSIGN_OR_RETURN(SecureBytes msg_key, HkdfSha256(material->bytes, parts.nonce,
+                                                          StrView(kBlobInfo), kAes256KeyBytes));
     Bytes aad(blob.begin(), blob.begin() + kHeaderBytes);
     Bytes ctx_bytes = EncodeContext(ctx);
     aad.insert(aad.end(), ctx_bytes.begin(), ctx_bytes.end());
@@ -239,6 +262,70 @@ Result<DataKey> Hsm::GenerateDataKey(const KeyRef& ref, std::size_t bytes,
     KMSD_ASSIGN_OR_RETURN(out.ciphertext_blob,
                           Encrypt(ref, out.plaintext, ctx, BlobKind::kDataKey));
     return out;
+}
+
+Result<DataKeyPair> Hsm::GenerateDataKeyPair(const KeyRef& ref, const KeySpecInfo& pair_spec,
+                                             const EncryptionContext& ctx) {
+    DataKeyPair out;
+    KMSD_ASSIGN_OR_RETURN(out.private_key, GeneratePrivateKey(pair_spec));
+    KMSD_ASSIGN_OR_RETURN(PkeyPtr key, ParsePrivateKey(out.private_key, pair_spec));
+    KMSD_ASSIGN_OR_RETURN(out.public_key, PublicKeyDer(key.get()));
+    KMSD_ASSIGN_OR_RETURN(out.private_key_blob,
+                          Encrypt(ref, out.private_key, ctx, BlobKind::kDataKey));
+    return out;
+}
+
+Result<std::shared_ptr<evp_pkey_st>> Hsm::PrivateKey(const KeyRef& ref) {
+    KMSD_ASSIGN_OR_RETURN(auto material, Material(ref));
+    if (!material->pkey) return Error(ErrorCode::kInternal, ref.arn + " is not an asymmetric key");
+    return material->pkey;
+}
+
+Result<Bytes> Hsm::PublicKey(const KeyRef& ref) {
+    KMSD_ASSIGN_OR_RETURN(auto key, PrivateKey(ref));
+    return PublicKeyDer(key.get());
+}
+
+Result<Bytes> Hsm::Sign(const KeyRef& ref, const SigningAlgorithmInfo& alg, bool is_digest,
+                        ByteView message) {
+    KMSD_ASSIGN_OR_RETURN(auto key, PrivateKey(ref));
+    return SignMessage(key.get(), alg, is_digest, message);
+}
+
+Status Hsm::Verify(const KeyRef& ref, const SigningAlgorithmInfo& alg, bool is_digest,
+                   ByteView message, ByteView signature) {
+    KMSD_ASSIGN_OR_RETURN(auto key, PrivateKey(ref));
+    return VerifyMessage(key.get(), alg, is_digest, message, signature);
+}
+
+Result<Bytes> Hsm::EncryptAsymmetric(const KeyRef& ref, const EncryptionAlgorithmInfo& alg,
+                                     ByteView plaintext) {
+    KMSD_ASSIGN_OR_RETURN(auto key, PrivateKey(ref));
+    return EncryptWithPublicKey(key.get(), alg, plaintext);
+}
+
+Result<SecureBytes> Hsm::DecryptAsymmetric(const KeyRef& ref, const EncryptionAlgorithmInfo& alg,
+                                           ByteView ciphertext) {
+    KMSD_ASSIGN_OR_RETURN(auto key, PrivateKey(ref));
+    return DecryptWithPrivateKey(key.get(), alg, ciphertext);
+}
+
+Result<SecureBytes> Hsm::DeriveSharedSecret(const KeyRef& ref, ByteView peer) {
+    KMSD_ASSIGN_OR_RETURN(auto key, PrivateKey(ref));
+    KMSD_ASSIGN_OR_RETURN(const KeySpecInfo* spec, SpecOf(ref.key_spec));
+    return hsm::DeriveSharedSecret(key.get(), *spec, peer);
+}
+
+Result<Bytes> Hsm::GenerateMac(const KeyRef& ref, const MacAlgorithmInfo& alg, ByteView message) {
+    KMSD_ASSIGN_OR_RETURN(auto material, Material(ref));
+    return Hmac(material->bytes, alg, message);
+}
+
+Status Hsm::VerifyMac(const KeyRef& ref, const MacAlgorithmInfo& alg, ByteView message,
+                      ByteView mac) {
+    KMSD_ASSIGN_OR_RETURN(Bytes expected, GenerateMac(ref, alg, message));
+    if (!ConstantTimeEquals(expected, mac)) return Error(ErrorCode::kKmsInvalidMac);
+    return Status::Ok();
 }
 
 Result<std::string> Hsm::BlobMaterialId(ByteView blob) {

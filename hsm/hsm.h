@@ -16,7 +16,10 @@
 #include "common/secure_bytes.h"
 #include "common/status.h"
 #include "hsm/blob.h"
+#include "hsm/keyspec.h"
 #include "hsm/sealed_key_store.h"
+
+struct evp_pkey_st;  // OpenSSL's EVP_PKEY, used only inside hsm/
 
 namespace kmsd::hsm {
 
@@ -39,13 +42,23 @@ struct DataKey {
     Bytes ciphertext_blob;
 };
 
+// GenerateDataKeyPair: a fresh key pair, its private key (PKCS#8 DER) in the clear and as a
+// symmetric blob under the KMS key.
+struct DataKeyPair {
+    SecureBytes private_key;
+    Bytes private_key_blob;
+    Bytes public_key;  // DER SubjectPublicKeyInfo
+};
+
 class Hsm {
 public:
     // `master_key` must be 32 bytes. `store` must outlive the Hsm (it may be set later).
     static Result<std::unique_ptr<Hsm>> New(const SecureBytes& master_key);
     void set_store(const SealedKeyStore* store) { store_ = store; }
 
-    // Generates new root key material for `ref.arn`/`ref.key_spec` and returns it sealed.
+    // Generates new root key material for `ref.arn`/`ref.key_spec` and returns it sealed:
+    // 32 random bytes (SYMMETRIC_DEFAULT), the spec's size (HMAC_*), a PKCS#8 private key
+    // (RSA, ECC, Ed25519, SM2). ML-DSA is kUnsupportedOperation (hsm/keyspec.h Implemented).
     Result<SealedMaterial> GenerateKey(const std::string& arn, const std::string& key_spec);
 
     // Seals caller-supplied symmetric material (a seed file's backing key). The material ID is a
@@ -62,6 +75,31 @@ public:
     // A fresh random data key and its blob under `ref`.
     Result<DataKey> GenerateDataKey(const KeyRef& ref, std::size_t bytes,
                                     const EncryptionContext& ctx);
+
+    // A data key pair of `pair_spec` whose private key is encrypted under `ref` (symmetric).
+    Result<DataKeyPair> GenerateDataKeyPair(const KeyRef& ref, const KeySpecInfo& pair_spec,
+                                            const EncryptionContext& ctx);
+
+    // Asymmetric keys (hsm/asymmetric.h says how each is computed). Algorithms are ones the
+    // key's spec lists (the caller checks); a DIGEST message has the algorithm's digest length.
+    Result<Bytes> PublicKey(const KeyRef& ref);
+    Result<Bytes> Sign(const KeyRef& ref, const SigningAlgorithmInfo& alg, bool is_digest,
+                       ByteView message);
+    // kKmsInvalidSignature when the signature is wrong or malformed.
+    Status Verify(const KeyRef& ref, const SigningAlgorithmInfo& alg, bool is_digest,
+                  ByteView message, ByteView signature);
+    Result<Bytes> EncryptAsymmetric(const KeyRef& ref, const EncryptionAlgorithmInfo& alg,
+                                    ByteView plaintext);
+    // kInvalidCiphertext for any failure.
+    Result<SecureBytes> DecryptAsymmetric(const KeyRef& ref, const EncryptionAlgorithmInfo& alg,
+                                          ByteView ciphertext);
+    // ECDH with the DER SubjectPublicKeyInfo `peer`; kValidation when it is not on the curve.
+    Result<SecureBytes> DeriveSharedSecret(const KeyRef& ref, ByteView peer);
+
+    // HMAC keys. VerifyMac compares in constant time; kKmsInvalidMac on mismatch.
+    Result<Bytes> GenerateMac(const KeyRef& ref, const MacAlgorithmInfo& alg, ByteView message);
+    Status VerifyMac(const KeyRef& ref, const MacAlgorithmInfo& alg, ByteView message,
+                     ByteView mac);
 
     // The material ID named in a blob's clear header (Decrypt without KeyId needs it).
     static Result<std::string> BlobMaterialId(ByteView blob);
@@ -86,11 +124,18 @@ public:
     static Bytes EncodeContext(const EncryptionContext& ctx);
 
 private:
+    // Unsealed root key material, and for asymmetric keys the parsed private key.
+    struct Unsealed {
+        SecureBytes bytes;
+        std::shared_ptr<evp_pkey_st> pkey;
+    };
     Hsm(SecureBytes sealing_key, SecureBytes token_key)
         : sealing_key_(std::move(sealing_key)), token_key_(std::move(token_key)) {}
-    Result<std::shared_ptr<const SecureBytes>> Material(const KeyRef& ref);
+    Result<std::shared_ptr<const Unsealed>> Material(const KeyRef& ref);
+    // The parsed private key of an asymmetric key.
+    Result<std::shared_ptr<evp_pkey_st>> PrivateKey(const KeyRef& ref);
     // The cached material sealed for exactly `ref` (ARN, material ID and spec); cache_mu_ held.
-    std::shared_ptr<const SecureBytes> FindCached(const KeyRef& ref) const;
+    std::shared_ptr<const Unsealed> FindCached(const KeyRef& ref) const;
     Result<Bytes> Seal(const KeyRef& ref, ByteView material) const;
     Result<SecureBytes> Unseal(const KeyRef& ref, ByteView sealed) const;
 
@@ -101,7 +146,7 @@ private:
     struct CacheEntry {
         std::string arn;
         std::string key_spec;
-        std::shared_ptr<const SecureBytes> material;
+        std::shared_ptr<const Unsealed> material;
     };
     // By material ID, then the key it was sealed for: a material ID is shared only by the
     // replicas of one multi-Region key, so the inner list stays tiny.

@@ -13,7 +13,7 @@ ROOT=$(pwd)
 BUILD=${KMSD_BUILD_DIR:-$ROOT/build}
 
 PACKAGES=(build-essential cmake ninja-build libboost1.81-dev libssl-dev libsqlite3-dev
-          nlohmann-json3-dev catch2 libspdlog-dev libcli11-dev libyaml-cpp-dev libre2-dev pkg-config
+          nlohmann-json3-dev catch2 libspdlog-dev libcli11-dev libyaml-cpp-dev libre2-dev libsodium-dev pkg-config
           ccache nodejs npm)
 
 install_deps() {

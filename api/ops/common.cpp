@@ -23,6 +23,15 @@ bool StartsWithAwsPrefix(const std::string& key) {
 }
 }  // namespace
 
+Json BlobJson(ByteView bytes) { return Json(ToSecure(Base64Encode(bytes))); }
+
+Json SecretJson(const SecureBytes& bytes) {
+    std::string encoded = Base64Encode(bytes);
+    Json out(ToSecure(encoded));
+    SecureWipe(encoded.data(), encoded.size());
+    return out;
+}
+
 double Timestamp(double seconds) { return std::floor(seconds * 1000.0) / 1000.0; }
 
 Json KeyMetadata(const storage::KeyRecord& key) {
@@ -33,7 +42,18 @@ Json KeyMetadata(const storage::KeyRecord& key) {
     m["CustomerMasterKeySpec"] = Str(key.key_spec);
     m["Description"] = Str(key.description);
     m["Enabled"] = key.state == storage::KeyState::kEnabled;
-    m["EncryptionAlgorithms"] = Json::array({"SYMMETRIC_DEFAULT"});
+    // The algorithms of the key's usage, in AWS's order (hsm/keyspec.cpp).
+    if (const hsm::KeySpecInfo* spec = hsm::FindKeySpec(key.key_spec)) {
+        auto list = [](std::span<const std::string_view> algs) {
+            Json out = Json::array();
+            for (auto a : algs) out.push_back(std::string(a));
+            return out;
+        };
+        if (key.key_usage == "ENCRYPT_DECRYPT") m["EncryptionAlgorithms"] = list(spec->encryption);
+        if (key.key_usage == "SIGN_VERIFY") m["SigningAlgorithms"] = list(spec->signing);
+        if (key.key_usage == "GENERATE_VERIFY_MAC") m["MacAlgorithms"] = list(spec->mac);
+        if (key.key_usage == "KEY_AGREEMENT") m["KeyAgreementAlgorithms"] = Json::array({"ECDH"});
+    }
     m["KeyId"] = Str(key.key_id);
     m["KeyManager"] = "CUSTOMER";
     m["KeySpec"] = Str(key.key_spec);
@@ -41,7 +61,9 @@ Json KeyMetadata(const storage::KeyRecord& key) {
     m["KeyUsage"] = Str(key.key_usage);
     m["MultiRegion"] = false;
     m["Origin"] = Str(key.origin);
-    m["CurrentKeyMaterialId"] = Str(key.current_material_id());
+    // Only symmetric encryption keys have (rotating) key material IDs (kms-reference §9.3).
+    if (key.key_spec == "SYMMETRIC_DEFAULT")
+        m["CurrentKeyMaterialId"] = Str(key.current_material_id());
     if (key.deletion_date) m["DeletionDate"] = Timestamp(*key.deletion_date);
     return m;
 }
@@ -95,13 +117,29 @@ Result<hsm::EncryptionContext> EncryptionContextOf(const Request& req, const cha
     return ctx;
 }
 
-Status CheckSymmetricAlgorithm(const storage::KeyRecord& key, const Request& req,
-                               const char* member) {
-    auto alg = req.OptString(member);
-    if (alg && *alg != "SYMMETRIC_DEFAULT")
-        return Error(ErrorCode::kInvalidKeyUsage,
-                     "Algorithm " + *alg + " is incompatible with key spec " + key.key_spec + ".");
-    return Status::Ok();
+Status IncompatibleAlgorithm(const storage::KeyRecord& key, std::string_view algorithm) {
+    return Error(ErrorCode::kInvalidKeyUsage, "Algorithm " + std::string(algorithm) +
+                                                  " is incompatible with key spec " + key.key_spec +
+                                                  ".");
+}
+
+const hsm::KeySpecInfo& SpecOf(const storage::KeyRecord& key) {
+    // Every stored key's spec is one CreateKey accepted; an unknown one (a damaged database)
+    // gets no algorithms.
+    static const hsm::KeySpecInfo kUnknown{
+        "", hsm::KeyFamily::kSymmetric, 0, nullptr, {}, {}, {}, {}, false};
+    const hsm::KeySpecInfo* spec = hsm::FindKeySpec(key.key_spec);
+    return spec != nullptr ? *spec : kUnknown;
+}
+
+Result<const hsm::EncryptionAlgorithmInfo*> EncryptionAlgorithmOf(const storage::KeyRecord& key,
+                                                                  const Request& req,
+                                                                  const char* member) {
+    const std::string alg = req.String(member, "SYMMETRIC_DEFAULT");
+    const hsm::EncryptionAlgorithmInfo* info = hsm::FindEncryptionAlgorithm(alg);
+    if (info == nullptr || !hsm::Lists(SpecOf(key).encryption, alg))
+        return IncompatibleAlgorithm(key, alg);
+    return info;
 }
 
 std::size_t PageLimit(const Request& req, std::size_t fallback, std::size_t max) {

@@ -13,6 +13,7 @@
 #include "api/json.h"
 #include "api/request.h"
 #include "api/resolve.h"
+#include "hsm/keyspec.h"
 
 namespace kmsd::api::ops {
 
@@ -41,9 +42,19 @@ Status DryRunGate(const Request& req);
 // The EncryptionContext member (absent ≡ {}), capped at 8 KiB serialized.
 Result<hsm::EncryptionContext> EncryptionContextOf(const Request& req, const char* member);
 
-// Symmetric keys accept only SYMMETRIC_DEFAULT as EncryptionAlgorithm.
-Status CheckSymmetricAlgorithm(const storage::KeyRecord& key, const Request& req,
-                               const char* member);
+// Base64 of bytes as a JSON string; SecretJson for secrets (plaintext, data keys, private
+// keys), whose encoded copy is wiped.
+Json BlobJson(ByteView bytes);
+Json SecretJson(const SecureBytes& bytes);
+
+// The key spec's table entry (hsm/keyspec.h).
+const hsm::KeySpecInfo& SpecOf(const storage::KeyRecord& key);
+// InvalidKeyUsageException "Algorithm <ALG> is incompatible with key spec <SPEC>." ([S]).
+Status IncompatibleAlgorithm(const storage::KeyRecord& key, std::string_view algorithm);
+// The EncryptionAlgorithm `member` names (default SYMMETRIC_DEFAULT), one the key's spec lists.
+Result<const hsm::EncryptionAlgorithmInfo*> EncryptionAlgorithmOf(const storage::KeyRecord& key,
+                                                                  const Request& req,
+                                                                  const char* member);
 
 // Page limit from the Limit member: default when absent, clamped to `max`.
 std::size_t PageLimit(const Request& req, std::size_t fallback, std::size_t max);
@@ -125,6 +136,14 @@ Result<Json> DisableKeyRotation(OpContext&, const Request&);
 Result<Json> GetKeyRotationStatus(OpContext&, const Request&);
 Result<Json> RotateKeyOnDemand(OpContext&, const Request&);
 Result<Json> ListKeyRotations(OpContext&, const Request&);
+Result<Json> GenerateDataKeyPair(OpContext&, const Request&);
+Result<Json> GenerateDataKeyPairWithoutPlaintext(OpContext&, const Request&);
+Result<Json> GetPublicKey(OpContext&, const Request&);
+Result<Json> Sign(OpContext&, const Request&);
+Result<Json> Verify(OpContext&, const Request&);
+Result<Json> GenerateMac(OpContext&, const Request&);
+Result<Json> VerifyMac(OpContext&, const Request&);
+Result<Json> DeriveSharedSecret(OpContext&, const Request&);
 Result<Json> GetKeyLastUsage(OpContext&, const Request&);
 Result<Json> CreateGrant(OpContext&, const Request&);
 Result<Json> ListGrants(OpContext&, const Request&);

@@ -1,6 +1,6 @@
-// Symmetric cryptography: Encrypt, Decrypt, ReEncrypt, GenerateDataKey,
-// GenerateDataKeyWithoutPlaintext, GenerateRandom. The hot path: Catalog reads and the HSM's
-// cache only, no SQLite, no exclusive lock.
+// Encryption: Encrypt, Decrypt, ReEncrypt (symmetric keys and RSA/SM2 ENCRYPT_DECRYPT keys),
+// GenerateDataKey(WithoutPlaintext), GenerateDataKeyPair(WithoutPlaintext), GenerateRandom. The
+// hot path: Catalog reads and the HSM's cache only, no SQLite, no exclusive lock.
 #include "hsm/crypto.h"
 
 #include "api/ops/common.h"
@@ -12,14 +12,36 @@ hsm::KeyRef RefOf(const storage::KeyRecord& key, const std::string& material_id)
     return {key.arn, material_id, key.key_spec};
 }
 
-Json BlobJson(ByteView bytes) { return Json(ToSecure(Base64Encode(bytes))); }
+bool IsSymmetric(const storage::KeyRecord& key) { return key.key_spec == "SYMMETRIC_DEFAULT"; }
 
-// Base64 of secret bytes straight into a wiped string (plaintext, data keys).
-Json SecretJson(const SecureBytes& bytes) {
-    std::string encoded = Base64Encode(bytes);
-    Json out(ToSecure(encoded));
-    SecureWipe(encoded.data(), encoded.size());
-    return out;
+// AWS's SM2PKE plaintext limit.
+constexpr std::size_t kSm2MaxPlaintext = 1024;
+
+// What an asymmetric key can encrypt: no encryption context, and a plaintext within the
+// algorithm's limit (kms-reference §3.2). Symmetric keys take anything the model allows.
+Status CheckEncryptable(const storage::KeyRecord& key, const hsm::EncryptionAlgorithmInfo& alg,
+                        std::size_t plaintext_bytes, const hsm::EncryptionContext& ec) {
+    if (IsSymmetric(key)) return Status::Ok();
+    if (!ec.empty())
+        return Error(ErrorCode::kValidation,
+                     "EncryptionContext is supported only with symmetric encryption KMS keys.");
+    const std::size_t max =
+        alg.oaep_digest != nullptr ? hsm::MaxOaepPlaintext(SpecOf(key), alg) : kSm2MaxPlaintext;
+    if (plaintext_bytes > max)
+        return Error(ErrorCode::kValidation,
+                     "Algorithm " + std::string(alg.name) + " and key spec " + key.key_spec +
+                         " cannot encrypt data larger than " + std::to_string(max) + " bytes.");
+    return Status::Ok();
+}
+
+// Encrypts under the key's current material: AWS's blob for a symmetric key, raw RSA-OAEP or
+// SM2 ciphertext for an asymmetric one.
+Result<Bytes> EncryptUnder(OpContext& ctx, const storage::KeyRecord& key,
+                           const hsm::EncryptionAlgorithmInfo& alg, ByteView plaintext,
+                           const hsm::EncryptionContext& ec) {
+    const hsm::KeyRef ref = RefOf(key, key.current_material_id());
+    if (IsSymmetric(key)) return ctx.services.hsm.Encrypt(ref, plaintext, ec);
+    return ctx.services.hsm.EncryptAsymmetric(ref, alg, plaintext);
 }
 
 // The plaintext of Decrypt's or ReEncrypt's ciphertext, and the key (route.key, which the
@@ -27,6 +49,7 @@ Json SecretJson(const SecureBytes& bytes) {
 struct Decrypted {
     storage::KeyPtr key;
     std::string material_id;
+    const hsm::EncryptionAlgorithmInfo* algorithm;
     SecureBytes plaintext;
 };
 
@@ -35,10 +58,17 @@ Result<Decrypted> DecryptBlob(OpContext& ctx, const Request& req, const char* co
     const SecureBytes blob = req.Blob("CiphertextBlob");
     KMSD_ASSIGN_OR_RETURN(hsm::EncryptionContext ec, EncryptionContextOf(req, context_member));
     KMSD_ASSIGN_OR_RETURN(CiphertextKey source, ctx.KeyOfCiphertext(blob));
-    KMSD_RETURN_IF_ERROR(CheckSymmetricAlgorithm(*source.key, req, algorithm_member));
-    KMSD_ASSIGN_OR_RETURN(SecureBytes plain, ctx.services.hsm.Decrypt(
-                                                 RefOf(*source.key, source.material_id), blob, ec));
-    return Decrypted{source.key, source.material_id, std::move(plain)};
+    const auto& key = *source.key;
+    KMSD_ASSIGN_OR_RETURN(auto alg, EncryptionAlgorithmOf(key, req, algorithm_member));
+    const hsm::KeyRef ref = RefOf(key, source.material_id);
+    Decrypted out{source.key, source.material_id, alg, {}};
+    if (IsSymmetric(key)) {
+        KMSD_ASSIGN_OR_RETURN(out.plaintext, ctx.services.hsm.Decrypt(ref, blob, ec));
+    } else {
+        if (!ec.empty()) return Error(ErrorCode::kInvalidCiphertext);
+        KMSD_ASSIGN_OR_RETURN(out.plaintext, ctx.services.hsm.DecryptAsymmetric(ref, *alg, blob));
+    }
+    return out;
 }
 
 // A dry run with DryRunModifiers [IGNORE_CIPHERTEXT] (Decrypt, ReEncrypt): the ciphertext is not
@@ -84,19 +114,60 @@ Result<Json> DataKey(OpContext& ctx, const Request& req, bool with_plaintext) {
     return out;
 }
 
+// GenerateDataKeyPair(WithoutPlaintext): a key pair of KeyPairSpec, its private key encrypted
+// under the symmetric key like a data key.
+Result<Json> DataKeyPair(OpContext& ctx, const Request& req, bool with_plaintext) {
+    const char* op = with_plaintext ? "GenerateDataKeyPair" : "GenerateDataKeyPairWithoutPlaintext";
+    if (req.Has("Recipient"))
+        return Error(ErrorCode::kUnsupportedOperation,
+                     "Recipient (Nitro Enclaves) is not supported by kmsd yet.");
+    const std::string pair_spec = req.String("KeyPairSpec");
+    KMSD_ASSIGN_OR_RETURN(hsm::EncryptionContext ec, EncryptionContextOf(req, "EncryptionContext"));
+    KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
+    const hsm::KeySpecInfo* spec = hsm::FindKeySpec(pair_spec);  // the model checked the enum
+    if (spec == nullptr || !spec->key_pair_spec)
+        return Error(ErrorCode::kValidation, "KeyPairSpec " + pair_spec + " is not valid.");
+    // As CreateKey: SM2 only in the China Regions (README: compatibility).
+    if (spec->family == hsm::KeyFamily::kSm2 && ctx.caller.region.rfind("cn-", 0) != 0)
+        return Error(ErrorCode::kValidation,
+                     "KeyPairSpec SM2 is supported only in the China Regions (cn-north-1, "
+                     "cn-northwest-1).");
+    KMSD_RETURN_IF_ERROR(DryRunGate(req));
+    const std::string& material = key->current_material_id();
+    KMSD_ASSIGN_OR_RETURN(hsm::DataKeyPair pair,
+                          ctx.services.hsm.GenerateDataKeyPair(RefOf(*key, material), *spec, ec));
+    Json out = Json::object();
+    out["KeyId"] = Str(key->arn);
+    out["KeyMaterialId"] = Str(material);
+    out["KeyPairSpec"] = pair_spec;
+    out["PrivateKeyCiphertextBlob"] = BlobJson(pair.private_key_blob);
+    if (with_plaintext) out["PrivateKeyPlaintext"] = SecretJson(pair.private_key);
+    out["PublicKey"] = BlobJson(pair.public_key);
+    ctx.RecordUse(*key, op);
+    return out;
+}
+
 }  // namespace
+
+Result<Json> GenerateDataKeyPair(OpContext& ctx, const Request& req) {
+    return DataKeyPair(ctx, req, /*with_plaintext=*/true);
+}
+
+Result<Json> GenerateDataKeyPairWithoutPlaintext(OpContext& ctx, const Request& req) {
+    return DataKeyPair(ctx, req, /*with_plaintext=*/false);
+}
 
 Result<Json> Encrypt(OpContext& ctx, const Request& req) {
     KMSD_ASSIGN_OR_RETURN(hsm::EncryptionContext ec, EncryptionContextOf(req, "EncryptionContext"));
     KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
-    KMSD_RETURN_IF_ERROR(CheckSymmetricAlgorithm(*key, req, "EncryptionAlgorithm"));
-    KMSD_RETURN_IF_ERROR(DryRunGate(req));
+    KMSD_ASSIGN_OR_RETURN(auto alg, EncryptionAlgorithmOf(*key, req, "EncryptionAlgorithm"));
     const SecureBytes plaintext = req.Blob("Plaintext");
-    KMSD_ASSIGN_OR_RETURN(Bytes blob, ctx.services.hsm.Encrypt(
-                                          RefOf(*key, key->current_material_id()), plaintext, ec));
+    KMSD_RETURN_IF_ERROR(CheckEncryptable(*key, *alg, plaintext.size(), ec));
+    KMSD_RETURN_IF_ERROR(DryRunGate(req));
+    KMSD_ASSIGN_OR_RETURN(Bytes blob, EncryptUnder(ctx, *key, *alg, plaintext, ec));
     Json out = Json::object();
     out["CiphertextBlob"] = BlobJson(blob);
-    out["EncryptionAlgorithm"] = "SYMMETRIC_DEFAULT";
+    out["EncryptionAlgorithm"] = std::string(alg->name);
     out["KeyId"] = Str(key->arn);
     ctx.RecordUse(*key, "Encrypt");
     return out;
@@ -119,9 +190,10 @@ Result<Json> Decrypt(OpContext& ctx, const Request& req) {
                           DecryptBlob(ctx, req, "EncryptionContext", "EncryptionAlgorithm"));
     KMSD_RETURN_IF_ERROR(DryRunGate(req));
     Json out = Json::object();
-    out["EncryptionAlgorithm"] = "SYMMETRIC_DEFAULT";
+    out["EncryptionAlgorithm"] = std::string(d.algorithm->name);
     out["KeyId"] = Str(d.key->arn);
-    out["KeyMaterialId"] = Str(d.material_id);
+    // Only symmetric keys name their material (kms-reference §9.3).
+    if (IsSymmetric(*d.key)) out["KeyMaterialId"] = Str(d.material_id);
     out["Plaintext"] = SecretJson(d.plaintext);
     ctx.RecordUse(*d.key, "Decrypt");
     return out;
@@ -134,25 +206,25 @@ Result<Json> ReEncrypt(OpContext& ctx, const Request& req) {
         KMSD_RETURN_IF_ERROR(SourceKeyForDryRun(ctx, req, "SourceKeyId"));
         KMSD_ASSIGN_OR_RETURN(auto dest, ctx.TargetKey());
         KMSD_RETURN_IF_ERROR(
-            CheckSymmetricAlgorithm(*dest, req, "DestinationEncryptionAlgorithm"));
+            EncryptionAlgorithmOf(*dest, req, "DestinationEncryptionAlgorithm").status());
         return DryRunGate(req);
     }
     KMSD_ASSIGN_OR_RETURN(Decrypted src, DecryptBlob(ctx, req, "SourceEncryptionContext",
                                                      "SourceEncryptionAlgorithm"));
     KMSD_ASSIGN_OR_RETURN(auto dest, ctx.TargetKey());
-    KMSD_RETURN_IF_ERROR(CheckSymmetricAlgorithm(*dest, req, "DestinationEncryptionAlgorithm"));
+    KMSD_ASSIGN_OR_RETURN(auto dest_alg,
+                          EncryptionAlgorithmOf(*dest, req, "DestinationEncryptionAlgorithm"));
+    KMSD_RETURN_IF_ERROR(CheckEncryptable(*dest, *dest_alg, src.plaintext.size(), dest_ec));
     KMSD_RETURN_IF_ERROR(DryRunGate(req));
-    const std::string& dest_material = dest->current_material_id();
-    KMSD_ASSIGN_OR_RETURN(
-        Bytes blob, ctx.services.hsm.Encrypt(RefOf(*dest, dest_material), src.plaintext, dest_ec));
+    KMSD_ASSIGN_OR_RETURN(Bytes blob, EncryptUnder(ctx, *dest, *dest_alg, src.plaintext, dest_ec));
     Json out = Json::object();
     out["CiphertextBlob"] = BlobJson(blob);
-    out["DestinationEncryptionAlgorithm"] = "SYMMETRIC_DEFAULT";
-    out["DestinationKeyMaterialId"] = Str(dest_material);
+    out["DestinationEncryptionAlgorithm"] = std::string(dest_alg->name);
+    if (IsSymmetric(*dest)) out["DestinationKeyMaterialId"] = Str(dest->current_material_id());
     out["KeyId"] = Str(dest->arn);
-    out["SourceEncryptionAlgorithm"] = "SYMMETRIC_DEFAULT";
+    out["SourceEncryptionAlgorithm"] = std::string(src.algorithm->name);
     out["SourceKeyId"] = Str(src.key->arn);
-    out["SourceKeyMaterialId"] = Str(src.material_id);
+    if (IsSymmetric(*src.key)) out["SourceKeyMaterialId"] = Str(src.material_id);
     // Both keys were used (kms-reference §9.2).
     ctx.RecordUse(*src.key, "ReEncrypt");
     ctx.RecordUse(*dest, "ReEncrypt");

@@ -3,6 +3,7 @@
 // names; here it is created, listed and removed. Tokens come from the HSM (self-verifying MACs).
 #include <algorithm>
 #include <set>
+#include <span>
 
 #include "api/ops/common.h"
 #include "hsm/crypto.h"
@@ -14,7 +15,7 @@ constexpr std::size_t kMaxGrantsPerKey = 50000;
 constexpr std::size_t kMaxConstraintPairs = 8;
 constexpr std::size_t kMaxConstraintChars = 384;
 
-// Grant operations a symmetric encryption key supports (kms-reference §6.4).
+// Grant operations each kind of key supports (kms-reference §6.4, AWS's "grant operations").
 constexpr std::string_view kSymmetricOperations[] = {"Decrypt",
                                                      "Encrypt",
                                                      "GenerateDataKey",
@@ -26,6 +27,23 @@ constexpr std::string_view kSymmetricOperations[] = {"Decrypt",
                                                      "DescribeKey",
                                                      "GenerateDataKeyPair",
                                                      "GenerateDataKeyPairWithoutPlaintext"};
+constexpr std::string_view kAsymmetricEncryptionOperations[] = {
+    "Decrypt",     "Encrypt",     "ReEncryptFrom", "ReEncryptTo",
+    "CreateGrant", "RetireGrant", "DescribeKey",   "GetPublicKey"};
+constexpr std::string_view kSigningOperations[] = {"Sign",        "Verify",      "CreateGrant",
+                                                   "RetireGrant", "DescribeKey", "GetPublicKey"};
+constexpr std::string_view kMacOperations[] = {"GenerateMac", "VerifyMac", "CreateGrant",
+                                               "RetireGrant", "DescribeKey"};
+constexpr std::string_view kAgreementOperations[] = {"DeriveSharedSecret", "CreateGrant",
+                                                     "RetireGrant", "DescribeKey", "GetPublicKey"};
+
+std::span<const std::string_view> GrantOperationsOf(const storage::KeyRecord& key) {
+    if (key.key_usage == "SIGN_VERIFY") return kSigningOperations;
+    if (key.key_usage == "GENERATE_VERIFY_MAC") return kMacOperations;
+    if (key.key_usage == "KEY_AGREEMENT") return kAgreementOperations;
+    if (key.key_spec == "SYMMETRIC_DEFAULT") return kSymmetricOperations;
+    return kAsymmetricEncryptionOperations;
+}
 
 using Pairs = std::vector<std::pair<std::string, std::string>>;
 
@@ -69,9 +87,9 @@ Status CheckOperations(const storage::KeyRecord& key, const std::vector<std::str
     if (std::all_of(ops.begin(), ops.end(), [](const auto& op) { return op == "CreateGrant"; }))
         return Error(ErrorCode::kValidation,
                      "Grants must not contain only the CreateGrant operation.");
+    const auto valid = GrantOperationsOf(key);
     for (const auto& op : ops)
-        if (std::find(std::begin(kSymmetricOperations), std::end(kSymmetricOperations), op) ==
-            std::end(kSymmetricOperations))
+        if (std::find(valid.begin(), valid.end(), op) == valid.end())
             return Error(ErrorCode::kValidation,
                          "Grant operation " + op + " is not valid for key usage " + key.key_usage +
                              " and key spec " + key.key_spec + ".");

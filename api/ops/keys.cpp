@@ -11,11 +11,10 @@ constexpr double kSecondsPerDay = 86400.0;
 
 // CreateKey inputs that later issues implement: answered with AWS's UnsupportedOperation shape
 // rather than silently ignored.
-Status CheckCreateKeySupported(const Request& req, const std::string& spec) {
+Status CheckCreateKeySupported(const Request& req) {
     auto unsupported = [](const std::string& what) {
         return Error(ErrorCode::kUnsupportedOperation, what + " is not supported by kmsd yet.");
     };
-    if (spec != "SYMMETRIC_DEFAULT") return unsupported("KeySpec " + spec);
     if (req.String("Origin", "AWS_KMS") != "AWS_KMS")
         return unsupported("Origin " + req.String("Origin"));
     if (req.Has("CustomKeyStoreId") || req.Has("XksKeyId"))
@@ -26,7 +25,8 @@ Status CheckCreateKeySupported(const Request& req, const std::string& spec) {
 }
 
 // KeySpec/KeyUsage rules of CreateKey (kms-reference §3.1), before "not supported yet".
-Status CheckSpecAndUsage(const Request& req, std::string& spec) {
+Status CheckSpecAndUsage(const Request& req, const std::string& region, std::string& spec,
+                         std::string& key_usage) {
     auto key_spec = req.OptString("KeySpec");
     auto cmk_spec = req.OptString("CustomerMasterKeySpec");
     if (key_spec && cmk_spec)
@@ -39,9 +39,21 @@ Status CheckSpecAndUsage(const Request& req, std::string& spec) {
         return Error(ErrorCode::kValidation,
                      "You must specify a KeyUsage value for all KMS keys except for symmetric "
                      "encryption keys.");
-    if (spec == "SYMMETRIC_DEFAULT" && usage && *usage != "ENCRYPT_DECRYPT")
+    key_usage = usage.value_or("ENCRYPT_DECRYPT");
+    const hsm::KeySpecInfo* info = hsm::FindKeySpec(spec);  // the model checked the enum
+    if (info == nullptr || !hsm::AllowsUsage(*info, key_usage))
         return Error(ErrorCode::kValidation,
-                     "KeyUsage " + *usage + " is not compatible with KeySpec " + spec);
+                     "KeyUsage " + key_usage + " is not compatible with KeySpec " + spec);
+    // AWS offers SM2 only in the China Regions (README: compatibility).
+    if (info->family == hsm::KeyFamily::kSm2 && region.rfind("cn-", 0) != 0)
+        return Error(ErrorCode::kValidation,
+                     "KeySpec SM2 is supported only in the China Regions (cn-north-1, "
+                     "cn-northwest-1).");
+    if (!hsm::Implemented(*info))
+        return Error(ErrorCode::kUnsupportedOperation,
+                     "KeySpec " + spec +
+                         " needs OpenSSL 3.5 or later (ML-DSA); this kmsd is built with OpenSSL "
+                         "3.0 and does not support it.");
     return Status::Ok();
 }
 
@@ -67,8 +79,9 @@ Result<Json> SetEnabled(OpContext& ctx, bool enabled) {
 
 Result<Json> CreateKey(OpContext& ctx, const Request& req) {
     std::string spec;
-    KMSD_RETURN_IF_ERROR(CheckSpecAndUsage(req, spec));
-    KMSD_RETURN_IF_ERROR(CheckCreateKeySupported(req, spec));
+    std::string key_usage;
+    KMSD_RETURN_IF_ERROR(CheckSpecAndUsage(req, ctx.caller.region, spec, key_usage));
+    KMSD_RETURN_IF_ERROR(CheckCreateKeySupported(req));
     const std::string& account = ctx.caller.account;
     const std::string& region = ctx.caller.region;
 
@@ -80,6 +93,7 @@ Result<Json> CreateKey(OpContext& ctx, const Request& req) {
     key->creation_date = Timestamp(ctx.Now());
     key->description = req.String("Description");
     key->key_spec = spec;
+    key->key_usage = key_usage;
     key->policy = req.String("Policy", DefaultKeyPolicy(Partition(region), account));
     if (req.Has("Policy"))
         KMSD_RETURN_IF_ERROR(

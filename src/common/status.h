@@ -33,7 +33,9 @@ enum class ErrorCode {
     kUnknownOperation,            // UnknownOperationException
     kAccessDenied,                // AccessDeniedException
     kUnrecognizedClient,          // UnrecognizedClientException
-    kInvalidSignature,            // InvalidSignatureException
+    kInvalidSignature,            // InvalidSignatureException (SigV4)
+    kKmsInvalidSignature,         // KMSInvalidSignatureException (Verify; never a message)
+    kKmsInvalidMac,               // KMSInvalidMacException (VerifyMac; never a message)
     kIncompleteSignature,         // IncompleteSignatureException
     kMissingAuthenticationToken,  // MissingAuthenticationTokenException
     kNotAuthorized,               // NotAuthorizedException
