@@ -55,9 +55,9 @@ TEST_CASE("protocol-level errors", "[api]") {
         CHECK(r.status == 200);
     }
     SECTION("model operations not built yet say so") {
-        auto r = kms.Call("GetPublicKey", "{\"KeyId\":\"x\"}");
+        auto r = kms.Call("DescribeCustomKeyStores", "{}");
         CheckError(r, "UnsupportedOperationException",
-                   "GetPublicKey is not supported by kmsd yet.");
+                   "DescribeCustomKeyStores is not supported by kmsd yet.");
     }
 }
 
@@ -300,7 +300,7 @@ TEST_CASE("unsupported CreateKey features are refused, not ignored", "[api]") {
                "You must specify a KeyUsage value for all KMS keys except for symmetric "
                "encryption keys.");
     for (const char* body :
-         {"{\"KeySpec\":\"RSA_2048\",\"KeyUsage\":\"SIGN_VERIFY\"}", "{\"Origin\":\"EXTERNAL\"}",
+         {"{\"KeySpec\":\"ML_DSA_44\",\"KeyUsage\":\"SIGN_VERIFY\"}", "{\"Origin\":\"EXTERNAL\"}",
           "{\"MultiRegion\":true}", "{\"CustomKeyStoreId\":\"cks-1234567890abcdef0\"}"}) {
         INFO(body);
         CHECK(kms.Call("CreateKey", body).type() == "UnsupportedOperationException");

@@ -253,7 +253,7 @@ TEST_CASE("route table: every route is a model operation with a handler and an a
                 CHECK(action == r.name);
         }
     }
-    CHECK(api::FindRoute("Sign") == nullptr);
+    CHECK(api::FindRoute("ReplicateKey") == nullptr);
 }
 
 TEST_CASE("route table: key members are members of the operation's input", "[api]") {
@@ -314,15 +314,36 @@ TEST_CASE("route table: alias names and ARNs exactly where AWS accepts them", "[
 }
 
 TEST_CASE("route table: cryptographic routes accept only enabled keys of their usage", "[api]") {
-    for (std::string_view op : {"Encrypt", "Decrypt", "GenerateDataKey",
-                                "GenerateDataKeyWithoutPlaintext", "ReEncrypt"}) {
-        INFO(op);
-        const Route* r = api::FindRoute(op);
+    using namespace api::spec;
+    struct Expect {
+        std::string_view op;
+        unsigned usages;
+        unsigned specs;
+    };
+    // kms-reference §3.1: which operations each usage and spec family allows.
+    const Expect expected[] = {
+        {"Encrypt", api::usage::kEncryptDecrypt, kSymmetric | kRsa | kSm2},
+        {"Decrypt", api::usage::kEncryptDecrypt, kSymmetric | kRsa | kSm2},
+        {"ReEncrypt", api::usage::kEncryptDecrypt, kSymmetric | kRsa | kSm2},
+        {"GenerateDataKey", api::usage::kEncryptDecrypt, kSymmetric},
+        {"GenerateDataKeyWithoutPlaintext", api::usage::kEncryptDecrypt, kSymmetric},
+        {"GenerateDataKeyPair", api::usage::kEncryptDecrypt, kSymmetric},
+        {"GenerateDataKeyPairWithoutPlaintext", api::usage::kEncryptDecrypt, kSymmetric},
+        {"Sign", api::usage::kSignVerify, kRsa | kEcc | kEdwards | kSm2 | kMlDsa},
+        {"Verify", api::usage::kSignVerify, kRsa | kEcc | kEdwards | kSm2 | kMlDsa},
+        {"GenerateMac", api::usage::kGenerateVerifyMac, kHmac},
+        {"VerifyMac", api::usage::kGenerateVerifyMac, kHmac},
+        {"DeriveSharedSecret", api::usage::kKeyAgreement, kEcc | kSm2},
+        {"GetPublicKey", api::usage::kAny, api::spec::kAny},
+    };
+    for (const auto& e : expected) {
+        INFO(e.op);
+        const Route* r = api::FindRoute(e.op);
         REQUIRE(r);
         for (const KeyDecl* k : KeysOf(*r)) {
             CHECK(k->states == api::KeyStates::kEnabled);
-            CHECK(k->kinds.usages == api::usage::kEncryptDecrypt);
-            CHECK(k->kinds.specs == api::spec::kSymmetric);
+            CHECK(k->kinds.usages == e.usages);
+            CHECK(k->kinds.specs == e.specs);
         }
     }
     // Metadata operations take any key.
