@@ -5,6 +5,7 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/obj_mac.h>
+#include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <sodium.h>
@@ -179,6 +180,41 @@ Result<std::unique_ptr<MessageSignCtx>> MessageCtx(EVP_PKEY* key, const SigningA
 
 }  // namespace
 
+namespace {
+
+// PKCS#8 DER of a key.
+Result<SecureBytes> Pkcs8Of(EVP_PKEY* key) {
+    PKCS8_PRIV_KEY_INFO* p8 = EVP_PKEY2PKCS8(key);
+    if (p8 == nullptr) return Failed("PKCS#8 encoding failed");
+    const int len = i2d_PKCS8_PRIV_KEY_INFO(p8, nullptr);
+    SecureBytes der(static_cast<std::size_t>(len > 0 ? len : 0));
+    unsigned char* out = der.data();
+    const int written = i2d_PKCS8_PRIV_KEY_INFO(p8, &out);
+    PKCS8_PRIV_KEY_INFO_free(p8);  // frees with cleanse (ASN1_STRING_clear_free of the key)
+    if (len <= 0 || written != len) return Failed("PKCS#8 encoding failed");
+    return der;
+}
+
+// The KMS key spec of a key, from its type and size or curve; null when KMS has none.
+const KeySpecInfo* SpecOfKey(EVP_PKEY* key) {
+    if (EVP_PKEY_is_a(key, "ED25519")) return FindKeySpec("ECC_NIST_EDWARDS25519");
+    if (EVP_PKEY_is_a(key, "RSA")) {
+        const int bits = EVP_PKEY_get_bits(key);
+        if (bits != 2048 && bits != 3072 && bits != 4096) return nullptr;
+        return FindKeySpec("RSA_" + std::to_string(bits));
+    }
+    if (!EVP_PKEY_is_a(key, "EC") && !EVP_PKEY_is_a(key, "SM2")) return nullptr;
+    const int nid = KeyGroupNid(key);
+    for (const char* name :
+         {"ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521", "ECC_SECG_P256K1", "SM2"}) {
+        const KeySpecInfo* spec = FindKeySpec(name);
+        if (spec != nullptr && GroupNid(spec->group) == nid) return spec;
+    }
+    return nullptr;
+}
+
+}  // namespace
+
 Result<SecureBytes> GeneratePrivateKey(const KeySpecInfo& spec) {
     EVP_PKEY* key = nullptr;
     switch (spec.family) {
@@ -199,15 +235,28 @@ Result<SecureBytes> GeneratePrivateKey(const KeySpecInfo& spec) {
     }
     if (key == nullptr) return Failed("key generation failed");
     PkeyPtr owned = Own(key);
-    PKCS8_PRIV_KEY_INFO* p8 = EVP_PKEY2PKCS8(key);
-    if (p8 == nullptr) return Failed("PKCS#8 encoding failed");
-    const int p8len = i2d_PKCS8_PRIV_KEY_INFO(p8, nullptr);
-    SecureBytes der(static_cast<std::size_t>(p8len > 0 ? p8len : 0));
-    unsigned char* out = der.data();
-    const int written = i2d_PKCS8_PRIV_KEY_INFO(p8, &out);
-    PKCS8_PRIV_KEY_INFO_free(p8);  // frees with cleanse (ASN1_STRING_clear_free of the key)
-    if (p8len <= 0 || written != p8len) return Failed("PKCS#8 encoding failed");
-    return der;
+    return Pkcs8Of(key);
+}
+
+
+Result<PemKey> PrivateKeyFromPem(std::string_view pem) {
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+        BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), BIO_free);
+    if (!bio || pem.size() > (1u << 20)) return Error(ErrorCode::kValidation, "not a PEM key");
+    // No passphrase: an encrypted PEM fails here instead of prompting on the terminal.
+    EVP_PKEY* raw = PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, const_cast<char*>(""));
+    ERR_clear_error();
+    if (raw == nullptr)
+        return Error(ErrorCode::kValidation, "PrivateKeyPem is not an unencrypted PEM private key");
+    PkeyPtr key = Own(raw);
+    PemKey out;
+    out.spec = SpecOfKey(raw);
+    if (out.spec == nullptr)
+        return Error(ErrorCode::kValidation,
+                     "PrivateKeyPem is not an RSA 2048/3072/4096, NIST P-256/384/521, secp256k1, "
+                     "Ed25519 or SM2 key");
+    KMSD_ASSIGN_OR_RETURN(out.pkcs8, Pkcs8Of(raw));
+    return out;
 }
 
 Result<PkeyPtr> ParsePrivateKey(ByteView der, const KeySpecInfo& spec) {

@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 
 #include <memory>
+#include <string_view>
 
 #include "common/secure_bytes.h"
 #include "common/status.h"
@@ -21,6 +22,14 @@ using PkeyPtr = std::shared_ptr<EVP_PKEY>;
 Result<SecureBytes> GeneratePrivateKey(const KeySpecInfo& spec);
 // The key in PKCS#8 DER `der`, checked to be of `spec` (family, size or curve).
 Result<PkeyPtr> ParsePrivateKey(ByteView der, const KeySpecInfo& spec);
+// A PEM private key (PKCS#8 "PRIVATE KEY", "RSA PRIVATE KEY" or "EC PRIVATE KEY", as local-kms
+// seed files hold them): its key spec, read from the key (RSA size, EC curve, Ed25519), and the
+// key as PKCS#8 DER. kValidation naming what is wrong (never the key's bytes).
+struct PemKey {
+    const KeySpecInfo* spec = nullptr;
+    SecureBytes pkcs8;
+};
+Result<PemKey> PrivateKeyFromPem(std::string_view pem);
 // DER SubjectPublicKeyInfo of a key.
 Result<Bytes> PublicKeyDer(EVP_PKEY* key);
 

@@ -158,12 +158,24 @@ Result<SealedMaterial> Hsm::GenerateKey(const std::string& arn, const std::strin
 
 Result<SealedMaterial> Hsm::ImportKey(const std::string& arn, const std::string& key_spec,
                                       ByteView material) {
-    if (key_spec != "SYMMETRIC_DEFAULT" || material.size() != kAes256KeyBytes)
+    KMSD_ASSIGN_OR_RETURN(const KeySpecInfo* spec, SpecOf(key_spec));
+    if (spec->family == KeyFamily::kSymmetric && material.size() != kAes256KeyBytes)
         return Error(ErrorCode::kValidation, "symmetric key material must be 32 bytes");
+    if (spec->family == KeyFamily::kHmac && material.size() != spec->bits / 8)
+        return Error(ErrorCode::kValidation, "HMAC key material must have the spec's length");
+    if (IsAsymmetric(*spec) && !ParsePrivateKey(material, *spec).ok())
+        return Error(ErrorCode::kValidation, "the private key is not a " + key_spec + " key");
     KMSD_ASSIGN_OR_RETURN(SecureBytes id, HkdfSha256(material, StrView("kmsd-material-id-v1"),
                                                      View(arn), kMaterialIdBytes));
     SealedMaterial out{ToHex(id), {}};
     KMSD_ASSIGN_OR_RETURN(out.sealed, Seal(KeyRef{arn, out.material_id, key_spec}, material));
+    return out;
+}
+
+Result<Hsm::ImportedKey> Hsm::ImportPrivateKeyPem(const std::string& arn, std::string_view pem) {
+    KMSD_ASSIGN_OR_RETURN(PemKey key, PrivateKeyFromPem(pem));
+    ImportedKey out{std::string(key.spec->name), {}};
+    KMSD_ASSIGN_OR_RETURN(out.sealed, ImportKey(arn, out.key_spec, key.pkcs8));
     return out;
 }
 

@@ -61,11 +61,19 @@ public:
     // (RSA, ECC, Ed25519, SM2). ML-DSA is kUnsupportedOperation (hsm/keyspec.h Implemented).
     Result<SealedMaterial> GenerateKey(const std::string& arn, const std::string& key_spec);
 
-    // Seals caller-supplied symmetric material (a seed file's backing key). The material ID is a
+    // Seals caller-supplied material: a seed file's backing key (32 bytes), HMAC key or
+    // private key (PKCS#8 DER of the spec, hsm/asymmetric.h PrivateKeyFromPem). The material ID is a
     // one-way function of the key ARN and the material, so two kmsd instances seeded alike name
     // the material alike and decrypt each other's blobs.
     Result<SealedMaterial> ImportKey(const std::string& arn, const std::string& key_spec,
                                      ByteView material);
+    // Seals a PEM private key (a local-kms seed file's PrivateKeyPem); the key spec is read
+    // from the key itself (RSA size, EC curve, Ed25519).
+    struct ImportedKey {
+        std::string key_spec;
+        SealedMaterial sealed;
+    };
+    Result<ImportedKey> ImportPrivateKeyPem(const std::string& arn, std::string_view pem);
 
     // Symmetric encryption into AWS's blob format.
     Result<Bytes> Encrypt(const KeyRef& ref, ByteView plaintext, const EncryptionContext& ctx,

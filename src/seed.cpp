@@ -10,10 +10,20 @@
 #include "api/policy_format.h"
 #include "api/resolve.h"
 #include "hsm/blob.h"
+#include "hsm/keyspec.h"
 #include "src/yaml_limits.h"
 
 namespace kmsd {
 namespace {
+
+// node[a][b], or an empty node when either is missing (yaml-cpp throws when indexing a missing
+// child of a const node).
+YAML::Node Child(const YAML::Node& node, const char* a, const char* b) {
+    if (!node || !node.IsMap()) return YAML::Node();
+    const YAML::Node first = node[a];
+    if (!first || !first.IsMap()) return YAML::Node();
+    return first[b];
+}
 
 Status Bad(const std::string& path, const std::string& what) {
     return Error(ErrorCode::kValidation, "seed file " + path + ": " + what);
@@ -52,13 +62,12 @@ Result<SeedReport> ApplySeedText(const api::Services& services, const std::strin
     const double now = api::ops::Timestamp(services.clock.Now());
     try {
         const YAML::Node keys = doc["Keys"];
-        if (keys && keys["Asymmetric"])
-            return Bad(path, "asymmetric keys (Keys.Asymmetric) cannot be seeded by kmsd yet");
-        const YAML::Node aes = keys ? keys["Symmetric"]["Aes"] : YAML::Node();
-        for (const auto& entry : aes) {
+        // The fields every seeded key has; null when the key exists already (seeded before).
+        auto new_key = [&](const YAML::Node& entry) -> Result<std::shared_ptr<storage::KeyRecord>> {
             const std::string id = entry["Metadata"]["KeyId"].as<std::string>("");
             if (!api::IsKeyIdForm(id)) return Bad(path, "KeyId '" + id + "' is not a key ID");
-            if (services.catalog.FindKey({account, region, id})) continue;  // seeded before
+            if (services.catalog.FindKey({account, region, id}))
+                return std::shared_ptr<storage::KeyRecord>();
             auto key = std::make_shared<storage::KeyRecord>();
             key->account = account;
             key->region = region;
@@ -69,6 +78,13 @@ Result<SeedReport> ApplySeedText(const api::Services& services, const std::strin
             if (entry["Metadata"]["KeyState"].as<std::string>("Enabled") == "Disabled")
                 key->state = storage::KeyState::kDisabled;
             key->policy = api::DefaultKeyPolicy(api::Partition(region), account);
+            return key;
+        };
+        const YAML::Node aes = Child(keys, "Symmetric", "Aes");
+        for (const auto& entry : aes) {
+            KMSD_ASSIGN_OR_RETURN(auto key, new_key(entry));
+            if (!key) continue;
+            const std::string& id = key->key_id;
             const YAML::Node backing = entry["BackingKeys"];
             if (!backing || !backing.IsSequence() || backing.size() == 0)
                 return Bad(path, "key " + id + " has no BackingKeys");
@@ -90,6 +106,37 @@ Result<SeedReport> ApplySeedText(const api::Services& services, const std::strin
             }
             change.put_keys.push_back(std::move(key));
             ++report.keys;
+        }
+        // Keys.Asymmetric.Rsa and .Ecc: a PEM private key each (PKCS#8, or PKCS#1/SEC1), its
+        // spec read from the key, KeyUsage SIGN_VERIFY unless given.
+        for (const char* family : {"Rsa", "Ecc"}) {
+            const YAML::Node list = Child(keys, "Asymmetric", family);
+            for (const auto& entry : list) {
+                KMSD_ASSIGN_OR_RETURN(auto key, new_key(entry));
+                if (!key) continue;
+                const std::string& id = key->key_id;
+                std::string pem = entry["PrivateKeyPem"].as<std::string>("");
+                auto imported = services.hsm.ImportPrivateKeyPem(key->arn, pem);
+                SecureWipe(pem.data(), pem.size());
+                if (!imported.ok()) return Bad(path, "key " + id + ": " + imported.status().message());
+                key->key_spec = imported->key_spec;
+                const bool rsa = key->key_spec.rfind("RSA_", 0) == 0;
+                if (rsa != (std::string_view(family) == "Rsa"))
+                    return Bad(path, "key " + id + ": a " + key->key_spec + " key under Keys.Asymmetric." + family);
+                key->key_usage = entry["Metadata"]["KeyUsage"].as<std::string>("SIGN_VERIFY");
+                const hsm::KeySpecInfo* spec = hsm::FindKeySpec(key->key_spec);
+                if (spec == nullptr || !hsm::AllowsUsage(*spec, key->key_usage))
+                    return Bad(path, "key " + id + ": KeyUsage " + key->key_usage +
+                                         " is not compatible with KeySpec " + key->key_spec);
+                if (spec->family == hsm::KeyFamily::kSm2 && region.rfind("cn-", 0) != 0)
+                    return Bad(path, "key " + id + ": SM2 keys exist only in the China Regions");
+                hsm::SealedMaterial& sealed = imported->sealed;
+                key->materials.push_back({sealed.material_id, now, ""});
+                change.put_materials.push_back(
+                    {key->scoped(), sealed.material_id, now, std::move(sealed.sealed), ""});
+                change.put_keys.push_back(std::move(key));
+                ++report.keys;
+            }
         }
         for (const auto& alias : doc["Aliases"]) {
             const std::string name = alias["AliasName"].as<std::string>("");

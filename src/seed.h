@@ -1,9 +1,10 @@
 // Seeding from local-kms's seed YAML (--seed FILE / KMS_SEED_PATH), so local-kms users switch
 // without changes. Supported: symmetric keys (Keys.Symmetric.Aes: Metadata.KeyId, optional
 // Description and KeyState Disabled, BackingKeys as 64 hex characters, oldest first, the last one
-// current) and Aliases (AliasName, TargetKeyId). Keys and aliases that already exist are left as
-// they are, so a restart with the same file changes nothing. Other key types are refused with a
-// message naming them, never skipped silently.
+// current), asymmetric keys (Keys.Asymmetric.Rsa / .Ecc: Metadata.KeyId, KeyUsage, Description,
+// PrivateKeyPem; the key spec is read from the key) and Aliases (AliasName, TargetKeyId). Keys
+// and aliases that already exist are left as they are, so a restart with the same file changes
+// nothing.
 #pragma once
 
 #include <string>

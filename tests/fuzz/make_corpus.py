@@ -227,6 +227,23 @@ Aliases:
     TargetKeyId: bc436485-5092-42b8-92a3-0aa8b93536dc
 """
 
+# A throwaway P-256 key made for this corpus (openssl ecparam -genkey), in local-kms's
+# Keys.Asymmetric shape.
+SEED_ASYMMETRIC = """\
+Keys:
+  Asymmetric:
+    Ecc:
+      - Metadata:
+          KeyId: 800d5768-3fd7-4edd-a4b8-4c81c3e4c147
+          KeyUsage: SIGN_VERIFY
+        PrivateKeyPem: |
+          -----BEGIN EC PRIVATE KEY-----
+          MHcCAQEEIMCvX5YYeSx5HwF+pxDI/JyE7Sp2BomDAXDso1Vb7vnfoAoGCCqGSM49
+          AwEHoUQDQgAEIVni24w68k9PraXmu4S4FgrDQP42U1Z8UN3x0IVUEUUzvtquX9xd
+          WtrfXzZVNkLByYb/YEkT1tpbf3GAA2/Elg==
+          -----END EC PRIVATE KEY-----
+"""
+
 SEED_DISABLED = """\
 Keys:
   Symmetric:
@@ -341,6 +358,7 @@ def main():
     write("%s/principals/anchors" % out, PRINCIPALS_ANCHORS)
     write("%s/seed/test-seed" % out, SEED)
     write("%s/seed/disabled-flow" % out, SEED_DISABLED)
+    write("%s/seed/asymmetric" % out, SEED_ASYMMETRIC)
 
 
 if __name__ == "__main__":
