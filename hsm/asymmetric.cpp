@@ -238,7 +238,6 @@ Result<SecureBytes> GeneratePrivateKey(const KeySpecInfo& spec) {
     return Pkcs8Of(key);
 }
 
-
 Result<PemKey> PrivateKeyFromPem(std::string_view pem) {
     std::unique_ptr<BIO, decltype(&BIO_free)> bio(
         BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), BIO_free);

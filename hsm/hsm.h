@@ -62,8 +62,8 @@ public:
     Result<SealedMaterial> GenerateKey(const std::string& arn, const std::string& key_spec);
 
     // Seals caller-supplied material: a seed file's backing key (32 bytes), HMAC key or
-    // private key (PKCS#8 DER of the spec, hsm/asymmetric.h PrivateKeyFromPem). The material ID is a
-    // one-way function of the key ARN and the material, so two kmsd instances seeded alike name
+    // private key (PKCS#8 DER of the spec, hsm/asymmetric.h PrivateKeyFromPem). The material ID is
+    // a one-way function of the key ARN and the material, so two kmsd instances seeded alike name
     // the material alike and decrypt each other's blobs.
     Result<SealedMaterial> ImportKey(const std::string& arn, const std::string& key_spec,
                                      ByteView material);

@@ -118,11 +118,13 @@ Result<SeedReport> ApplySeedText(const api::Services& services, const std::strin
                 std::string pem = entry["PrivateKeyPem"].as<std::string>("");
                 auto imported = services.hsm.ImportPrivateKeyPem(key->arn, pem);
                 SecureWipe(pem.data(), pem.size());
-                if (!imported.ok()) return Bad(path, "key " + id + ": " + imported.status().message());
+                if (!imported.ok())
+                    return Bad(path, "key " + id + ": " + imported.status().message());
                 key->key_spec = imported->key_spec;
                 const bool rsa = key->key_spec.rfind("RSA_", 0) == 0;
                 if (rsa != (std::string_view(family) == "Rsa"))
-                    return Bad(path, "key " + id + ": a " + key->key_spec + " key under Keys.Asymmetric." + family);
+                    return Bad(path, "key " + id + ": a " + key->key_spec +
+                                         " key under Keys.Asymmetric." + family);
                 key->key_usage = entry["Metadata"]["KeyUsage"].as<std::string>("SIGN_VERIFY");
                 const hsm::KeySpecInfo* spec = hsm::FindKeySpec(key->key_spec);
                 if (spec == nullptr || !hsm::AllowsUsage(*spec, key->key_usage))

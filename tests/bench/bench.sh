@@ -70,4 +70,26 @@ for op in Encrypt Decrypt GenerateDataKey; do
     n=$(command -v nginx >/dev/null && rps "http://127.0.0.1:$NP/r.json" || echo 0)
     echo "  $op: kmsd $k   nginx static $SIZE-byte JSON $n   ratio $(python3 -c "print(f'{$k/max($n,1):.2f}')")"
 done
+
+# --- asymmetric keys: Sign and Verify through HTTP next to `openssl speed` of the same primitive
+# on this machine (the ceiling: the private-key operation alone, both cores) ---
+echo "Sign / Verify, $CONNS connections, ${SECS}s each (requests/s), and openssl speed -multi 2:"
+MSG=$(python3 -c 'import base64; print(base64.b64encode(b"m"*64).decode())')
+for pair in RSA_2048:RSASSA_PKCS1_V1_5_SHA_256:rsa2048 ECC_NIST_P256:ECDSA_SHA_256:ecdsap256 \
+            ECC_NIST_EDWARDS25519:ED25519_SHA_512:ed25519; do
+    IFS=: read -r spec alg prim <<<"$pair"
+    id=$(call CreateKey "{\"KeySpec\":\"$spec\",\"KeyUsage\":\"SIGN_VERIFY\"}" |
+         python3 -c 'import json,sys; print(json.load(sys.stdin)["KeyMetadata"]["KeyId"])')
+    sign="{\"KeyId\":\"$id\",\"Message\":\"$MSG\",\"SigningAlgorithm\":\"$alg\"}"
+    sig=$(call Sign "$sign" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Signature"])')
+    verify="{\"KeyId\":\"$id\",\"Message\":\"$MSG\",\"SigningAlgorithm\":\"$alg\",\"Signature\":\"$sig\"}"
+    s=$(rps -s "$(lua Sign "$sign")" "http://127.0.0.1:$P/")
+    v=$(rps -s "$(lua Verify "$verify")" "http://127.0.0.1:$P/")
+    # openssl speed prints "sign verify sign/s verify/s" for RSA/ECDSA and EdDSA rows.
+    sp=$(openssl speed -multi 2 -seconds "$SECS" "$prim" 2>/dev/null |
+         awk -v p="$prim" '($1=="rsa" && p=="rsa2048" && $2=="2048") {print int($(NF-1)), int($NF)}
+                            ($0 ~ /nistp256/ && p=="ecdsap256") {print int($(NF-1)), int($NF)}
+                            ($0 ~ /Ed25519/ && p=="ed25519") {print int($(NF-1)), int($NF)}' | tail -1)
+    echo "  $spec $alg: kmsd Sign $s Verify $v   openssl speed sign/verify ${sp:-n/a}"
+done
 echo "RSS after load: $(awk '/VmRSS/ {print $2}' /proc/$PID/status) kB"

@@ -15,6 +15,15 @@ import sys
 KEY = "11111111-2222-3333-4444-555555555555"
 DISABLED = "66666666-7777-8888-9999-000000000000"
 ACCT = "111122223333"
+# The fuzz seed's asymmetric keys (tests/fuzz/fuzz_common.h), a peer P-256 public key, and
+# signatures of "hello" by the ECDSA and Ed25519 keys.
+SIGN_KEY = "a1a1a1a1-0000-4000-8000-000000000001"
+AGREE_KEY = "a1a1a1a1-0000-4000-8000-000000000002"
+RSA_KEY = "a1a1a1a1-0000-4000-8000-000000000003"
+ED_KEY = "a1a1a1a1-0000-4000-8000-000000000004"
+PEER_SPKI = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE9+AwcRnZSm/1dE1bHImDosHkJ3cNZwFtqZtRRPodDyRlNS/bKwn0XBq/Eg4/3xloUY+rXc4//tcmq5zZ+0WDow=="
+ECDSA_SIG = "MEUCIHOLSIrr7VvQRlUwe+bBmaIjVl5IIYAsU+LHY0KM2Be2AiEAx0OSnL02I+VXmfSCH8vvmdFttcpc8r5muHn762uVLOg="
+ED25519_SIG = "UyoF0es93YnR6UOiiYNC05hYZFL/MxfQjloGSIDmFq7N72SDCy2hv3HdXCC/HKG0IPIM/h6sDp7th9dLauFnAw=="
 ARN = "arn:aws:kms:us-east-1:%s:key/%s" % (ACCT, KEY)
 ALIAS_ARN = "arn:aws:kms:us-east-1:%s:alias/fuzz" % ACCT
 ROLE = "arn:aws:iam::%s:role/app" % ACCT
@@ -72,7 +81,9 @@ def requests(blobs):
         "UpdateKeyDescription": [{"KeyId": KEY, "Description": "new"}],
         "Encrypt": [{"KeyId": "alias/fuzz", "Plaintext": b64("hello"), "EncryptionContext": ctx},
                     {"KeyId": KEY, "Plaintext": b64("x" * 100),
-                     "EncryptionAlgorithm": "SYMMETRIC_DEFAULT", "DryRun": False}],
+                     "EncryptionAlgorithm": "SYMMETRIC_DEFAULT", "DryRun": False},
+                    {"KeyId": RSA_KEY, "Plaintext": b64("hello"),
+                     "EncryptionAlgorithm": "RSAES_OAEP_SHA_256"}],
         "Decrypt": [{"CiphertextBlob": blobs["valid-context"], "EncryptionContext": ctx},
                     {"CiphertextBlob": blobs["valid-empty-context"], "KeyId": KEY,
                      "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"},
@@ -116,6 +127,24 @@ def requests(blobs):
         "RetireGrant": [{"KeyId": ARN, "GrantId": grant_id}, {"GrantToken": "token"}],
         "RevokeGrant": [{"KeyId": KEY, "GrantId": grant_id}],
         "GetKeyLastUsage": [{"KeyId": KEY}],
+        "Sign": [{"KeyId": SIGN_KEY, "Message": b64("hello"), "SigningAlgorithm": "ECDSA_SHA_256"},
+                 {"KeyId": SIGN_KEY, "Message": b64("x" * 32), "MessageType": "DIGEST",
+                  "SigningAlgorithm": "ECDSA_SHA_256", "GrantTokens": ["t"], "DryRun": False},
+                 {"KeyId": ED_KEY, "Message": b64("hello"), "SigningAlgorithm": "ED25519_SHA_512"}],
+        "Verify": [{"KeyId": SIGN_KEY, "Message": b64("hello"), "Signature": ECDSA_SIG,
+                    "SigningAlgorithm": "ECDSA_SHA_256", "MessageType": "RAW"},
+                   {"KeyId": ED_KEY, "Message": b64("hello"), "Signature": ED25519_SIG,
+                    "SigningAlgorithm": "ED25519_SHA_512"}],
+        "GetPublicKey": [{"KeyId": SIGN_KEY}, {"KeyId": RSA_KEY, "GrantTokens": ["t"]}],
+        "DeriveSharedSecret": [{"KeyId": AGREE_KEY, "KeyAgreementAlgorithm": "ECDH",
+                                "PublicKey": PEER_SPKI}],
+        "GenerateDataKeyPair": [{"KeyId": KEY, "KeyPairSpec": "ECC_NIST_P256",
+                                 "EncryptionContext": ctx}],
+        "GenerateDataKeyPairWithoutPlaintext": [{"KeyId": "alias/fuzz",
+                                                 "KeyPairSpec": "ECC_NIST_EDWARDS25519"}],
+        "GenerateMac": [{"KeyId": KEY, "Message": b64("m"), "MacAlgorithm": "HMAC_SHA_256"}],
+        "VerifyMac": [{"KeyId": KEY, "Message": b64("m"), "Mac": b64("x" * 32),
+                       "MacAlgorithm": "HMAC_SHA_256"}],
     }
 
 
