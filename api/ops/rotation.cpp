@@ -11,10 +11,14 @@ namespace {
 constexpr int kDefaultRotationDays = 365;
 constexpr std::size_t kMaxOnDemandRotations = 25;
 
-// Rotation applies to symmetric keys with AWS-generated material (kms-reference §5.4).
+// Rotation applies to symmetric keys with AWS-generated material (kms-reference §5.4). AWS's
+// text for asymmetric and HMAC keys (as Terraform users quote it).
 Status RequireRotatable(const storage::KeyRecord& key) {
-    if (key.key_spec != "SYMMETRIC_DEFAULT" || key.origin != "AWS_KMS")
-        return Error(ErrorCode::kUnsupportedOperation);
+    if (key.key_spec != "SYMMETRIC_DEFAULT")
+        return Error(ErrorCode::kUnsupportedOperation,
+                     "You cannot perform this operation on a non-symmetric key or a key with "
+                     "non-ENCRYPT_DECRYPT key usage.");
+    if (key.origin != "AWS_KMS") return Error(ErrorCode::kUnsupportedOperation);
     return Status::Ok();
 }
 
@@ -54,9 +58,15 @@ Result<Json> DisableKeyRotation(OpContext& ctx, const Request& /*req*/) {
 
 Result<Json> GetKeyRotationStatus(OpContext& ctx, const Request& /*req*/) {
     KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
-    KMSD_RETURN_IF_ERROR(RequireRotatable(*key));
     Json out = Json::object();
     out["KeyId"] = Str(key->arn);
+    // Asymmetric and HMAC keys never rotate: AWS now answers false for them rather than an
+    // error (Terraform reads it for every key).
+    if (key->key_spec != "SYMMETRIC_DEFAULT") {
+        out["KeyRotationEnabled"] = false;
+        return out;
+    }
+    KMSD_RETURN_IF_ERROR(RequireRotatable(*key));
     out["KeyRotationEnabled"] = key->rotation_enabled;
     if (key->rotation_enabled) {
         out["RotationPeriodInDays"] = key->rotation_period_days;

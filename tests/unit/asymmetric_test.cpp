@@ -9,8 +9,11 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <memory>
+#include <thread>
+#include <vector>
 
 #include "hsm/hsm.h"
 #include "hsm/keyspec.h"
@@ -361,4 +364,32 @@ TEST_CASE("GenerateDataKeyPair: a matching pair, the private key sealed as a dat
         CHECK(f.hsm->Decrypt(sym, pair->private_key_blob, {}).status().code() ==
               ErrorCode::kInvalidCiphertext);
     }
+}
+
+TEST_CASE("threads sign with one cached key while it is evicted and unsealed again",
+          "[hsm][asymmetric]") {
+    // The parsed private key is shared by every thread that uses the key (the HSM caches it);
+    // eviction drops the cache entry while others may hold it. TSan runs this in CI.
+    KeyFixture f;
+    const hsm::KeyRef ec_ref = f.NewKey("ECC_NIST_P256");
+    const hsm::KeyRef mac_ref = f.NewKey("HMAC_256");
+    const Bytes spki = f.hsm->PublicKey(ec_ref).value();
+    const auto& alg = SigAlg("ECDSA_SHA_256");
+    const auto* mac = hsm::FindMacAlgorithm("HMAC_SHA_256");
+    const Bytes message = Text("shared");
+    const Bytes tag = f.hsm->GenerateMac(mac_ref, *mac, message).value();
+    std::atomic<int> failures{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 50; ++i) {
+                if (t == 0 && i % 5 == 0) f.hsm->EvictAll();
+                auto sig = f.hsm->Sign(ec_ref, alg, false, message);
+                if (!sig.ok() || !f.hsm->Verify(ec_ref, alg, false, message, *sig).ok()) ++failures;
+                if (!f.hsm->VerifyMac(mac_ref, *mac, message, tag).ok()) ++failures;
+                if (f.hsm->PublicKey(ec_ref).value() != spki) ++failures;
+            }
+        });
+    for (auto& th : threads) th.join();
+    CHECK(failures == 0);
 }

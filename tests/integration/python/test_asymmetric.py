@@ -24,7 +24,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
 
-from harness import ACCOUNT, KmsdServer, KmsdTestCase
+from harness import ACCOUNT, KmsdServer, KmsdTestCase, key_arn
 
 OPENSSL = "/usr/bin/openssl" if os.path.exists("/usr/bin/openssl") else shutil.which("openssl")
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -1362,6 +1362,25 @@ class OperationsTest(AsymmetricTestCase):
         self.assertKmsError(self.kms.sign, "KMSInvalidStateException",
                             "%s is pending deletion." % signer, KeyId=signer, Message=b"m",
                             SigningAlgorithm="ED25519_SHA_512")
+
+    def test_rotation_is_for_symmetric_keys_only(self):
+        """Enable/DisableKeyRotation and RotateKeyOnDemand refuse asymmetric and HMAC keys with
+        AWS's text; GetKeyRotationStatus answers false for them (as AWS does now, and as
+        Terraform reads for every key)."""
+        message = ("You cannot perform this operation on a non-symmetric key or a key with "
+                   "non-ENCRYPT_DECRYPT key usage.")
+        for spec, usage in (("ECC_NIST_P256", "SIGN_VERIFY"), ("HMAC_256", "GENERATE_VERIFY_MAC"),
+                            ("ECC_NIST_P384", "KEY_AGREEMENT")):
+            kid = self.fresh(spec, usage)["KeyId"]
+            with self.subTest(spec=spec, usage=usage):
+                for call in (self.kms.enable_key_rotation, self.kms.disable_key_rotation,
+                             self.kms.rotate_key_on_demand):
+                    self.assertKmsError(call, "UnsupportedOperationException", message,
+                                        KeyId=kid)
+                status = self.kms.get_key_rotation_status(KeyId=kid)
+                self.assertIs(status["KeyRotationEnabled"], False)
+                self.assertEqual(status["KeyId"], key_arn(kid))
+                self.assertNotIn("RotationPeriodInDays", status)
 
     def test_grant_operations_must_fit_the_key_usage(self):
         """CreateGrant checks each operation against the key usage and spec: Encrypt or
