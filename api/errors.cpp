@@ -64,6 +64,8 @@ const char* ExceptionName(ErrorCode code) {
             return "InvalidGrantIdException";
         case ErrorCode::kCustomKeyStoreNotFound:
             return "CustomKeyStoreNotFoundException";
+        case ErrorCode::kThrottling:
+            return "ThrottlingException";
         case ErrorCode::kInternal:
         case ErrorCode::kStorage:
             return "KMSInternalException";

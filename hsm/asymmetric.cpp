@@ -60,6 +60,16 @@ int KeyGroupNid(EVP_PKEY* key) {
 
 Status Failed(const char* what) { return Error(ErrorCode::kInternal, what); }
 
+// OpenSSL leaves the reasons of a failure (a bad signature, a malformed key) on the thread's
+// error queue; they mean nothing to the next call on that thread, so each entry point clears
+// them on the way out.
+struct ClearErrorsOnExit {
+    ClearErrorsOnExit() = default;
+    ClearErrorsOnExit(const ClearErrorsOnExit&) = delete;
+    ClearErrorsOnExit& operator=(const ClearErrorsOnExit&) = delete;
+    ~ClearErrorsOnExit() { ERR_clear_error(); }
+};
+
 // AWS's SM2 distinguishing ID (the GM/T 0009 default).
 constexpr char kSm2Id[] = "1234567812345678";
 
@@ -187,11 +197,16 @@ Result<SecureBytes> Pkcs8Of(EVP_PKEY* key) {
     PKCS8_PRIV_KEY_INFO* p8 = EVP_PKEY2PKCS8(key);
     if (p8 == nullptr) return Failed("PKCS#8 encoding failed");
     const int len = i2d_PKCS8_PRIV_KEY_INFO(p8, nullptr);
-    SecureBytes der(static_cast<std::size_t>(len > 0 ? len : 0));
+    if (len <= 0) {
+        // Never call i2d with an empty buffer: it would allocate its own, unwiped copy.
+        PKCS8_PRIV_KEY_INFO_free(p8);
+        return Failed("PKCS#8 encoding failed");
+    }
+    SecureBytes der(static_cast<std::size_t>(len));
     unsigned char* out = der.data();
     const int written = i2d_PKCS8_PRIV_KEY_INFO(p8, &out);
     PKCS8_PRIV_KEY_INFO_free(p8);  // frees with cleanse (ASN1_STRING_clear_free of the key)
-    if (len <= 0 || written != len) return Failed("PKCS#8 encoding failed");
+    if (written != len) return Failed("PKCS#8 encoding failed");
     return der;
 }
 
@@ -216,6 +231,7 @@ const KeySpecInfo* SpecOfKey(EVP_PKEY* key) {
 }  // namespace
 
 Result<SecureBytes> GeneratePrivateKey(const KeySpecInfo& spec) {
+    const ClearErrorsOnExit clear_errors;
     EVP_PKEY* key = nullptr;
     switch (spec.family) {
         case KeyFamily::kRsa:
@@ -239,11 +255,15 @@ Result<SecureBytes> GeneratePrivateKey(const KeySpecInfo& spec) {
 }
 
 Result<PemKey> PrivateKeyFromPem(std::string_view pem) {
+    const ClearErrorsOnExit clear_errors;
+    if (pem.size() > (1u << 20)) return Error(ErrorCode::kValidation, "PrivateKeyPem is too long");
     std::unique_ptr<BIO, decltype(&BIO_free)> bio(
         BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), BIO_free);
-    if (!bio || pem.size() > (1u << 20)) return Error(ErrorCode::kValidation, "not a PEM key");
-    // No passphrase: an encrypted PEM fails here instead of prompting on the terminal.
-    EVP_PKEY* raw = PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, const_cast<char*>(""));
+    if (!bio) return Failed("no memory BIO");
+    // No passphrase: an encrypted PEM fails at once, before any key derivation whose iteration
+    // count the file would choose (and never prompts on the terminal).
+    auto no_passphrase = [](char*, int, int, void*) { return -1; };
+    EVP_PKEY* raw = PEM_read_bio_PrivateKey(bio.get(), nullptr, no_passphrase, nullptr);
     ERR_clear_error();
     if (raw == nullptr)
         return Error(ErrorCode::kValidation, "PrivateKeyPem is not an unencrypted PEM private key");
@@ -254,11 +274,20 @@ Result<PemKey> PrivateKeyFromPem(std::string_view pem) {
         return Error(ErrorCode::kValidation,
                      "PrivateKeyPem is not an RSA 2048/3072/4096, NIST P-256/384/521, secp256k1, "
                      "Ed25519 or SM2 key");
+    // The private and public halves must belong together (bad CRT values, a wrong point).
+    if (out.spec->family != KeyFamily::kEd25519) {
+        PkeyCtx check(EVP_PKEY_CTX_new_from_pkey(nullptr, raw, nullptr));
+        const bool consistent = check && EVP_PKEY_pairwise_check(check.get()) == 1;
+        ERR_clear_error();
+        if (!consistent)
+            return Error(ErrorCode::kValidation, "PrivateKeyPem is not a consistent key pair");
+    }
     KMSD_ASSIGN_OR_RETURN(out.pkcs8, Pkcs8Of(raw));
     return out;
 }
 
 Result<PkeyPtr> ParsePrivateKey(ByteView der, const KeySpecInfo& spec) {
+    const ClearErrorsOnExit clear_errors;
     const unsigned char* p = der.data();
     PKCS8_PRIV_KEY_INFO* p8 = d2i_PKCS8_PRIV_KEY_INFO(nullptr, &p, static_cast<long>(der.size()));
     if (p8 == nullptr) return Failed("private key is not PKCS#8");
@@ -287,6 +316,7 @@ Result<PkeyPtr> ParsePrivateKey(ByteView der, const KeySpecInfo& spec) {
 }
 
 Result<Bytes> PublicKeyDer(EVP_PKEY* key) {
+    const ClearErrorsOnExit clear_errors;
     const int len = i2d_PUBKEY(key, nullptr);
     if (len <= 0) return Failed("public key encoding failed");
     Bytes out(static_cast<std::size_t>(len));
@@ -297,6 +327,7 @@ Result<Bytes> PublicKeyDer(EVP_PKEY* key) {
 
 Result<Bytes> SignMessage(EVP_PKEY* key, const SigningAlgorithmInfo& alg, bool is_digest,
                           ByteView message) {
+    const ClearErrorsOnExit clear_errors;
     std::size_t len = 0;
     Bytes sig;
     if (alg.scheme == SigScheme::kEd25519ph) return Ed25519phSign(key, message);
@@ -328,6 +359,7 @@ Result<Bytes> SignMessage(EVP_PKEY* key, const SigningAlgorithmInfo& alg, bool i
 
 Status VerifyMessage(EVP_PKEY* key, const SigningAlgorithmInfo& alg, bool is_digest,
                      ByteView message, ByteView signature) {
+    const ClearErrorsOnExit clear_errors;
     const Status invalid = Error(ErrorCode::kKmsInvalidSignature);
     if (alg.scheme == SigScheme::kEd25519ph) return Ed25519phVerify(key, message, signature);
     int rc = 0;
@@ -353,6 +385,7 @@ Status VerifyMessage(EVP_PKEY* key, const SigningAlgorithmInfo& alg, bool is_dig
 
 Result<Bytes> EncryptWithPublicKey(EVP_PKEY* key, const EncryptionAlgorithmInfo& alg,
                                    ByteView plaintext) {
+    const ClearErrorsOnExit clear_errors;
     PkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr));
     if (!ctx || EVP_PKEY_encrypt_init(ctx.get()) != 1) return Failed("encrypt init failed");
     if (alg.oaep_digest != nullptr &&
@@ -372,6 +405,7 @@ Result<Bytes> EncryptWithPublicKey(EVP_PKEY* key, const EncryptionAlgorithmInfo&
 
 Result<SecureBytes> DecryptWithPrivateKey(EVP_PKEY* key, const EncryptionAlgorithmInfo& alg,
                                           ByteView ciphertext) {
+    const ClearErrorsOnExit clear_errors;
     const Status bad = Error(ErrorCode::kInvalidCiphertext);
     PkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr));
     if (!ctx || EVP_PKEY_decrypt_init(ctx.get()) != 1) return Failed("decrypt init failed");
@@ -435,6 +469,7 @@ Result<SecureBytes> Sm2SharedSecret(EVP_PKEY* key, EVP_PKEY* peer) {
 }  // namespace
 
 Result<SecureBytes> DeriveSharedSecret(EVP_PKEY* key, const KeySpecInfo& spec, ByteView peer) {
+    const ClearErrorsOnExit clear_errors;
     const Status bad = Error(ErrorCode::kValidation);
     const unsigned char* p = peer.data();
     EVP_PKEY* peer_raw = d2i_PUBKEY(nullptr, &p, static_cast<long>(peer.size()));
@@ -464,8 +499,9 @@ Result<SecureBytes> DeriveSharedSecret(EVP_PKEY* key, const KeySpecInfo& spec, B
     return out;
 }
 
-Result<Bytes> Hmac(ByteView key, const MacAlgorithmInfo& alg, ByteView message) {
-    Bytes out(EVP_MAX_MD_SIZE);
+Result<SecureBytes> Hmac(ByteView key, const MacAlgorithmInfo& alg, ByteView message) {
+    const ClearErrorsOnExit clear_errors;
+    SecureBytes out(EVP_MAX_MD_SIZE);
     std::size_t len = 0;
     if (EVP_Q_mac(nullptr, "HMAC", nullptr, alg.digest, nullptr, key.data(), key.size(),
                   message.data(), message.size(), out.data(), out.size(), &len) == nullptr)

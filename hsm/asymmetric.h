@@ -51,7 +51,8 @@ Result<SecureBytes> DecryptWithPrivateKey(EVP_PKEY* key, const EncryptionAlgorit
 // does not parse or is not on the key's curve is kValidation with no message.
 Result<SecureBytes> DeriveSharedSecret(EVP_PKEY* key, const KeySpecInfo& spec, ByteView peer);
 
-// HMAC of `message` under `key` with the algorithm's digest.
-Result<Bytes> Hmac(ByteView key, const MacAlgorithmInfo& alg, ByteView message);
+// HMAC of `message` under `key` with the algorithm's digest (a SecureBytes: VerifyMac's expected
+// tag would let whoever reads it forge that MAC).
+Result<SecureBytes> Hmac(ByteView key, const MacAlgorithmInfo& alg, ByteView message);
 
 }  // namespace kmsd::hsm

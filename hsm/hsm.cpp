@@ -149,7 +149,7 @@ Result<SealedMaterial> Hsm::GenerateKey(const std::string& arn, const std::strin
     } else if (spec->family == KeyFamily::kHmac) {
         material = RandomBytes(spec->bits / 8);  // AWS: key length = the spec's bits
     } else {
-        KMSD_ASSIGN_OR_RETURN(material, GeneratePrivateKey(*spec));
+        KMSD_ASSIGN_OR_RETURN(material, NewPrivateKey(*spec));
     }
     SealedMaterial out{RandomHex(kMaterialIdBytes), {}};
     KMSD_ASSIGN_OR_RETURN(out.sealed, Seal(KeyRef{arn, out.material_id, key_spec}, material));
@@ -197,10 +197,12 @@ Result<std::shared_ptr<const Hsm::Unsealed>> Hsm::Material(const KeyRef& ref) {
     KMSD_ASSIGN_OR_RETURN(SecureBytes plain, Unseal(ref, sealed));
     auto unsealed = std::make_shared<Unsealed>();
     const KeySpecInfo* spec = FindKeySpec(ref.key_spec);
+    // An asymmetric key is kept only as the parsed key; other material as its bytes.
     if (spec != nullptr && IsAsymmetric(*spec)) {
         KMSD_ASSIGN_OR_RETURN(unsealed->pkey, ParsePrivateKey(plain, *spec));
+    } else {
+        unsealed->bytes = std::move(plain);
     }
-    unsealed->bytes = std::move(plain);
     std::shared_ptr<const Unsealed> material = std::move(unsealed);
     std::unique_lock lock(cache_mu_);
     if (auto hit = FindCached(ref)) return hit;  // another thread unsealed it meanwhile
@@ -276,10 +278,24 @@ Result<DataKey> Hsm::GenerateDataKey(const KeyRef& ref, std::size_t bytes,
     return out;
 }
 
+Result<SecureBytes> Hsm::NewPrivateKey(const KeySpecInfo& spec) {
+    if (spec.family != KeyFamily::kRsa) return GeneratePrivateKey(spec);
+    if (rsa_keygens_.fetch_add(1) > 0) {
+        rsa_keygens_.fetch_sub(1);
+        // AWS's throttling answer; SDKs retry it with backoff.
+        return Error(ErrorCode::kThrottling,
+                     "You have exceeded the rate at which you may call KMS. Reduce the frequency "
+                     "of your calls.");
+    }
+    auto key = GeneratePrivateKey(spec);
+    rsa_keygens_.fetch_sub(1);
+    return key;
+}
+
 Result<DataKeyPair> Hsm::GenerateDataKeyPair(const KeyRef& ref, const KeySpecInfo& pair_spec,
                                              const EncryptionContext& ctx) {
     DataKeyPair out;
-    KMSD_ASSIGN_OR_RETURN(out.private_key, GeneratePrivateKey(pair_spec));
+    KMSD_ASSIGN_OR_RETURN(out.private_key, NewPrivateKey(pair_spec));
     KMSD_ASSIGN_OR_RETURN(PkeyPtr key, ParsePrivateKey(out.private_key, pair_spec));
     KMSD_ASSIGN_OR_RETURN(out.public_key, PublicKeyDer(key.get()));
     KMSD_ASSIGN_OR_RETURN(out.private_key_blob,
@@ -328,14 +344,15 @@ Result<SecureBytes> Hsm::DeriveSharedSecret(const KeyRef& ref, ByteView peer) {
     return hsm::DeriveSharedSecret(key.get(), *spec, peer);
 }
 
-Result<Bytes> Hsm::GenerateMac(const KeyRef& ref, const MacAlgorithmInfo& alg, ByteView message) {
+Result<SecureBytes> Hsm::GenerateMac(const KeyRef& ref, const MacAlgorithmInfo& alg,
+                                     ByteView message) {
     KMSD_ASSIGN_OR_RETURN(auto material, Material(ref));
     return Hmac(material->bytes, alg, message);
 }
 
 Status Hsm::VerifyMac(const KeyRef& ref, const MacAlgorithmInfo& alg, ByteView message,
                       ByteView mac) {
-    KMSD_ASSIGN_OR_RETURN(Bytes expected, GenerateMac(ref, alg, message));
+    KMSD_ASSIGN_OR_RETURN(SecureBytes expected, GenerateMac(ref, alg, message));
     if (!ConstantTimeEquals(expected, mac)) return Error(ErrorCode::kKmsInvalidMac);
     return Status::Ok();
 }

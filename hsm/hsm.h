@@ -5,6 +5,7 @@
 // Thread-safe: every method may be called concurrently.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <optional>
@@ -59,6 +60,7 @@ public:
     // Generates new root key material for `ref.arn`/`ref.key_spec` and returns it sealed:
     // 32 random bytes (SYMMETRIC_DEFAULT), the spec's size (HMAC_*), a PKCS#8 private key
     // (RSA, ECC, Ed25519, SM2). ML-DSA is kUnsupportedOperation (hsm/keyspec.h Implemented).
+    // kThrottling while another RSA key is being generated (also GenerateDataKeyPair).
     Result<SealedMaterial> GenerateKey(const std::string& arn, const std::string& key_spec);
 
     // Seals caller-supplied material: a seed file's backing key (32 bytes), HMAC key or
@@ -105,7 +107,8 @@ public:
     Result<SecureBytes> DeriveSharedSecret(const KeyRef& ref, ByteView peer);
 
     // HMAC keys. VerifyMac compares in constant time; kKmsInvalidMac on mismatch.
-    Result<Bytes> GenerateMac(const KeyRef& ref, const MacAlgorithmInfo& alg, ByteView message);
+    Result<SecureBytes> GenerateMac(const KeyRef& ref, const MacAlgorithmInfo& alg,
+                                    ByteView message);
     Status VerifyMac(const KeyRef& ref, const MacAlgorithmInfo& alg, ByteView message,
                      ByteView mac);
 
@@ -146,6 +149,11 @@ private:
     std::shared_ptr<const Unsealed> FindCached(const KeyRef& ref) const;
     Result<Bytes> Seal(const KeyRef& ref, ByteView material) const;
     Result<SecureBytes> Unseal(const KeyRef& ref, ByteView sealed) const;
+
+    // A new RSA key takes from 0.1 s (2048) to seconds (4096) of one core, on the thread that
+    // serves the request: one at a time, so key generation never holds every server thread.
+    Result<SecureBytes> NewPrivateKey(const KeySpecInfo& spec);
+    std::atomic<int> rsa_keygens_{0};
 
     const SecureBytes sealing_key_;
     const SecureBytes token_key_;

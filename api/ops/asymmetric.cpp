@@ -115,7 +115,7 @@ Result<Json> GenerateMac(OpContext& ctx, const Request& req) {
     KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
     KMSD_ASSIGN_OR_RETURN(auto alg, MacAlgorithmOf(*key, req));
     KMSD_RETURN_IF_ERROR(DryRunGate(req));
-    KMSD_ASSIGN_OR_RETURN(Bytes mac,
+    KMSD_ASSIGN_OR_RETURN(SecureBytes mac,
                           ctx.services.hsm.GenerateMac(RefOf(*key), *alg, req.Blob("Message")));
     Json out = Json::object();
     out["KeyId"] = Str(key->arn);

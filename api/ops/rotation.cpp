@@ -11,13 +11,15 @@ namespace {
 constexpr int kDefaultRotationDays = 365;
 constexpr std::size_t kMaxOnDemandRotations = 25;
 
-// Rotation applies to symmetric keys with AWS-generated material (kms-reference §5.4). AWS's
-// text for asymmetric and HMAC keys (as Terraform users quote it).
-Status RequireRotatable(const storage::KeyRecord& key) {
+// Rotation applies to symmetric keys with AWS-generated material (kms-reference §5.4). For
+// asymmetric and HMAC keys Enable/DisableKeyRotation give AWS's text (as Terraform users quote
+// it); RotateKeyOnDemand gives none ([S]).
+Status RequireRotatable(const storage::KeyRecord& key, bool with_message = true) {
     if (key.key_spec != "SYMMETRIC_DEFAULT")
         return Error(ErrorCode::kUnsupportedOperation,
-                     "You cannot perform this operation on a non-symmetric key or a key with "
-                     "non-ENCRYPT_DECRYPT key usage.");
+                     with_message ? "You cannot perform this operation on a non-symmetric key or "
+                                    "a key with non-ENCRYPT_DECRYPT key usage."
+                                  : "");
     if (key.origin != "AWS_KMS") return Error(ErrorCode::kUnsupportedOperation);
     return Status::Ok();
 }
@@ -80,7 +82,7 @@ Result<Json> RotateKeyOnDemand(OpContext& ctx, const Request& /*req*/) {
     storage::KeyPtr rotated;
     KMSD_RETURN_IF_ERROR(ctx.services.catalog.Write([&]() -> Result<storage::Change> {
         KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
-        KMSD_RETURN_IF_ERROR(RequireRotatable(*key));
+        KMSD_RETURN_IF_ERROR(RequireRotatable(*key, /*with_message=*/false));
         const auto on_demand =
             std::count_if(key->materials.begin(), key->materials.end(),
                           [](const auto& m) { return m.rotation_type == "ON_DEMAND"; });

@@ -42,6 +42,7 @@ enum class ErrorCode {
     kInvalidGrantToken,           // InvalidGrantTokenException
     kInvalidGrantId,              // InvalidGrantIdException
     kCustomKeyStoreNotFound,      // CustomKeyStoreNotFoundException
+    kThrottling,                  // ThrottlingException
     kInternal,                    // KMSInternalException (HTTP 500)
     kStorage,                     // storage failure; reported as KMSInternalException
 };

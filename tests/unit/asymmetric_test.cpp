@@ -377,7 +377,7 @@ TEST_CASE("threads sign with one cached key while it is evicted and unsealed aga
     const auto& alg = SigAlg("ECDSA_SHA_256");
     const auto* mac = hsm::FindMacAlgorithm("HMAC_SHA_256");
     const Bytes message = Text("shared");
-    const Bytes tag = f.hsm->GenerateMac(mac_ref, *mac, message).value();
+    const SecureBytes tag = f.hsm->GenerateMac(mac_ref, *mac, message).value();
     std::atomic<int> failures{0};
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t)
@@ -392,4 +392,31 @@ TEST_CASE("threads sign with one cached key while it is evicted and unsealed aga
         });
     for (auto& th : threads) th.join();
     CHECK(failures == 0);
+}
+
+TEST_CASE("one RSA key generation at a time; the others are throttled, not queued",
+          "[hsm][asymmetric]") {
+    // RSA key generation takes a server thread for up to seconds: a second one at the same time
+    // answers ThrottlingException (which SDKs retry) instead of taking another thread.
+    KeyFixture f;
+    constexpr int kThreads = 3;
+    std::atomic<int> ready{0};
+    std::atomic<int> throttled{0};
+    std::atomic<int> made{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t)
+        threads.emplace_back([&] {
+            ++ready;
+            while (ready < kThreads) std::this_thread::yield();
+            auto key = f.hsm->GenerateKey("arn:rsa", "RSA_4096");
+            if (key.ok()) ++made;
+            if (!key.ok() && key.status().code() == ErrorCode::kThrottling) ++throttled;
+        });
+    for (auto& th : threads) th.join();
+    CHECK(made >= 1);
+    CHECK(throttled >= 1);
+    CHECK(made + throttled == kThreads);
+    // Once it is done, the next one goes through.
+    CHECK(f.hsm->GenerateKey("arn:rsa", "RSA_2048").ok());
+    CHECK(f.hsm->GenerateKey("arn:ec", "ECC_NIST_P256").ok());
 }
