@@ -1,4 +1,5 @@
 """Seeding from local-kms's seed YAML (--seed / KMS_SEED_PATH)."""
+import base64
 import os
 import subprocess
 import tempfile
@@ -155,6 +156,18 @@ class SeedTest(unittest.TestCase):
         self.refused(self.asymmetric_seed(rsa_pem, rsa_pem), "a RSA_2048 key under Keys.Asymmetric.Ecc")
         self.refused(self.asymmetric_seed(rsa_pem, ec_pem, "KEY_AGREEMENT"),
                      "KeyUsage KEY_AGREEMENT is not compatible with KeySpec ECC_SECG_P256K1")
+        # A P-256 key whose public point is another key's: the halves do not belong together.
+        mine = ec.generate_private_key(ec.SECP256R1())
+        other = ec.generate_private_key(ec.SECP256R1()).public_key()
+        der = bytearray(mine.private_bytes(serialization.Encoding.DER,
+                                           serialization.PrivateFormat.TraditionalOpenSSL,
+                                           serialization.NoEncryption()))
+        point = other.public_bytes(serialization.Encoding.X962,
+                                   serialization.PublicFormat.UncompressedPoint)
+        der[-65:] = point  # SEC1 ends with the 65-byte uncompressed public point
+        mismatched = ("-----BEGIN EC PRIVATE KEY-----\n%s\n-----END EC PRIVATE KEY-----\n" %
+                      base64.b64encode(bytes(der)).decode())
+        self.refused(self.asymmetric_seed(rsa_pem, mismatched), "is not a consistent key pair")
         rsa_1024 = self.openssl_key("genpkey", "-algorithm", "RSA", "-pkeyopt",
                                     "rsa_keygen_bits:1024")
         self.refused(self.asymmetric_seed(rsa_1024, ec_pem), "is not an RSA 2048/3072/4096")
