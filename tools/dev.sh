@@ -14,7 +14,11 @@ BUILD=${KMSD_BUILD_DIR:-$ROOT/build}
 
 PACKAGES=(build-essential cmake ninja-build libboost1.81-dev libssl-dev libsqlite3-dev
           nlohmann-json3-dev catch2 libspdlog-dev libcli11-dev libyaml-cpp-dev libre2-dev libsodium-dev pkg-config
-          ccache nodejs npm)
+          ccache nodejs npm
+          # The clients of tests/integration/python/test_clients.py (Debian's, by full path):
+          # Go SDK v1 and v2 (built offline in GOPATH mode), Ruby, AWS CLI v2, boto3 1.26.
+          golang-go golang-github-aws-aws-sdk-go-dev golang-github-aws-aws-sdk-go-v2-dev
+          ruby-aws-sdk-kms awscli python3-boto3 python3-cryptography)
 
 install_deps() {
     local missing=()
@@ -35,16 +39,22 @@ install_deps() {
     fi
 }
 
-# ccache when present (CI installs it): rebuilds, and the image build in docker/test.sh, reuse
-# identical compilations. Paths are hashed relative to the repository root, as in the image.
+# ccache (installed with the rest): rebuilds, and the image build in docker/test.sh, reuse
+# identical compilations. Paths are hashed relative to the repository root, as in the image, and
+# the compiler by its content: the image's g++ is the same package installed at another time, so
+# its mtime (ccache's default check) differs.
 launcher=()
-if command -v ccache >/dev/null; then
-    export CCACHE_BASEDIR=$ROOT
-    launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-fi
+use_ccache() {
+    launcher=()
+    if command -v ccache >/dev/null; then
+        export CCACHE_BASEDIR=$ROOT CCACHE_COMPILERCHECK=content
+        launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+    fi
+}
 
 build() {
     install_deps
+    use_ccache
     cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKMSD_WERROR=ON \
         "${launcher[@]}" >/dev/null
     cmake --build "$BUILD"
@@ -60,6 +70,7 @@ sanitize_build() {
     shift
     PACKAGES+=(clang-14 libclang-rt-14-dev)
     install_deps
+    use_ccache
     SBUILD="$ROOT/build-${san//,/-}"
     local extra=("${launcher[@]}")
     [[ $san == address,undefined ]] && extra+=(-DKMSD_FUZZ=ON)
