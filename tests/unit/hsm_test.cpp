@@ -153,18 +153,22 @@ TEST_CASE("sealed material is bound to its key and master key", "[hsm]") {
                           "SYMMETRIC_DEFAULT"};
         CHECK(f.hsm->Encrypt(other, Bytes(4, 1), {}).status().code() == ErrorCode::kInternal);
         hsm::KeyRef other_spec{f.ref.arn, f.ref.material_id, "HMAC_256"};
-        CHECK_FALSE(f.hsm->Encrypt(other_spec, Bytes(4, 1), {}).ok());
+        CHECK(f.hsm->Encrypt(other_spec, Bytes(4, 1), {}).status().code() == ErrorCode::kInternal);
         CHECK(f.hsm->Encrypt(f.ref, Bytes(4, 1), {}).ok());
     }
     SECTION("a flipped bit in the sealed blob does not unseal") {
         f.store.blobs[f.ref.material_id][20] ^= 1;
-        CHECK_FALSE(f.hsm->Encrypt(f.ref, Bytes(4, 1), {}).ok());
+        auto r = f.hsm->Encrypt(f.ref, Bytes(4, 1), {});
+        CHECK(r.status().code() == ErrorCode::kInternal);
+        CHECK(r.status().message() == "sealed key material does not unseal");
     }
     SECTION("the check value detects a wrong master key") {
         auto check = f.hsm->MakeCheckValue().value();
         CHECK(f.hsm->VerifyCheckValue(check).ok());
         auto wrong = hsm::Hsm::New(testing::MasterKey(2)).value();
-        CHECK_FALSE(wrong->VerifyCheckValue(check).ok());
+        const Status refused = wrong->VerifyCheckValue(check);
+        CHECK(refused.code() == ErrorCode::kInternal);
+        CHECK(refused.message() == "the master key does not match this database");
     }
     SECTION("sealed bytes do not contain the key material in clear, and any flip breaks them") {
         // Material the test knows (a seed file's backing key goes this way): the sealed bytes
