@@ -127,6 +127,10 @@ constexpr MemberKey kMemberKeys[] = {
     {"kms:keyagreementalgorithm", "KeyAgreementAlgorithm", "DeriveSharedSecret"},
     {"kms:datakeypairspec", "KeyPairSpec", "GenerateDataKeyPair"},
     {"kms:datakeypairspec", "KeyPairSpec", "GenerateDataKeyPairWithoutPlaintext"},
+    {"kms:wrappingalgorithm", "WrappingAlgorithm", "GetParametersForImport"},
+    {"kms:wrappingkeyspec", "WrappingKeySpec", "GetParametersForImport"},
+    {"kms:expirationmodel", "ExpirationModel", "ImportKeyMaterial"},
+    {"kms:validto", "ValidTo", "ImportKeyMaterial"},
 };
 
 // Operations whose input has GrantTokens.
@@ -254,6 +258,8 @@ Values ConditionValue(const RequestFacts& f, const std::string& name) {
             if (op == "ScheduleKeyDeletion" && !req->Has(m.member)) return one("30");
             // MessageType's default is RAW, and the condition sees it.
             if (name == "kms:messagetype" && !req->Has(m.member)) return one("RAW");
+            if (name == "kms:expirationmodel" && !req->Has(m.member))
+                return one("KEY_MATERIAL_EXPIRES");
             return member(m.member);
         }
     if (name == "kms:reencryptonsamekey" && op == "ReEncrypt") return one(SameKeyReEncrypt(f));

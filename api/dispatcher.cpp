@@ -68,6 +68,8 @@ constexpr Route kRoutes[] = {
                  .Accepts(kAnyEncryption)),
     // The alias name, then IAM on the alias; its key inside the write that deletes it.
     Op("DeleteAlias", &ops::DeleteAlias).Alias("AliasName").Key(KeyOfAlias("AliasName")),
+    // Any state; the operation says which origin it works on.
+    Op("DeleteImportedKeyMaterial", &ops::DeleteImportedKeyMaterial).Key(KeyIn("KeyId"), kFirst),
     Op("DeriveSharedSecret", &ops::DeriveSharedSecret).Key(EnabledKeyId(kAgreementKeys), kFirst),
     Op("DescribeKey", &ops::DescribeKey).Key(KeyIn("KeyId").Aliases().CrossAccount(), kFirst),
     Op("DisableKey", &ops::DisableKey)
@@ -95,8 +97,13 @@ constexpr Route kRoutes[] = {
     Op("GetKeyPolicy", &ops::GetKeyPolicy).Key(KeyIn("KeyId"), kFirst),
     Op("GetKeyRotationStatus", &ops::GetKeyRotationStatus)
         .Key(KeyIn("KeyId").CrossAccount(), kFirst),
+    Op("GetParametersForImport", &ops::GetParametersForImport)
+        .Key(KeyIn("KeyId").States(KeyStates::kNotPendingDeletion), kFirst),
     // Symmetric and HMAC keys have no public key: the operation says so.
     Op("GetPublicKey", &ops::GetPublicKey).Key(EnabledKeyId(kAnyKey), kFirst),
+    // ExpirationModel and ValidTo first.
+    Op("ImportKeyMaterial", &ops::ImportKeyMaterial)
+        .Key(KeyIn("KeyId").States(KeyStates::kNotPendingDeletion)),
     // The optional KeyId filters the list; it is looked up, not authorized (IAM decides).
     Op("ListAliases", &ops::ListAliases)
         .IamOnly()

@@ -66,6 +66,12 @@ const char* ExceptionName(ErrorCode code) {
             return "CustomKeyStoreNotFoundException";
         case ErrorCode::kThrottling:
             return "ThrottlingException";
+        case ErrorCode::kInvalidImportToken:
+            return "InvalidImportTokenException";
+        case ErrorCode::kExpiredImportToken:
+            return "ExpiredImportTokenException";
+        case ErrorCode::kIncorrectKeyMaterial:
+            return "IncorrectKeyMaterialException";
         case ErrorCode::kInternal:
         case ErrorCode::kStorage:
             return "KMSInternalException";

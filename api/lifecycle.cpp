@@ -1,5 +1,6 @@
 #include "api/lifecycle.h"
 
+#include <algorithm>
 #include <mutex>
 
 #include "storage/catalog.h"
@@ -19,10 +20,29 @@ Status AddRotatedMaterial(const Services& services, storage::KeyRecord& key, dou
                           const char* rotation_type, storage::Change& change) {
     KMSD_ASSIGN_OR_RETURN(hsm::SealedMaterial material,
                           services.hsm.GenerateKey(key.arn, key.key_spec));
-    key.materials.push_back({material.material_id, when, rotation_type});
-    change.put_materials.push_back(
-        {key.scoped(), material.material_id, when, std::move(material.sealed), rotation_type});
+    storage::AddMaterial(change, key, {material.material_id, when, rotation_type},
+                         std::move(material.sealed));
     return Status::Ok();
+}
+
+void SettleImportState(storage::KeyRecord& key) {
+    if (key.origin != "EXTERNAL" || key.state == storage::KeyState::kPendingDeletion) return;
+    const bool all_imported =
+        !key.materials.empty() && std::all_of(key.materials.begin(), key.materials.end(),
+                                              [](const auto& m) { return m.imported(); });
+    if (!all_imported)
+        key.state = storage::KeyState::kPendingImport;
+    else if (key.state == storage::KeyState::kPendingImport)
+        key.state = storage::KeyState::kEnabled;
+}
+
+void DropImportedMaterial(storage::KeyRecord& key, storage::MaterialRecord& material,
+                          storage::Change& change) {
+    material.import_state = "PENDING_IMPORT";
+    material.expiration_model.clear();
+    material.valid_to.reset();
+    change.put_materials.push_back({key.scoped(), material, {}});
+    SettleImportState(key);
 }
 
 Result<DueReport> RunDue(const Services& services, double up_to) {
@@ -57,6 +77,21 @@ Result<DueReport> RunDue(const Services& services, double up_to) {
                     --budget;
                     continue;
                 }
+                // Imported material whose ValidTo passed is deleted, whatever the key's state.
+                if (std::any_of(key->materials.begin(), key->materials.end(), [&](const auto& m) {
+                        return m.imported() && m.valid_to && *m.valid_to <= up_to;
+                    })) {
+                    auto next = std::make_shared<storage::KeyRecord>(*key);
+                    for (auto& m : next->materials)
+                        if (m.imported() && m.valid_to && *m.valid_to <= up_to) {
+                            evict.push_back(m.material_id);
+                            DropImportedMaterial(*next, m, change);
+                            ++batch.expirations;
+                            --budget;
+                        }
+                    change.put_keys.push_back(std::move(next));
+                    continue;
+                }
                 if (key->state != storage::KeyState::kEnabled || !key->rotation_enabled ||
                     !key->next_rotation_date || *key->next_rotation_date > up_to ||
                     key->rotation_period_days <= 0)
@@ -79,8 +114,9 @@ Result<DueReport> RunDue(const Services& services, double up_to) {
         for (const auto& name : deleted) services.usage.Forget(name);
         report.rotations += batch.rotations;
         report.deletions += batch.deletions;
+        report.expirations += batch.expirations;
         // Nothing done means what KeysDue saw is no longer actionable (changed meanwhile).
-        if (batch.rotations + batch.deletions == 0) break;
+        if (batch.rotations + batch.deletions + batch.expirations == 0) break;
     }
     return report;
 }

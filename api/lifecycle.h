@@ -16,6 +16,7 @@ constexpr double kSecondsPerDay = 86400.0;
 struct DueReport {
     int rotations = 0;
     int deletions = 0;
+    int expirations = 0;  // imported key materials whose ValidTo passed
 };
 
 // Runs everything due at or before `up_to`, in batches of keys, one transaction per batch.
@@ -25,5 +26,16 @@ Result<DueReport> RunDue(const Services& services, double up_to);
 // sealed bytes in `change`. Shared by automatic and on-demand rotation.
 Status AddRotatedMaterial(const Services& services, storage::KeyRecord& key, double when,
                           const char* rotation_type, storage::Change& change);
+
+// The state an EXTERNAL key is in after its materials changed (import, deletion, expiry): it is
+// usable only while every material it has is imported (kms-reference §5.5), so a missing one
+// makes it PendingImport and the last one re-imported makes it Enabled again. Disabled stays
+// Disabled and PendingDeletion is left alone.
+void SettleImportState(storage::KeyRecord& key);
+
+// Marks `material` of `key` as deleted (PENDING_IMPORT, no expiration) and records the row
+// with its sealed bytes dropped in `change`. The caller evicts it from the HSM cache.
+void DropImportedMaterial(storage::KeyRecord& key, storage::MaterialRecord& material,
+                          storage::Change& change);
 
 }  // namespace kmsd::api

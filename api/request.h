@@ -31,6 +31,11 @@ public:
         if (!Has(name)) return std::nullopt;
         return body_.at(name).get<long long>();
     }
+    // A number or timestamp member (epoch seconds).
+    std::optional<double> OptNumber(const char* name) const {
+        if (!Has(name)) return std::nullopt;
+        return body_.at(name).get<double>();
+    }
     bool Bool(const char* name) const { return Has(name) && body_.at(name).get<bool>(); }
     // Decoded bytes of a blob member (empty when absent).
     SecureBytes Blob(const char* name) const {

@@ -190,8 +190,6 @@ Result<std::unique_ptr<MessageSignCtx>> MessageCtx(EVP_PKEY* key, const SigningA
 
 }  // namespace
 
-namespace {
-
 // PKCS#8 DER of a key.
 Result<SecureBytes> Pkcs8Of(EVP_PKEY* key) {
     PKCS8_PRIV_KEY_INFO* p8 = EVP_PKEY2PKCS8(key);
@@ -209,6 +207,8 @@ Result<SecureBytes> Pkcs8Of(EVP_PKEY* key) {
     if (written != len) return Failed("PKCS#8 encoding failed");
     return der;
 }
+
+namespace {
 
 // The KMS key spec of a key, from its type and size or curve; null when KMS has none.
 const KeySpecInfo* SpecOfKey(EVP_PKEY* key) {
@@ -254,6 +254,26 @@ Result<SecureBytes> GeneratePrivateKey(const KeySpecInfo& spec) {
     return Pkcs8Of(key);
 }
 
+bool IsConsistentKeyPair(EVP_PKEY* key) {
+    const ClearErrorsOnExit clear_errors;
+    // EC keys by OpenSSL's pairwise check (the public point is d·G), RSA keys by a signature
+    // that their public key verifies (OpenSSL's pairwise check tests the primes too, which costs
+    // far more than it tells). Ed25519 keys carry no separate public half.
+    const KeySpecInfo* spec = SpecOfKey(key);
+    if (spec == nullptr) return false;
+    if (spec->family == KeyFamily::kEc || spec->family == KeyFamily::kSm2) {
+        PkeyCtx check(EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr));
+        return check && EVP_PKEY_pairwise_check(check.get()) == 1;
+    }
+    if (spec->family == KeyFamily::kRsa) {
+        const SigningAlgorithmInfo* alg = FindSigningAlgorithm("RSASSA_PKCS1_V1_5_SHA_256");
+        const std::uint8_t probe[] = {'k', 'm', 's', 'd'};
+        auto sig = SignMessage(key, *alg, false, probe);
+        return sig.ok() && VerifyMessage(key, *alg, false, probe, *sig).ok();
+    }
+    return true;
+}
+
 Result<PemKey> PrivateKeyFromPem(std::string_view pem) {
     const ClearErrorsOnExit clear_errors;
     if (pem.size() > (1u << 20)) return Error(ErrorCode::kValidation, "PrivateKeyPem is too long");
@@ -274,21 +294,7 @@ Result<PemKey> PrivateKeyFromPem(std::string_view pem) {
         return Error(ErrorCode::kValidation,
                      "PrivateKeyPem is not an RSA 2048/3072/4096, NIST P-256/384/521, secp256k1, "
                      "Ed25519 or SM2 key");
-    // The private and public halves must belong together: EC keys by OpenSSL's pairwise check
-    // (the public point is d·G), RSA keys by a signature that their public key verifies
-    // (OpenSSL's pairwise check tests the primes too, which costs far more than it tells).
-    bool consistent = true;
-    if (out.spec->family == KeyFamily::kEc || out.spec->family == KeyFamily::kSm2) {
-        PkeyCtx check(EVP_PKEY_CTX_new_from_pkey(nullptr, raw, nullptr));
-        consistent = check && EVP_PKEY_pairwise_check(check.get()) == 1;
-    } else if (out.spec->family == KeyFamily::kRsa) {
-        const SigningAlgorithmInfo* alg = FindSigningAlgorithm("RSASSA_PKCS1_V1_5_SHA_256");
-        const std::uint8_t probe[] = {'k', 'm', 's', 'd'};
-        auto sig = SignMessage(raw, *alg, false, probe);
-        consistent = sig.ok() && VerifyMessage(raw, *alg, false, probe, *sig).ok();
-    }
-    ERR_clear_error();
-    if (!consistent)
+    if (!IsConsistentKeyPair(raw))
         return Error(ErrorCode::kValidation, "PrivateKeyPem is not a consistent key pair");
     KMSD_ASSIGN_OR_RETURN(out.pkcs8, Pkcs8Of(raw));
     return out;

@@ -30,6 +30,10 @@ struct PemKey {
     SecureBytes pkcs8;
 };
 Result<PemKey> PrivateKeyFromPem(std::string_view pem);
+// Whether the private and public halves of `key` belong together (a key of a known spec).
+bool IsConsistentKeyPair(EVP_PKEY* key);
+// The key as PKCS#8 DER.
+Result<SecureBytes> Pkcs8Of(EVP_PKEY* key);
 // DER SubjectPublicKeyInfo of a key.
 Result<Bytes> PublicKeyDer(EVP_PKEY* key);
 

@@ -1,5 +1,6 @@
 #include "hsm/hsm.h"
 
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 
@@ -13,6 +14,8 @@ namespace {
 
 constexpr char kSealInfo[] = "kmsd-seal-key-v1";
 constexpr char kGrantTokenInfo[] = "kmsd-grant-token-key-v1";
+constexpr char kImportTokenInfo[] = "kmsd-import-token-key-v1";
+constexpr char kImportedMaterialIdLabel[] = "kmsd-imported-material-id-v1";
 constexpr std::uint8_t kGrantTokenVersion = 1;
 constexpr char kSealAadLabel[] = "kmsd-seal-v1";
 constexpr char kBlobInfo[] = "kmsd-blob-v1";
@@ -49,7 +52,9 @@ Result<std::unique_ptr<Hsm>> Hsm::New(const SecureBytes& master_key) {
                           HkdfSha256(master_key, {}, StrView(kSealInfo), kAes256KeyBytes));
     KMSD_ASSIGN_OR_RETURN(SecureBytes token,
                           HkdfSha256(master_key, {}, StrView(kGrantTokenInfo), kAes256KeyBytes));
-    return std::unique_ptr<Hsm>(new Hsm(std::move(sealing), std::move(token)));
+    KMSD_ASSIGN_OR_RETURN(SecureBytes import,
+                          HkdfSha256(master_key, {}, StrView(kImportTokenInfo), kAes256KeyBytes));
+    return std::unique_ptr<Hsm>(new Hsm(std::move(sealing), std::move(token), std::move(import)));
 }
 
 namespace {
@@ -156,20 +161,111 @@ Result<SealedMaterial> Hsm::GenerateKey(const std::string& arn, const std::strin
     return out;
 }
 
-Result<SealedMaterial> Hsm::ImportKey(const std::string& arn, const std::string& key_spec,
-                                      ByteView material) {
-    KMSD_ASSIGN_OR_RETURN(const KeySpecInfo* spec, SpecOf(key_spec));
-    if (spec->family == KeyFamily::kSymmetric && material.size() != kAes256KeyBytes)
-        return Error(ErrorCode::kValidation, "symmetric key material must be 32 bytes");
-    if (spec->family == KeyFamily::kHmac && material.size() != spec->bits / 8)
-        return Error(ErrorCode::kValidation, "HMAC key material must have the spec's length");
-    if (IsAsymmetric(*spec) && !ParsePrivateKey(material, *spec).ok())
-        return Error(ErrorCode::kValidation, "the private key is not a " + key_spec + " key");
-    KMSD_ASSIGN_OR_RETURN(SecureBytes id, HkdfSha256(material, StrView("kmsd-material-id-v1"),
-                                                     View(arn), kMaterialIdBytes));
+Result<SealedMaterial> Hsm::SealWithDerivedId(const std::string& arn, const std::string& key_spec,
+                                              ByteView material, std::string_view id_label,
+                                              const std::string& id_context) const {
+    KMSD_ASSIGN_OR_RETURN(
+        SecureBytes id, HkdfSha256(material,
+                                   ByteView(reinterpret_cast<const std::uint8_t*>(id_label.data()),
+                                            id_label.size()),
+                                   View(id_context), kMaterialIdBytes));
     SealedMaterial out{ToHex(id), {}};
     KMSD_ASSIGN_OR_RETURN(out.sealed, Seal(KeyRef{arn, out.material_id, key_spec}, material));
     return out;
+}
+
+Result<SealedMaterial> Hsm::ImportKey(const std::string& arn, const std::string& key_spec,
+                                      ByteView material, const std::string& key_id) {
+    KMSD_ASSIGN_OR_RETURN(const KeySpecInfo* spec, SpecOf(key_spec));
+    if (Status st = CheckImportedMaterial(*spec, material); !st.ok())
+        return Error(ErrorCode::kValidation, st.message());
+    // Seed files name material by the key ARN (kept so recorded ciphertexts stay valid), kmsd's
+    // own by the key ID, as ImportKeyMaterial does.
+    if (key_id.empty())
+        return SealWithDerivedId(arn, key_spec, material, "kmsd-material-id-v1", arn);
+    return SealWithDerivedId(arn, key_spec, material, kImportedMaterialIdLabel, key_id);
+}
+
+namespace {
+// Import tokens: a clear header (magic, algorithm, wrapping spec, expiry, IV), then the wrapping
+// private key under AES-256-GCM with the header and the key ARN as AAD.
+constexpr char kImportTokenMagic[] = "kmsdIT01";
+constexpr std::size_t kImportMagicBytes = 8;
+constexpr std::size_t kImportHeaderBytes = kImportMagicBytes + 1 + 1 + 8 + kGcmIvBytes;
+
+Bytes ImportTokenAad(ByteView header, const std::string& arn) {
+    Bytes aad(header.begin(), header.end());
+    PutLengthPrefixed(aad, arn);
+    return aad;
+}
+}  // namespace
+
+Result<Hsm::ImportParameters> Hsm::NewImportParameters(const std::string& arn,
+                                                       const WrappingAlgorithmInfo& alg,
+                                                       const WrappingKeySpecInfo& wrapping,
+                                                       double valid_to) {
+    KMSD_ASSIGN_OR_RETURN(SecureBytes private_key, NewPrivateKey(*wrapping.spec));
+    KMSD_ASSIGN_OR_RETURN(PkeyPtr key, ParsePrivateKey(private_key, *wrapping.spec));
+    ImportParameters out;
+    KMSD_ASSIGN_OR_RETURN(out.public_key, PublicKeyDer(key.get()));
+    Bytes header(StrView(kImportTokenMagic).begin(), StrView(kImportTokenMagic).end());
+    header.push_back(alg.code);
+    header.push_back(wrapping.code);
+    const auto ms = static_cast<std::uint64_t>(valid_to * 1000.0);
+    for (int i = 7; i >= 0; --i) header.push_back(static_cast<std::uint8_t>(ms >> (8 * i)));
+    const SecureBytes iv = RandomBytes(kGcmIvBytes);
+    header.insert(header.end(), iv.begin(), iv.end());
+    KMSD_ASSIGN_OR_RETURN(Bytes sealed,
+                          AesGcmEncrypt(import_key_, iv, ImportTokenAad(header, arn), private_key));
+    out.import_token = std::move(header);
+    out.import_token.insert(out.import_token.end(), sealed.begin(), sealed.end());
+    return out;
+}
+
+Result<Hsm::ImportTokenInfo> Hsm::ReadImportToken(const std::string& arn, ByteView token,
+                                                  SecureBytes* wrapping_key) const {
+    const Status invalid = Error(ErrorCode::kInvalidImportToken);
+    if (token.size() < kImportHeaderBytes + kGcmTagBytes ||
+        !std::equal(token.begin(), token.begin() + kImportMagicBytes, kImportTokenMagic))
+        return invalid;
+    ImportTokenInfo info;
+    info.alg = WrappingAlgorithmByCode(token[kImportMagicBytes]);
+    info.wrapping = WrappingKeySpecByCode(token[kImportMagicBytes + 1]);
+    std::uint64_t ms = 0;
+    for (std::size_t i = 0; i < 8; ++i) ms = (ms << 8) | token[kImportMagicBytes + 2 + i];
+    info.valid_to = static_cast<double>(ms) / 1000.0;
+    if (info.alg == nullptr || info.wrapping == nullptr) return invalid;
+    // Authenticates the header and the key it was issued for.
+    const ByteView header = token.subspan(0, kImportHeaderBytes);
+    auto key = AesGcmDecrypt(import_key_, header.subspan(kImportHeaderBytes - kGcmIvBytes),
+                             ImportTokenAad(header, arn), token.subspan(kImportHeaderBytes));
+    if (!key.ok()) return invalid;
+    if (wrapping_key != nullptr) *wrapping_key = std::move(key.value());
+    return info;
+}
+
+Result<Hsm::ImportTokenInfo> Hsm::OpenImportToken(const std::string& arn, ByteView token) const {
+    return ReadImportToken(arn, token, nullptr);
+}
+
+Result<SealedMaterial> Hsm::ImportWrapped(const std::string& arn, const std::string& key_id,
+                                          const std::string& key_spec, ByteView token,
+                                          ByteView encrypted) {
+    KMSD_ASSIGN_OR_RETURN(const KeySpecInfo* spec, SpecOf(key_spec));
+    SecureBytes wrapping_der;
+    KMSD_ASSIGN_OR_RETURN(ImportTokenInfo info, ReadImportToken(arn, token, &wrapping_der));
+    KMSD_ASSIGN_OR_RETURN(PkeyPtr wrapping_key,
+                          ParsePrivateKey(wrapping_der, *info.wrapping->spec));
+    KMSD_ASSIGN_OR_RETURN(SecureBytes material,
+                          UnwrapKeyMaterial(wrapping_key.get(), *info.alg, encrypted));
+    KMSD_RETURN_IF_ERROR(CheckImportedMaterial(*spec, material));
+    // A private key is kept in one canonical encoding, so the same key re-imported in another
+    // (with or without its public point, say) is recognised as the same material.
+    if (IsAsymmetric(*spec)) {
+        KMSD_ASSIGN_OR_RETURN(PkeyPtr key, ParsePrivateKey(material, *spec));
+        KMSD_ASSIGN_OR_RETURN(material, Pkcs8Of(key.get()));
+    }
+    return SealWithDerivedId(arn, key_spec, material, kImportedMaterialIdLabel, key_id);
 }
 
 Result<Hsm::ImportedKey> Hsm::ImportPrivateKeyPem(const std::string& arn, std::string_view pem) {

@@ -17,6 +17,7 @@
 #include "common/secure_bytes.h"
 #include "common/status.h"
 #include "hsm/blob.h"
+#include "hsm/import.h"
 #include "hsm/keyspec.h"
 #include "hsm/sealed_key_store.h"
 
@@ -63,12 +64,14 @@ public:
     // kThrottling while another RSA key is being generated (also GenerateDataKeyPair).
     Result<SealedMaterial> GenerateKey(const std::string& arn, const std::string& key_spec);
 
-    // Seals caller-supplied material: a seed file's backing key (32 bytes), HMAC key or
-    // private key (PKCS#8 DER of the spec, hsm/asymmetric.h PrivateKeyFromPem). The material ID is
-    // a one-way function of the key ARN and the material, so two kmsd instances seeded alike name
-    // the material alike and decrypt each other's blobs.
+    // Seals caller-supplied material (a seed file's): a symmetric key (32 bytes), HMAC key or
+    // private key (PKCS#8 DER of the spec), as hsm/import.h CheckImportedMaterial accepts it
+    // (kValidation otherwise). The material ID is a one-way function of the material and
+    // `key_id` (as ImportWrapped's), or of the key ARN when `key_id` is empty (local-kms seed
+    // files, as kmsd always named them), so two kmsd instances seeded alike name the material
+    // alike and decrypt each other's blobs.
     Result<SealedMaterial> ImportKey(const std::string& arn, const std::string& key_spec,
-                                     ByteView material);
+                                     ByteView material, const std::string& key_id = {});
     // Seals a PEM private key (a local-kms seed file's PrivateKeyPem); the key spec is read
     // from the key itself (RSA size, EC curve, Ed25519).
     struct ImportedKey {
@@ -76,6 +79,34 @@ public:
         SealedMaterial sealed;
     };
     Result<ImportedKey> ImportPrivateKeyPem(const std::string& arn, std::string_view pem);
+
+    // Import of key material (Origin EXTERNAL; hsm/import.h says what is accepted).
+    // GetParametersForImport: a fresh wrapping key pair. Its private key is sealed into the
+    // import token, bound to `arn`, the algorithm, the wrapping spec and `valid_to`: it never
+    // leaves the HSM in the clear, and a token stays usable across a restart.
+    struct ImportParameters {
+        Bytes public_key;  // DER SubjectPublicKeyInfo
+        Bytes import_token;
+    };
+    Result<ImportParameters> NewImportParameters(const std::string& arn,
+                                                 const WrappingAlgorithmInfo& alg,
+                                                 const WrappingKeySpecInfo& wrapping,
+                                                 double valid_to);
+    // What a token says, once it proved to be one this HSM issued for `arn`
+    // (kInvalidImportToken otherwise, for any token: garbage, tampered, another key's).
+    struct ImportTokenInfo {
+        const WrappingAlgorithmInfo* alg = nullptr;
+        const WrappingKeySpecInfo* wrapping = nullptr;
+        double valid_to = 0;
+    };
+    Result<ImportTokenInfo> OpenImportToken(const std::string& arn, ByteView token) const;
+    // ImportKeyMaterial: unwraps `encrypted` with the token's wrapping key (kInvalidCiphertext),
+    // checks it is material of `key_spec` (kIncorrectKeyMaterial) and seals it for `arn`. The
+    // material ID is a one-way function of `key_id` and the material, as AWS's is: the same
+    // material re-imported gets the same ID, in every Region of a multi-Region key.
+    Result<SealedMaterial> ImportWrapped(const std::string& arn, const std::string& key_id,
+                                         const std::string& key_spec, ByteView token,
+                                         ByteView encrypted);
 
     // Symmetric encryption into AWS's blob format.
     Result<Bytes> Encrypt(const KeyRef& ref, ByteView plaintext, const EncryptionContext& ctx,
@@ -140,8 +171,10 @@ private:
         SecureBytes bytes;
         std::shared_ptr<evp_pkey_st> pkey;
     };
-    Hsm(SecureBytes sealing_key, SecureBytes token_key)
-        : sealing_key_(std::move(sealing_key)), token_key_(std::move(token_key)) {}
+    Hsm(SecureBytes sealing_key, SecureBytes token_key, SecureBytes import_key)
+        : sealing_key_(std::move(sealing_key)),
+          token_key_(std::move(token_key)),
+          import_key_(std::move(import_key)) {}
     Result<std::shared_ptr<const Unsealed>> Material(const KeyRef& ref);
     // The parsed private key of an asymmetric key.
     Result<std::shared_ptr<evp_pkey_st>> PrivateKey(const KeyRef& ref);
@@ -149,6 +182,13 @@ private:
     std::shared_ptr<const Unsealed> FindCached(const KeyRef& ref) const;
     Result<Bytes> Seal(const KeyRef& ref, ByteView material) const;
     Result<SecureBytes> Unseal(const KeyRef& ref, ByteView sealed) const;
+    // An import token's parameters and, when `wrapping_key` is given, its wrapping private key.
+    Result<ImportTokenInfo> ReadImportToken(const std::string& arn, ByteView token,
+                                            SecureBytes* wrapping_key) const;
+    // Seals material under a material ID derived from `id_context` and the material.
+    Result<SealedMaterial> SealWithDerivedId(const std::string& arn, const std::string& key_spec,
+                                             ByteView material, std::string_view id_label,
+                                             const std::string& id_context) const;
 
     // A new RSA key takes from 0.1 s (2048) to seconds (4096) of one core, on the thread that
     // serves the request: one at a time, so key generation never holds every server thread.
@@ -157,6 +197,7 @@ private:
 
     const SecureBytes sealing_key_;
     const SecureBytes token_key_;
+    const SecureBytes import_key_;  // seals wrapping private keys into import tokens
     const SealedKeyStore* store_ = nullptr;
     mutable std::shared_mutex cache_mu_;
     struct CacheEntry {

@@ -199,9 +199,9 @@ Status App::RunDueNow() {
         spdlog::error("scheduled work failed: {}", report.status().message());
         return report.status();
     }
-    if (report->rotations + report->deletions > 0)
-        spdlog::info("scheduled work: {} rotations, {} deletions", report->rotations,
-                     report->deletions);
+    if (report->rotations + report->deletions + report->expirations > 0)
+        spdlog::info("scheduled work: {} rotations, {} deletions, {} expired key materials",
+                     report->rotations, report->deletions, report->expirations);
     return Status::Ok();
 }
 
@@ -273,15 +273,7 @@ Result<std::unique_ptr<App>> App::Open(const Options& options) {
     }
     KMSD_ASSIGN_OR_RETURN(auto usage, app->catalog_->ReadUsage());
     app->usage_.Load(usage);
-    if (!options.storage.seed_file.empty()) {
-        KMSD_ASSIGN_OR_RETURN(
-            SeedReport seeded,
-            ApplySeedFile(app->services_, options.storage.seed_file, options.storage.seed_optional,
-                          options.identity.account_id, options.identity.region));
-        if (seeded.keys + seeded.aliases > 0)
-            spdlog::info("seeded {} keys and {} aliases from {}", seeded.keys, seeded.aliases,
-                         options.storage.seed_file);
-    }
+    KMSD_RETURN_IF_ERROR(app->ApplySeed());
     // Catch up on whatever fell due while kmsd was not running, before serving. A failure here
     // (disk full, say) is logged and left to the scheduler's next tick: refusing to start would
     // turn one bad batch into a restart loop. Batches commit as they go, so progress is kept.
@@ -301,6 +293,19 @@ Status App::Reset() {
     hsm_->EvictAll();
     usage_.Clear();
     clock_.set_offset(0);
+    // A seeded server resets to its seed: fixtures keep their keys, IDs and material.
+    return ApplySeed();
+}
+
+Status App::ApplySeed() {
+    const StorageOptions& storage = options_.storage;
+    if (storage.seed_file.empty()) return Status::Ok();
+    KMSD_ASSIGN_OR_RETURN(SeedReport seeded,
+                          ApplySeedFile(services_, storage.seed_file, storage.seed_optional,
+                                        options_.identity.account_id, options_.identity.region));
+    if (seeded.keys + seeded.aliases > 0)
+        spdlog::info("seeded {} keys and {} aliases from {}", seeded.keys, seeded.aliases,
+                     storage.seed_file);
     return Status::Ok();
 }
 

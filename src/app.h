@@ -43,6 +43,8 @@ public:
     Status MoveClock(const std::function<Result<double>(double offset)>& next_offset);
     // Runs the scheduled work due now (also what the scheduler thread does every second).
     Status RunDueNow();
+    // Applies --seed's file (idempotent: what exists is left alone).
+    Status ApplySeed();
     // Writes key usage recorded since the last flush (every second and at shutdown).
     void FlushUsage();
 

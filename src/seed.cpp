@@ -2,15 +2,22 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
+#include "api/lifecycle.h"
 #include "api/ops/common.h"
 #include "api/policy_format.h"
 #include "api/resolve.h"
 #include "hsm/blob.h"
 #include "hsm/keyspec.h"
+#include "src/auth/sigv4.h"
 #include "src/yaml_limits.h"
 
 namespace kmsd {
@@ -28,6 +35,206 @@ YAML::Node Child(const YAML::Node& node, const char* a, const char* b) {
 Status Bad(const std::string& path, const std::string& what) {
     return Error(ErrorCode::kValidation, "seed file " + path + ": " + what);
 }
+
+bool IsAccountId(const std::string& s) {
+    return s.size() == 12 &&
+           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// An alias name CreateAlias would accept for a customer key.
+bool IsCustomerAliasName(const std::string& name) {
+    if (name.rfind("alias/", 0) != 0 || name.rfind("alias/aws/", 0) == 0 || name.size() <= 6 ||
+        name.size() > 256)
+        return false;
+    return std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == ':' || c == '/' || c == '_' ||
+               c == '-';
+    });
+}
+
+// A YAML scalar, map or list as JSON (a Policy written as YAML), members in the file's order.
+// The recursion is bounded: CheckYamlLimits has limited the document to 32 levels.
+nlohmann::ordered_json ToJson(const YAML::Node& node) {
+    if (node.IsMap()) {
+        nlohmann::ordered_json out = nlohmann::ordered_json::object();
+        for (const auto& kv : node) out[kv.first.as<std::string>()] = ToJson(kv.second);
+        return out;
+    }
+    if (node.IsSequence()) {
+        nlohmann::ordered_json out = nlohmann::ordered_json::array();
+        for (const auto& v : node) out.push_back(ToJson(v));
+        return out;
+    }
+    return nlohmann::ordered_json(node.as<std::string>(""));
+}
+
+// kmsd's own seed format: `Keys:` is a list of entries in CreateKey's member names (src/seed.h).
+class KmsdSeed {
+public:
+    KmsdSeed(const api::Services& services, const std::string& path, const std::string& account,
+             const std::string& region, double now, storage::Change& change, SeedReport& report)
+        : services_(services),
+          path_(path),
+          account_(account),
+          region_(region),
+          now_(now),
+          change_(change),
+          report_(report) {}
+
+    Status Apply(const YAML::Node& keys) {
+        for (std::size_t i = 0; i < keys.size(); ++i) KMSD_RETURN_IF_ERROR(Entry(keys[i], i));
+        return Status::Ok();
+    }
+
+private:
+    Status Entry(const YAML::Node& e, std::size_t index) {
+        const std::string id = e["KeyId"].as<std::string>("");
+        where_ = "Keys[" + std::to_string(index) + "] (KeyId " + id + ")";
+        if (!e.IsMap()) return Field("", "an entry must be a map of CreateKey's members");
+        if (!api::IsKeyIdForm(id))
+            return Field("KeyId", "a UUID or mrk- followed by 32 hex digits");
+        const std::string account = e["Account"].as<std::string>(account_);
+        const std::string region = e["Region"].as<std::string>(region_);
+        if (!IsAccountId(account)) return Field("Account", "12 digits");
+        if (!auth::IsRegionName(region)) return Field("Region", "not a Region name");
+        if (id.rfind("mrk-", 0) == 0 || e["MultiRegion"].as<bool>(false) || e["ReplicaRegions"])
+            return Field("MultiRegion", "multi-Region keys are not supported by kmsd yet");
+        if (e["Grants"])
+            return Field("Grants", "grants in seed files are not supported by kmsd yet");
+        const storage::ScopedName name{account, region, id};
+        if (auto [it, fresh] = seen_.emplace(name, where_); !fresh)
+            return Field("KeyId", "the same key as " + it->second);
+        if (services_.catalog.FindKey(name)) return Status::Ok();  // seeded before
+
+        auto key = std::make_shared<storage::KeyRecord>();
+        key->account = account;
+        key->region = region;
+        key->key_id = id;
+        key->arn = api::KeyArn(region, account, id);
+        key->creation_date = now_;
+        key->description = e["Description"].as<std::string>("");
+        key->origin = e["Origin"].as<std::string>("AWS_KMS");
+        if (key->origin != "AWS_KMS" && key->origin != "EXTERNAL")
+            return Field("Origin", "AWS_KMS or EXTERNAL");
+        KMSD_RETURN_IF_ERROR(Material(e, *key));
+        if (!e["Enabled"].as<bool>(true) && key->state == storage::KeyState::kEnabled)
+            key->state = storage::KeyState::kDisabled;
+        KMSD_RETURN_IF_ERROR(Policy(e, *key));
+        if (const YAML::Node tags = e["Tags"]) {
+            api::Json list = api::Json::array();
+            if (tags.IsMap())
+                for (const auto& kv : tags)
+                    list.push_back({{"TagKey", api::Str(kv.first.as<std::string>())},
+                                    {"TagValue", api::Str(kv.second.as<std::string>(""))}});
+            else
+                for (const auto& t : tags)
+                    list.push_back({{"TagKey", api::Str(t["TagKey"].as<std::string>(""))},
+                                    {"TagValue", api::Str(t["TagValue"].as<std::string>(""))}});
+            if (Status st = api::ops::MergeTags(key->tags, list); !st.ok())
+                return Field("Tags", st.message());
+        }
+        if (const YAML::Node days = e["RotationPeriodInDays"]) {
+            const int n = days.as<int>(0);
+            if (key->key_spec != "SYMMETRIC_DEFAULT" || key->origin != "AWS_KMS")
+                return Field("RotationPeriodInDays", "only symmetric AWS_KMS keys rotate");
+            if (n < 90 || n > 2560) return Field("RotationPeriodInDays", "90 to 2560 days");
+            key->rotation_enabled = true;
+            key->rotation_period_days = n;
+            key->next_rotation_date = api::ops::Timestamp(now_ + n * api::kSecondsPerDay);
+        }
+        for (const auto& alias : e["Aliases"]) {
+            const std::string alias_name = alias.as<std::string>("");
+            if (!IsCustomerAliasName(alias_name))
+                return Field("Aliases", "'" + alias_name +
+                                            "' is not an alias name (alias/..., not alias/aws/)");
+            if (services_.catalog.FindAlias({account, region, alias_name})) continue;
+            auto rec = std::make_shared<storage::AliasRecord>();
+            *rec = {account, region, alias_name, id, now_, now_};
+            change_.put_aliases.push_back(std::move(rec));
+            ++report_.aliases;
+        }
+        change_.put_keys.push_back(std::move(key));
+        ++report_.keys;
+        return Status::Ok();
+    }
+
+    // KeySpec, KeyUsage and the material: KeyMaterial (base64, symmetric or HMAC),
+    // PrivateKeyPem (asymmetric; the spec read from the key), or generated.
+    Status Material(const YAML::Node& e, storage::KeyRecord& key) {
+        std::string pem = e["PrivateKeyPem"].as<std::string>("");
+        std::string b64 = e["KeyMaterial"].as<std::string>("");
+        if (!pem.empty() && !b64.empty())
+            return Field("KeyMaterial", "give KeyMaterial or PrivateKeyPem, not both");
+        std::optional<hsm::Hsm::ImportedKey> from_pem;
+        if (!pem.empty()) {
+            auto parsed = services_.hsm.ImportPrivateKeyPem(key.arn, pem);
+            SecureWipe(pem.data(), pem.size());
+            if (!parsed.ok()) return Field("PrivateKeyPem", parsed.status().message());
+            from_pem = std::move(parsed.value());
+        }
+        key.key_spec =
+            e["KeySpec"].as<std::string>(from_pem ? from_pem->key_spec : "SYMMETRIC_DEFAULT");
+        if (from_pem && from_pem->key_spec != key.key_spec)
+            return Field("PrivateKeyPem", "a " + from_pem->key_spec + " key, not " + key.key_spec);
+        std::optional<std::string> usage;
+        if (e["KeyUsage"]) usage = e["KeyUsage"].as<std::string>("");
+        if (Status st = api::ops::CheckKeySpecUsage(key.key_spec, usage, key.region, key.key_usage);
+            !st.ok())
+            return Field(usage ? "KeyUsage" : "KeySpec", st.message());
+        const hsm::KeySpecInfo& spec = *hsm::FindKeySpec(key.key_spec);
+        Result<hsm::SealedMaterial> sealed = Error(ErrorCode::kInternal);
+        if (from_pem) {
+            sealed = std::move(from_pem->sealed);
+        } else if (!b64.empty()) {
+            if (hsm::IsAsymmetric(spec))
+                return Field("KeyMaterial", "asymmetric keys take PrivateKeyPem");
+            auto bytes = Base64Decode(b64);
+            SecureWipe(b64.data(), b64.size());
+            if (!bytes) return Field("KeyMaterial", "not base64");
+            sealed = services_.hsm.ImportKey(key.arn, key.key_spec, *bytes, key.key_id);
+            if (!sealed.ok()) return Field("KeyMaterial", sealed.status().message());
+        } else if (key.origin == "EXTERNAL") {
+            key.state = storage::KeyState::kPendingImport;  // waits for ImportKeyMaterial
+            return Status::Ok();
+        } else {
+            sealed = services_.hsm.GenerateKey(key.arn, key.key_spec);
+            KMSD_RETURN_IF_ERROR(sealed.status());
+        }
+        storage::MaterialRecord record{sealed->material_id, now_, ""};
+        if (key.origin == "EXTERNAL") {
+            record.import_state = "IMPORTED";
+            record.expiration_model = "KEY_MATERIAL_DOES_NOT_EXPIRE";
+        }
+        storage::AddMaterial(change_, key, std::move(record), std::move(sealed->sealed));
+        return Status::Ok();
+    }
+
+    Status Policy(const YAML::Node& e, storage::KeyRecord& key) {
+        const YAML::Node policy = e["Policy"];
+        if (!policy) {
+            key.policy = api::DefaultKeyPolicy(api::Partition(key.region), key.account);
+            return Status::Ok();
+        }
+        key.policy = policy.IsScalar() ? policy.as<std::string>() : ToJson(policy).dump();
+        if (Status st = api::CheckKeyPolicy(key.policy, services_.principal_exists); !st.ok())
+            return Field("Policy", st.message());
+        return Status::Ok();
+    }
+
+    Status Field(const std::string& field, const std::string& what) const {
+        return Bad(path_, where_ + (field.empty() ? "" : " " + field) + ": " + what);
+    }
+
+    const api::Services& services_;
+    const std::string& path_;
+    const std::string& account_;
+    const std::string& region_;
+    const double now_;
+    storage::Change& change_;
+    SeedReport& report_;
+    std::string where_;
+    std::map<storage::ScopedName, std::string> seen_;
+};
 
 }  // namespace
 
@@ -62,6 +269,12 @@ Result<SeedReport> ApplySeedText(const api::Services& services, const std::strin
     const double now = api::ops::Timestamp(services.clock.Now());
     try {
         const YAML::Node keys = doc["Keys"];
+        if (keys && keys.IsSequence()) {
+            KMSD_RETURN_IF_ERROR(
+                KmsdSeed(services, path, account, region, now, change, report).Apply(keys));
+            KMSD_RETURN_IF_ERROR(services.catalog.Apply(change));
+            return report;
+        }
         // The fields every seeded key has; null when the key exists already (seeded before).
         auto new_key = [&](const YAML::Node& entry) -> Result<std::shared_ptr<storage::KeyRecord>> {
             const std::string id = entry["Metadata"]["KeyId"].as<std::string>("");
@@ -100,9 +313,8 @@ Result<SeedReport> ApplySeedText(const api::Services& services, const std::strin
                                       services.hsm.ImportKey(key->arn, key->key_spec, secret));
                 // Later backing keys are rotations of the first, as in local-kms.
                 const std::string type = i == 0 ? "" : "AUTOMATIC";
-                key->materials.push_back({sealed.material_id, now, type});
-                change.put_materials.push_back(
-                    {key->scoped(), sealed.material_id, now, std::move(sealed.sealed), type});
+                storage::AddMaterial(change, *key, {sealed.material_id, now, type},
+                                     std::move(sealed.sealed));
             }
             change.put_keys.push_back(std::move(key));
             ++report.keys;
@@ -133,9 +345,8 @@ Result<SeedReport> ApplySeedText(const api::Services& services, const std::strin
                 if (spec->family == hsm::KeyFamily::kSm2 && region.rfind("cn-", 0) != 0)
                     return Bad(path, "key " + id + ": SM2 keys exist only in the China Regions");
                 hsm::SealedMaterial& sealed = imported->sealed;
-                key->materials.push_back({sealed.material_id, now, ""});
-                change.put_materials.push_back(
-                    {key->scoped(), sealed.material_id, now, std::move(sealed.sealed), ""});
+                storage::AddMaterial(change, *key, {sealed.material_id, now, ""},
+                                     std::move(sealed.sealed));
                 change.put_keys.push_back(std::move(key));
                 ++report.keys;
             }

@@ -98,14 +98,21 @@ Status Catalog::Load() {
         return Status::Ok();
     }));
     Statement m(*db_,
-                "SELECT account, region, key_id, material_id, creation_date, rotation_type "
+                "SELECT account, region, key_id, material_id, creation_date, rotation_type, "
+                "import_state, expiration_model, valid_to, description, pending_rotation "
                 "FROM key_materials "
                 "ORDER BY seq");
     KMSD_RETURN_IF_ERROR(m.ForEachRow({}, [&]() -> Status {
         ScopedName owner{m.Text(0), m.Text(1), m.Text(2)};
         auto it = keys.find(owner);
         if (it == keys.end()) return Error(ErrorCode::kStorage, "key material without its key");
-        it->second->materials.push_back({m.Text(3), m.Real(4), m.Text(5)});
+        MaterialRecord rec{m.Text(3), m.Real(4), m.Text(5)};
+        rec.import_state = m.Text(6);
+        rec.expiration_model = m.Text(7);
+        if (!m.IsNull(8)) rec.valid_to = m.Real(8);
+        rec.description = m.Text(9);
+        rec.pending_rotation = m.Int(10) != 0;
+        it->second->materials.push_back(std::move(rec));
         material_owner_[m.Text(3)] = owner;
         return Status::Ok();
     }));
@@ -128,7 +135,9 @@ Status Catalog::Load() {
     for (auto& [name, rec] : keys) {
         // A damaged database: the key is still served (its metadata, aliases and grants), its
         // cryptographic operations fail, and the operator is told which key it is.
-        if (rec->materials.empty()) keys_without_material_.push_back(rec->arn);
+        // (An EXTERNAL key has none until its first import.)
+        if (rec->materials.empty() && rec->origin != "EXTERNAL")
+            keys_without_material_.push_back(rec->arn);
         keys_[name] = rec;
     }
     std::map<std::string, std::shared_ptr<GrantRecord>> loaded;
@@ -308,6 +317,13 @@ std::vector<ScopedName> Catalog::KeysDue(double time) const {
             else if (key->state == KeyState::kEnabled && key->rotation_enabled &&
                      key->next_rotation_date && *key->next_rotation_date <= time)
                 due.emplace_back(*key->next_rotation_date, name);
+            else
+                // Imported material whose ValidTo passed (expiry, kms-reference §5.5).
+                for (const auto& m : key->materials)
+                    if (m.imported() && m.valid_to && *m.valid_to <= time) {
+                        due.emplace_back(*m.valid_to, name);
+                        break;
+                    }
         }
     }
     std::sort(due.begin(), due.end());
@@ -391,13 +407,22 @@ Status Catalog::WriteSql(const Change& c) {
                          k->tags[i].first, k->tags[i].second}));
     }
     for (const auto& m : c.put_materials) {
+        // An update keeps the row's seq (the materials' order) and, with keep_sealed, its bytes.
         Statement s(*db_,
                     "INSERT INTO key_materials (material_id, account, region, key_id, seq, "
-                    "creation_date, sealed, rotation_type) VALUES (?1,?2,?3,?4,"
-                    "(SELECT IFNULL(MAX(rowid), 0) + 1 FROM key_materials),?5,?6,?7)");
-        KMSD_RETURN_IF_ERROR(
-            s.Run({m.material_id, m.key.account, m.key.region, m.key.name, m.creation_date,
-                   Bytes(m.sealed.begin(), m.sealed.end()), m.rotation_type}));
+                    "creation_date, sealed, rotation_type, import_state, expiration_model, "
+                    "valid_to, description, pending_rotation) VALUES (?1,?2,?3,?4,"
+                    "(SELECT IFNULL(MAX(rowid), 0) + 1 FROM key_materials),?5,?6,?7,?8,?9,?10,"
+                    "?11,?12) ON CONFLICT (material_id) DO UPDATE SET creation_date=?5, "
+                    "sealed=CASE WHEN ?13 THEN sealed ELSE ?6 END, rotation_type=?7, "
+                    "import_state=?8, expiration_model=?9, valid_to=?10, description=?11, "
+                    "pending_rotation=?12");
+        const MaterialRecord& r = m.record;
+        KMSD_RETURN_IF_ERROR(s.Run(
+            {r.material_id, m.key.account, m.key.region, m.key.name, r.creation_date,
+             Bytes(m.sealed.begin(), m.sealed.end()), r.rotation_type, r.import_state,
+             r.expiration_model, r.valid_to ? SqlValue(*r.valid_to) : SqlValue(), r.description,
+             std::int64_t{r.pending_rotation ? 1 : 0}, std::int64_t{m.keep_sealed ? 1 : 0}}));
     }
     for (const auto& a : c.put_aliases) {
         Statement s(*db_,
@@ -473,7 +498,7 @@ void Catalog::Publish(const Change& c) {
         }
     }
     for (const auto& k : c.put_keys) keys_[k->scoped()] = k;
-    for (const auto& m : c.put_materials) material_owner_[m.material_id] = m.key;
+    for (const auto& m : c.put_materials) material_owner_[m.record.material_id] = m.key;
     for (const auto& a : c.put_aliases) aliases_[a->scoped()] = a;
     for (const auto& id : c.delete_grants) UnpublishGrant(id);
     for (const auto& g : c.put_grants) PublishGrant(g);

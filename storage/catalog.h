@@ -39,6 +39,14 @@ struct Change {
     std::vector<std::string> delete_grants;  // grant IDs
 };
 
+// Adds `material` to `key` (the caller's new record) and its row, sealed bytes and all, to
+// `change`.
+inline void AddMaterial(Change& change, KeyRecord& key, MaterialRecord material,
+                        std::vector<unsigned char> sealed) {
+    key.materials.push_back(material);
+    change.put_materials.push_back({key.scoped(), std::move(material), std::move(sealed)});
+}
+
 class Catalog : public hsm::SealedKeyStore {
 public:
     // Opens the database at `path` (":memory:" for in-memory), applies migrations and loads
@@ -69,7 +77,8 @@ public:
     // Grants, on any key, that `retiring_principal` may retire, in creation order.
     std::vector<GrantPtr> RetirableGrants(const std::string& retiring_principal) const;
     // Keys with scheduled work due at or before `time` (deletion of a key pending deletion,
-    // automatic rotation of an enabled key), ordered by their earliest due time.
+    // automatic rotation of an enabled key, expiry of imported material), ordered by their
+    // earliest due time.
     std::vector<ScopedName> KeysDue(double time) const;
 
     // --- SealedKeyStore (a SQLite read; only on an HSM cache miss) ---

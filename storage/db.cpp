@@ -35,6 +35,8 @@ Status Statement::Bind(const std::vector<SqlValue>& values) {
                     return sqlite3_bind_text(stmt_, idx, v.data(), static_cast<int>(v.size()),
                                              SQLITE_TRANSIENT);
                 } else {
+                    // An empty vector's data() may be null, which SQLite would bind as NULL.
+                    if (v.empty()) return sqlite3_bind_zeroblob(stmt_, idx, 0);
                     return sqlite3_bind_blob(stmt_, idx, v.data(), static_cast<int>(v.size()),
                                              SQLITE_TRANSIENT);
                 }

@@ -25,9 +25,21 @@ struct ScopedName {
 };
 
 struct MaterialRecord {
+    MaterialRecord() = default;
+    MaterialRecord(std::string id, double date, std::string type)
+        : material_id(std::move(id)), creation_date(date), rotation_type(std::move(type)) {}
+
     std::string material_id;    // 64 lower-case hex
     double creation_date = 0;   // for a rotated material, its rotation date
     std::string rotation_type;  // "" for the key's first material, AUTOMATIC or ON_DEMAND
+    // Imported material (Origin EXTERNAL) only:
+    std::string import_state;        // "" (generated), IMPORTED or PENDING_IMPORT (deleted/expired)
+    std::string expiration_model;    // KEY_MATERIAL_EXPIRES or KEY_MATERIAL_DOES_NOT_EXPIRE
+    std::optional<double> valid_to;  // when it expires (KEY_MATERIAL_EXPIRES)
+    std::string description;         // KeyMaterialDescription
+    bool pending_rotation = false;   // imported as NEW_KEY_MATERIAL, not yet current
+
+    bool imported() const { return import_state == "IMPORTED"; }
 };
 
 using Tags = std::vector<std::pair<std::string, std::string>>;  // in insertion order
@@ -53,11 +65,24 @@ struct KeyRecord {
     std::optional<double> next_rotation_date;  // set while rotation is enabled
 
     ScopedName scoped() const { return {account, region, key_id}; }
-    // "" for a key whose material rows are missing (a damaged database): the HSM then finds no
-    // sealed material and the operation fails with KMSInternalException.
+    // The material in use: the newest one not waiting for rotation. Null for a key without
+    // material (an EXTERNAL key before its first import, or a damaged database).
+    const MaterialRecord* current_material() const {
+        for (auto it = materials.rbegin(); it != materials.rend(); ++it)
+            if (!it->pending_rotation) return &*it;
+        return nullptr;
+    }
+    // "" when there is none: the HSM then finds no sealed material and the operation fails with
+    // KMSInternalException (its state keeps an EXTERNAL key from getting that far).
     const std::string& current_material_id() const {
         static const std::string kNone;
-        return materials.empty() ? kNone : materials.back().material_id;
+        const MaterialRecord* m = current_material();
+        return m == nullptr ? kNone : m->material_id;
+    }
+    const MaterialRecord* FindMaterial(const std::string& material_id) const {
+        for (const auto& m : materials)
+            if (m.material_id == material_id) return &m;
+        return nullptr;
     }
 };
 
@@ -96,13 +121,12 @@ struct GrantRecord {
     std::int64_t seq = 0;  // creation order, for stable listing (set by the Catalog)
 };
 
-// Sealed material to store alongside a key row.
+// A material row to insert or update alongside a key row: its metadata and sealed bytes.
 struct NewMaterial {
     ScopedName key;
-    std::string material_id;
-    double creation_date = 0;
-    std::vector<unsigned char> sealed;
-    std::string rotation_type;  // as in MaterialRecord
+    MaterialRecord record;
+    std::vector<unsigned char> sealed;  // empty: none (deleted or expired imported material)
+    bool keep_sealed = false;           // update the metadata only, keep the stored bytes
 };
 
 }  // namespace kmsd::storage

@@ -34,6 +34,24 @@ Json SecretJson(const SecureBytes& bytes) {
 
 double Timestamp(double seconds) { return std::floor(seconds * 1000.0) / 1000.0; }
 
+namespace {
+// An EXTERNAL key's ExpirationModel and ValidTo: over the materials it holds for good (not one
+// waiting for rotation), KEY_MATERIAL_EXPIRES with the earliest ValidTo when any expires.
+// Absent while none is imported.
+void AddExpiration(const storage::KeyRecord& key, Json& m) {
+    bool imported = false;
+    std::optional<double> earliest;
+    for (const auto& mat : key.materials) {
+        if (mat.pending_rotation || !mat.imported()) continue;
+        imported = true;
+        if (mat.valid_to && (!earliest || *mat.valid_to < *earliest)) earliest = mat.valid_to;
+    }
+    if (!imported) return;
+    m["ExpirationModel"] = earliest ? "KEY_MATERIAL_EXPIRES" : "KEY_MATERIAL_DOES_NOT_EXPIRE";
+    if (earliest) m["ValidTo"] = Timestamp(*earliest);
+}
+}  // namespace
+
 Json KeyMetadata(const storage::KeyRecord& key) {
     Json m = Json::object();
     m["AWSAccountId"] = Str(key.account);
@@ -62,23 +80,30 @@ Json KeyMetadata(const storage::KeyRecord& key) {
     m["MultiRegion"] = false;
     m["Origin"] = Str(key.origin);
     // Only symmetric encryption keys have (rotating) key material IDs (kms-reference §9.3).
-    if (key.key_spec == "SYMMETRIC_DEFAULT")
+    if (key.key_spec == "SYMMETRIC_DEFAULT" && key.current_material())
         m["CurrentKeyMaterialId"] = Str(key.current_material_id());
     if (key.deletion_date) m["DeletionDate"] = Timestamp(*key.deletion_date);
+    if (key.origin == "EXTERNAL") AddExpiration(key, m);
     return m;
 }
 
 Result<storage::KeyPtr> MutateKey(OpContext& ctx, const storage::KeyRecord& key,
                                   const std::function<Status(storage::KeyRecord&)>& mutate) {
+    return MutateKey(ctx, key, [&](storage::KeyRecord& k, storage::Change&) { return mutate(k); });
+}
+
+Result<storage::KeyPtr> MutateKey(
+    OpContext& ctx, const storage::KeyRecord& key,
+    const std::function<Status(storage::KeyRecord&, storage::Change&)>& mutate) {
     storage::KeyPtr committed;
     KMSD_RETURN_IF_ERROR(ctx.services.catalog.Write([&]() -> Result<storage::Change> {
         storage::KeyPtr current = ctx.services.catalog.FindKey(key.scoped());
         if (!current) return Error(ErrorCode::kNotFound, "Key '" + key.arn + "' does not exist");
         KMSD_RETURN_IF_ERROR(ctx.CheckKey(*current));
         auto next = std::make_shared<storage::KeyRecord>(*current);
-        KMSD_RETURN_IF_ERROR(mutate(*next));
-        committed = next;
         storage::Change change;
+        KMSD_RETURN_IF_ERROR(mutate(*next, change));
+        committed = next;
         change.put_keys.push_back(std::move(next));
         return change;
     }));
@@ -90,6 +115,36 @@ Status CheckNewKeyPolicy(const OpContext& ctx, const storage::KeyRecord& key, bo
     if (bypass_lockout || AuthorizeKey(ctx, key, "PutKeyPolicy").ok()) return Status::Ok();
     return Error(ErrorCode::kMalformedPolicy,
                  "The new key policy will not allow you to update the key policy in the future.");
+}
+
+Status CheckKeySpecUsage(const std::string& spec, const std::optional<std::string>& usage,
+                         const std::string& region, std::string& key_usage) {
+    if (spec != "SYMMETRIC_DEFAULT" && !usage)
+        return Error(ErrorCode::kValidation,
+                     "You must specify a KeyUsage value for all KMS keys except for symmetric "
+                     "encryption keys.");
+    key_usage = usage.value_or("ENCRYPT_DECRYPT");
+    const hsm::KeySpecInfo* info = hsm::FindKeySpec(spec);
+    if (info == nullptr || !hsm::AllowsUsage(*info, key_usage))
+        return Error(ErrorCode::kValidation,
+                     "KeyUsage " + key_usage + " is not compatible with KeySpec " + spec);
+    // AWS offers SM2 only in the China Regions (README: compatibility).
+    if (info->family == hsm::KeyFamily::kSm2 && region.rfind("cn-", 0) != 0)
+        return Error(ErrorCode::kValidation,
+                     "KeySpec SM2 is supported only in the China Regions (cn-north-1, "
+                     "cn-northwest-1).");
+    if (!hsm::Implemented(*info))
+        return Error(ErrorCode::kUnsupportedOperation,
+                     "KeySpec " + spec +
+                         " needs OpenSSL 3.5 or later (ML-DSA); this kmsd is built with OpenSSL "
+                         "3.0 and does not support it.");
+    return Status::Ok();
+}
+
+Status RequireOrigin(const storage::KeyRecord& key, std::string_view origin) {
+    if (key.origin == origin) return Status::Ok();
+    return Error(ErrorCode::kUnsupportedOperation,
+                 key.arn + " origin is " + key.origin + " which is not valid for this operation.");
 }
 
 Status DryRunGate(const Request& req) {

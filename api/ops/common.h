@@ -30,6 +30,10 @@ Json KeyMetadata(const storage::KeyRecord& key);
 // Returns the committed record.
 Result<storage::KeyPtr> MutateKey(OpContext& ctx, const storage::KeyRecord& key,
                                   const std::function<Status(storage::KeyRecord&)>& mutate);
+// The same, for a change that also writes rows besides the key's (key material).
+Result<storage::KeyPtr> MutateKey(
+    OpContext& ctx, const storage::KeyRecord& key,
+    const std::function<Status(storage::KeyRecord&, storage::Change&)>& mutate);
 
 // Validates the policy of `key` (which carries the new policy text) for CreateKey/PutKeyPolicy,
 // then, unless `bypass_lockout`, runs AWS's lockout safety check: the caller must still be
@@ -102,6 +106,16 @@ Result<Json> SortedPage(const Request& req, std::string_view list, const char* m
 // A sort key for a timestamp: fixed width, so byte order is time order.
 std::string TimeSortKey(double seconds);
 
+// CreateKey's KeySpec/KeyUsage rules (kms-reference §3.1): KeyUsage is required except for
+// symmetric keys, must suit the spec; SM2 only in cn-* Regions; ML-DSA not in this build.
+// Sets `key_usage` (ENCRYPT_DECRYPT by default).
+Status CheckKeySpecUsage(const std::string& spec, const std::optional<std::string>& usage,
+                         const std::string& region, std::string& key_usage);
+
+// UnsupportedOperationException "<ARN> origin is <ORIGIN> which is not valid for this
+// operation." unless the key's origin is `origin` (kms-reference §5.2 AWSO/EXT).
+Status RequireOrigin(const storage::KeyRecord& key, std::string_view origin);
+
 // Tag edits shared by CreateKey and TagResource: TagException for aws: prefixes, duplicates and
 // more than 50 tags. `tags` is updated in place (existing keys overwritten).
 Status MergeTags(storage::Tags& tags, const Json& new_tags);
@@ -145,6 +159,9 @@ Result<Json> GenerateMac(OpContext&, const Request&);
 Result<Json> VerifyMac(OpContext&, const Request&);
 Result<Json> DeriveSharedSecret(OpContext&, const Request&);
 Result<Json> GetKeyLastUsage(OpContext&, const Request&);
+Result<Json> GetParametersForImport(OpContext&, const Request&);
+Result<Json> ImportKeyMaterial(OpContext&, const Request&);
+Result<Json> DeleteImportedKeyMaterial(OpContext&, const Request&);
 Result<Json> CreateGrant(OpContext&, const Request&);
 Result<Json> ListGrants(OpContext&, const Request&);
 Result<Json> ListRetirableGrants(OpContext&, const Request&);

@@ -1,5 +1,6 @@
 // Key lifecycle: CreateKey, DescribeKey, ListKeys, EnableKey, DisableKey, ScheduleKeyDeletion,
 // CancelKeyDeletion, UpdateKeyDescription.
+#include "api/lifecycle.h"
 #include "api/ops/common.h"
 #include "api/policy_format.h"
 
@@ -7,7 +8,6 @@ namespace kmsd::api::ops {
 namespace {
 
 constexpr int kDefaultPendingWindowDays = 30;
-constexpr double kSecondsPerDay = 86400.0;
 
 // CreateKey inputs that later issues implement: answered with AWS's UnsupportedOperation shape
 // rather than silently ignored.
@@ -15,8 +15,8 @@ Status CheckCreateKeySupported(const Request& req) {
     auto unsupported = [](const std::string& what) {
         return Error(ErrorCode::kUnsupportedOperation, what + " is not supported by kmsd yet.");
     };
-    if (req.String("Origin", "AWS_KMS") != "AWS_KMS")
-        return unsupported("Origin " + req.String("Origin"));
+    const std::string origin = req.String("Origin", "AWS_KMS");
+    if (origin != "AWS_KMS" && origin != "EXTERNAL") return unsupported("Origin " + origin);
     if (req.Has("CustomKeyStoreId") || req.Has("XksKeyId"))
         return Error(ErrorCode::kUnsupportedOperation,
                      "Custom key stores are not supported by kmsd yet.");
@@ -34,27 +34,7 @@ Status CheckSpecAndUsage(const Request& req, const std::string& region, std::str
                      "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. "
                      "CustomerMasterKeySpec parameter is deprecated. Use KeySpec instead.");
     spec = key_spec.value_or(cmk_spec.value_or("SYMMETRIC_DEFAULT"));
-    auto usage = req.OptString("KeyUsage");
-    if (spec != "SYMMETRIC_DEFAULT" && !usage)
-        return Error(ErrorCode::kValidation,
-                     "You must specify a KeyUsage value for all KMS keys except for symmetric "
-                     "encryption keys.");
-    key_usage = usage.value_or("ENCRYPT_DECRYPT");
-    const hsm::KeySpecInfo* info = hsm::FindKeySpec(spec);  // the model checked the enum
-    if (info == nullptr || !hsm::AllowsUsage(*info, key_usage))
-        return Error(ErrorCode::kValidation,
-                     "KeyUsage " + key_usage + " is not compatible with KeySpec " + spec);
-    // AWS offers SM2 only in the China Regions (README: compatibility).
-    if (info->family == hsm::KeyFamily::kSm2 && region.rfind("cn-", 0) != 0)
-        return Error(ErrorCode::kValidation,
-                     "KeySpec SM2 is supported only in the China Regions (cn-north-1, "
-                     "cn-northwest-1).");
-    if (!hsm::Implemented(*info))
-        return Error(ErrorCode::kUnsupportedOperation,
-                     "KeySpec " + spec +
-                         " needs OpenSSL 3.5 or later (ML-DSA); this kmsd is built with OpenSSL "
-                         "3.0 and does not support it.");
-    return Status::Ok();
+    return CheckKeySpecUsage(spec, req.OptString("KeyUsage"), region, key_usage);
 }
 
 Result<Json> SetEnabled(OpContext& ctx, bool enabled) {
@@ -100,14 +80,18 @@ Result<Json> CreateKey(OpContext& ctx, const Request& req) {
             CheckNewKeyPolicy(ctx, *key, req.Bool("BypassPolicyLockoutSafetyCheck")));
     if (req.Has("Tags")) KMSD_RETURN_IF_ERROR(MergeTags(key->tags, req.At("Tags")));
 
-    KMSD_ASSIGN_OR_RETURN(hsm::SealedMaterial material,
-                          ctx.services.hsm.GenerateKey(key->arn, key->key_spec));
-    key->materials.push_back({material.material_id, key->creation_date, ""});
-
+    key->origin = req.String("Origin", "AWS_KMS");
     storage::Change change;
+    // An EXTERNAL key waits, without material, for ImportKeyMaterial.
+    if (key->origin == "EXTERNAL") {
+        key->state = storage::KeyState::kPendingImport;
+    } else {
+        KMSD_ASSIGN_OR_RETURN(hsm::SealedMaterial material,
+                              ctx.services.hsm.GenerateKey(key->arn, key->key_spec));
+        storage::AddMaterial(change, *key, {material.material_id, key->creation_date, ""},
+                             std::move(material.sealed));
+    }
     change.put_keys.push_back(key);
-    change.put_materials.push_back(
-        {key->scoped(), material.material_id, key->creation_date, std::move(material.sealed), ""});
     KMSD_RETURN_IF_ERROR(ctx.services.catalog.Apply(change));
     Json out = Json::object();
     out["KeyMetadata"] = KeyMetadata(*key);
@@ -170,10 +154,12 @@ Result<Json> ScheduleKeyDeletion(OpContext& ctx, const Request& req) {
 Result<Json> CancelKeyDeletion(OpContext& ctx, const Request& /*req*/) {
     KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
     KMSD_ASSIGN_OR_RETURN(key, MutateKey(ctx, *key, [&](storage::KeyRecord& k) {
-                              // AWS leaves a cancelled key Disabled, not Enabled.
+                              // AWS leaves a cancelled key Disabled, not Enabled (or
+                              // PendingImport when its imported material is missing).
                               k.state = storage::KeyState::kDisabled;
                               k.deletion_date.reset();
                               k.pending_window_days = 0;
+                              SettleImportState(k);
                               return Status::Ok();
                           }));
     Json out = Json::object();

@@ -11,7 +11,8 @@ namespace {
 constexpr int kDefaultRotationDays = 365;
 constexpr std::size_t kMaxOnDemandRotations = 25;
 
-// Rotation applies to symmetric keys with AWS-generated material (kms-reference §5.4). For
+// Rotation applies to symmetric keys (kms-reference §5.4): automatic rotation to those with
+// AWS-generated material, on-demand rotation and the rotation list to imported ones too. For
 // asymmetric and HMAC keys Enable/DisableKeyRotation give AWS's text (as Terraform users quote
 // it); RotateKeyOnDemand gives none ([S]).
 Status RequireRotatable(const storage::KeyRecord& key, bool with_message = true) {
@@ -20,8 +21,15 @@ Status RequireRotatable(const storage::KeyRecord& key, bool with_message = true)
                      with_message ? "You cannot perform this operation on a non-symmetric key or "
                                     "a key with non-ENCRYPT_DECRYPT key usage."
                                   : "");
-    if (key.origin != "AWS_KMS") return Error(ErrorCode::kUnsupportedOperation);
+    if (key.origin != "AWS_KMS" && key.origin != "EXTERNAL")
+        return Error(ErrorCode::kUnsupportedOperation);
     return Status::Ok();
+}
+
+// Automatic rotation: symmetric keys with AWS-generated material only.
+Status RequireAutoRotatable(const storage::KeyRecord& key) {
+    KMSD_RETURN_IF_ERROR(RequireRotatable(key));
+    return RequireOrigin(key, "AWS_KMS");
 }
 
 }  // namespace
@@ -31,7 +39,7 @@ Result<Json> EnableKeyRotation(OpContext& ctx, const Request& req) {
     KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
     KMSD_RETURN_IF_ERROR(
         MutateKey(ctx, *key, [&](storage::KeyRecord& k) {
-            KMSD_RETURN_IF_ERROR(RequireRotatable(k));
+            KMSD_RETURN_IF_ERROR(RequireAutoRotatable(k));
             const int days =
                 static_cast<int>(req.OptInt("RotationPeriodInDays").value_or(kDefaultRotationDays));
             // The schedule is anchored where the current period started: a new
@@ -50,7 +58,7 @@ Result<Json> EnableKeyRotation(OpContext& ctx, const Request& req) {
 Result<Json> DisableKeyRotation(OpContext& ctx, const Request& /*req*/) {
     KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
     KMSD_RETURN_IF_ERROR(MutateKey(ctx, *key, [&](storage::KeyRecord& k) {
-                             KMSD_RETURN_IF_ERROR(RequireRotatable(k));
+                             KMSD_RETURN_IF_ERROR(RequireAutoRotatable(k));
                              k.rotation_enabled = false;
                              k.next_rotation_date.reset();
                              return Status::Ok();
@@ -68,7 +76,7 @@ Result<Json> GetKeyRotationStatus(OpContext& ctx, const Request& /*req*/) {
         out["KeyRotationEnabled"] = false;
         return out;
     }
-    KMSD_RETURN_IF_ERROR(RequireRotatable(*key));
+    KMSD_RETURN_IF_ERROR(RequireAutoRotatable(*key));
     out["KeyRotationEnabled"] = key->rotation_enabled;
     if (key->rotation_enabled) {
         out["RotationPeriodInDays"] = key->rotation_period_days;
@@ -93,8 +101,24 @@ Result<Json> RotateKeyOnDemand(OpContext& ctx, const Request& /*req*/) {
                              key->arn);
         auto next = std::make_shared<storage::KeyRecord>(*key);
         storage::Change change;
-        // On-demand rotation leaves the automatic schedule where it was.
-        KMSD_RETURN_IF_ERROR(AddRotatedMaterial(ctx.services, *next, now, "ON_DEMAND", change));
+        if (next->origin == "EXTERNAL") {
+            // Imported material rotates to the material imported for it (NEW_KEY_MATERIAL).
+            auto pending = std::find_if(next->materials.begin(), next->materials.end(),
+                                        [](const auto& m) { return m.pending_rotation; });
+            if (pending == next->materials.end())
+                return Error(
+                    ErrorCode::kInvalidState,
+                    "No available key material pending rotation for the key: " + next->arn + ".");
+            pending->pending_rotation = false;
+            pending->creation_date = now;
+            pending->rotation_type = "ON_DEMAND";
+            storage::NewMaterial row{next->scoped(), *pending, {}};
+            row.keep_sealed = true;
+            change.put_materials.push_back(std::move(row));
+        } else {
+            // On-demand rotation leaves the automatic schedule where it was.
+            KMSD_RETURN_IF_ERROR(AddRotatedMaterial(ctx.services, *next, now, "ON_DEMAND", change));
+        }
         change.put_keys.push_back(next);
         rotated = next;
         return change;
@@ -110,6 +134,8 @@ Result<Json> ListKeyRotations(OpContext& ctx, const Request& req) {
     const bool all = req.String("IncludeKeyMaterial", "ROTATIONS_ONLY") == "ALL_KEY_MATERIAL";
     // Oldest first (ties by material ID), which is also the marker order.
     std::vector<std::pair<std::string, const storage::MaterialRecord*>> listed;
+    // ROTATIONS_ONLY: materials that rotation made current; ALL_KEY_MATERIAL adds the first
+    // and one pending rotation.
     for (const auto& m : key->materials)
         if (all || !m.rotation_type.empty())
             listed.emplace_back(TimeSortKey(m.creation_date) + m.material_id, &m);
@@ -117,6 +143,7 @@ Result<Json> ListKeyRotations(OpContext& ctx, const Request& req) {
               [](const auto& a, const auto& b) { return a.first < b.first; });
     const std::size_t limit = PageLimit(req, 100, 1000);
     const std::string& current = key->current_material_id();
+    const bool external = key->origin == "EXTERNAL";
     return SortedPage(
         req, "rotations", "Rotations", listed, limit,
         [](const auto& e) -> const std::string& { return e.first; },
@@ -125,7 +152,15 @@ Result<Json> ListKeyRotations(OpContext& ctx, const Request& req) {
             Json entry = Json::object();
             entry["KeyId"] = Str(key->key_id);
             entry["KeyMaterialId"] = Str(m.material_id);
-            entry["KeyMaterialState"] = m.material_id == current ? "CURRENT" : "NON_CURRENT";
+            entry["KeyMaterialState"] = m.pending_rotation         ? "PENDING_ROTATION"
+                                        : m.material_id == current ? "CURRENT"
+                                                                   : "NON_CURRENT";
+            if (external) {
+                if (!m.description.empty()) entry["KeyMaterialDescription"] = Str(m.description);
+                entry["ImportState"] = m.imported() ? "IMPORTED" : "PENDING_IMPORT";
+                if (!m.expiration_model.empty()) entry["ExpirationModel"] = Str(m.expiration_model);
+                if (m.valid_to) entry["ValidTo"] = *m.valid_to;
+            }
             if (!m.rotation_type.empty()) {
                 entry["RotationDate"] = m.creation_date;
                 entry["RotationType"] = Str(m.rotation_type);

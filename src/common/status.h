@@ -42,6 +42,9 @@ enum class ErrorCode {
     kInvalidGrantToken,           // InvalidGrantTokenException
     kInvalidGrantId,              // InvalidGrantIdException
     kCustomKeyStoreNotFound,      // CustomKeyStoreNotFoundException
+    kInvalidImportToken,          // InvalidImportTokenException
+    kExpiredImportToken,          // ExpiredImportTokenException
+    kIncorrectKeyMaterial,        // IncorrectKeyMaterialException
     kThrottling,                  // ThrottlingException
     kInternal,                    // KMSInternalException (HTTP 500)
     kStorage,                     // storage failure; reported as KMSInternalException

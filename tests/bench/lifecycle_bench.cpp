@@ -38,10 +38,9 @@ void MakeKeys(api::Services& s, int n, const std::function<void(storage::KeyReco
             key->creation_date = s.clock.Now();
             key->policy = "{}";
             auto sealed = s.hsm.GenerateKey(key->arn, key->key_spec).value();
-            key->materials.push_back({sealed.material_id, key->creation_date, ""});
+            storage::AddMaterial(change, *key, {sealed.material_id, key->creation_date, ""},
+                                 std::move(sealed.sealed));
             due(*key);
-            change.put_materials.push_back({key->scoped(), sealed.material_id, key->creation_date,
-                                            std::move(sealed.sealed), ""});
             change.put_keys.push_back(std::move(key));
         }
         if (!s.catalog.Apply(change).ok()) std::abort();

@@ -42,7 +42,7 @@ Change NewKeyChange(const std::string& id, const std::string& material) {
     Change c;
     auto k = MakeKey(id, material);
     c.put_keys.push_back(k);
-    c.put_materials.push_back({k->scoped(), material, k->creation_date, {1, 2, 3}, ""});
+    c.put_materials.push_back({k->scoped(), {material, k->creation_date, ""}, {1, 2, 3}});
     auto a = std::make_shared<AliasRecord>();
     *a = {k->account, k->region, "alias/" + id, id, 1.0, 1.0};
     c.put_aliases.push_back(a);

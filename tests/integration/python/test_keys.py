@@ -163,7 +163,7 @@ class MetadataTest(KmsdTestCase):
     def test_unsupported_create_key_features(self):
         # README: "<what> is not supported by kmsd yet." rather than a different key.
         cases = {
-            "Origin EXTERNAL": (dict(Origin="EXTERNAL"), "Origin EXTERNAL"),
+            "Origin AWS_CLOUDHSM": (dict(Origin="AWS_CLOUDHSM"), "Origin AWS_CLOUDHSM"),
             "MultiRegion": (dict(MultiRegion=True), "MultiRegion"),
         }
         for name, (kw, what) in cases.items():

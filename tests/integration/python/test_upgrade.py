@@ -88,8 +88,9 @@ class UpgradeTest(unittest.TestCase):
             self.assertEqual(kms.list_resource_tags(KeyId=kid)["Tags"],
                              sorted(rec["tags"], key=lambda t: t["TagKey"]), kid)
             self.assertEqual(kms.get_key_policy(KeyId=kid)["Policy"], rec["policy"], kid)
-            self.assertGreaterEqual(len(kms.list_key_rotations(KeyId=kid)["Rotations"]),
-                                    rec["rotations"], kid)
+            if want["KeySpec"] == "SYMMETRIC_DEFAULT":  # others have no rotations to list
+                self.assertGreaterEqual(len(kms.list_key_rotations(KeyId=kid)["Rotations"]),
+                                        rec["rotations"], kid)
             if "grants" in rec:
                 grants = sorted(plain(kms.list_grants(KeyId=kid)["Grants"]),
                                 key=lambda g: g["GrantId"])
