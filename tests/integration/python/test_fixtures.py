@@ -1,0 +1,261 @@
+"""Fixed key IDs and key material for test fixtures: kmsd's own seed format (--seed, a `Keys:`
+list in CreateKey's member names), loaded at start and again after POST /_kmsd/reset.
+
+What the seeded keys compute is checked outside kmsd: MACs with Python's hmac, signatures and
+public keys with `cryptography`, and ciphertexts across two servers seeded alike.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import tempfile
+import textwrap
+import unittest
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+
+from harness import KmsdServer
+
+ACCOUNT = "111122223333"
+SYM_ID = "0b3a5b7e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+HMAC_ID = "1b3a5b7e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+K1_ID = "2b3a5b7e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+ED_ID = "3b3a5b7e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+RSA_ID = "4b3a5b7e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+GEN_ID = "5b3a5b7e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+EXT_ID = "6b3a5b7e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+WEST_ID = "7b3a5b7e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+OTHER_ID = "8b3a5b7e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+SYM_MATERIAL = bytes(range(32))
+HMAC_MATERIAL = bytes(range(100, 140))
+
+
+def pem(private_key):
+    return private_key.private_bytes(serialization.Encoding.PEM,
+                                     serialization.PrivateFormat.PKCS8,
+                                     serialization.NoEncryption()).decode()
+
+
+def spki(private_key):
+    return private_key.public_key().public_bytes(serialization.Encoding.DER,
+                                                 serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+class FixtureSeedTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.k1 = ec.derive_private_key(0xC0FFEE, ec.SECP256K1())
+        cls.ed = ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+        cls.rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="kmsd-fixtures-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.servers = []
+
+    def tearDown(self):
+        for s in self.servers:
+            s.cleanup()
+
+    def write_seed(self, text):
+        path = os.path.join(self.tmp, "seed-%d.yaml" % len(os.listdir(self.tmp)))
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def server(self, seed):
+        s = KmsdServer(extra_args=["--seed", seed])
+        self.servers.append(s)
+        return s
+
+    def seed_text(self):
+        ind = lambda text: textwrap.indent(text, " " * 6)
+        return textwrap.dedent("""\
+            Keys:
+              - KeyId: %(sym)s
+                Description: fixed symmetric key
+                KeyMaterial: %(sym_material)s
+                Aliases: [alias/fixtures/app, alias/fixtures/other]
+                Tags: {team: payments, env: test}
+                RotationPeriodInDays: 180
+                Policy:
+                  Version: "2012-10-17"
+                  Statement:
+                    - Sid: Root
+                      Effect: Allow
+                      Principal: {AWS: "arn:aws:iam::%(account)s:root"}
+                      Action: "kms:*"
+                      Resource: "*"
+              - KeyId: %(hmac)s
+                KeySpec: HMAC_256
+                KeyUsage: GENERATE_VERIFY_MAC
+                KeyMaterial: %(hmac_material)s
+              - KeyId: %(k1)s
+                KeySpec: ECC_SECG_P256K1
+                KeyUsage: SIGN_VERIFY
+                Aliases: [alias/fixtures/ethereum]
+                PrivateKeyPem: |
+            %(k1_pem)s
+              - KeyId: %(ed)s
+                KeyUsage: SIGN_VERIFY
+                PrivateKeyPem: |
+            %(ed_pem)s
+              - KeyId: %(rsa)s
+                KeySpec: RSA_2048
+                KeyUsage: ENCRYPT_DECRYPT
+                PrivateKeyPem: |
+            %(rsa_pem)s
+              - KeyId: %(gen)s
+                Description: generated material, fixed ID
+                Enabled: false
+              - KeyId: %(ext)s
+                Origin: EXTERNAL
+              - KeyId: %(west)s
+                Region: us-west-2
+                KeyMaterial: %(sym_material)s
+              - KeyId: %(other)s
+                Account: "444455556666"
+                Description: another account's
+            """) % {
+            "sym": SYM_ID, "hmac": HMAC_ID, "k1": K1_ID, "ed": ED_ID, "rsa": RSA_ID,
+            "gen": GEN_ID, "ext": EXT_ID, "west": WEST_ID, "other": OTHER_ID,
+            "account": ACCOUNT,
+            "sym_material": base64.b64encode(SYM_MATERIAL).decode(),
+            "hmac_material": base64.b64encode(HMAC_MATERIAL).decode(),
+            "k1_pem": ind(pem(self.k1)).rstrip("\n"),
+            "ed_pem": ind(pem(self.ed)).rstrip("\n"),
+            "rsa_pem": ind(pem(self.rsa)).rstrip("\n"),
+        }
+
+    def test_every_kind_of_fixture_key(self):
+        s = self.server(self.write_seed(self.seed_text()))
+        s.start()
+        kms = s.client()
+        sym = kms.describe_key(KeyId="alias/fixtures/app")["KeyMetadata"]
+        self.assertEqual((sym["KeyId"], sym["Description"], sym["KeyState"]),
+                         (SYM_ID, "fixed symmetric key", "Enabled"))
+        self.assertEqual(kms.describe_key(KeyId="alias/fixtures/other")["KeyMetadata"]["KeyId"],
+                         SYM_ID)
+        self.assertEqual(kms.list_resource_tags(KeyId=SYM_ID)["Tags"],
+                         [{"TagKey": "env", "TagValue": "test"},
+                          {"TagKey": "team", "TagValue": "payments"}])
+        status = kms.get_key_rotation_status(KeyId=SYM_ID)
+        self.assertTrue(status["KeyRotationEnabled"])
+        self.assertEqual(status["RotationPeriodInDays"], 180)
+        policy = json.loads(kms.get_key_policy(KeyId=SYM_ID)["Policy"])
+        self.assertEqual(policy["Statement"][0]["Sid"], "Root")
+
+        msg = b"fixture message"
+        mac = kms.generate_mac(KeyId=HMAC_ID, Message=msg, MacAlgorithm="HMAC_SHA_256")["Mac"]
+        self.assertEqual(mac, hmac.new(HMAC_MATERIAL, msg, hashlib.sha256).digest())
+
+        k1 = kms.describe_key(KeyId="alias/fixtures/ethereum")["KeyMetadata"]
+        self.assertEqual((k1["KeyId"], k1["KeySpec"]), (K1_ID, "ECC_SECG_P256K1"))
+        self.assertEqual(kms.get_public_key(KeyId=K1_ID)["PublicKey"], spki(self.k1))
+        sig = kms.sign(KeyId=K1_ID, Message=msg, SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+        self.k1.public_key().verify(sig, msg, ec.ECDSA(hashes.SHA256()))
+
+        self.assertEqual(kms.describe_key(KeyId=ED_ID)["KeyMetadata"]["KeySpec"],
+                         "ECC_NIST_EDWARDS25519")
+        sig = kms.sign(KeyId=ED_ID, Message=msg, SigningAlgorithm="ED25519_SHA_512")["Signature"]
+        self.ed.public_key().verify(sig, msg)
+
+        oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(),
+                            label=None)
+        ct = self.rsa.public_key().encrypt(b"to the fixture", oaep)
+        self.assertEqual(kms.decrypt(KeyId=RSA_ID, CiphertextBlob=ct,
+                                     EncryptionAlgorithm="RSAES_OAEP_SHA_256")["Plaintext"],
+                         b"to the fixture")
+
+        self.assertEqual(kms.describe_key(KeyId=GEN_ID)["KeyMetadata"]["KeyState"], "Disabled")
+        ext = kms.describe_key(KeyId=EXT_ID)["KeyMetadata"]
+        self.assertEqual((ext["Origin"], ext["KeyState"]), ("EXTERNAL", "PendingImport"))
+        west = s.client(region="us-west-2").describe_key(KeyId=WEST_ID)["KeyMetadata"]
+        self.assertEqual(west["Arn"], "arn:aws:kms:us-west-2:%s:key/%s" % (ACCOUNT, WEST_ID))
+        # The other account's key exists there: its default policy refuses this account's caller
+        # (AccessDenied), where a key that does not exist would be NotFound.
+        other_arn = "arn:aws:kms:us-east-1:444455556666:key/" + OTHER_ID
+        with self.assertRaises(Exception) as cm:
+            kms.describe_key(KeyId=other_arn)
+        self.assertEqual(cm.exception.response["Error"]["Code"], "AccessDeniedException")
+        with self.assertRaises(Exception) as cm:
+            kms.describe_key(KeyId=other_arn.replace(OTHER_ID, GEN_ID))
+        self.assertEqual(cm.exception.response["Error"]["Code"], "NotFoundException")
+
+    def test_servers_seeded_alike_decrypt_each_others_ciphertexts(self):
+        seed = self.write_seed(self.seed_text())
+        a, b = self.server(seed), self.server(seed)
+        a.start()
+        b.start()
+        blob = a.client().encrypt(KeyId="alias/fixtures/app", Plaintext=b"recorded",
+                                  EncryptionContext={"fixture": "1"})["CiphertextBlob"]
+        out = b.client().decrypt(CiphertextBlob=blob, EncryptionContext={"fixture": "1"})
+        self.assertEqual((out["Plaintext"], out["KeyId"]),
+                         (b"recorded", "arn:aws:kms:us-east-1:%s:key/%s" % (ACCOUNT, SYM_ID)))
+        # The same fixed material in another Region is another key: its blobs name other material.
+        west = a.client(region="us-west-2").encrypt(KeyId=WEST_ID, Plaintext=b"w")
+        self.assertEqual(b.client(region="us-west-2").decrypt(
+            CiphertextBlob=west["CiphertextBlob"])["Plaintext"], b"w")
+        # Restarted, a server still decrypts what it and its twin recorded.
+        b.restart()
+        self.assertEqual(b.client().decrypt(CiphertextBlob=blob,
+                                            EncryptionContext={"fixture": "1"})["Plaintext"],
+                         b"recorded")
+
+    def test_reset_restores_the_seed(self):
+        s = self.server(self.write_seed(self.seed_text()))
+        s.start()
+        kms = s.client()
+        extra = kms.create_key()["KeyMetadata"]["KeyId"]
+        kms.delete_alias(AliasName="alias/fixtures/app")
+        kms.update_key_description(KeyId=SYM_ID, Description="changed")
+        s.reset()
+        ids = {k["KeyId"] for k in kms.list_keys()["Keys"]}
+        self.assertNotIn(extra, ids)
+        self.assertIn(SYM_ID, ids)
+        md = kms.describe_key(KeyId="alias/fixtures/app")["KeyMetadata"]
+        self.assertEqual(md["Description"], "fixed symmetric key")
+
+    def refused(self, text, fragment):
+        s = self.server(self.write_seed(text))
+        proc = s.spawn()
+        self.assertNotEqual(proc.wait(timeout=20), 0)
+        self.assertIn(fragment, s.stderr())
+
+    def test_errors_name_the_entry_and_the_field(self):
+        sym = base64.b64encode(SYM_MATERIAL).decode()
+        cases = (
+            ("Keys:\n  - KeyId: %s\n  - KeyId: %s\n" % (SYM_ID, SYM_ID),
+             "Keys[1] (KeyId %s) KeyId: the same key as Keys[0] (KeyId %s)" % (SYM_ID, SYM_ID)),
+            ("Keys:\n  - KeyId: not-an-id\n",
+             "Keys[0] (KeyId not-an-id) KeyId: a UUID or mrk- followed by 32 hex digits"),
+            ("Keys:\n  - KeyId: %s\n    KeyMaterial: %s\n"
+             % (SYM_ID, base64.b64encode(b"short").decode()),
+             "Keys[0] (KeyId %s) KeyMaterial: Key material for a SYMMETRIC_DEFAULT key must be "
+             "256 bits (32 bytes) long." % SYM_ID),
+            ("Keys:\n  - KeyId: %s\n    KeySpec: HMAC_256\n" % HMAC_ID,
+             "Keys[0] (KeyId %s) KeySpec: You must specify a KeyUsage value" % HMAC_ID),
+            ("Keys:\n  - KeyId: %s\n    KeySpec: ECC_NIST_P256\n    KeyUsage: SIGN_VERIFY\n"
+             "    PrivateKeyPem: |\n%s" % (K1_ID, textwrap.indent(pem(self.k1), " " * 6)),
+             "Keys[0] (KeyId %s) PrivateKeyPem: a ECC_SECG_P256K1 key, not ECC_NIST_P256"
+             % K1_ID),
+            ("Keys:\n  - KeyId: %s\n    KeyMaterial: %s\n    Aliases: [alias/aws/s3]\n"
+             % (SYM_ID, sym),
+             "Keys[0] (KeyId %s) Aliases: 'alias/aws/s3' is not an alias name" % SYM_ID),
+            ("Keys:\n  - KeyId: %s\n    Policy: '{\"Statement\": 1}'\n" % SYM_ID,
+             "Keys[0] (KeyId %s) Policy:" % SYM_ID),
+            ("Keys:\n  - KeyId: %s\n    MultiRegion: true\n" % SYM_ID,
+             "multi-Region keys are not supported by kmsd yet"),
+        )
+        for text, fragment in cases:
+            with self.subTest(fragment=fragment):
+                self.refused(text, fragment)
+
+
+if __name__ == "__main__":
+    unittest.main()
