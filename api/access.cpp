@@ -123,7 +123,7 @@ Result<CiphertextKey> OpContext::KeyOfCiphertext(ByteView blob) {
         return CiphertextKey{requested, requested->current_material_id()};
     }
     KMSD_ASSIGN_OR_RETURN(std::string material_id, hsm::Hsm::BlobMaterialId(blob));
-    auto owner = services.catalog.FindMaterialOwner(material_id);
+    auto owner = services.catalog.FindMaterialOwner(material_id, caller.region);
     storage::KeyPtr key = owner ? services.catalog.FindKey(*owner) : nullptr;
     if (requested && (!key || key->scoped() != requested->scoped()))
         return Error(ErrorCode::kIncorrectKey,

@@ -131,6 +131,8 @@ constexpr MemberKey kMemberKeys[] = {
     {"kms:wrappingkeyspec", "WrappingKeySpec", "GetParametersForImport"},
     {"kms:expirationmodel", "ExpirationModel", "ImportKeyMaterial"},
     {"kms:validto", "ValidTo", "ImportKeyMaterial"},
+    {"kms:replicaregion", "ReplicaRegion", "ReplicateKey"},
+    {"kms:primaryregion", "PrimaryRegion", "UpdatePrimaryRegion"},
 };
 
 // Operations whose input has GrantTokens.
@@ -154,7 +156,9 @@ constexpr std::string_view kGrantTokenOperations[] = {"CreateGrant",
 std::string SameKeyReEncrypt(const RequestFacts& f) {
     const Request& req = *f.ctx.request;
     auto material = hsm::Hsm::BlobMaterialId(req.Blob("CiphertextBlob"));
-    auto owner = material.ok() ? f.ctx.services.catalog.FindMaterialOwner(*material) : std::nullopt;
+    auto owner = material.ok()
+                     ? f.ctx.services.catalog.FindMaterialOwner(*material, f.ctx.caller.region)
+                     : std::nullopt;
     // The destination as ReEncrypt's route declares it, found without authorizing it (this
     // runs while it is being authorized).
     const KeyDecl& decl = f.ctx.route->target;
@@ -222,8 +226,12 @@ Values ConditionValue(const RequestFacts& f, const std::string& name) {
         if (f.key) return one(f.key->origin);
         return create ? one(req->String("Origin", "AWS_KMS")) : std::nullopt;
     }
+    if (name == "kms:multiregionkeytype") {
+        if (!f.key || !f.key->multi_region) return std::nullopt;
+        return one(f.key->is_primary() ? "PRIMARY" : "REPLICA");
+    }
     if (name == "kms:multiregion") {
-        if (f.key) return one("false");
+        if (f.key) return one(f.key->multi_region ? "true" : "false");
         return create ? one(req->Bool("MultiRegion") ? "true" : "false") : std::nullopt;
     }
     if (name == "kms:resourcealiases") {

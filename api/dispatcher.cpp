@@ -131,6 +131,8 @@ constexpr Route kRoutes[] = {
                     .CrossAccount()
                     .States(KeyStates::kEnabled)
                     .Accepts(kAnyEncryption)),
+    // The key must be a primary (the operation's rule, after the state).
+    Op("ReplicateKey", &ops::ReplicateKey).Key(KeyIn("KeyId").States(KeyStates::kEnabled)),
     // The grant names the key; its retiring principal, grantee and issuing account need no
     // policy, anyone else the key policy's (not a grant's) kms:RetireGrant.
     Op("RetireGrant", &ops::RetireGrant)
@@ -155,6 +157,8 @@ constexpr Route kRoutes[] = {
         .Target(KeyIn("TargetKeyId").States(KeyStates::kNotPendingDeletion)),
     Op("UpdateKeyDescription", &ops::UpdateKeyDescription)
         .Key(KeyIn("KeyId").States(KeyStates::kNotPendingDeletion), kFirst),
+    Op("UpdatePrimaryRegion", &ops::UpdatePrimaryRegion)
+        .Key(KeyIn("KeyId").States(KeyStates::kEnabled), kFirst),
     Op("Verify", &ops::Verify).Key(EnabledKeyId(kSigningKeys), kFirst),
     Op("VerifyMac", &ops::VerifyMac).Key(EnabledKeyId(kMacKeys), kFirst),
 };

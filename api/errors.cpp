@@ -72,6 +72,8 @@ const char* ExceptionName(ErrorCode code) {
             return "ExpiredImportTokenException";
         case ErrorCode::kIncorrectKeyMaterial:
             return "IncorrectKeyMaterialException";
+        case ErrorCode::kConflict:
+            return "ConflictException";
         case ErrorCode::kInternal:
         case ErrorCode::kStorage:
             return "KMSInternalException";

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <mutex>
 
+#include "api/ops/common.h"
 #include "storage/catalog.h"
 
 namespace kmsd::api {
@@ -16,17 +17,47 @@ constexpr int kBatchWork = 256;
 
 }  // namespace
 
+std::shared_ptr<storage::KeyRecord> Staged(const Services& services, storage::Change& change,
+                                           const storage::ScopedName& name) {
+    for (auto& k : change.put_keys)
+        if (k->scoped() == name)  // not published yet: still the change's own copy
+            return std::const_pointer_cast<storage::KeyRecord>(k);
+    storage::KeyPtr current = services.catalog.FindKey(name);
+    if (!current) return nullptr;
+    auto copy = std::make_shared<storage::KeyRecord>(*current);
+    change.put_keys.push_back(copy);
+    return copy;
+}
+
+std::vector<storage::KeyPtr> ReplicasOf(const Services& services, const storage::KeyRecord& key) {
+    std::vector<storage::KeyPtr> out;
+    if (!key.is_primary()) return out;
+    for (auto& member : services.catalog.MultiRegionMembers(key.account, key.key_id))
+        if (member->region != key.region) out.push_back(std::move(member));
+    return out;
+}
+
 Status AddRotatedMaterial(const Services& services, storage::KeyRecord& key, double when,
                           const char* rotation_type, storage::Change& change) {
     KMSD_ASSIGN_OR_RETURN(hsm::SealedMaterial material,
                           services.hsm.GenerateKey(key.arn, key.key_spec));
+    // A multi-Region primary's rotation reaches every replica: the same material, sealed for
+    // each replica's ARN.
+    const hsm::KeyRef from{key.arn, material.material_id, key.key_spec};
+    for (const auto& member : ReplicasOf(services, key)) {
+        auto replica = Staged(services, change, member->scoped());
+        KMSD_ASSIGN_OR_RETURN(Bytes sealed,
+                              services.hsm.ResealFor(from, material.sealed, replica->arn));
+        storage::AddMaterial(change, *replica, {material.material_id, when, rotation_type},
+                             std::move(sealed));
+    }
     storage::AddMaterial(change, key, {material.material_id, when, rotation_type},
                          std::move(material.sealed));
     return Status::Ok();
 }
 
 void SettleImportState(storage::KeyRecord& key) {
-    if (key.origin != "EXTERNAL" || key.state == storage::KeyState::kPendingDeletion) return;
+    if (key.origin != "EXTERNAL" || key.pending_deletion()) return;
     const bool all_imported =
         !key.materials.empty() && std::all_of(key.materials.begin(), key.materials.end(),
                                               [](const auto& m) { return m.imported(); });
@@ -68,6 +99,17 @@ Result<DueReport> RunDue(const Services& services, double up_to) {
                 // Re-read under the writer: a request may have cancelled or disabled meanwhile.
                 storage::KeyPtr key = services.catalog.FindKey(due[i]);
                 if (!key) continue;
+                // A primary whose last replica is gone starts its waiting period.
+                if (key->state == storage::KeyState::kPendingReplicaDeletion) {
+                    auto next = std::make_shared<storage::KeyRecord>(*key);
+                    next->state = storage::KeyState::kPendingDeletion;
+                    next->deletion_date =
+                        ops::Timestamp(up_to + next->pending_window_days * kSecondsPerDay);
+                    change.put_keys.push_back(std::move(next));
+                    ++batch.deletions;
+                    --budget;
+                    continue;
+                }
                 if (key->state == storage::KeyState::kPendingDeletion && key->deletion_date &&
                     *key->deletion_date <= up_to) {
                     change.delete_keys.push_back(due[i]);

@@ -22,8 +22,18 @@ struct DueReport {
 // Runs everything due at or before `up_to`, in batches of keys, one transaction per batch.
 Result<DueReport> RunDue(const Services& services, double up_to);
 
+// The record of `name` as `change` will leave it: the copy already in the change, else a new copy
+// of the published record, added to it. Null when there is no such key. Lets one change update a
+// key more than once (a multi-Region replica through several rotations of its primary).
+std::shared_ptr<storage::KeyRecord> Staged(const Services& services, storage::Change& change,
+                                           const storage::ScopedName& name);
+
+// The replicas of a multi-Region primary (none for any other key).
+std::vector<storage::KeyPtr> ReplicasOf(const Services& services, const storage::KeyRecord& key);
+
 // Adds a freshly generated material to `key` (the new current one), dated `when`, and records the
-// sealed bytes in `change`. Shared by automatic and on-demand rotation.
+// sealed bytes in `change`; a multi-Region primary's replicas get it too. Shared by automatic
+// and on-demand rotation.
 Status AddRotatedMaterial(const Services& services, storage::KeyRecord& key, double when,
                           const char* rotation_type, storage::Change& change);
 

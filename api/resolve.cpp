@@ -136,6 +136,7 @@ Status RequireEnabled(const storage::KeyRecord& key) {
         case storage::KeyState::kDisabled:
             return Error(ErrorCode::kDisabled, key.arn + " is disabled.");
         case storage::KeyState::kPendingDeletion:
+        case storage::KeyState::kPendingReplicaDeletion:
             return Error(ErrorCode::kInvalidState, key.arn + " is pending deletion.");
         case storage::KeyState::kPendingImport:
             return Error(ErrorCode::kInvalidState, key.arn + " is pending import.");
@@ -144,7 +145,7 @@ Status RequireEnabled(const storage::KeyRecord& key) {
 }
 
 Status RequireNotPendingDeletion(const storage::KeyRecord& key) {
-    if (key.state == storage::KeyState::kPendingDeletion)
+    if (key.pending_deletion())
         return Error(ErrorCode::kInvalidState, key.arn + " is pending deletion.");
     return Status::Ok();
 }
@@ -159,12 +160,11 @@ Status CheckKeyState(const storage::KeyRecord& key, KeyStates states) {
             return RequireNotPendingDeletion(key);
         case KeyStates::kNotPendingDeletionOrImport:
             // Disabled is fine; the other unusable states give RequireEnabled's errors.
-            if (key.state == storage::KeyState::kPendingDeletion ||
-                key.state == storage::KeyState::kPendingImport)
+            if (key.pending_deletion() || key.state == storage::KeyState::kPendingImport)
                 return RequireEnabled(key);
             return Status::Ok();
         case KeyStates::kPendingDeletion:
-            if (key.state != storage::KeyState::kPendingDeletion)
+            if (!key.pending_deletion())
                 return Error(ErrorCode::kInvalidState, key.arn + " is not pending deletion.");
             return Status::Ok();
     }

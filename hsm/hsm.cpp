@@ -268,10 +268,16 @@ Result<SealedMaterial> Hsm::ImportWrapped(const std::string& arn, const std::str
     return SealWithDerivedId(arn, key_spec, material, kImportedMaterialIdLabel, key_id);
 }
 
-Result<Hsm::ImportedKey> Hsm::ImportPrivateKeyPem(const std::string& arn, std::string_view pem) {
+Result<Bytes> Hsm::ResealFor(const KeyRef& from, ByteView sealed, const std::string& to_arn) const {
+    KMSD_ASSIGN_OR_RETURN(SecureBytes plain, Unseal(from, sealed));
+    return Seal(KeyRef{to_arn, from.material_id, from.key_spec}, plain);
+}
+
+Result<Hsm::ImportedKey> Hsm::ImportPrivateKeyPem(const std::string& arn, std::string_view pem,
+                                                  const std::string& key_id) {
     KMSD_ASSIGN_OR_RETURN(PemKey key, PrivateKeyFromPem(pem));
     ImportedKey out{std::string(key.spec->name), {}};
-    KMSD_ASSIGN_OR_RETURN(out.sealed, ImportKey(arn, out.key_spec, key.pkcs8));
+    KMSD_ASSIGN_OR_RETURN(out.sealed, ImportKey(arn, out.key_spec, key.pkcs8, key_id));
     return out;
 }
 
@@ -281,7 +287,7 @@ Result<std::shared_ptr<const Hsm::Unsealed>> Hsm::Material(const KeyRef& ref) {
         if (auto hit = FindCached(ref)) return hit;
     }
     if (store_ == nullptr) return Error(ErrorCode::kInternal, "no sealed key store");
-    auto loaded = store_->LoadSealed(ref.material_id);
+    auto loaded = store_->LoadSealed(ref.arn, ref.material_id);
     // A key whose material row is gone (a damaged database) is an internal error, logged with
     // the key's ARN; the client learns nothing about the storage.
     if (!loaded.ok() && loaded.status().code() == ErrorCode::kNotFound)

@@ -72,13 +72,20 @@ public:
     // alike and decrypt each other's blobs.
     Result<SealedMaterial> ImportKey(const std::string& arn, const std::string& key_spec,
                                      ByteView material, const std::string& key_id = {});
+    // `sealed`, the material of `from`, sealed for another member of its multi-Region key
+    // (`to_arn`): the same material ID and bytes, sealed for the member's own ARN. The material
+    // is never outside the HSM unsealed.
+    Result<Bytes> ResealFor(const KeyRef& from, ByteView sealed, const std::string& to_arn) const;
+
     // Seals a PEM private key (a local-kms seed file's PrivateKeyPem); the key spec is read
     // from the key itself (RSA size, EC curve, Ed25519).
     struct ImportedKey {
         std::string key_spec;
         SealedMaterial sealed;
     };
-    Result<ImportedKey> ImportPrivateKeyPem(const std::string& arn, std::string_view pem);
+    // `key_id` as for ImportKey.
+    Result<ImportedKey> ImportPrivateKeyPem(const std::string& arn, std::string_view pem,
+                                            const std::string& key_id = {});
 
     // Import of key material (Origin EXTERNAL; hsm/import.h says what is accepted).
     // GetParametersForImport: a fresh wrapping key pair. Its private key is sealed into the

@@ -13,8 +13,10 @@ namespace kmsd::hsm {
 class SealedKeyStore {
 public:
     virtual ~SealedKeyStore() = default;
-    // Returns the sealed blob stored for `material_id`, or kNotFound.
-    virtual Result<Bytes> LoadSealed(const std::string& material_id) const = 0;
+    // Returns the sealed blob stored for `material_id` of the key `arn` (members of a
+    // multi-Region key share material IDs, each with its own sealed copy), or kNotFound.
+    virtual Result<Bytes> LoadSealed(const std::string& arn,
+                                     const std::string& material_id) const = 0;
 };
 
 }  // namespace kmsd::hsm

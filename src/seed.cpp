@@ -97,8 +97,11 @@ private:
         const std::string region = e["Region"].as<std::string>(region_);
         if (!IsAccountId(account)) return Field("Account", "12 digits");
         if (!auth::IsRegionName(region)) return Field("Region", "not a Region name");
-        if (id.rfind("mrk-", 0) == 0 || e["MultiRegion"].as<bool>(false) || e["ReplicaRegions"])
-            return Field("MultiRegion", "multi-Region keys are not supported by kmsd yet");
+        const bool multi_region = id.rfind("mrk-", 0) == 0;
+        if (e["MultiRegion"] && e["MultiRegion"].as<bool>(false) != multi_region)
+            return Field("MultiRegion", "multi-Region keys, and only they, have mrk- key IDs");
+        if (e["ReplicaRegions"] && !multi_region)
+            return Field("ReplicaRegions", "only a multi-Region key (mrk- key ID) has replicas");
         if (e["Grants"])
             return Field("Grants", "grants in seed files are not supported by kmsd yet");
         const storage::ScopedName name{account, region, id};
@@ -142,20 +145,70 @@ private:
             key->rotation_period_days = n;
             key->next_rotation_date = api::ops::Timestamp(now_ + n * api::kSecondsPerDay);
         }
+        key->multi_region = multi_region;
+        if (multi_region) key->primary_region = region;
+        KMSD_RETURN_IF_ERROR(Aliases(e, *key));
+        std::vector<std::shared_ptr<storage::KeyRecord>> replicas;
+        for (const auto& r : e["ReplicaRegions"]) {
+            KMSD_ASSIGN_OR_RETURN(auto replica, Replica(*key, r.as<std::string>("")));
+            KMSD_RETURN_IF_ERROR(Aliases(e, *replica));
+            replicas.push_back(std::move(replica));
+        }
+        change_.put_keys.push_back(std::move(key));
+        for (auto& replica : replicas) change_.put_keys.push_back(std::move(replica));
+        report_.keys += static_cast<int>(1 + replicas.size());
+        return Status::Ok();
+    }
+
+    // The entry's aliases, in the key's Region (each replica has them in its own).
+    Status Aliases(const YAML::Node& e, const storage::KeyRecord& key) {
         for (const auto& alias : e["Aliases"]) {
             const std::string alias_name = alias.as<std::string>("");
             if (!IsCustomerAliasName(alias_name))
                 return Field("Aliases", "'" + alias_name +
                                             "' is not an alias name (alias/..., not alias/aws/)");
-            if (services_.catalog.FindAlias({account, region, alias_name})) continue;
+            if (services_.catalog.FindAlias({key.account, key.region, alias_name})) continue;
             auto rec = std::make_shared<storage::AliasRecord>();
-            *rec = {account, region, alias_name, id, now_, now_};
+            *rec = {key.account, key.region, alias_name, key.key_id, now_, now_};
             change_.put_aliases.push_back(std::move(rec));
             ++report_.aliases;
         }
-        change_.put_keys.push_back(std::move(key));
-        ++report_.keys;
         return Status::Ok();
+    }
+
+    // A replica of the multi-Region primary `primary` in `region`: the same key with the same
+    // material (sealed for the replica's ARN), description, policy, tags and state; rotation is
+    // the primary's.
+    Result<std::shared_ptr<storage::KeyRecord>> Replica(const storage::KeyRecord& primary,
+                                                        const std::string& region) {
+        if (!auth::IsRegionName(region) || region == primary.region ||
+            api::Partition(region) != api::Partition(primary.region))
+            return Field("ReplicaRegions", "'" + region +
+                                               "' is not another Region of the primary's "
+                                               "partition");
+        const storage::ScopedName name{primary.account, region, primary.key_id};
+        if (auto [it, fresh] = seen_.emplace(name, where_ + " replica " + region); !fresh)
+            return Field("ReplicaRegions", region + " has the key already (" + it->second + ")");
+        if (services_.catalog.FindKey(name))
+            return Field("ReplicaRegions", "the key exists in " + region + " already");
+        auto replica = std::make_shared<storage::KeyRecord>(primary);
+        replica->region = region;
+        replica->arn = api::KeyArn(region, primary.account, primary.key_id);
+        replica->rotation_enabled = false;
+        replica->rotation_period_days = 0;
+        replica->next_rotation_date.reset();
+        replica->materials.clear();
+        std::vector<storage::NewMaterial> copies;
+        for (const auto& row : change_.put_materials) {
+            if (row.key != primary.scoped()) continue;
+            const hsm::KeyRef from{primary.arn, row.record.material_id, primary.key_spec};
+            KMSD_ASSIGN_OR_RETURN(Bytes sealed,
+                                  services_.hsm.ResealFor(from, row.sealed, replica->arn));
+            copies.push_back({replica->scoped(), row.record, std::move(sealed)});
+        }
+        for (auto& c : copies)
+            storage::AddMaterial(change_, *replica, c.record, std::move(c.sealed));
+        return replica;
     }
 
     // KeySpec, KeyUsage and the material: KeyMaterial (base64, symmetric or HMAC),
@@ -167,7 +220,7 @@ private:
             return Field("KeyMaterial", "give KeyMaterial or PrivateKeyPem, not both");
         std::optional<hsm::Hsm::ImportedKey> from_pem;
         if (!pem.empty()) {
-            auto parsed = services_.hsm.ImportPrivateKeyPem(key.arn, pem);
+            auto parsed = services_.hsm.ImportPrivateKeyPem(key.arn, pem, key.key_id);
             SecureWipe(pem.data(), pem.size());
             if (!parsed.ok()) return Field("PrivateKeyPem", parsed.status().message());
             from_pem = std::move(parsed.value());

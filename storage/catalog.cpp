@@ -28,13 +28,15 @@ const char* KeyStateName(KeyState s) {
             return "PendingDeletion";
         case KeyState::kPendingImport:
             return "PendingImport";
+        case KeyState::kPendingReplicaDeletion:
+            return "PendingReplicaDeletion";
     }
     return "Unavailable";
 }
 
 std::optional<KeyState> ParseKeyState(const std::string& s) {
     for (KeyState k : {KeyState::kEnabled, KeyState::kDisabled, KeyState::kPendingDeletion,
-                       KeyState::kPendingImport})
+                       KeyState::kPendingReplicaDeletion, KeyState::kPendingImport})
         if (s == KeyStateName(k)) return k;
     return std::nullopt;
 }
@@ -48,9 +50,13 @@ Result<std::unique_ptr<Catalog>> Catalog::Open(const std::string& path) {
 }
 
 Status Catalog::Migrate() {
-    Statement version(*db_, "PRAGMA user_version");
-    KMSD_ASSIGN_OR_RETURN(bool row, version.Step());
-    const int current = row ? static_cast<int>(version.Int(0)) : 0;
+    int current = 0;
+    {
+        // Finished before migrating: an open statement keeps tables from being dropped.
+        Statement version(*db_, "PRAGMA user_version");
+        KMSD_ASSIGN_OR_RETURN(bool row, version.Step());
+        current = row ? static_cast<int>(version.Int(0)) : 0;
+    }
     if (current > kSchemaVersion)
         return Error(ErrorCode::kStorage,
                      "the database schema (version " + std::to_string(current) +
@@ -73,7 +79,8 @@ Status Catalog::Load() {
     Statement k(*db_,
                 "SELECT account, region, key_id, arn, creation_date, description, key_state, "
                 "key_usage, key_spec, origin, deletion_date, pending_window_days, policy, "
-                "rotation_enabled, rotation_period_days, next_rotation_date FROM keys");
+                "rotation_enabled, rotation_period_days, next_rotation_date, multi_region, "
+                "primary_region FROM keys");
     KMSD_RETURN_IF_ERROR(k.ForEachRow({}, [&]() -> Status {
         auto rec = std::make_shared<KeyRecord>();
         rec->account = k.Text(0);
@@ -94,6 +101,8 @@ Status Catalog::Load() {
         rec->rotation_enabled = k.Int(13) != 0;
         rec->rotation_period_days = static_cast<int>(k.Int(14));
         if (!k.IsNull(15)) rec->next_rotation_date = k.Real(15);
+        rec->multi_region = k.Int(16) != 0;
+        rec->primary_region = k.Text(17);
         keys[rec->scoped()] = rec;
         return Status::Ok();
     }));
@@ -101,7 +110,9 @@ Status Catalog::Load() {
                 "SELECT account, region, key_id, material_id, creation_date, rotation_type, "
                 "import_state, expiration_model, valid_to, description, pending_rotation "
                 "FROM key_materials "
-                "ORDER BY seq");
+                // Oldest first. By date before insertion order: a multi-Region replica may
+                // import its primary's materials in any order.
+                "ORDER BY creation_date, seq");
     KMSD_RETURN_IF_ERROR(m.ForEachRow({}, [&]() -> Status {
         ScopedName owner{m.Text(0), m.Text(1), m.Text(2)};
         auto it = keys.find(owner);
@@ -113,7 +124,7 @@ Status Catalog::Load() {
         rec.description = m.Text(9);
         rec.pending_rotation = m.Int(10) != 0;
         it->second->materials.push_back(std::move(rec));
-        material_owner_[m.Text(3)] = owner;
+        material_owner_[m.Text(3)].push_back(owner);
         return Status::Ok();
     }));
     Statement t(*db_,
@@ -139,6 +150,7 @@ Status Catalog::Load() {
         if (rec->materials.empty() && rec->origin != "EXTERNAL")
             keys_without_material_.push_back(rec->arn);
         keys_[name] = rec;
+        if (rec->multi_region) mrk_sets_[{rec->account, rec->key_id}].insert(rec->region);
     }
     std::map<std::string, std::shared_ptr<GrantRecord>> loaded;
     std::vector<std::shared_ptr<GrantRecord>> ordered;
@@ -294,11 +306,28 @@ void Catalog::UnpublishGrant(const std::string& grant_id) {
     if (k->second.empty()) grants_.erase(k);
 }
 
-std::optional<ScopedName> Catalog::FindMaterialOwner(const std::string& material_id) const {
+std::optional<ScopedName> Catalog::FindMaterialOwner(const std::string& material_id,
+                                                     const std::string& region) const {
     std::shared_lock lock(mu_);
     auto it = material_owner_.find(material_id);
-    if (it == material_owner_.end()) return std::nullopt;
-    return it->second;
+    if (it == material_owner_.end() || it->second.empty()) return std::nullopt;
+    // The members of a multi-Region key share material: the one in `region`, else any (the
+    // caller then finds it in the wrong Region, as for a single-Region key elsewhere).
+    for (const auto& owner : it->second)
+        if (owner.region == region) return owner;
+    return it->second.front();
+}
+
+std::vector<KeyPtr> Catalog::MultiRegionMembers(const std::string& account,
+                                                const std::string& key_id) const {
+    std::shared_lock lock(mu_);
+    std::vector<KeyPtr> out;
+    auto it = mrk_sets_.find({account, key_id});
+    if (it == mrk_sets_.end()) return out;
+    for (const auto& region : it->second)
+        if (auto k = keys_.find({account, region, key_id}); k != keys_.end())
+            out.push_back(k->second);
+    return out;
 }
 
 std::size_t Catalog::KeyCount() const {
@@ -314,6 +343,11 @@ std::vector<ScopedName> Catalog::KeysDue(double time) const {
             if (key->state == KeyState::kPendingDeletion && key->deletion_date &&
                 *key->deletion_date <= time)
                 due.emplace_back(*key->deletion_date, name);
+            else if (key->state == KeyState::kPendingReplicaDeletion &&
+                     mrk_sets_.count({key->account, key->key_id}) != 0 &&
+                     mrk_sets_.at({key->account, key->key_id}).size() <= 1)
+                // Its last replica is gone: the waiting period starts now.
+                due.emplace_back(0.0, name);
             else if (key->state == KeyState::kEnabled && key->rotation_enabled &&
                      key->next_rotation_date && *key->next_rotation_date <= time)
                 due.emplace_back(*key->next_rotation_date, name);
@@ -333,10 +367,23 @@ std::vector<ScopedName> Catalog::KeysDue(double time) const {
     return out;
 }
 
-Result<Bytes> Catalog::LoadSealed(const std::string& material_id) const {
+Result<Bytes> Catalog::LoadSealed(const std::string& arn, const std::string& material_id) const {
+    // arn:<partition>:kms:<region>:<account>:key/<key-id>
+    std::vector<std::string> parts;
+    std::size_t start = 0;
+    for (int i = 0; i < 5; ++i) {
+        const std::size_t colon = arn.find(':', start);
+        if (colon == std::string::npos) return Error(ErrorCode::kNotFound, "not a key ARN");
+        parts.push_back(arn.substr(start, colon - start));
+        start = colon + 1;
+    }
+    const std::string rest = arn.substr(start);
+    if (rest.rfind("key/", 0) != 0) return Error(ErrorCode::kNotFound, "not a key ARN");
     std::lock_guard lock(writer_mu_);
-    Statement s(*db_, "SELECT sealed FROM key_materials WHERE material_id = ?1");
-    KMSD_RETURN_IF_ERROR(s.Bind({material_id}));
+    Statement s(*db_,
+                "SELECT sealed FROM key_materials WHERE account = ?1 AND region = ?2 AND "
+                "key_id = ?3 AND material_id = ?4");
+    KMSD_RETURN_IF_ERROR(s.Bind({parts[4], parts[3], rest.substr(4), material_id}));
     KMSD_ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) return Error(ErrorCode::kNotFound, "no such key material");
     return s.Blob(0);
@@ -382,11 +429,13 @@ Status Catalog::WriteSql(const Change& c) {
         Statement s(*db_,
                     "INSERT INTO keys (account, region, key_id, arn, creation_date, description, "
                     "key_state, key_usage, key_spec, origin, deletion_date, pending_window_days, "
-                    "policy, rotation_enabled, rotation_period_days, next_rotation_date) "
-                    "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16) "
+                    "policy, rotation_enabled, rotation_period_days, next_rotation_date, "
+                    "multi_region, primary_region) "
+                    "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18) "
                     "ON CONFLICT (account, region, key_id) DO UPDATE SET description=?6, "
                     "key_state=?7, deletion_date=?11, pending_window_days=?12, policy=?13, "
-                    "rotation_enabled=?14, rotation_period_days=?15, next_rotation_date=?16");
+                    "rotation_enabled=?14, rotation_period_days=?15, next_rotation_date=?16, "
+                    "primary_region=?18");
         SqlValue deletion = k->deletion_date ? SqlValue(*k->deletion_date) : SqlValue();
         SqlValue next_rotation =
             k->next_rotation_date ? SqlValue(*k->next_rotation_date) : SqlValue();
@@ -395,7 +444,7 @@ Status Catalog::WriteSql(const Change& c) {
                    std::string(KeyStateName(k->state)), k->key_usage, k->key_spec, k->origin,
                    deletion, std::int64_t{k->pending_window_days}, k->policy,
                    std::int64_t{k->rotation_enabled ? 1 : 0}, std::int64_t{k->rotation_period_days},
-                   next_rotation}));
+                   next_rotation, std::int64_t{k->multi_region ? 1 : 0}, k->primary_region}));
         Statement del(*db_, "DELETE FROM tags WHERE account=?1 AND region=?2 AND key_id=?3");
         KMSD_RETURN_IF_ERROR(del.Run({k->account, k->region, k->key_id}));
         Statement ins(*db_,
@@ -413,7 +462,8 @@ Status Catalog::WriteSql(const Change& c) {
                     "creation_date, sealed, rotation_type, import_state, expiration_model, "
                     "valid_to, description, pending_rotation) VALUES (?1,?2,?3,?4,"
                     "(SELECT IFNULL(MAX(rowid), 0) + 1 FROM key_materials),?5,?6,?7,?8,?9,?10,"
-                    "?11,?12) ON CONFLICT (material_id) DO UPDATE SET creation_date=?5, "
+                    "?11,?12) ON CONFLICT (account, region, key_id, material_id) DO UPDATE SET "
+                    "creation_date=?5, "
                     "sealed=CASE WHEN ?13 THEN sealed ELSE ?6 END, rotation_type=?7, "
                     "import_state=?8, expiration_model=?9, valid_to=?10, description=?11, "
                     "pending_rotation=?12");
@@ -479,7 +529,18 @@ void Catalog::Publish(const Change& c) {
     for (const auto& k : c.delete_keys) {
         auto it = keys_.find(k);
         if (it == keys_.end()) continue;
-        for (const auto& m : it->second->materials) material_owner_.erase(m.material_id);
+        for (const auto& m : it->second->materials) {
+            auto owners = material_owner_.find(m.material_id);
+            if (owners == material_owner_.end()) continue;
+            auto& list = owners->second;
+            list.erase(std::remove(list.begin(), list.end(), k), list.end());
+            if (list.empty()) material_owner_.erase(owners);
+        }
+        if (it->second->multi_region) {
+            auto set = mrk_sets_.find({k.account, k.name});
+            if (set != mrk_sets_.end() && set->second.erase(k.region) && set->second.empty())
+                mrk_sets_.erase(set);
+        }
         keys_.erase(it);
         // Grants and aliases cascade with the key in SQL; mirror that here.
         if (auto g = grants_.find(k); g != grants_.end()) {
@@ -497,8 +558,14 @@ void Catalog::Publish(const Change& c) {
                 ++a;
         }
     }
-    for (const auto& k : c.put_keys) keys_[k->scoped()] = k;
-    for (const auto& m : c.put_materials) material_owner_[m.record.material_id] = m.key;
+    for (const auto& k : c.put_keys) {
+        keys_[k->scoped()] = k;
+        if (k->multi_region) mrk_sets_[{k->account, k->key_id}].insert(k->region);
+    }
+    for (const auto& m : c.put_materials) {
+        auto& owners = material_owner_[m.record.material_id];
+        if (std::find(owners.begin(), owners.end(), m.key) == owners.end()) owners.push_back(m.key);
+    }
     for (const auto& a : c.put_aliases) aliases_[a->scoped()] = a;
     for (const auto& id : c.delete_grants) UnpublishGrant(id);
     for (const auto& g : c.put_grants) PublishGrant(g);
@@ -534,6 +601,7 @@ Status Catalog::Reset(const std::vector<std::string>& meta_to_clear) {
     keys_.clear();
     aliases_.clear();
     material_owner_.clear();
+    mrk_sets_.clear();
     grants_.clear();
     grants_by_id_.clear();
     grant_counts_.clear();

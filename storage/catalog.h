@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -61,8 +62,13 @@ public:
                                  const std::string& from, std::size_t limit) const;
     std::vector<AliasPtr> ListAliases(const std::string& account, const std::string& region) const;
     std::vector<AliasPtr> AliasesOf(const ScopedName& key) const;
-    // The key that owns `material_id`, across all accounts and Regions.
-    std::optional<ScopedName> FindMaterialOwner(const std::string& material_id) const;
+    // The key that owns `material_id`, across all accounts: the member in `region` of a
+    // multi-Region key (whose members share material IDs), else the one owner there is.
+    std::optional<ScopedName> FindMaterialOwner(const std::string& material_id,
+                                                const std::string& region) const;
+    // The members of the multi-Region key `key_id` of `account`, one per Region, by Region.
+    std::vector<KeyPtr> MultiRegionMembers(const std::string& account,
+                                           const std::string& key_id) const;
     std::size_t KeyCount() const;
     // ARNs of keys loaded without any key material row (a damaged database).
     const std::vector<std::string>& KeysWithoutMaterial() const { return keys_without_material_; }
@@ -82,7 +88,7 @@ public:
     std::vector<ScopedName> KeysDue(double time) const;
 
     // --- SealedKeyStore (a SQLite read; only on an HSM cache miss) ---
-    Result<Bytes> LoadSealed(const std::string& material_id) const override;
+    Result<Bytes> LoadSealed(const std::string& arn, const std::string& material_id) const override;
 
     // Every stored last-usage record (startup only: a SQLite read).
     Result<std::vector<UsageRecord>> ReadUsage() const;
@@ -118,7 +124,10 @@ private:
     mutable std::shared_mutex mu_;  // guards the maps below
     std::map<ScopedName, KeyPtr> keys_;
     std::map<ScopedName, AliasPtr> aliases_;
-    std::unordered_map<std::string, ScopedName> material_owner_;
+    // Material ID → the keys holding it (one, or each member of a multi-Region key).
+    std::unordered_map<std::string, std::vector<ScopedName>> material_owner_;
+    // (account, key ID) → the Regions of a multi-Region key's members.
+    std::map<std::pair<std::string, std::string>, std::set<std::string>> mrk_sets_;
     // Grants by key, then by grantee principal; and by grant ID.
     std::map<ScopedName, std::map<std::string, std::vector<GrantPtr>>> grants_;
     std::unordered_map<std::string, GrantPtr> grants_by_id_;

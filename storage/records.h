@@ -11,7 +11,13 @@
 
 namespace kmsd::storage {
 
-enum class KeyState { kEnabled, kDisabled, kPendingDeletion, kPendingImport };
+enum class KeyState {
+    kEnabled,
+    kDisabled,
+    kPendingDeletion,
+    kPendingImport,
+    kPendingReplicaDeletion,  // a multi-Region primary scheduled for deletion, with replicas left
+};
 
 const char* KeyStateName(KeyState s);
 std::optional<KeyState> ParseKeyState(const std::string& s);
@@ -63,6 +69,17 @@ struct KeyRecord {
     bool rotation_enabled = false;
     int rotation_period_days = 0;              // kept after DisableKeyRotation; 0 if never enabled
     std::optional<double> next_rotation_date;  // set while rotation is enabled
+    // Multi-Region keys (mrk- IDs): every member of the set, primary and replicas, is a record of
+    // its own Region with the same key ID and material IDs; each names the primary's Region.
+    bool multi_region = false;
+    std::string primary_region;
+
+    // PendingDeletion, or PendingReplicaDeletion (a primary waiting for its replicas to go).
+    bool pending_deletion() const {
+        return state == KeyState::kPendingDeletion || state == KeyState::kPendingReplicaDeletion;
+    }
+    bool is_primary() const { return multi_region && primary_region == region; }
+    bool is_replica() const { return multi_region && primary_region != region; }
 
     ScopedName scoped() const { return {account, region, key_id}; }
     // The material in use: the newest one not waiting for rotation. Null for a key without

@@ -52,7 +52,39 @@ void AddExpiration(const storage::KeyRecord& key, Json& m) {
 }
 }  // namespace
 
-Json KeyMetadata(const storage::KeyRecord& key) {
+std::vector<storage::KeyPtr> MembersOf(const OpContext& ctx, const storage::KeyRecord& key) {
+    if (!key.multi_region) return {};
+    return ctx.services.catalog.MultiRegionMembers(key.account, key.key_id);
+}
+
+namespace {
+// MultiRegionConfiguration: the primary and every replica, by ARN and Region (a replica lists
+// itself among the replicas, as AWS does).
+Json MultiRegionConfiguration(const storage::KeyRecord& key,
+                              const std::vector<storage::KeyPtr>& members) {
+    auto entry = [](const storage::KeyRecord& k) {
+        return Json{{"Arn", Str(k.arn)}, {"Region", Str(k.region)}};
+    };
+    Json config = Json::object();
+    config["MultiRegionKeyType"] = key.is_primary() ? "PRIMARY" : "REPLICA";
+    Json replicas = Json::array();
+    for (const auto& m : members) {
+        const storage::KeyRecord& k = m->scoped() == key.scoped() ? key : *m;
+        if (k.is_primary())
+            config["PrimaryKey"] = entry(k);
+        else
+            replicas.push_back(entry(k));
+    }
+    if (!config.contains("PrimaryKey"))  // the primary is gone (deleted before its replicas)
+        config["PrimaryKey"] =
+            Json{{"Arn", Str(KeyArn(key.primary_region, key.account, key.key_id))},
+                 {"Region", Str(key.primary_region)}};
+    config["ReplicaKeys"] = std::move(replicas);
+    return config;
+}
+}  // namespace
+
+Json KeyMetadata(const storage::KeyRecord& key, const std::vector<storage::KeyPtr>& members) {
     Json m = Json::object();
     m["AWSAccountId"] = Str(key.account);
     m["Arn"] = Str(key.arn);
@@ -77,12 +109,16 @@ Json KeyMetadata(const storage::KeyRecord& key) {
     m["KeySpec"] = Str(key.key_spec);
     m["KeyState"] = storage::KeyStateName(key.state);
     m["KeyUsage"] = Str(key.key_usage);
-    m["MultiRegion"] = false;
+    m["MultiRegion"] = key.multi_region;
+    if (key.multi_region) m["MultiRegionConfiguration"] = MultiRegionConfiguration(key, members);
     m["Origin"] = Str(key.origin);
     // Only symmetric encryption keys have (rotating) key material IDs (kms-reference §9.3).
     if (key.key_spec == "SYMMETRIC_DEFAULT" && key.current_material())
         m["CurrentKeyMaterialId"] = Str(key.current_material_id());
     if (key.deletion_date) m["DeletionDate"] = Timestamp(*key.deletion_date);
+    // A primary waiting for its replicas: the waiting period has not started yet.
+    if (key.state == storage::KeyState::kPendingReplicaDeletion)
+        m["PendingDeletionWindowInDays"] = key.pending_window_days;
     if (key.origin == "EXTERNAL") AddExpiration(key, m);
     return m;
 }

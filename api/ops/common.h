@@ -22,7 +22,10 @@ using Handler = api::Handler;
 // Timestamps go out as epoch seconds with millisecond fractions, as AWS's do.
 double Timestamp(double seconds);
 
-Json KeyMetadata(const storage::KeyRecord& key);
+// KeyMetadata as DescribeKey returns it. `members` are a multi-Region key's members (its
+// MultiRegionConfiguration); MembersOf gives them.
+Json KeyMetadata(const storage::KeyRecord& key, const std::vector<storage::KeyPtr>& members = {});
+std::vector<storage::KeyPtr> MembersOf(const OpContext& ctx, const storage::KeyRecord& key);
 
 // Changes the route's key, already resolved and authorized (ctx.Key()): re-reads it under the
 // Catalog's writer by its scoped ID, applies the route's state and kind rules to that record
@@ -160,6 +163,8 @@ Result<Json> VerifyMac(OpContext&, const Request&);
 Result<Json> DeriveSharedSecret(OpContext&, const Request&);
 Result<Json> GetKeyLastUsage(OpContext&, const Request&);
 Result<Json> GetParametersForImport(OpContext&, const Request&);
+Result<Json> ReplicateKey(OpContext&, const Request&);
+Result<Json> UpdatePrimaryRegion(OpContext&, const Request&);
 Result<Json> ImportKeyMaterial(OpContext&, const Request&);
 Result<Json> DeleteImportedKeyMaterial(OpContext&, const Request&);
 Result<Json> CreateGrant(OpContext&, const Request&);

@@ -53,8 +53,9 @@ Status CheckSymmetricOnlyMembers(const storage::KeyRecord& key, const Request& r
 
 // Puts the unwrapped, sealed material into `key`: a first material, a new one pending rotation,
 // or a re-import of one it has (kms-reference §5.5).
-Status PlaceMaterial(storage::KeyRecord& key, const Request& req, const Expiration& expiration,
-                     double now, hsm::SealedMaterial& sealed, storage::Change& change) {
+Status PlaceMaterial(storage::KeyRecord& key, const storage::KeyRecord* primary, const Request& req,
+                     const Expiration& expiration, double now, hsm::SealedMaterial& sealed,
+                     storage::Change& change) {
     const std::string& id = sealed.material_id;
     storage::MaterialRecord* existing = nullptr;
     for (auto& m : key.materials)
@@ -72,6 +73,28 @@ Status PlaceMaterial(storage::KeyRecord& key, const Request& req, const Expirati
         if (req.Has("KeyMaterialDescription")) m.description = req.String("KeyMaterialDescription");
         return m;
     };
+    // A replica takes its primary's materials only, in the primary's order and states
+    // (kms-reference §5.6): new material goes into the primary first.
+    if (primary != nullptr) {
+        const storage::MaterialRecord* source = primary->FindMaterial(id);
+        if (source == nullptr)
+            return Error(
+                ErrorCode::kIncorrectKeyMaterial,
+                "The key material is not a key material of the primary key " + primary->arn + ".");
+        storage::MaterialRecord record = *source;
+        record.description = existing ? existing->description : source->description;
+        record = imported(record);
+        std::vector<storage::MaterialRecord> ordered;
+        for (const auto& m : primary->materials) {
+            if (m.material_id == id)
+                ordered.push_back(record);
+            else if (const storage::MaterialRecord* own = key.FindMaterial(m.material_id))
+                ordered.push_back(*own);
+        }
+        key.materials = std::move(ordered);
+        change.put_materials.push_back({key.scoped(), record, std::move(sealed.sealed)});
+        return Status::Ok();
+    }
     if (type != kNewMaterial) {
         if (existing == nullptr)
             return Error(ErrorCode::kIncorrectKeyMaterial,
@@ -153,7 +176,15 @@ Result<Json> ImportKeyMaterial(OpContext& ctx, const Request& req) {
     const std::string material_id = sealed.material_id;
     KMSD_ASSIGN_OR_RETURN(
         key, MutateKey(ctx, *key, [&](storage::KeyRecord& k, storage::Change& change) {
-            KMSD_RETURN_IF_ERROR(PlaceMaterial(k, req, expiration, Timestamp(now), sealed, change));
+            // A replica imports its primary's materials (PlaceMaterial).
+            storage::KeyPtr primary;
+            if (k.is_replica()) {
+                primary = ctx.services.catalog.FindKey({k.account, k.primary_region, k.key_id});
+                if (!primary)
+                    return Error(ErrorCode::kInvalidState, k.arn + " has no primary key.");
+            }
+            KMSD_RETURN_IF_ERROR(
+                PlaceMaterial(k, primary.get(), req, expiration, Timestamp(now), sealed, change));
             SettleImportState(k);
             return Status::Ok();
         }));

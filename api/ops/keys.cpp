@@ -3,6 +3,7 @@
 #include "api/lifecycle.h"
 #include "api/ops/common.h"
 #include "api/policy_format.h"
+#include "hsm/crypto.h"
 
 namespace kmsd::api::ops {
 namespace {
@@ -20,7 +21,6 @@ Status CheckCreateKeySupported(const Request& req) {
     if (req.Has("CustomKeyStoreId") || req.Has("XksKeyId"))
         return Error(ErrorCode::kUnsupportedOperation,
                      "Custom key stores are not supported by kmsd yet.");
-    if (req.Bool("MultiRegion")) return unsupported("MultiRegion");
     return Status::Ok();
 }
 
@@ -68,7 +68,13 @@ Result<Json> CreateKey(OpContext& ctx, const Request& req) {
     auto key = std::make_shared<storage::KeyRecord>();
     key->account = account;
     key->region = region;
-    key->key_id = NewUuid();
+    key->multi_region = req.Bool("MultiRegion");
+    if (key->multi_region) {
+        key->key_id = "mrk-" + hsm::RandomHex(16);  // mrk- and 32 hex digits
+        key->primary_region = region;
+    } else {
+        key->key_id = NewUuid();
+    }
     key->arn = KeyArn(region, account, key->key_id);
     key->creation_date = Timestamp(ctx.Now());
     key->description = req.String("Description");
@@ -94,14 +100,14 @@ Result<Json> CreateKey(OpContext& ctx, const Request& req) {
     change.put_keys.push_back(key);
     KMSD_RETURN_IF_ERROR(ctx.services.catalog.Apply(change));
     Json out = Json::object();
-    out["KeyMetadata"] = KeyMetadata(*key);
+    out["KeyMetadata"] = KeyMetadata(*key, {key});
     return out;
 }
 
 Result<Json> DescribeKey(OpContext& ctx, const Request& /*req*/) {
     KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
     Json out = Json::object();
-    out["KeyMetadata"] = KeyMetadata(*key);
+    out["KeyMetadata"] = KeyMetadata(*key, MembersOf(ctx, *key));
     return out;
 }
 
@@ -135,18 +141,25 @@ Result<Json> ScheduleKeyDeletion(OpContext& ctx, const Request& req) {
                          (days < 7 ? "greater than or equal to 7" : "less than or equal to 30"));
     const double now = ctx.Now();
     KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
-    KMSD_ASSIGN_OR_RETURN(key, MutateKey(ctx, *key, [&](storage::KeyRecord& k) {
-                              k.state = storage::KeyState::kPendingDeletion;
-                              k.deletion_date =
-                                  Timestamp(now + static_cast<double>(days) * kSecondsPerDay);
-                              k.pending_window_days = static_cast<int>(days);
-                              return Status::Ok();
-                          }));
+    KMSD_ASSIGN_OR_RETURN(
+        key, MutateKey(ctx, *key, [&](storage::KeyRecord& k) {
+            k.pending_window_days = static_cast<int>(days);
+            // A multi-Region primary outlives its replicas: its waiting period starts when the
+            // last one is deleted (api/lifecycle.cpp).
+            if (k.is_primary() &&
+                ctx.services.catalog.MultiRegionMembers(k.account, k.key_id).size() > 1) {
+                k.state = storage::KeyState::kPendingReplicaDeletion;
+                return Status::Ok();
+            }
+            k.state = storage::KeyState::kPendingDeletion;
+            k.deletion_date = Timestamp(now + static_cast<double>(days) * kSecondsPerDay);
+            return Status::Ok();
+        }));
     for (const auto& m : key->materials) ctx.services.hsm.Evict(m.material_id);
     Json out = Json::object();
     out["KeyId"] = Str(key->arn);
-    out["DeletionDate"] = *key->deletion_date;
-    out["KeyState"] = "PendingDeletion";
+    if (key->deletion_date) out["DeletionDate"] = *key->deletion_date;
+    out["KeyState"] = storage::KeyStateName(key->state);
     out["PendingWindowInDays"] = days;
     return out;
 }

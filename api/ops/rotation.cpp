@@ -26,10 +26,32 @@ Status RequireRotatable(const storage::KeyRecord& key, bool with_message = true)
     return Status::Ok();
 }
 
+// A multi-Region key rotates as a set, through its primary (kms-reference §5.4).
+Status RequireNotReplica(const storage::KeyRecord& key) {
+    if (!key.is_replica()) return Status::Ok();
+    return Error(ErrorCode::kUnsupportedOperation, key.arn + " is not a multi-region primary key.");
+}
+
 // Automatic rotation: symmetric keys with AWS-generated material only.
 Status RequireAutoRotatable(const storage::KeyRecord& key) {
     KMSD_RETURN_IF_ERROR(RequireRotatable(key));
     return RequireOrigin(key, "AWS_KMS");
+}
+
+// An imported multi-Region primary rotates to its pending material only once every replica has
+// imported it too.
+Status RequireReplicasImported(const Services& services, const storage::KeyRecord& key,
+                               const std::string& material_id) {
+    for (const auto& replica : ReplicasOf(services, key)) {
+        const storage::MaterialRecord* m = replica->FindMaterial(material_id);
+        if (m == nullptr || !m->imported())
+            return Error(ErrorCode::kInvalidState,
+                         "Key material (id: " + material_id +
+                             ") must be imported into every replica key before the rotation: "
+                             "it is missing from " +
+                             replica->arn + ".");
+    }
+    return Status::Ok();
 }
 
 }  // namespace
@@ -40,6 +62,7 @@ Result<Json> EnableKeyRotation(OpContext& ctx, const Request& req) {
     KMSD_RETURN_IF_ERROR(
         MutateKey(ctx, *key, [&](storage::KeyRecord& k) {
             KMSD_RETURN_IF_ERROR(RequireAutoRotatable(k));
+            KMSD_RETURN_IF_ERROR(RequireNotReplica(k));
             const int days =
                 static_cast<int>(req.OptInt("RotationPeriodInDays").value_or(kDefaultRotationDays));
             // The schedule is anchored where the current period started: a new
@@ -59,6 +82,7 @@ Result<Json> DisableKeyRotation(OpContext& ctx, const Request& /*req*/) {
     KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
     KMSD_RETURN_IF_ERROR(MutateKey(ctx, *key, [&](storage::KeyRecord& k) {
                              KMSD_RETURN_IF_ERROR(RequireAutoRotatable(k));
+                             KMSD_RETURN_IF_ERROR(RequireNotReplica(k));
                              k.rotation_enabled = false;
                              k.next_rotation_date.reset();
                              return Status::Ok();
@@ -77,10 +101,16 @@ Result<Json> GetKeyRotationStatus(OpContext& ctx, const Request& /*req*/) {
         return out;
     }
     KMSD_RETURN_IF_ERROR(RequireAutoRotatable(*key));
-    out["KeyRotationEnabled"] = key->rotation_enabled;
-    if (key->rotation_enabled) {
-        out["RotationPeriodInDays"] = key->rotation_period_days;
-        if (key->next_rotation_date) out["NextRotationDate"] = *key->next_rotation_date;
+    // A replica's rotation is its primary's.
+    storage::KeyPtr source = key;
+    if (key->is_replica())
+        if (auto primary =
+                ctx.services.catalog.FindKey({key->account, key->primary_region, key->key_id}))
+            source = primary;
+    out["KeyRotationEnabled"] = source->rotation_enabled;
+    if (source->rotation_enabled) {
+        out["RotationPeriodInDays"] = source->rotation_period_days;
+        if (source->next_rotation_date) out["NextRotationDate"] = *source->next_rotation_date;
     }
     return out;
 }
@@ -91,6 +121,7 @@ Result<Json> RotateKeyOnDemand(OpContext& ctx, const Request& /*req*/) {
     KMSD_RETURN_IF_ERROR(ctx.services.catalog.Write([&]() -> Result<storage::Change> {
         KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
         KMSD_RETURN_IF_ERROR(RequireRotatable(*key, /*with_message=*/false));
+        KMSD_RETURN_IF_ERROR(RequireNotReplica(*key));
         const auto on_demand =
             std::count_if(key->materials.begin(), key->materials.end(),
                           [](const auto& m) { return m.rotation_type == "ON_DEMAND"; });
@@ -109,17 +140,28 @@ Result<Json> RotateKeyOnDemand(OpContext& ctx, const Request& /*req*/) {
                 return Error(
                     ErrorCode::kInvalidState,
                     "No available key material pending rotation for the key: " + next->arn + ".");
-            pending->pending_rotation = false;
-            pending->creation_date = now;
-            pending->rotation_type = "ON_DEMAND";
-            storage::NewMaterial row{next->scoped(), *pending, {}};
-            row.keep_sealed = true;
-            change.put_materials.push_back(std::move(row));
+            KMSD_RETURN_IF_ERROR(
+                RequireReplicasImported(ctx.services, *next, pending->material_id));
+            // The primary and every replica make it current together.
+            std::vector<storage::KeyRecord*> members{next.get()};
+            for (const auto& replica : ReplicasOf(ctx.services, *next))
+                members.push_back(Staged(ctx.services, change, replica->scoped()).get());
+            const std::string id = pending->material_id;
+            for (storage::KeyRecord* member : members)
+                for (auto& m : member->materials)
+                    if (m.material_id == id) {
+                        m.pending_rotation = false;
+                        m.creation_date = now;
+                        m.rotation_type = "ON_DEMAND";
+                        storage::NewMaterial row{member->scoped(), m, {}};
+                        row.keep_sealed = true;
+                        change.put_materials.push_back(std::move(row));
+                    }
         } else {
             // On-demand rotation leaves the automatic schedule where it was.
             KMSD_RETURN_IF_ERROR(AddRotatedMaterial(ctx.services, *next, now, "ON_DEMAND", change));
         }
-        change.put_keys.push_back(next);
+        change.put_keys.insert(change.put_keys.begin(), next);
         rotated = next;
         return change;
     }));
@@ -152,9 +194,11 @@ Result<Json> ListKeyRotations(OpContext& ctx, const Request& req) {
             Json entry = Json::object();
             entry["KeyId"] = Str(key->key_id);
             entry["KeyMaterialId"] = Str(m.material_id);
-            entry["KeyMaterialState"] = m.pending_rotation         ? "PENDING_ROTATION"
-                                        : m.material_id == current ? "CURRENT"
-                                                                   : "NON_CURRENT";
+            entry["KeyMaterialState"] =
+                !m.pending_rotation ? (m.material_id == current ? "CURRENT" : "NON_CURRENT")
+                : !RequireReplicasImported(ctx.services, *key, m.material_id).ok()
+                    ? "PENDING_MULTI_REGION_IMPORT_AND_ROTATION"
+                    : "PENDING_ROTATION";
             if (external) {
                 if (!m.description.empty()) entry["KeyMaterialDescription"] = Str(m.description);
                 entry["ImportState"] = m.imported() ? "IMPORTED" : "PENDING_IMPORT";

@@ -45,6 +45,7 @@ enum class ErrorCode {
     kInvalidImportToken,          // InvalidImportTokenException
     kExpiredImportToken,          // ExpiredImportTokenException
     kIncorrectKeyMaterial,        // IncorrectKeyMaterialException
+    kConflict,                    // ConflictException
     kThrottling,                  // ThrottlingException
     kInternal,                    // KMSInternalException (HTTP 500)
     kStorage,                     // storage failure; reported as KMSInternalException

@@ -16,7 +16,8 @@ namespace kmsd::testing {
 
 class FakeKeyStore : public hsm::SealedKeyStore {
 public:
-    Result<Bytes> LoadSealed(const std::string& material_id) const override {
+    Result<Bytes> LoadSealed(const std::string& /*arn*/,
+                             const std::string& material_id) const override {
         auto it = blobs.find(material_id);
         if (it == blobs.end()) return Error(ErrorCode::kNotFound, "no such material");
         return it->second;

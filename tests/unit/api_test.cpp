@@ -320,7 +320,6 @@ TEST_CASE("unsupported CreateKey features are refused, not ignored", "[api]") {
          "KeySpec ML_DSA_44 needs OpenSSL 3.5 or later (ML-DSA); this kmsd is built with OpenSSL "
          "3.0 and does not support it."},
         {"{\"Origin\":\"AWS_CLOUDHSM\"}", "Origin AWS_CLOUDHSM is not supported by kmsd yet."},
-        {"{\"MultiRegion\":true}", "MultiRegion is not supported by kmsd yet."},
         {"{\"CustomKeyStoreId\":\"cks-1234567890abcdef0\"}",
          "Custom key stores are not supported by kmsd yet."},
     };

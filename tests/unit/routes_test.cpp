@@ -253,7 +253,7 @@ TEST_CASE("route table: every route is a model operation with a handler and an a
                 CHECK(action == r.name);
         }
     }
-    CHECK(api::FindRoute("ReplicateKey") == nullptr);
+    CHECK(api::FindRoute("CreateCustomKeyStore") == nullptr);
 }
 
 TEST_CASE("route table: key members are members of the operation's input", "[api]") {

@@ -74,7 +74,7 @@ TEST_CASE("changes are written through and survive a reopen", "[storage]") {
         REQUIRE(c->Apply(NewKeyChange("k1", std::string(64, 'a'))).ok());
         auto k = c->FindKey({"111122223333", "us-east-1", "k1"});
         REQUIRE(k);
-        CHECK(c->LoadSealed(std::string(64, 'a')).value() == Bytes{1, 2, 3});
+        CHECK(c->LoadSealed(k->arn, std::string(64, 'a')).value() == Bytes{1, 2, 3});
     }
     auto c = Catalog::Open(dir.db()).value();
     auto k = c->FindKey({"111122223333", "us-east-1", "k1"});
@@ -83,7 +83,7 @@ TEST_CASE("changes are written through and survive a reopen", "[storage]") {
     CHECK(k->tags == Tags{{"b", "2"}, {"a", "1"}});
     CHECK(k->current_material_id() == std::string(64, 'a'));
     CHECK(c->FindAlias({"111122223333", "us-east-1", "alias/k1"})->key_id == "k1");
-    CHECK(c->FindMaterialOwner(std::string(64, 'a'))->name == "k1");
+    CHECK(c->FindMaterialOwner(std::string(64, 'a'), "us-east-1")->name == "k1");
 }
 
 TEST_CASE("a failure at any SQL step leaves memory and disk unchanged", "[storage]") {
@@ -105,7 +105,7 @@ TEST_CASE("a failure at any SQL step leaves memory and disk unchanged", "[storag
         ++failures;
         CHECK_FALSE(c->FindKey({"111122223333", "us-east-1", id + "x"}));
         CHECK_FALSE(c->FindAlias({"111122223333", "us-east-1", "alias/" + id + "x"}));
-        CHECK_FALSE(c->FindMaterialOwner(material));
+        CHECK_FALSE(c->FindMaterialOwner(material, "us-east-1"));
     }
     CHECK(failures >= 5);  // key row, tags, material, alias, commit
     c.reset();
@@ -187,7 +187,8 @@ TEST_CASE("reset wipes keys and aliases", "[storage]") {
     REQUIRE(c->Reset({}).ok());
     CHECK(c->KeyCount() == 0);
     CHECK_FALSE(c->FindAlias({"111122223333", "us-east-1", "alias/k1"}));
-    CHECK_FALSE(c->LoadSealed(std::string(64, 'a')).ok());
+    CHECK_FALSE(
+        c->LoadSealed("arn:aws:kms:us-east-1:111122223333:key/k1", std::string(64, 'a')).ok());
 }
 
 TEST_CASE("listing pages through keys of one account and Region in ID order", "[storage]") {
@@ -257,4 +258,45 @@ TEST_CASE("grants are written through, indexed, survive a reopen and cascade wit
     CHECK(c->FindGrant(std::string(64, '1')) == nullptr);
     auto reopened = Catalog::Open(dir.db()).value();
     CHECK(reopened->GrantsOf(k1).empty());
+}
+
+TEST_CASE("members of a multi-Region key share material IDs, each with its own sealed copy",
+          "[storage]") {
+    TempDir dir;
+    const std::string id = "mrk-0123456789abcdef0123456789abcdef";
+    const std::string material(64, 'm');
+    auto member = [&](const std::string& region) {
+        auto k = std::make_shared<KeyRecord>(*MakeKey(id, material));
+        k->region = region;
+        k->arn = "arn:aws:kms:" + region + ":111122223333:key/" + id;
+        k->multi_region = true;
+        k->primary_region = "us-east-1";
+        return k;
+    };
+    auto east = member("us-east-1");
+    auto west = member("us-west-2");
+    {
+        auto c = Catalog::Open(dir.db()).value();
+        Change change;
+        change.put_keys = {east, west};
+        change.put_materials.push_back({east->scoped(), {material, 1.0, ""}, {1}});
+        change.put_materials.push_back({west->scoped(), {material, 1.0, ""}, {2}});
+        REQUIRE(c->Apply(change).ok());
+    }
+    auto c = Catalog::Open(dir.db()).value();
+    CHECK(c->LoadSealed(east->arn, material).value() == Bytes{1});
+    CHECK(c->LoadSealed(west->arn, material).value() == Bytes{2});
+    CHECK(c->FindMaterialOwner(material, "us-west-2")->region == "us-west-2");
+    CHECK(c->FindMaterialOwner(material, "us-east-1")->region == "us-east-1");
+    auto members = c->MultiRegionMembers("111122223333", id);
+    REQUIRE(members.size() == 2);
+    CHECK(members[0]->is_primary());
+    CHECK(members[1]->is_replica());
+    Change del;
+    del.delete_keys.push_back(west->scoped());
+    REQUIRE(c->Apply(del).ok());
+    CHECK(c->MultiRegionMembers("111122223333", id).size() == 1);
+    CHECK(c->FindMaterialOwner(material, "us-west-2")->region == "us-east-1");
+    CHECK_FALSE(c->LoadSealed(west->arn, material).ok());
+    CHECK(c->LoadSealed(east->arn, material).value() == Bytes{1});
 }

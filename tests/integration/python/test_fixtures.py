@@ -30,6 +30,7 @@ GEN_ID = "5b3a5b7e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
 EXT_ID = "6b3a5b7e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
 WEST_ID = "7b3a5b7e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
 OTHER_ID = "8b3a5b7e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+MRK_ID = "mrk-0b3a5b7e1c2d4e5f8a9b0c1d2e3f4a5b"
 SYM_MATERIAL = bytes(range(32))
 HMAC_MATERIAL = bytes(range(100, 140))
 
@@ -121,9 +122,14 @@ class FixtureSeedTest(unittest.TestCase):
               - KeyId: %(other)s
                 Account: "444455556666"
                 Description: another account's
+              - KeyId: %(mrk)s
+                MultiRegion: true
+                ReplicaRegions: [us-west-2, eu-west-1]
+                KeyMaterial: %(sym_material)s
+                Aliases: [alias/fixtures/dr]
             """) % {
             "sym": SYM_ID, "hmac": HMAC_ID, "k1": K1_ID, "ed": ED_ID, "rsa": RSA_ID,
-            "gen": GEN_ID, "ext": EXT_ID, "west": WEST_ID, "other": OTHER_ID,
+            "gen": GEN_ID, "ext": EXT_ID, "west": WEST_ID, "other": OTHER_ID, "mrk": MRK_ID,
             "account": ACCOUNT,
             "sym_material": base64.b64encode(SYM_MATERIAL).decode(),
             "hmac_material": base64.b64encode(HMAC_MATERIAL).decode(),
@@ -177,6 +183,20 @@ class FixtureSeedTest(unittest.TestCase):
         self.assertEqual((ext["Origin"], ext["KeyState"]), ("EXTERNAL", "PendingImport"))
         west = s.client(region="us-west-2").describe_key(KeyId=WEST_ID)["KeyMetadata"]
         self.assertEqual(west["Arn"], "arn:aws:kms:us-west-2:%s:key/%s" % (ACCOUNT, WEST_ID))
+        # A multi-Region key and its replicas, each with the alias, sharing the material.
+        east_md = kms.describe_key(KeyId="alias/fixtures/dr")["KeyMetadata"]
+        self.assertEqual(east_md["MultiRegionConfiguration"]["MultiRegionKeyType"], "PRIMARY")
+        self.assertEqual(sorted(r["Region"] for r in
+                                east_md["MultiRegionConfiguration"]["ReplicaKeys"]),
+                         ["eu-west-1", "us-west-2"])
+        blob = kms.encrypt(KeyId="alias/fixtures/dr", Plaintext=b"dr")["CiphertextBlob"]
+        for region in ("us-west-2", "eu-west-1"):
+            client = s.client(region=region)
+            md = client.describe_key(KeyId="alias/fixtures/dr")["KeyMetadata"]
+            self.assertEqual((md["KeyId"], md["MultiRegionConfiguration"]["MultiRegionKeyType"]),
+                             (MRK_ID, "REPLICA"))
+            self.assertEqual(md["CurrentKeyMaterialId"], east_md["CurrentKeyMaterialId"])
+            self.assertEqual(client.decrypt(CiphertextBlob=blob)["Plaintext"], b"dr")
         # The other account's key exists there: its default policy refuses this account's caller
         # (AccessDenied), where a key that does not exist would be NotFound.
         other_arn = "arn:aws:kms:us-east-1:444455556666:key/" + OTHER_ID
@@ -249,8 +269,11 @@ class FixtureSeedTest(unittest.TestCase):
              "Keys[0] (KeyId %s) Aliases: 'alias/aws/s3' is not an alias name" % SYM_ID),
             ("Keys:\n  - KeyId: %s\n    Policy: '{\"Statement\": 1}'\n" % SYM_ID,
              "Keys[0] (KeyId %s) Policy:" % SYM_ID),
+            ("Keys:\n  - KeyId: %s\n    ReplicaRegions: [us-east-1]\n" % MRK_ID,
+             "Keys[0] (KeyId %s) ReplicaRegions: 'us-east-1' is not another Region" % MRK_ID),
             ("Keys:\n  - KeyId: %s\n    MultiRegion: true\n" % SYM_ID,
-             "multi-Region keys are not supported by kmsd yet"),
+             "Keys[0] (KeyId %s) MultiRegion: multi-Region keys, and only they, have mrk- key IDs"
+             % SYM_ID),
         )
         for text, fragment in cases:
             with self.subTest(fragment=fragment):

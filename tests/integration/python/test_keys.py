@@ -164,7 +164,6 @@ class MetadataTest(KmsdTestCase):
         # README: "<what> is not supported by kmsd yet." rather than a different key.
         cases = {
             "Origin AWS_CLOUDHSM": (dict(Origin="AWS_CLOUDHSM"), "Origin AWS_CLOUDHSM"),
-            "MultiRegion": (dict(MultiRegion=True), "MultiRegion"),
         }
         for name, (kw, what) in cases.items():
             with self.subTest(case=name):
