@@ -186,6 +186,19 @@ Result<SealedMaterial> Hsm::ImportKey(const std::string& arn, const std::string&
     return SealWithDerivedId(arn, key_spec, material, kImportedMaterialIdLabel, key_id);
 }
 
+Result<SealedMaterial> Hsm::ImportKeyWithId(const std::string& arn, const std::string& key_spec,
+                                            ByteView material, const std::string& material_id) {
+    KMSD_ASSIGN_OR_RETURN(const KeySpecInfo* spec, SpecOf(key_spec));
+    if (Status st = CheckImportedMaterial(*spec, material); !st.ok())
+        return Error(ErrorCode::kValidation, st.message());
+    auto id = FromHex(material_id);
+    if (!id.ok() || id->size() != kMaterialIdBytes || ToHex(*id) != material_id)
+        return Error(ErrorCode::kValidation, "a key material ID is 64 lower-case hex digits");
+    SealedMaterial out{material_id, {}};
+    KMSD_ASSIGN_OR_RETURN(out.sealed, Seal(KeyRef{arn, material_id, key_spec}, material));
+    return out;
+}
+
 namespace {
 // Import tokens: a clear header (magic, algorithm, wrapping spec, expiry, IV), then the wrapping
 // private key under AES-256-GCM with the header and the key ARN as AAD.
@@ -403,6 +416,12 @@ Result<DataKeyPair> Hsm::GenerateDataKeyPair(const KeyRef& ref, const KeySpecInf
     KMSD_ASSIGN_OR_RETURN(out.private_key_blob,
                           Encrypt(ref, out.private_key, ctx, BlobKind::kDataKey));
     return out;
+}
+
+Result<SecureBytes> Hsm::ExportMaterial(const KeyRef& ref) {
+    KMSD_ASSIGN_OR_RETURN(auto material, Material(ref));
+    if (material->pkey) return Pkcs8Of(material->pkey.get());
+    return SecureBytes(material->bytes.begin(), material->bytes.end());
 }
 
 Result<std::shared_ptr<evp_pkey_st>> Hsm::PrivateKey(const KeyRef& ref) {

@@ -72,6 +72,11 @@ public:
     // alike and decrypt each other's blobs.
     Result<SealedMaterial> ImportKey(const std::string& arn, const std::string& key_spec,
                                      ByteView material, const std::string& key_id = {});
+    // The same, keeping the material ID `material_id` (64 hex digits) that a seed file names:
+    // a fixture captured with GET /_kmsd/export keeps the IDs its recorded ciphertexts carry.
+    Result<SealedMaterial> ImportKeyWithId(const std::string& arn, const std::string& key_spec,
+                                           ByteView material, const std::string& material_id);
+
     // `sealed`, the material of `from`, sealed for another member of its multi-Region key
     // (`to_arn`): the same material ID and bytes, sealed for the member's own ARN. The material
     // is never outside the HSM unsealed.
@@ -114,6 +119,11 @@ public:
     Result<SealedMaterial> ImportWrapped(const std::string& arn, const std::string& key_id,
                                          const std::string& key_spec, ByteView token,
                                          ByteView encrypted);
+
+    // The key material itself: the raw bytes of a symmetric or HMAC key, the PKCS#8 DER of a
+    // private key. Only for GET /_kmsd/export under --allow-export-material, a test-only door
+    // its operator opens on purpose (README).
+    Result<SecureBytes> ExportMaterial(const KeyRef& ref);
 
     // Symmetric encryption into AWS's blob format.
     Result<Bytes> Encrypt(const KeyRef& ref, ByteView plaintext, const EncryptionContext& ctx,

@@ -5,6 +5,7 @@
 
 #include "common/json_limits.h"
 #include "hsm/crypto.h"
+#include "src/seed.h"
 
 namespace kmsd {
 namespace {
@@ -114,6 +115,12 @@ AdminReply HandleAdmin(App& app, const AdminRequest& req) {
         Status st = app.Reset();
         if (!st.ok()) return JsonError(500, "reset failed");
         return {200, "{\"status\":\"reset\"}"};
+    }
+    if (path == "/_kmsd/export") {
+        if (req.method != "GET") return JsonError(405, "method not allowed");
+        auto seed = ExportSeed(app.services(), app.options().allow_export_material);
+        if (!seed.ok()) return JsonError(500, "export failed");
+        return {200, std::move(seed.value())};
     }
     if (path == "/_kmsd/clock") {
         if (req.method == "GET") return ClockReply(app);

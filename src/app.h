@@ -25,6 +25,7 @@ public:
     ~App();
 
     const Options& options() const { return options_; }
+    const api::Services& services() const { return services_; }
     const api::Dispatcher& dispatcher() const { return dispatcher_; }
     bool strict_auth() const { return auth_.mode == auth::AuthMode::kStrict; }
     // Who sent `req` (design.md §5); in strict mode also whether the signature holds.

@@ -78,6 +78,9 @@ Result<Options> ParseOptions(int argc, char** argv, int& exit_code) {
     app.add_option("--admin-token", o.server.admin_token,
                    "Bearer token required by admin endpoints except GET /_kmsd/health")
         ->envname("KMSD_ADMIN_TOKEN");
+    app.add_flag("--allow-export-material", o.allow_export_material,
+                 "GET /_kmsd/export includes key material (test fixtures only)")
+        ->envname("KMSD_ALLOW_EXPORT_MATERIAL");
     app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error or off")
         ->envname("KMSD_LOG_LEVEL")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));

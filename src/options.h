@@ -36,6 +36,8 @@ struct Options {
     StorageOptions storage;
     IdentityOptions identity;
     std::string log_level = "info";  // KMSD_LOG_LEVEL
+    // GET /_kmsd/export includes key material (KMSD_ALLOW_EXPORT_MATERIAL; test fixtures only).
+    bool allow_export_material = false;
     // `kmsd healthcheck`: probe /_kmsd/health on server.port and exit 0/1.
     bool healthcheck = false;
 };

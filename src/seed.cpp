@@ -244,7 +244,11 @@ private:
             auto bytes = Base64Decode(b64);
             SecureWipe(b64.data(), b64.size());
             if (!bytes) return Field("KeyMaterial", "not base64");
-            sealed = services_.hsm.ImportKey(key.arn, key.key_spec, *bytes, key.key_id);
+            const std::string material_id = e["KeyMaterialId"].as<std::string>("");
+            sealed =
+                material_id.empty()
+                    ? services_.hsm.ImportKey(key.arn, key.key_spec, *bytes, key.key_id)
+                    : services_.hsm.ImportKeyWithId(key.arn, key.key_spec, *bytes, material_id);
             if (!sealed.ok()) return Field("KeyMaterial", sealed.status().message());
         } else if (key.origin == "EXTERNAL") {
             key.state = storage::KeyState::kPendingImport;  // waits for ImportKeyMaterial
@@ -425,6 +429,70 @@ Result<SeedReport> ApplySeedText(const api::Services& services, const std::strin
     }
     KMSD_RETURN_IF_ERROR(services.catalog.Apply(change));
     return report;
+}
+
+namespace {
+
+std::string Pem(ByteView der) {
+    const std::string b64 = Base64Encode(der);
+    std::string out = "-----BEGIN PRIVATE KEY-----\n";
+    for (std::size_t i = 0; i < b64.size(); i += 64) out += b64.substr(i, 64) + "\n";
+    return out + "-----END PRIVATE KEY-----\n";
+}
+
+}  // namespace
+
+Result<std::string> ExportSeed(const api::Services& services, bool with_material) {
+    nlohmann::ordered_json keys = nlohmann::ordered_json::array();
+    for (const auto& key : services.catalog.AllKeys()) {
+        // Replicas are written with their primary (ReplicaRegions); keys on their way out are
+        // left out.
+        if (key->pending_deletion() || key->is_replica()) continue;
+        nlohmann::ordered_json e = nlohmann::ordered_json::object();
+        e["KeyId"] = key->key_id;
+        e["Account"] = key->account;
+        e["Region"] = key->region;
+        e["KeySpec"] = key->key_spec;
+        e["KeyUsage"] = key->key_usage;
+        e["Origin"] = key->origin;
+        e["Description"] = key->description;
+        e["Enabled"] = key->state != storage::KeyState::kDisabled;
+        e["Policy"] = key->policy;
+        nlohmann::ordered_json tags = nlohmann::ordered_json::array();
+        for (const auto& [k, v] : key->tags) tags.push_back({{"TagKey", k}, {"TagValue", v}});
+        if (!tags.empty()) e["Tags"] = std::move(tags);
+        nlohmann::ordered_json aliases = nlohmann::ordered_json::array();
+        for (const auto& a : services.catalog.AliasesOf(key->scoped()))
+            aliases.push_back(a->alias_name);
+        if (!aliases.empty()) e["Aliases"] = std::move(aliases);
+        if (key->rotation_enabled) e["RotationPeriodInDays"] = key->rotation_period_days;
+        if (key->multi_region) {
+            e["MultiRegion"] = true;
+            nlohmann::ordered_json regions = nlohmann::ordered_json::array();
+            for (const auto& m : services.catalog.MultiRegionMembers(key->account, key->key_id))
+                if (m->region != key->region) regions.push_back(m->region);
+            if (!regions.empty()) e["ReplicaRegions"] = std::move(regions);
+        }
+        const storage::MaterialRecord* current = key->current_material();
+        const bool usable =
+            current != nullptr && (key->origin != "EXTERNAL" || current->imported());
+        if (with_material && usable) {
+            KMSD_ASSIGN_OR_RETURN(
+                SecureBytes material,
+                services.hsm.ExportMaterial({key->arn, current->material_id, key->key_spec}));
+            const hsm::KeySpecInfo* spec = hsm::FindKeySpec(key->key_spec);
+            if (spec != nullptr && hsm::IsAsymmetric(*spec))
+                e["PrivateKeyPem"] = Pem(material);
+            else
+                e["KeyMaterial"] = Base64Encode(material);
+            // The ID its ciphertexts name, so a server seeded from this decrypts them.
+            if (key->key_spec == "SYMMETRIC_DEFAULT") e["KeyMaterialId"] = current->material_id;
+        }
+        keys.push_back(std::move(e));
+    }
+    nlohmann::ordered_json doc = nlohmann::ordered_json::object();
+    doc["Keys"] = std::move(keys);
+    return doc.dump(2);
 }
 
 }  // namespace kmsd

@@ -31,4 +31,12 @@ Result<SeedReport> ApplySeedText(const api::Services& services, const std::strin
                                  const std::string& path, const std::string& account,
                                  const std::string& region);
 
+// The current state as a seed file of kmsd's own format (JSON, which YAML reads): every key not
+// pending deletion, with its ID, account, Region, spec, usage, origin, description, policy, tags,
+// aliases, state, rotation period and replica Regions. With `with_material`, each key's current
+// material too (KeyMaterial with its KeyMaterialId, or PrivateKeyPem), so a fixture can be
+// captured from a running server; ciphertexts made under older (rotated) material do not decrypt
+// on a server seeded from it. GET /_kmsd/export.
+Result<std::string> ExportSeed(const api::Services& services, bool with_material);
+
 }  // namespace kmsd

@@ -330,6 +330,14 @@ std::vector<KeyPtr> Catalog::MultiRegionMembers(const std::string& account,
     return out;
 }
 
+std::vector<KeyPtr> Catalog::AllKeys() const {
+    std::shared_lock lock(mu_);
+    std::vector<KeyPtr> out;
+    out.reserve(keys_.size());
+    for (const auto& [name, key] : keys_) out.push_back(key);
+    return out;
+}
+
 std::size_t Catalog::KeyCount() const {
     std::shared_lock lock(mu_);
     return keys_.size();

@@ -61,6 +61,8 @@ public:
     std::vector<KeyPtr> ListKeys(const std::string& account, const std::string& region,
                                  const std::string& from, std::size_t limit) const;
     std::vector<AliasPtr> ListAliases(const std::string& account, const std::string& region) const;
+    // Every key, by account, Region and key ID (export; an admin call).
+    std::vector<KeyPtr> AllKeys() const;
     std::vector<AliasPtr> AliasesOf(const ScopedName& key) const;
     // The key that owns `material_id`, across all accounts: the member in `region` of a
     // multi-Region key (whose members share material IDs), else the one owner there is.

@@ -37,6 +37,38 @@ Status CheckSpecAndUsage(const Request& req, const std::string& region, std::str
     return CheckKeySpecUsage(spec, req.OptString("KeyUsage"), region, key_usage);
 }
 
+// LocalStack's test-only convention, for teams moving over (README): the CreateKey tags
+// _custom_id_ (the key ID) and _custom_key_material_ (base64 key material) shape the key instead
+// of tagging it.
+struct CustomKey {
+    std::optional<std::string> id;
+    std::optional<SecureBytes> material;
+    Json tags = Json::array();  // the request's other tags
+};
+
+Result<CustomKey> LocalStackCustomTags(const Request& req, bool multi_region) {
+    CustomKey out;
+    if (!req.Has("Tags")) return out;
+    for (const auto& t : req.At("Tags")) {
+        const std::string key = ToStd(t.at("TagKey").get_ref<const SecureString&>());
+        if (key == "_custom_id_") {
+            out.id = ToStd(t.at("TagValue").get_ref<const SecureString&>());
+            if (!IsKeyIdForm(*out.id) || (out.id->rfind("mrk-", 0) == 0) != multi_region)
+                return Error(ErrorCode::kValidation,
+                             "The _custom_id_ tag must be a key ID: a UUID, or mrk- and 32 hex "
+                             "digits for a multi-Region key.");
+        } else if (key == "_custom_key_material_") {
+            out.material = Base64Decode(t.at("TagValue").get_ref<const SecureString&>());
+            if (!out.material)
+                return Error(ErrorCode::kValidation,
+                             "The _custom_key_material_ tag must be base64 key material.");
+        } else {
+            out.tags.push_back(t);
+        }
+    }
+    return out;
+}
+
 Result<Json> SetEnabled(OpContext& ctx, bool enabled) {
     const double now = ctx.Now();
     KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
@@ -69,12 +101,15 @@ Result<Json> CreateKey(OpContext& ctx, const Request& req) {
     key->account = account;
     key->region = region;
     key->multi_region = req.Bool("MultiRegion");
-    if (key->multi_region) {
+    KMSD_ASSIGN_OR_RETURN(CustomKey custom, LocalStackCustomTags(req, key->multi_region));
+    if (custom.id) {
+        key->key_id = *custom.id;
+    } else if (key->multi_region) {
         key->key_id = "mrk-" + hsm::RandomHex(16);  // mrk- and 32 hex digits
-        key->primary_region = region;
     } else {
         key->key_id = NewUuid();
     }
+    if (key->multi_region) key->primary_region = region;
     key->arn = KeyArn(region, account, key->key_id);
     key->creation_date = Timestamp(ctx.Now());
     key->description = req.String("Description");
@@ -84,13 +119,21 @@ Result<Json> CreateKey(OpContext& ctx, const Request& req) {
     if (req.Has("Policy"))
         KMSD_RETURN_IF_ERROR(
             CheckNewKeyPolicy(ctx, *key, req.Bool("BypassPolicyLockoutSafetyCheck")));
-    if (req.Has("Tags")) KMSD_RETURN_IF_ERROR(MergeTags(key->tags, req.At("Tags")));
+    if (!custom.tags.empty()) KMSD_RETURN_IF_ERROR(MergeTags(key->tags, custom.tags));
 
     key->origin = req.String("Origin", "AWS_KMS");
     storage::Change change;
     // An EXTERNAL key waits, without material, for ImportKeyMaterial.
     if (key->origin == "EXTERNAL") {
         key->state = storage::KeyState::kPendingImport;
+    } else if (custom.material) {
+        auto sealed =
+            ctx.services.hsm.ImportKey(key->arn, key->key_spec, *custom.material, key->key_id);
+        if (!sealed.ok())
+            return Error(ErrorCode::kValidation,
+                         "The _custom_key_material_ tag: " + sealed.status().message());
+        storage::AddMaterial(change, *key, {sealed->material_id, key->creation_date, ""},
+                             std::move(sealed->sealed));
     } else {
         KMSD_ASSIGN_OR_RETURN(hsm::SealedMaterial material,
                               ctx.services.hsm.GenerateKey(key->arn, key->key_spec));
@@ -98,7 +141,13 @@ Result<Json> CreateKey(OpContext& ctx, const Request& req) {
                              std::move(material.sealed));
     }
     change.put_keys.push_back(key);
-    KMSD_RETURN_IF_ERROR(ctx.services.catalog.Apply(change));
+    KMSD_RETURN_IF_ERROR(ctx.services.catalog.Write([&]() -> Result<storage::Change> {
+        // Only a chosen ID (_custom_id_) can be taken already.
+        if (ctx.services.catalog.FindKey(key->scoped()))
+            return Error(ErrorCode::kAlreadyExists,
+                         "A key with the ID " + key->key_id + " already exists.");
+        return std::move(change);
+    }));
     Json out = Json::object();
     out["KeyMetadata"] = KeyMetadata(*key, {key});
     return out;

@@ -7,11 +7,18 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 
-import { CreateAliasCommand, CreateKeyCommand, DisableKeyCommand } from '@aws-sdk/client-kms';
+import {
+  CreateAliasCommand,
+  CreateKeyCommand,
+  DisableKeyCommand,
+  ReplicateKeyCommand,
+} from '@aws-sdk/client-kms';
 import {
   CommitmentPolicy,
   KMS,
   KmsKeyringNode,
+  buildAwsKmsMrkAwareDiscoveryMultiKeyringNode,
+  buildAwsKmsMrkAwareStrictMultiKeyringNode,
   buildClient,
   getClient,
 } from '@aws-crypto/client-node';
@@ -165,5 +172,40 @@ describe('kmsd with the AWS Encryption SDK (@aws-crypto/client-node)', () => {
       assert.equal(err.message, `${md.Arn} is disabled.`);
       return true;
     });
+  });
+
+  test('multi-Region keys: encrypt in one Region, decrypt with the replica in another', async () => {
+    const { KeyMetadata: primary } = await kmsClient.send(
+      new CreateKeyCommand({ Description: 'mrk for the encryption sdk', MultiRegion: true }),
+    );
+    assert.match(primary.KeyId, /^mrk-[0-9a-f]{32}$/);
+    const { ReplicaKeyMetadata: replica } = await kmsClient.send(
+      new ReplicateKeyCommand({ KeyId: primary.KeyId, ReplicaRegion: 'us-west-2' }),
+    );
+    assert.equal(replica.Arn, primary.Arn.replace('us-east-1', 'us-west-2'));
+
+    const context = { site: 'primary' };
+    const east = buildAwsKmsMrkAwareStrictMultiKeyringNode({ generatorKeyId: primary.Arn, clientProvider });
+    const { result, messageHeader } = await encrypt(east, Buffer.from('disaster recovery'), {
+      encryptionContext: context,
+    });
+    assert.equal(messageHeader.encryptedDataKeys[0].providerInfo, primary.Arn);
+
+    // The MRK-aware strict keyring for the replica's ARN calls Decrypt in us-west-2.
+    const west = buildAwsKmsMrkAwareStrictMultiKeyringNode({ generatorKeyId: replica.Arn, clientProvider });
+    const { plaintext, messageHeader: decHeader } = await decrypt(west, result);
+    assert.equal(Buffer.from(plaintext).toString(), 'disaster recovery');
+    assertContextReturned(decHeader, context);
+
+    // So does the MRK-aware discovery keyring of us-west-2.
+    const discovery = buildAwsKmsMrkAwareDiscoveryMultiKeyringNode({
+      regions: ['us-west-2'],
+      clientProvider,
+      discoveryFilter: { accountIDs: [ACCOUNT], partition: 'aws' },
+    });
+    assert.equal(Buffer.from((await decrypt(discovery, result)).plaintext).toString(), 'disaster recovery');
+
+    // A keyring that is not MRK-aware matches ARNs exactly and does not try the replica.
+    await assert.rejects(decrypt(keyring({ generatorKeyId: replica.Arn }), result));
   });
 });

@@ -241,6 +241,81 @@ class FixtureSeedTest(unittest.TestCase):
         md = kms.describe_key(KeyId="alias/fixtures/app")["KeyMetadata"]
         self.assertEqual(md["Description"], "fixed symmetric key")
 
+    def test_export_captures_a_fixture(self):
+        s = self.server(self.write_seed(self.seed_text()))
+        s.extra_args = s.extra_args + ["--allow-export-material"]
+        s.start()
+        kms = s.client()
+        status, body = s.admin("GET", "/_kmsd/export")
+        self.assertEqual(status, 200)
+        doc = json.loads(body)
+        entries = {e["KeyId"]: e for e in doc["Keys"]}
+        self.assertEqual(base64.b64decode(entries[SYM_ID]["KeyMaterial"]), SYM_MATERIAL)
+        self.assertEqual(entries[SYM_ID]["Aliases"], ["alias/fixtures/app", "alias/fixtures/other"])
+        self.assertEqual(entries[SYM_ID]["RotationPeriodInDays"], 180)
+        self.assertEqual(sorted(entries[MRK_ID]["ReplicaRegions"]), ["eu-west-1", "us-west-2"])
+        self.assertIn("-----BEGIN PRIVATE KEY-----", entries[K1_ID]["PrivateKeyPem"])
+        self.assertFalse(entries[GEN_ID]["Enabled"])
+        self.assertNotIn("KeyMaterial", entries[EXT_ID])
+        # A key made at run time is captured too, and a server seeded from the export has it,
+        # with the same material: what the first server encrypts, the second decrypts.
+        made = kms.create_key(Description="made at run time")["KeyMetadata"]["KeyId"]
+        blob = kms.encrypt(KeyId=made, Plaintext=b"captured")["CiphertextBlob"]
+        status, body = s.admin("GET", "/_kmsd/export")
+        seed = self.write_seed(body.decode())
+        twin = self.server(seed)
+        twin.start()
+        twin_kms = twin.client()
+        self.assertEqual(twin_kms.describe_key(KeyId=made)["KeyMetadata"]["Description"],
+                         "made at run time")
+        sig = twin_kms.sign(KeyId=K1_ID, Message=b"m", SigningAlgorithm="ECDSA_SHA_256")
+        self.k1.public_key().verify(sig["Signature"], b"m", ec.ECDSA(hashes.SHA256()))
+        # The export names the material's ID, so ciphertexts recorded before it decrypt too.
+        self.assertEqual(twin_kms.decrypt(CiphertextBlob=blob)["Plaintext"], b"captured")
+        fresh = twin_kms.encrypt(KeyId=made, Plaintext=b"both ways")["CiphertextBlob"]
+        self.assertEqual(kms.decrypt(CiphertextBlob=fresh)["Plaintext"], b"both ways")
+
+    def test_export_without_the_flag_has_no_material(self):
+        s = self.server(self.write_seed(self.seed_text()))
+        s.start()
+        status, body = s.admin("GET", "/_kmsd/export")
+        self.assertEqual(status, 200)
+        for entry in json.loads(body)["Keys"]:
+            self.assertNotIn("KeyMaterial", entry)
+            self.assertNotIn("PrivateKeyPem", entry)
+        self.assertNotIn(base64.b64encode(SYM_MATERIAL).decode(), body.decode())
+
+    def test_localstack_custom_id_and_material_tags(self):
+        seed = self.write_seed("Keys: []\n")
+        a, b = self.server(seed), self.server(seed)
+        a.start()
+        b.start()
+        tags = [{"TagKey": "_custom_id_", "TagValue": SYM_ID},
+                {"TagKey": "_custom_key_material_",
+                 "TagValue": base64.b64encode(SYM_MATERIAL).decode()},
+                {"TagKey": "kept", "TagValue": "yes"}]
+        for s in (a, b):
+            md = s.client().create_key(Tags=tags)["KeyMetadata"]
+            self.assertEqual(md["KeyId"], SYM_ID)
+            self.assertEqual(s.client().list_resource_tags(KeyId=SYM_ID)["Tags"],
+                             [{"TagKey": "kept", "TagValue": "yes"}])
+        blob = a.client().encrypt(KeyId=SYM_ID, Plaintext=b"localstack")["CiphertextBlob"]
+        self.assertEqual(b.client().decrypt(CiphertextBlob=blob)["Plaintext"], b"localstack")
+        kms = a.client()
+        with self.assertRaises(Exception) as cm:
+            kms.create_key(Tags=tags[:1])
+        self.assertEqual(cm.exception.response["Error"]["Code"], "AlreadyExistsException")
+        with self.assertRaises(Exception) as cm:
+            kms.create_key(Tags=[{"TagKey": "_custom_id_", "TagValue": "not-an-id"}])
+        self.assertEqual(cm.exception.response["Error"]["Code"], "ValidationException")
+        # An HMAC key's custom material gives Python's MAC.
+        hmac_md = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC", Tags=[
+            {"TagKey": "_custom_key_material_",
+             "TagValue": base64.b64encode(HMAC_MATERIAL).decode()}])["KeyMetadata"]
+        mac = kms.generate_mac(KeyId=hmac_md["KeyId"], Message=b"m", MacAlgorithm="HMAC_SHA_256")
+        self.assertEqual(mac["Mac"], hmac.new(HMAC_MATERIAL, b"m", hashlib.sha256).digest())
+        self.assertEqual(len(kms.list_keys()["Keys"]), 2)
+
     def refused(self, text, fragment):
         s = self.server(self.write_seed(text))
         proc = s.spawn()
