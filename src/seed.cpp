@@ -16,6 +16,7 @@
 #include "api/policy_format.h"
 #include "api/resolve.h"
 #include "hsm/blob.h"
+#include "hsm/crypto.h"
 #include "hsm/keyspec.h"
 #include "src/auth/sigv4.h"
 #include "src/yaml_limits.h"
@@ -102,8 +103,6 @@ private:
             return Field("MultiRegion", "multi-Region keys, and only they, have mrk- key IDs");
         if (e["ReplicaRegions"] && !multi_region)
             return Field("ReplicaRegions", "only a multi-Region key (mrk- key ID) has replicas");
-        if (e["Grants"])
-            return Field("Grants", "grants in seed files are not supported by kmsd yet");
         const storage::ScopedName name{account, region, id};
         if (auto [it, fresh] = seen_.emplace(name, where_); !fresh)
             return Field("KeyId", "the same key as " + it->second);
@@ -154,9 +153,39 @@ private:
             KMSD_RETURN_IF_ERROR(Aliases(e, *replica));
             replicas.push_back(std::move(replica));
         }
+        KMSD_RETURN_IF_ERROR(Grants(e, *key));
         change_.put_keys.push_back(std::move(key));
         for (auto& replica : replicas) change_.put_keys.push_back(std::move(replica));
         report_.keys += static_cast<int>(1 + replicas.size());
+        return Status::Ok();
+    }
+
+    // The entry's grants on the key, in CreateGrant's member names. A seeded grant's ID is fixed
+    // too (a hash of the key ARN and the grant's place in the list).
+    Status Grants(const YAML::Node& e, const storage::KeyRecord& key) {
+        const YAML::Node grants = e["Grants"];
+        if (!grants) return Status::Ok();
+        if (!grants.IsSequence()) return Field("Grants", "a list of grants");
+        const std::string issuer =
+            "arn:" + api::Partition(key.region) + ":iam::" + key.account + ":root";
+        for (std::size_t i = 0; i < grants.size(); ++i) {
+            const std::string field = "Grants[" + std::to_string(i) + "]";
+            auto body = api::ParseRequestBody(ToJson(grants[i]).dump());
+            if (!body.ok()) return Field(field, "a map of CreateGrant's members");
+            const api::Request req(*body);
+            for (const char* principal : {"GranteePrincipal", "RetiringPrincipal"}) {
+                const std::string p = req.String(principal);
+                if (std::string_view(principal) == "GranteePrincipal" && p.empty())
+                    return Field(field, "GranteePrincipal is required");
+                if (!p.empty() && services_.principal_exists && !services_.principal_exists(p))
+                    return Field(field, principal + std::string(" ") + p + " is not known");
+            }
+            const std::string seedname = "kmsd-seed-grant-v1|" + key.arn + "|" + std::to_string(i);
+            const std::string id = hsm::ToHex(hsm::Sha256(View(seedname)));
+            auto grant = api::ops::NewGrant(key, req, issuer, now_, id);
+            if (!grant.ok()) return Field(field, grant.status().message());
+            change_.put_grants.push_back(std::move(grant.value()));
+        }
         return Status::Ok();
     }
 

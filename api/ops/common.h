@@ -123,6 +123,14 @@ Status RequireOrigin(const storage::KeyRecord& key, std::string_view origin);
 // more than 50 tags. `tags` is updated in place (existing keys overwritten).
 Status MergeTags(storage::Tags& tags, const Json& new_tags);
 
+// A grant on `key` as CreateGrant's members in `req` describe it (Operations valid for the key,
+// Constraints, Name, GranteePrincipal, RetiringPrincipal), issued by `issuer` at `now`.
+// ValidationException as CreateGrant gives it. Shared by CreateGrant and seed files.
+Result<std::shared_ptr<storage::GrantRecord>> NewGrant(const storage::KeyRecord& key,
+                                                       const Request& req,
+                                                       const std::string& issuer, double now,
+                                                       std::string grant_id);
+
 // Operations.
 Result<Json> CreateKey(OpContext&, const Request&);
 Result<Json> DescribeKey(OpContext&, const Request&);

@@ -96,6 +96,31 @@ Status CheckOperations(const storage::KeyRecord& key, const std::vector<std::str
     return Status::Ok();
 }
 
+}  // namespace
+
+Result<std::shared_ptr<storage::GrantRecord>> NewGrant(const storage::KeyRecord& key,
+                                                       const Request& req,
+                                                       const std::string& issuer, double now,
+                                                       std::string grant_id) {
+    const std::vector<std::string> ops = req.StringList("Operations");
+    KMSD_ASSIGN_OR_RETURN(Constraint constraint, ConstraintOf(req));
+    KMSD_RETURN_IF_ERROR(CheckOperations(key, ops));
+    auto grant = std::make_shared<storage::GrantRecord>();
+    grant->key = key.scoped();
+    grant->grant_id = std::move(grant_id);
+    grant->name = req.String("Name");
+    grant->creation_date = now;
+    grant->grantee_principal = req.String("GranteePrincipal");
+    grant->retiring_principal = req.String("RetiringPrincipal");
+    grant->issuing_account = issuer;
+    grant->operations = ops;
+    grant->constraint_type = constraint.type;
+    grant->constraint_context = constraint.context;
+    return grant;
+}
+
+namespace {
+
 // In strict mode grantee and retiring principals must exist (InvalidArnException, as AWS does
 // for a principal IAM does not know).
 Status CheckPrincipal(const OpContext& ctx, const std::string& principal) {
@@ -198,17 +223,8 @@ Result<Json> CreateGrant(OpContext& ctx, const Request& req) {
         if (ctx.services.catalog.GrantCount(key->scoped()) >= kMaxGrantsPerKey)
             return Error(ErrorCode::kLimitExceeded,
                          "Too many grants for key " + key->arn + ". The limit is 50000.");
-        auto grant = std::make_shared<storage::GrantRecord>();
-        grant->key = key->scoped();
-        grant->grant_id = hsm::RandomHex(32);
-        grant->name = req.String("Name");
-        grant->creation_date = Timestamp(ctx.Now());
-        grant->grantee_principal = grantee;
-        grant->retiring_principal = retiring;
-        grant->issuing_account = issuer;
-        grant->operations = ops;
-        grant->constraint_type = constraint.type;
-        grant->constraint_context = constraint.context;
+        KMSD_ASSIGN_OR_RETURN(
+            auto grant, NewGrant(*key, req, issuer, Timestamp(ctx.Now()), hsm::RandomHex(32)));
         grant_id = grant->grant_id;
         storage::Change change;
         change.put_grants.push_back(std::move(grant));

@@ -83,6 +83,12 @@ class FixtureSeedTest(unittest.TestCase):
                 KeyMaterial: %(sym_material)s
                 Aliases: [alias/fixtures/app, alias/fixtures/other]
                 Tags: {team: payments, env: test}
+                Grants:
+                  - Name: app-decrypt
+                    GranteePrincipal: "arn:aws:iam::%(account)s:role/app"
+                    RetiringPrincipal: "arn:aws:iam::%(account)s:role/ops"
+                    Operations: [Decrypt, Encrypt]
+                    Constraints: {EncryptionContextSubset: {app: fixture}}
                 RotationPeriodInDays: 180
                 Policy:
                   Version: "2012-10-17"
@@ -153,6 +159,12 @@ class FixtureSeedTest(unittest.TestCase):
         status = kms.get_key_rotation_status(KeyId=SYM_ID)
         self.assertTrue(status["KeyRotationEnabled"])
         self.assertEqual(status["RotationPeriodInDays"], 180)
+        [grant] = kms.list_grants(KeyId=SYM_ID)["Grants"]
+        self.assertRegex(grant["GrantId"], "^[0-9a-f]{64}$")
+        self.assertEqual((grant["Name"], grant["GranteePrincipal"], sorted(grant["Operations"]),
+                          grant["Constraints"]),
+                         ("app-decrypt", "arn:aws:iam::%s:role/app" % ACCOUNT,
+                          ["Decrypt", "Encrypt"], {"EncryptionContextSubset": {"app": "fixture"}}))
         policy = json.loads(kms.get_key_policy(KeyId=SYM_ID)["Policy"])
         self.assertEqual(policy["Statement"][0]["Sid"], "Root")
 
@@ -231,6 +243,8 @@ class FixtureSeedTest(unittest.TestCase):
         s = self.server(self.write_seed(self.seed_text()))
         s.start()
         kms = s.client()
+        grant_id = kms.list_grants(KeyId=SYM_ID)["Grants"][0]["GrantId"]
+        kms.revoke_grant(KeyId=SYM_ID, GrantId=grant_id)
         extra = kms.create_key()["KeyMetadata"]["KeyId"]
         kms.delete_alias(AliasName="alias/fixtures/app")
         kms.update_key_description(KeyId=SYM_ID, Description="changed")
@@ -240,6 +254,9 @@ class FixtureSeedTest(unittest.TestCase):
         self.assertIn(SYM_ID, ids)
         md = kms.describe_key(KeyId="alias/fixtures/app")["KeyMetadata"]
         self.assertEqual(md["Description"], "fixed symmetric key")
+        # The grant is back, with the same ID.
+        self.assertEqual([g["GrantId"] for g in kms.list_grants(KeyId=SYM_ID)["Grants"]],
+                         [grant_id])
 
     def test_export_captures_a_fixture(self):
         s = self.server(self.write_seed(self.seed_text()))
@@ -344,6 +361,10 @@ class FixtureSeedTest(unittest.TestCase):
              "Keys[0] (KeyId %s) Aliases: 'alias/aws/s3' is not an alias name" % SYM_ID),
             ("Keys:\n  - KeyId: %s\n    Policy: '{\"Statement\": 1}'\n" % SYM_ID,
              "Keys[0] (KeyId %s) Policy:" % SYM_ID),
+            ("Keys:\n  - KeyId: %s\n    Grants: [{GranteePrincipal: 'arn:aws:iam::%s:root', "
+             "Operations: [Sign]}]\n" % (SYM_ID, ACCOUNT),
+             "Keys[0] (KeyId %s) Grants[0]: Grant operation Sign is not valid for key usage "
+             "ENCRYPT_DECRYPT" % SYM_ID),
             ("Keys:\n  - KeyId: %s\n    ReplicaRegions: [us-east-1]\n" % MRK_ID,
              "Keys[0] (KeyId %s) ReplicaRegions: 'us-east-1' is not another Region" % MRK_ID),
             ("Keys:\n  - KeyId: %s\n    MultiRegion: true\n" % SYM_ID,
