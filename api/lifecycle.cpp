@@ -22,6 +22,11 @@ std::shared_ptr<storage::KeyRecord> Staged(const Services& services, storage::Ch
     for (auto& k : change.put_keys)
         if (k->scoped() == name)  // not published yet: still the change's own copy
             return std::const_pointer_cast<storage::KeyRecord>(k);
+    // A key the change deletes stays deleted (a replica deleted in the batch that rotates its
+    // primary).
+    if (std::find(change.delete_keys.begin(), change.delete_keys.end(), name) !=
+        change.delete_keys.end())
+        return nullptr;
     storage::KeyPtr current = services.catalog.FindKey(name);
     if (!current) return nullptr;
     auto copy = std::make_shared<storage::KeyRecord>(*current);
@@ -46,6 +51,7 @@ Status AddRotatedMaterial(const Services& services, storage::KeyRecord& key, dou
     const hsm::KeyRef from{key.arn, material.material_id, key.key_spec};
     for (const auto& member : ReplicasOf(services, key)) {
         auto replica = Staged(services, change, member->scoped());
+        if (!replica) continue;
         KMSD_ASSIGN_OR_RETURN(Bytes sealed,
                               services.hsm.ResealFor(from, material.sealed, replica->arn));
         storage::AddMaterial(change, *replica, {material.material_id, when, rotation_type},
@@ -96,16 +102,20 @@ Result<DueReport> RunDue(const Services& services, double up_to) {
             batch = {};
             int budget = kBatchWork;
             for (std::size_t i = 0; i < due.size() && budget > 0; ++i) {
-                // Re-read under the writer: a request may have cancelled or disabled meanwhile.
-                storage::KeyPtr key = services.catalog.FindKey(due[i]);
+                // Re-read under the writer: a request may have cancelled or disabled meanwhile;
+                // an earlier key of this batch may have changed it (a primary's rotation reaches
+                // its replicas).
+                storage::KeyPtr key;
+                for (const auto& staged : change.put_keys)
+                    if (staged->scoped() == due[i]) key = staged;
+                if (!key) key = services.catalog.FindKey(due[i]);
                 if (!key) continue;
                 // A primary whose last replica is gone starts its waiting period.
                 if (key->state == storage::KeyState::kPendingReplicaDeletion) {
-                    auto next = std::make_shared<storage::KeyRecord>(*key);
+                    auto next = Staged(services, change, due[i]);
                     next->state = storage::KeyState::kPendingDeletion;
                     next->deletion_date =
                         ops::Timestamp(up_to + next->pending_window_days * kSecondsPerDay);
-                    change.put_keys.push_back(std::move(next));
                     ++batch.deletions;
                     --budget;
                     continue;
@@ -113,6 +123,11 @@ Result<DueReport> RunDue(const Services& services, double up_to) {
                 if (key->state == storage::KeyState::kPendingDeletion && key->deletion_date &&
                     *key->deletion_date <= up_to) {
                     change.delete_keys.push_back(due[i]);
+                    // Deletions are written first: nothing else of the change may write it back.
+                    std::erase_if(change.put_keys,
+                                  [&](const auto& k) { return k->scoped() == due[i]; });
+                    std::erase_if(change.put_materials,
+                                  [&](const auto& m) { return m.key == due[i]; });
                     deleted.push_back(due[i]);
                     for (const auto& m : key->materials) evict.push_back(m.material_id);
                     ++batch.deletions;
@@ -123,7 +138,7 @@ Result<DueReport> RunDue(const Services& services, double up_to) {
                 if (std::any_of(key->materials.begin(), key->materials.end(), [&](const auto& m) {
                         return m.imported() && m.valid_to && *m.valid_to <= up_to;
                     })) {
-                    auto next = std::make_shared<storage::KeyRecord>(*key);
+                    auto next = Staged(services, change, due[i]);
                     for (auto& m : next->materials)
                         if (m.imported() && m.valid_to && *m.valid_to <= up_to) {
                             evict.push_back(m.material_id);
@@ -131,14 +146,13 @@ Result<DueReport> RunDue(const Services& services, double up_to) {
                             ++batch.expirations;
                             --budget;
                         }
-                    change.put_keys.push_back(std::move(next));
                     continue;
                 }
                 if (key->state != storage::KeyState::kEnabled || !key->rotation_enabled ||
                     !key->next_rotation_date || *key->next_rotation_date > up_to ||
                     key->rotation_period_days <= 0)
                     continue;
-                auto next = std::make_shared<storage::KeyRecord>(*key);
+                auto next = Staged(services, change, due[i]);
                 const double period = next->rotation_period_days * kSecondsPerDay;
                 while (*next->next_rotation_date <= up_to && budget > 0) {
                     KMSD_RETURN_IF_ERROR(AddRotatedMaterial(
@@ -147,7 +161,6 @@ Result<DueReport> RunDue(const Services& services, double up_to) {
                     ++batch.rotations;
                     --budget;
                 }
-                change.put_keys.push_back(std::move(next));
             }
             return change;
         }));

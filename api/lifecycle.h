@@ -23,7 +23,8 @@ struct DueReport {
 Result<DueReport> RunDue(const Services& services, double up_to);
 
 // The record of `name` as `change` will leave it: the copy already in the change, else a new copy
-// of the published record, added to it. Null when there is no such key. Lets one change update a
+// of the published record, added to it. Null when there is no such key or the change deletes it.
+// Lets one change update a
 // key more than once (a multi-Region replica through several rotations of its primary).
 std::shared_ptr<storage::KeyRecord> Staged(const Services& services, storage::Change& change,
                                            const storage::ScopedName& name);

@@ -136,6 +136,7 @@ Result<Json> UpdatePrimaryRegion(OpContext& ctx, const Request& req) {
         for (const auto& member :
              ctx.services.catalog.MultiRegionMembers(current->account, current->key_id)) {
             auto next = Staged(ctx.services, change, member->scoped());
+            if (!next) continue;
             next->primary_region = target;
             // The set's rotation schedule moves with the primary role.
             const bool was_primary = member->region == current->region;

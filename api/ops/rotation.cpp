@@ -145,7 +145,8 @@ Result<Json> RotateKeyOnDemand(OpContext& ctx, const Request& /*req*/) {
             // The primary and every replica make it current together.
             std::vector<storage::KeyRecord*> members{next.get()};
             for (const auto& replica : ReplicasOf(ctx.services, *next))
-                members.push_back(Staged(ctx.services, change, replica->scoped()).get());
+                if (auto staged = Staged(ctx.services, change, replica->scoped()))
+                    members.push_back(staged.get());
             const std::string id = pending->material_id;
             for (storage::KeyRecord* member : members)
                 for (auto& m : member->materials)

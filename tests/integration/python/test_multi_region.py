@@ -237,6 +237,23 @@ class MultiRegionTest(KmsdTestCase):
         self.advance(8 * DAY)
         self.assertKmsError(self.east.describe_key, "NotFoundException", KeyId=kid)
 
+    def test_a_replica_deleted_in_the_jump_that_rotates_its_primary_stays_deleted(self):
+        # One clock jump makes the replica's deletion (day 7) and the primary's rotation (day 90)
+        # due in the same batch: the rotation must not bring the replica back.
+        kid = self.primary()
+        self.replicate(kid)
+        self.east.enable_key_rotation(KeyId=kid, RotationPeriodInDays=90)
+        self.west.schedule_key_deletion(KeyId=kid, PendingWindowInDays=7)
+        self.advance(100 * DAY)
+        self.assertKmsError(self.west.describe_key, "NotFoundException", KeyId=kid)
+        self.assertEqual(self.describe(self.east, kid)["MultiRegionConfiguration"]["ReplicaKeys"],
+                         [])
+        self.assertEqual(len(self.east.list_key_rotations(KeyId=kid)["Rotations"]), 1)
+        self.server.restart()
+        type(self).make_clients()
+        type(self).kms = self.server.client()
+        self.assertKmsError(self.west.describe_key, "NotFoundException", KeyId=kid)
+
     def test_cancelling_a_primary_waiting_for_replicas(self):
         kid = self.primary()
         self.replicate(kid)
