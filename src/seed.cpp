@@ -196,7 +196,10 @@ private:
             if (!IsCustomerAliasName(alias_name))
                 return Field("Aliases", "'" + alias_name +
                                             "' is not an alias name (alias/..., not alias/aws/)");
-            if (services_.catalog.FindAlias({key.account, key.region, alias_name})) continue;
+            const storage::ScopedName name{key.account, key.region, alias_name};
+            if (auto [it, fresh] = seen_aliases_.emplace(name, where_); !fresh)
+                return Field("Aliases", "'" + alias_name + "' is " + it->second + "'s already");
+            if (services_.catalog.FindAlias(name)) continue;
             auto rec = std::make_shared<storage::AliasRecord>();
             *rec = {key.account, key.region, alias_name, key.key_id, now_, now_};
             change_.put_aliases.push_back(std::move(rec));
@@ -319,7 +322,8 @@ private:
     storage::Change& change_;
     SeedReport& report_;
     std::string where_;
-    std::map<storage::ScopedName, std::string> seen_;
+    std::map<storage::ScopedName, std::string> seen_;          // keys, by where they are declared
+    std::map<storage::ScopedName, std::string> seen_aliases_;  // aliases, the same
 };
 
 }  // namespace

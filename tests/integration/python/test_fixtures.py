@@ -344,6 +344,10 @@ class FixtureSeedTest(unittest.TestCase):
         cases = (
             ("Keys:\n  - KeyId: %s\n  - KeyId: %s\n" % (SYM_ID, SYM_ID),
              "Keys[1] (KeyId %s) KeyId: the same key as Keys[0] (KeyId %s)" % (SYM_ID, SYM_ID)),
+            ("Keys:\n  - KeyId: %s\n    Aliases: [alias/same]\n  - KeyId: %s\n"
+             "    Aliases: [alias/same]\n" % (SYM_ID, GEN_ID),
+             "Keys[1] (KeyId %s) Aliases: 'alias/same' is Keys[0] (KeyId %s)'s already"
+             % (GEN_ID, SYM_ID)),
             ("Keys:\n  - KeyId: not-an-id\n",
              "Keys[0] (KeyId not-an-id) KeyId: a UUID or mrk- followed by 32 hex digits"),
             ("Keys:\n  - KeyId: %s\n    KeyMaterial: %s\n"
