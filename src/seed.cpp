@@ -69,6 +69,19 @@ nlohmann::ordered_json ToJson(const YAML::Node& node) {
     return nlohmann::ordered_json(node.as<std::string>(""));
 }
 
+// A new key's identity in its account and Region, created at `now`, as both seed formats make it.
+std::shared_ptr<storage::KeyRecord> NewSeededKey(const std::string& account,
+                                                 const std::string& region, const std::string& id,
+                                                 double now) {
+    auto key = std::make_shared<storage::KeyRecord>();
+    key->account = account;
+    key->region = region;
+    key->key_id = id;
+    key->arn = api::KeyArn(region, account, id);
+    key->creation_date = now;
+    return key;
+}
+
 // kmsd's own seed format: `Keys:` is a list of entries in CreateKey's member names (src/seed.h).
 class KmsdSeed {
 public:
@@ -108,12 +121,7 @@ private:
             return Field("KeyId", "the same key as " + it->second);
         if (services_.catalog.FindKey(name)) return Status::Ok();  // seeded before
 
-        auto key = std::make_shared<storage::KeyRecord>();
-        key->account = account;
-        key->region = region;
-        key->key_id = id;
-        key->arn = api::KeyArn(region, account, id);
-        key->creation_date = now_;
+        auto key = NewSeededKey(account, region, id, now_);
         key->description = e["Description"].as<std::string>("");
         key->origin = e["Origin"].as<std::string>("AWS_KMS");
         if (key->origin != "AWS_KMS" && key->origin != "EXTERNAL")
@@ -371,12 +379,7 @@ Result<SeedReport> ApplySeedText(const api::Services& services, const std::strin
             if (!api::IsKeyIdForm(id)) return Bad(path, "KeyId '" + id + "' is not a key ID");
             if (services.catalog.FindKey({account, region, id}))
                 return std::shared_ptr<storage::KeyRecord>();
-            auto key = std::make_shared<storage::KeyRecord>();
-            key->account = account;
-            key->region = region;
-            key->key_id = id;
-            key->arn = api::KeyArn(region, account, id);
-            key->creation_date = now;
+            auto key = NewSeededKey(account, region, id, now);
             key->description = entry["Metadata"]["Description"].as<std::string>("");
             if (entry["Metadata"]["KeyState"].as<std::string>("Enabled") == "Disabled")
                 key->state = storage::KeyState::kDisabled;
