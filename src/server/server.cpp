@@ -9,6 +9,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -249,12 +250,14 @@ public:
           app_(app),
           state_(std::move(state)) {}
 
-    beast::error_code Listen(const tcp::endpoint& endpoint) {
+    // Binds and listens; `port` is the port bound (the one asked for, or a free one for 0).
+    beast::error_code Listen(const tcp::endpoint& endpoint, unsigned short& port) {
         beast::error_code ec;
         acceptor_.open(endpoint.protocol(), ec);
         if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
         if (!ec) acceptor_.bind(endpoint, ec);
         if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+        if (!ec) port = acceptor_.local_endpoint(ec).port();
         return ec;
     }
 
@@ -328,100 +331,124 @@ void RaiseDescriptorLimit(int max_connections) {
             rl.rlim_cur, max_connections);
 }
 
-// SIGTERM/SIGINT: stop accepting, close idle connections, let the others finish their request,
-// stop the io_context when none is left or kDrainTime has passed. A second signal stops at once.
-class Drainer : public std::enable_shared_from_this<Drainer> {
-public:
-    Drainer(asio::io_context& ioc, std::shared_ptr<Listener> listener,
-            std::shared_ptr<ServerState> state)
-        : ioc_(ioc),
-          signals_(ioc, SIGINT, SIGTERM),
-          poll_(ioc),
-          listener_(std::move(listener)),
-          state_(std::move(state)) {}
+}  // namespace
 
-    void Arm() {
-        signals_.async_wait([self = shared_from_this()](beast::error_code ec, int sig) {
-            if (!ec) self->OnSignal(sig);
-        });
+struct Server::Impl {
+    asio::io_context ioc;
+    std::shared_ptr<ServerState> state = std::make_shared<ServerState>();
+    std::shared_ptr<Listener> listener;
+    std::vector<std::thread> threads;
+    unsigned short port = 0;
+    std::mutex stop_mu;  // Stop() from two threads joins once
+
+    explicit Impl(int thread_count) : ioc(thread_count) {}
+};
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Server::~Server() { Stop(); }
+
+Result<std::unique_ptr<Server>> Server::Start(App& app) {
+    const auto& opts = app.options().server;
+    const int threads = opts.threads > 0
+                            ? opts.threads
+                            : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    RaiseDescriptorLimit(opts.max_connections);
+    beast::error_code ec;
+    auto address = asio::ip::make_address(opts.bind, ec);
+    if (ec)
+        return Status(ErrorCode::kInternal,
+                      "bad --bind address " + opts.bind + ": " + ec.message());
+    auto impl = std::make_unique<Impl>(threads);
+    impl->listener = std::make_shared<Listener>(impl->ioc, app, impl->state);
+    if ((ec =
+             impl->listener->Listen({address, static_cast<unsigned short>(opts.port)}, impl->port)))
+        return Status(ErrorCode::kInternal, "cannot listen on " + opts.bind + ":" +
+                                                std::to_string(opts.port) + ": " + ec.message());
+    impl->listener->DoAccept();
+    for (int i = 0; i < threads; ++i) impl->threads.emplace_back([io = &impl->ioc] { io->run(); });
+    spdlog::info("kmsd listening on {}:{} ({} threads)", opts.bind, impl->port, threads);
+    return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+unsigned short Server::port() const { return impl_->port; }
+
+int Server::connections() const { return impl_->state->connections.load(); }
+
+void Server::BeginDrain() {
+    if (impl_->state->draining.exchange(true)) return;
+    impl_->listener->Stop();
+    std::vector<std::shared_ptr<Session>> sessions;
+    {
+        std::lock_guard lock(impl_->state->mu);
+        for (auto& weak : impl_->state->sessions)
+            if (auto s = weak.lock()) sessions.push_back(std::move(s));
     }
+    for (auto& s : sessions) s->Drain();
+}
 
-private:
-    void OnSignal(int sig) {
-        if (state_->draining.exchange(true)) {
+bool Server::WaitIdle(std::chrono::milliseconds limit) const {
+    // Sessions end on their own threads; a short poll is simpler than a count that signals back
+    // from destructors, and it only runs while stopping.
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (connections() > 0) {
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return true;
+}
+
+void Server::Stop() {
+    std::lock_guard lock(impl_->stop_mu);
+    if (impl_->threads.empty()) return;
+    impl_->listener->Stop();
+    impl_->ioc.stop();
+    for (auto& t : impl_->threads) t.join();
+    impl_->threads.clear();
+}
+
+int RunServer(App& app) {
+    auto server = Server::Start(app);
+    if (!server.ok()) {
+        spdlog::critical("{}", server.status().message());
+        return 2;
+    }
+    // SIGTERM/SIGINT: stop accepting, close idle connections, let the others finish their
+    // request, stop when none is left or kDrainTime has passed. A second signal stops at once.
+    // The signals are handled here, on the main thread, apart from the serving threads.
+    asio::io_context control{1};
+    asio::signal_set signals(control, SIGINT, SIGTERM);
+    asio::steady_timer poll(control);
+    std::chrono::steady_clock::time_point deadline;
+    std::function<void()> poll_once = [&] {
+        const int left = (*server)->connections();
+        if (left == 0 || std::chrono::steady_clock::now() >= deadline) {
+            if (left > 0) spdlog::warn("stopping with {} connections still busy", left);
+            control.stop();
+            return;
+        }
+        poll.expires_after(std::chrono::milliseconds(20));
+        poll.async_wait([&](beast::error_code ec) {
+            if (!ec) poll_once();
+        });
+    };
+    std::function<void(beast::error_code, int)> on_signal = [&](beast::error_code ec, int sig) {
+        if (ec) return;
+        if (deadline != std::chrono::steady_clock::time_point{}) {
             spdlog::info("signal {}: stopping now", sig);
-            ioc_.stop();
+            control.stop();
             return;
         }
         spdlog::info("signal {}: draining {} connections (at most {} s)", sig,
-                     state_->connections.load(),
+                     (*server)->connections(),
                      std::chrono::duration_cast<std::chrono::seconds>(kDrainTime).count());
-        deadline_ = std::chrono::steady_clock::now() + kDrainTime;
-        listener_->Stop();
-        std::vector<std::shared_ptr<Session>> sessions;
-        {
-            std::lock_guard lock(state_->mu);
-            for (auto& weak : state_->sessions)
-                if (auto s = weak.lock()) sessions.push_back(std::move(s));
-        }
-        for (auto& s : sessions) s->Drain();
-        sessions.clear();
-        Arm();  // for a second signal
-        Poll();
-    }
-
-    // Sessions end on their own strands; a short poll is simpler than a count that signals back
-    // from destructors, and it only runs while stopping.
-    void Poll() {
-        const int left = state_->connections.load();
-        if (left == 0 || std::chrono::steady_clock::now() >= deadline_) {
-            if (left > 0) spdlog::warn("stopping with {} connections still busy", left);
-            ioc_.stop();
-            return;
-        }
-        poll_.expires_after(std::chrono::milliseconds(20));
-        poll_.async_wait([self = shared_from_this()](beast::error_code ec) {
-            if (!ec) self->Poll();
-        });
-    }
-
-    asio::io_context& ioc_;
-    asio::signal_set signals_;
-    asio::steady_timer poll_;
-    std::shared_ptr<Listener> listener_;
-    std::shared_ptr<ServerState> state_;
-    std::chrono::steady_clock::time_point deadline_;
-};
-
-}  // namespace
-
-int RunServer(App& app) {
-    const auto& opts = app.options().server;
-    int threads = opts.threads > 0
-                      ? opts.threads
-                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    RaiseDescriptorLimit(opts.max_connections);
-    asio::io_context ioc{threads};
-    beast::error_code ec;
-    auto address = asio::ip::make_address(opts.bind, ec);
-    if (ec) {
-        spdlog::critical("bad --bind address {}: {}", opts.bind, ec.message());
-        return 2;
-    }
-    auto state = std::make_shared<ServerState>();
-    auto listener = std::make_shared<Listener>(ioc, app, state);
-    if ((ec = listener->Listen({address, static_cast<unsigned short>(opts.port)}))) {
-        spdlog::critical("cannot listen on {}:{}: {}", opts.bind, opts.port, ec.message());
-        return 2;
-    }
-    listener->DoAccept();
-    std::make_shared<Drainer>(ioc, listener, state)->Arm();
-    spdlog::info("kmsd listening on {}:{} ({} threads)", opts.bind, opts.port, threads);
-
-    std::vector<std::thread> pool;
-    for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
-    ioc.run();
-    for (auto& t : pool) t.join();
+        deadline = std::chrono::steady_clock::now() + kDrainTime;
+        (*server)->BeginDrain();
+        signals.async_wait(on_signal);  // for a second signal
+        poll_once();
+    };
+    signals.async_wait(on_signal);
+    control.run();
+    (*server)->Stop();
     return 0;
 }
 

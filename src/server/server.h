@@ -5,6 +5,9 @@
 // request into Dispatch() calls and admin replies.
 #pragma once
 
+#include <chrono>
+#include <memory>
+
 #include "src/app.h"
 
 namespace kmsd {
@@ -12,6 +15,35 @@ namespace kmsd {
 // Largest request body: key policies go up to 32 KB, the largest blobs (ImportKeyMaterial,
 // attestation documents) are far below; 512 KiB leaves headroom and stops abuse.
 constexpr std::size_t kMaxBodyBytes = 512 * 1024;
+
+// A running server: its threads serve from Start() until Stop(). RunServer drives one from the
+// signals; the [server] unit tests drive one over loopback sockets.
+class Server {
+public:
+    // Binds options().server.bind:port (port 0: a free port, see port()) and serves on
+    // options().server.threads threads (0: one per core). An error when it cannot bind.
+    static Result<std::unique_ptr<Server>> Start(App& app);
+    ~Server();  // Stop()
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    unsigned short port() const;
+    // Open connections, counted from accept to close.
+    int connections() const;
+    // Stops accepting and closes idle connections; a request in flight (or already pipelined)
+    // is still answered, with Connection: close. Thread-safe, idempotent.
+    void BeginDrain();
+    // Waits until no connection is left or `limit` has passed; true when none is left.
+    bool WaitIdle(std::chrono::milliseconds limit) const;
+    // Stops serving and joins the threads; connections still open are dropped. Idempotent.
+    void Stop();
+
+    struct Impl;
+
+private:
+    explicit Server(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
 
 // Runs the server until SIGINT/SIGTERM, then drains: the port closes, idle connections close,
 // requests in flight finish (at most 5 s; a second signal stops at once). Returns 0, or 2 when

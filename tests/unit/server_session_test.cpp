@@ -1,0 +1,450 @@
+// The HTTP sessions of a real Server on a loopback port, driven byte by byte by a plain POSIX
+// client: keep-alive, pipelining, Expect: 100-continue, the head and body limits, the request
+// timeout, clients that vanish mid-reply, --max-connections and draining. What the Python
+// suites check through the whole binary, here without it, so that the server can be reworked
+// (performance issue) with these as the guard.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <catch2/catch.hpp>
+#include <cerrno>
+#include <chrono>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "src/app.h"
+#include "src/server/server.h"
+
+namespace {
+
+namespace http = boost::beast::http;
+using namespace std::chrono_literals;
+using Reply = http::response<http::string_body>;
+
+struct Running {
+    std::unique_ptr<kmsd::App> app;
+    std::unique_ptr<kmsd::Server> server;
+};
+
+Running StartServer(const std::function<void(kmsd::Options&)>& tweak = {}) {
+    kmsd::Options options;
+    options.storage.in_memory = true;
+    options.server.port = 0;
+    options.server.threads = 2;
+    if (tweak) tweak(options);
+    Running r;
+    auto app = kmsd::App::Open(options);
+    REQUIRE(app.ok());
+    r.app = std::move(*app);
+    auto server = kmsd::Server::Start(*r.app);
+    REQUIRE(server.ok());
+    r.server = std::move(*server);
+    REQUIRE(r.server->port() != 0);
+    return r;
+}
+
+// Polls `done` every 5 ms for at most 5 s.
+bool WaitUntil(const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(5ms);
+    }
+    return true;
+}
+
+// One blocking TCP connection. Every read gives up after 5 s, so a server that hangs fails the
+// test instead of hanging it.
+class Client {
+public:
+    explicit Client(unsigned short port, int receive_buffer = 0) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        REQUIRE(fd_ >= 0);
+        if (receive_buffer > 0)
+            ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+        timeval tv{5, 0};
+        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(port);
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    }
+    ~Client() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    Client(const Client&) = delete;
+    Client& operator=(const Client&) = delete;
+
+    bool connected() const { return connected_; }
+
+    // False when the connection is gone.
+    bool Send(std::string_view bytes) {
+        while (!bytes.empty()) {
+            const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+            if (n <= 0) return false;
+            bytes.remove_prefix(static_cast<std::size_t>(n));
+        }
+        return true;
+    }
+
+    // The next response, or nullopt when the connection ends (EOF or reset) before a whole one
+    // arrives. A read that waits 5 s fails the test.
+    std::optional<Reply> Read() {
+        http::response_parser<http::string_body> parser;
+        parser.eager(true);
+        parser.body_limit(8 * 1024 * 1024);
+        for (;;) {
+            if (!pending_.empty()) {
+                boost::beast::error_code ec;
+                const std::size_t used = parser.put(boost::asio::buffer(pending_), ec);
+                pending_.erase(0, used);
+                if (ec && ec != http::error::need_more) FAIL("unparsable reply: " << ec.message());
+                if (parser.is_done()) return parser.release();
+                if (used > 0 && !pending_.empty()) continue;
+            }
+            const int n = Receive();
+            if (n <= 0) return std::nullopt;
+        }
+    }
+
+    // True when the server ends the connection (EOF or reset) within 5 s, whatever it sends first.
+    bool Closed() {
+        pending_.clear();
+        for (;;) {
+            const int n = Receive();
+            if (n == 0 || n == -ECONNRESET) return true;
+            if (n < 0) return false;
+            pending_.clear();
+        }
+    }
+
+    // Goes away with a reset, unread replies and all.
+    void Reset() {
+        linger lin{1, 0};
+        ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &lin, sizeof lin);
+        ::close(fd_);
+        fd_ = -1;
+    }
+
+private:
+    // Appends what arrives to pending_: > 0 bytes, 0 at EOF, -errno on an error. A timeout fails.
+    int Receive() {
+        char buf[16384];
+        const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            FAIL("no reply within 5 s");
+        }
+        if (n < 0) return -errno;
+        pending_.append(buf, static_cast<std::size_t>(n));
+        return static_cast<int>(n);
+    }
+
+    int fd_ = -1;
+    bool connected_ = false;
+    std::string pending_;
+};
+
+std::string KmsRequest(const std::string& op, const std::string& body,
+                       const std::string& extra_headers = "") {
+    return "POST / HTTP/1.1\r\nHost: localhost\r\nX-Amz-Target: TrentService." + op +
+           "\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n" + extra_headers + "\r\n" + body;
+}
+
+std::string Random(int bytes, const std::string& extra_headers = "") {
+    return KmsRequest("GenerateRandom", R"({"NumberOfBytes": )" + std::to_string(bytes) + "}",
+                      extra_headers);
+}
+
+// The number of random bytes a GenerateRandom reply carries (base64 decoded length).
+std::size_t RandomBytes(const Reply& reply) {
+    const auto doc = nlohmann::json::parse(reply.body());
+    const std::string b64 = doc.at("Plaintext").get<std::string>();
+    std::size_t pad = 0;
+    while (pad < b64.size() && b64[b64.size() - 1 - pad] == '=') ++pad;
+    return b64.size() / 4 * 3 - pad;
+}
+
+std::string Type(const Reply& reply) {
+    return nlohmann::json::parse(reply.body()).value("__type", std::string());
+}
+
+}  // namespace
+
+TEST_CASE("one connection serves request after request (keep-alive)", "[server]") {
+    auto r = StartServer();
+    Client c(r.server->port());
+    REQUIRE(c.connected());
+    std::set<std::string> ids;
+    for (int i = 1; i <= 200; ++i) {
+        REQUIRE(c.Send(Random(i % 64 + 1)));
+        auto reply = c.Read();
+        REQUIRE(reply);
+        REQUIRE(reply->result_int() == 200);
+        CHECK(reply->keep_alive());
+        CHECK(RandomBytes(*reply) == static_cast<std::size_t>(i % 64 + 1));
+        ids.insert(std::string((*reply)["x-amzn-RequestId"]));
+    }
+    CHECK(ids.size() == 200);
+    CHECK(r.server->connections() == 1);
+    // An error reply keeps the connection too, as AWS's does.
+    REQUIRE(c.Send(KmsRequest("NoSuchOperation", "{}")));
+    auto bad = c.Read();
+    REQUIRE(bad);
+    CHECK(bad->result_int() == 400);
+    CHECK(Type(*bad) == "UnknownOperationException");
+    CHECK(bad->keep_alive());
+    REQUIRE(c.Send(Random(3)));
+    auto after = c.Read();
+    REQUIRE(after);
+    CHECK(after->result_int() == 200);
+}
+
+TEST_CASE("pipelined requests are answered in order", "[server]") {
+    auto r = StartServer();
+    Client c(r.server->port());
+    std::string burst;
+    for (int i = 1; i <= 20; ++i) burst += i == 10 ? KmsRequest("Bogus", "{}") : Random(i);
+    burst += Random(21, "Connection: close\r\n");
+    REQUIRE(c.Send(burst));
+    for (int i = 1; i <= 21; ++i) {
+        auto reply = c.Read();
+        REQUIRE(reply);
+        INFO("reply " << i);
+        if (i == 10) {
+            CHECK(reply->result_int() == 400);
+            CHECK(Type(*reply) == "UnknownOperationException");
+            continue;
+        }
+        REQUIRE(reply->result_int() == 200);
+        CHECK(RandomBytes(*reply) == static_cast<std::size_t>(i));
+        CHECK(reply->keep_alive() == (i != 21));
+    }
+    CHECK(c.Closed());
+}
+
+TEST_CASE("Expect: 100-continue is answered before the body is sent", "[server]") {
+    auto r = StartServer();
+    Client c(r.server->port());
+    const std::string body = R"({"NumberOfBytes": 32})";
+    const std::string head =
+        "POST / HTTP/1.1\r\nHost: localhost\r\n"
+        "X-Amz-Target: TrentService.GenerateRandom\r\n"
+        "Content-Type: application/x-amz-json-1.1\r\n"
+        "Expect: 100-continue\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n";
+    REQUIRE(c.Send(head));
+    auto interim = c.Read();
+    REQUIRE(interim);
+    CHECK(interim->result_int() == 100);
+    REQUIRE(c.Send(body));
+    auto reply = c.Read();
+    REQUIRE(reply);
+    CHECK(reply->result_int() == 200);
+    CHECK(RandomBytes(*reply) == 32);
+    // The same connection goes on, without Expect: no interim reply.
+    REQUIRE(c.Send(Random(5)));
+    auto next = c.Read();
+    REQUIRE(next);
+    CHECK(next->result_int() == 200);
+    CHECK(RandomBytes(*next) == 5);
+}
+
+TEST_CASE("heads and bodies over their limits are refused and the connection closes", "[server]") {
+    auto r = StartServer();
+    SECTION("a declared body over the limit: 413 before it is sent") {
+        Client c(r.server->port());
+        REQUIRE(
+            c.Send("POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: TrentService.Encrypt\r\n"
+                   "Content-Length: " +
+                   std::to_string(kmsd::kMaxBodyBytes + 1) + "\r\n\r\n"));
+        auto reply = c.Read();
+        REQUIRE(reply);
+        CHECK(reply->result_int() == 413);
+        CHECK_FALSE(reply->keep_alive());
+        CHECK(c.Closed());
+    }
+    SECTION("a body at the limit is read (and refused as a request, not by size)") {
+        Client c(r.server->port());
+        REQUIRE(c.Send(KmsRequest("Encrypt", std::string(kmsd::kMaxBodyBytes, ' '))));
+        auto reply = c.Read();
+        REQUIRE(reply);
+        CHECK(reply->result_int() == 400);
+        CHECK(Type(*reply) == "SerializationException");
+        CHECK(reply->keep_alive());
+    }
+    SECTION("a chunked body that grows past the limit: 413") {
+        Client c(r.server->port());
+        REQUIRE(
+            c.Send("POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: TrentService.Encrypt\r\n"
+                   "Transfer-Encoding: chunked\r\n\r\n"));
+        const std::string chunk = "10000\r\n" + std::string(0x10000, 'a') + "\r\n";
+        bool refused = false;
+        for (int i = 0; i < 9 && !refused; ++i) refused = !c.Send(chunk);
+        auto reply = c.Read();
+        REQUIRE(reply);
+        CHECK(reply->result_int() == 413);
+        CHECK(c.Closed());
+    }
+    SECTION("a head over the limit: 431") {
+        Client c(r.server->port());
+        REQUIRE(
+            c.Send("POST / HTTP/1.1\r\nHost: x\r\nX-Pad: " + std::string(20000, 'p') + "\r\n\r\n"));
+        auto reply = c.Read();
+        REQUIRE(reply);
+        CHECK(reply->result_int() == 431);
+        CHECK(c.Closed());
+    }
+    SECTION("bytes that are not HTTP: 400") {
+        Client c(r.server->port());
+        REQUIRE(c.Send("HELLO THERE\r\n\r\n"));
+        auto reply = c.Read();
+        REQUIRE(reply);
+        CHECK(reply->result_int() == 400);
+        CHECK(c.Closed());
+    }
+    // Whatever came before, the server still serves.
+    Client after(r.server->port());
+    REQUIRE(after.Send(Random(8)));
+    auto reply = after.Read();
+    REQUIRE(reply);
+    CHECK(reply->result_int() == 200);
+}
+
+TEST_CASE("a request that does not arrive in time is cut off", "[server]") {
+    auto r = StartServer([](kmsd::Options& o) { o.server.request_timeout_seconds = 1; });
+    SECTION("a head that never ends") {
+        Client c(r.server->port());
+        REQUIRE(c.Send("POST / HTTP/1.1\r\nHost: x\r\n"));
+        CHECK(c.Closed());
+    }
+    SECTION("a body that never comes") {
+        Client c(r.server->port());
+        REQUIRE(c.Send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{"));
+        CHECK(c.Closed());
+    }
+    SECTION("a trickled head, a byte every 200 ms") {
+        Client c(r.server->port());
+        const std::string head = "POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: TrentService.";
+        bool cut = false;
+        for (char ch : head) {
+            if (!c.Send(std::string_view(&ch, 1))) {
+                cut = true;
+                break;
+            }
+            std::this_thread::sleep_for(200ms);
+            if (r.server->connections() == 0) {
+                cut = true;
+                break;
+            }
+        }
+        CHECK(cut);
+    }
+    SECTION("an idle keep-alive connection") {
+        Client c(r.server->port());
+        REQUIRE(c.Send(Random(4)));
+        auto reply = c.Read();
+        REQUIRE(reply);
+        CHECK(reply->result_int() == 200);
+        CHECK(c.Closed());
+    }
+    CHECK(WaitUntil([&] { return r.server->connections() == 0; }));
+}
+
+TEST_CASE("a client that goes away mid-reply disturbs no one", "[server]") {
+    auto r = StartServer();
+    Client steady(r.server->port());
+    REQUIRE(steady.Send(Random(1)));
+    REQUIRE(steady.Read());
+    {
+        // About 1.4 MB of replies to a client that reads one of them and resets: the server is
+        // blocked writing to it when it goes.
+        Client gone(r.server->port(), 4096);
+        std::string burst;
+        for (int i = 0; i < 1000; ++i) burst += Random(1024);
+        REQUIRE(gone.Send(burst));
+        auto first = gone.Read();
+        REQUIRE(first);
+        CHECK(first->result_int() == 200);
+        REQUIRE(WaitUntil([&] { return r.server->connections() == 2; }));
+        gone.Reset();
+    }
+    CHECK(WaitUntil([&] { return r.server->connections() == 1; }));
+    for (int i = 0; i < 10; ++i) {
+        REQUIRE(steady.Send(Random(16)));
+        auto reply = steady.Read();
+        REQUIRE(reply);
+        CHECK(RandomBytes(*reply) == 16);
+    }
+}
+
+TEST_CASE("connections over --max-connections are closed, the others served", "[server]") {
+    auto r = StartServer([](kmsd::Options& o) { o.server.max_connections = 3; });
+    std::vector<std::unique_ptr<Client>> open;
+    for (int i = 0; i < 3; ++i) {
+        open.push_back(std::make_unique<Client>(r.server->port()));
+        REQUIRE(open.back()->Send(Random(2)));
+        REQUIRE(open.back()->Read());
+    }
+    CHECK(r.server->connections() == 3);
+    Client extra(r.server->port());
+    extra.Send(Random(2));  // may already fail: the server has closed it
+    CHECK(extra.Closed());
+    for (auto& c : open) {
+        REQUIRE(c->Send(Random(7)));
+        auto reply = c->Read();
+        REQUIRE(reply);
+        CHECK(RandomBytes(*reply) == 7);
+    }
+    // A closed connection makes room for a new one.
+    open.pop_back();
+    REQUIRE(WaitUntil([&] { return r.server->connections() == 2; }));
+    Client next(r.server->port());
+    REQUIRE(next.Send(Random(9)));
+    auto reply = next.Read();
+    REQUIRE(reply);
+    CHECK(RandomBytes(*reply) == 9);
+}
+
+TEST_CASE("draining closes idle connections and answers the request in flight", "[server]") {
+    auto r = StartServer();
+    Client idle(r.server->port());
+    REQUIRE(idle.Send(Random(2)));
+    REQUIRE(idle.Read());
+    // A request whose head has been read (the 100 Continue says so) and whose body is still to
+    // come when the drain begins.
+    Client busy(r.server->port());
+    const std::string body = R"({"NumberOfBytes": 12})";
+    REQUIRE(
+        busy.Send("POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: TrentService.GenerateRandom\r\n"
+                  "Content-Type: application/x-amz-json-1.1\r\nExpect: 100-continue\r\n"
+                  "Content-Length: " +
+                  std::to_string(body.size()) + "\r\n\r\n"));
+    auto interim = busy.Read();
+    REQUIRE(interim);
+    REQUIRE(interim->result_int() == 100);
+
+    r.server->BeginDrain();
+    CHECK(idle.Closed());
+    REQUIRE(busy.Send(body));
+    auto reply = busy.Read();
+    REQUIRE(reply);
+    CHECK(reply->result_int() == 200);
+    CHECK(RandomBytes(*reply) == 12);
+    CHECK_FALSE(reply->keep_alive());
+    CHECK(busy.Closed());
+    CHECK(r.server->WaitIdle(std::chrono::milliseconds(5000)));
+    // No new connection is accepted.
+    CHECK(WaitUntil([&] { return !Client(r.server->port()).connected(); }));
+    r.server->Stop();
+}
