@@ -13,6 +13,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -46,71 +47,116 @@ constexpr auto kDrainTime = std::chrono::seconds(5);
 constexpr std::uint64_t kMaxBodyBytesInFlight = 64 * 1024 * 1024;
 constexpr std::uint64_t kSmallBodyBytes = 16 * 1024;
 
+// How often each worker looks for connections past their deadline. A request timeout of T
+// seconds ends a connection between T and T + 0.25 s after its deadline was set.
+constexpr auto kSweepInterval = std::chrono::milliseconds(250);
+
 // The raw bytes read from a connection hold base64 plaintext: wiped when the buffer grows or goes.
 using SecureFlatBuffer = beast::basic_flat_buffer<CleansingAllocator<char>>;
+using Clock = std::chrono::steady_clock;
+
+// What the acceptor, the workers and their sessions share.
+struct ServerState {
+    explicit ServerState(App& a)
+        : app(a),
+          request_timeout(a.options().server.request_timeout_seconds),
+          max_connections(a.options().server.max_connections) {}
+    App& app;
+    const std::chrono::seconds request_timeout;
+    const int max_connections;
+    std::atomic<int> connections{0};
+    std::atomic<bool> draining{false};
+    std::atomic<std::uint64_t> body_bytes{0};  // charged against kMaxBodyBytesInFlight
+};
 
 class Session;
 
-// What the listener, the sessions and the signal handler share. Sessions hold it by shared_ptr:
-// at shutdown the io_context destroys pending sessions after RunServer's locals are gone.
-struct ServerState {
-    std::atomic<int> connections{0};
-    std::atomic<bool> draining{false};
-    std::atomic<std::uint64_t> body_bytes{0};    // charged against kMaxBodyBytesInFlight
-    std::mutex mu;                               // guards `sessions`
-    std::list<std::weak_ptr<Session>> sessions;  // to close idle connections at SIGTERM
+// One serving thread: an io_context that this thread alone runs, so a connection's handlers
+// never race and need no strand, and the connections it serves. Instead of a timer per read and
+// write (a timer queue operation and a cancellation each), every connection carries a deadline
+// that a sweep checks every kSweepInterval.
+class Worker {
+public:
+    explicit Worker(std::shared_ptr<ServerState> state)
+        : state_(std::move(state)), ioc_(1), sweep_(ioc_) {}
+
+    asio::io_context& ioc() { return ioc_; }
+    ServerState& state() { return *state_; }
+
+    // Runs until Stop(); the pending sweep keeps run() from returning when no connection is open.
+    void Run() {
+        Sweep();
+        ioc_.run();
+    }
+    void Stop() { ioc_.stop(); }
+
+    // On this worker's thread only.
+    std::list<Session*>::iterator Add(Session* s) { return sessions_.insert(sessions_.end(), s); }
+    void Remove(std::list<Session*>::iterator it) { sessions_.erase(it); }
+
+    // Closes the idle connections (from any thread).
+    void Drain();
+
+private:
+    void Sweep();
+
+    std::shared_ptr<ServerState> state_;
+    // Declared before ioc_: handlers still pending when ioc_ is destroyed release their sessions,
+    // which unlink themselves from this list.
+    std::list<Session*> sessions_;
+    asio::io_context ioc_;
+    asio::steady_timer sweep_;
 };
 
 class Session : public std::enable_shared_from_this<Session> {
 public:
-    Session(tcp::socket&& socket, App& app, std::shared_ptr<ServerState> state)
-        : stream_(std::move(socket)), app_(app), state_(std::move(state)) {
+    Session(tcp::socket&& socket, Worker& worker)
+        : socket_(std::move(socket)), worker_(worker), state_(worker.state()) {
         beast::error_code ec;
-        auto peer = stream_.socket().remote_endpoint(ec);
+        auto peer = socket_.remote_endpoint(ec);
         if (!ec) peer_ip_ = peer.address().to_string();  // aws:SourceIp
+        socket_.set_option(tcp::no_delay(true), ec);
     }
     ~Session() {
         ReleaseBody();
-        if (registered_) {
-            std::lock_guard lock(state_->mu);
-            state_->sessions.erase(self_);
-        }
-        state_->connections.fetch_sub(1, std::memory_order_relaxed);
+        if (registered_) worker_.Remove(self_);
+        state_.connections.fetch_sub(1, std::memory_order_relaxed);
     }
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
 
+    // On the worker's thread, like every other member.
     void Start() {
-        {
-            std::lock_guard lock(state_->mu);
-            self_ = state_->sessions.insert(state_->sessions.end(), weak_from_this());
-            registered_ = true;
-        }
-        // Run on the connection's strand: handlers of one connection never race on the socket.
-        asio::dispatch(stream_.get_executor(),
-                       beast::bind_front_handler(&Session::DoRead, shared_from_this()));
+        self_ = worker_.Add(this);
+        registered_ = true;
+        DoRead();
     }
 
-    // SIGTERM: a connection waiting for a new request is closed now; one in the middle of a
-    // request finishes it (its reply says Connection: close). Thread-safe.
+    // The sweep: a connection past its deadline is cut off at once.
+    void Expire(Clock::time_point now) {
+        if (now >= deadline_) Abort();
+    }
+
+    // Draining: a connection waiting for a new request is closed now; one in the middle of a
+    // request finishes it (its reply says Connection: close).
     void Drain() {
-        asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
-            if (self->idle_ && self->buffer_.size() == 0) self->Abort();
-        });
+        if (idle_ && buffer_.size() == 0) Abort();
     }
 
 private:
     void DoRead() {
         // Draining: answer only what was already sent (pipelined), accept no new request.
-        if (state_->draining.load() && buffer_.size() == 0) return Abort();
+        if (state_.draining.load(std::memory_order_relaxed) && buffer_.size() == 0) return Abort();
         parser_.emplace();
         parser_->body_limit(kMaxBodyBytes);
         parser_->header_limit(kMaxHeaderBytes);
         // The whole request (headers and body) must arrive within the timeout: a client that
         // never finishes its headers, or trickles its body, is cut off. It also bounds how long
         // an idle keep-alive connection stays open.
-        stream_.expires_after(std::chrono::seconds(app_.options().server.request_timeout_seconds));
+        deadline_ = Clock::now() + state_.request_timeout;
         idle_ = true;
         http::async_read_header(
-            stream_, buffer_, *parser_,
+            socket_, buffer_, *parser_,
             beast::bind_front_handler(&Session::OnReadHeader, shared_from_this()));
     }
 
@@ -124,17 +170,16 @@ private:
             buffer_.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(*length, 64 * 1024)));
         if (!beast::iequals(parser_->get()[http::field::expect], "100-continue")) return ReadBody();
         // The client waits for this before it sends the body (curl does for bodies > 1 KiB).
-        continue_ = std::make_unique<http::response<http::empty_body>>(http::status::continue_, 11);
-        http::async_write(stream_, *continue_,
+        static const std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        asio::async_write(socket_, asio::buffer(kContinue.data(), kContinue.size()),
                           [self = shared_from_this()](beast::error_code wec, std::size_t) {
-                              self->continue_.reset();
                               if (wec) return self->Close();
                               self->ReadBody();
                           });
     }
 
     void ReadBody() {
-        http::async_read(stream_, buffer_, *parser_,
+        http::async_read(socket_, buffer_, *parser_,
                          beast::bind_front_handler(&Session::OnRead, shared_from_this()));
     }
 
@@ -144,10 +189,10 @@ private:
         auto length = parser_->content_length();
         const std::uint64_t charge = length ? *length : parser_->chunked() ? kMaxBodyBytes : 0;
         if (charge <= kSmallBodyBytes) return true;
-        if (state_->body_bytes.fetch_add(charge) + charge > kMaxBodyBytesInFlight) {
-            state_->body_bytes.fetch_sub(charge);
+        if (state_.body_bytes.fetch_add(charge) + charge > kMaxBodyBytesInFlight) {
+            state_.body_bytes.fetch_sub(charge);
             spdlog::warn("{} bytes of request bodies in flight: refusing a body of {} bytes",
-                         state_->body_bytes.load(), charge);
+                         state_.body_bytes.load(), charge);
             return false;
         }
         charged_ = charge;
@@ -156,15 +201,16 @@ private:
 
     void ReleaseBody() {
         if (charged_ == 0) return;
-        state_->body_bytes.fetch_sub(charged_);
+        state_.body_bytes.fetch_sub(charged_);
         charged_ = 0;
     }
 
     void OnRead(beast::error_code ec, std::size_t /*bytes*/) {
         if (ec) ReleaseBody();
-        if (ec == asio::error::operation_aborted) return;  // closed by Drain()
-        if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-            ec == asio::error::connection_reset || ec == asio::error::eof)
+        // Cut off by the sweep or by a drain: the socket is closed already.
+        if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) return;
+        if (ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
+            ec == asio::error::eof)
             return Close();
         if (ec == http::error::body_limit) return SendError(http::status::payload_too_large);
         if (ec == http::error::header_limit)
@@ -179,20 +225,20 @@ private:
         // Nothing is left of this request in the read buffer: free (and so wipe) it rather than
         // keep the bytes around for as long as the connection stays open.
         if (buffer_.size() == 0) buffer_.shrink_to_fit();
-        Response res = HandleHttpRequest(app_, req, peer_ip_);
+        Response res = HandleHttpRequest(state_.app, req, peer_ip_);
         req = Request{};  // the body is no longer needed: wiped and freed before the reply is sent
         ReleaseBody();
-        if (state_->draining.load()) res.keep_alive(false);
+        if (state_.draining.load(std::memory_order_relaxed)) res.keep_alive(false);
         Write(std::move(res));
     }
 
     void Write(Response res) {
-        // The reply gets a timeout of its own: a request that arrived just in time still gets
+        // The reply gets a deadline of its own: a request that arrived just in time still gets
         // its answer, and a client that never reads it is cut off.
-        stream_.expires_after(std::chrono::seconds(app_.options().server.request_timeout_seconds));
-        res_ = std::make_unique<Response>(std::move(res));
+        deadline_ = Clock::now() + state_.request_timeout;
+        res_.emplace(std::move(res));
         http::async_write(
-            stream_, *res_,
+            socket_, *res_,
             beast::bind_front_handler(&Session::OnWrite, shared_from_this(), res_->keep_alive()));
     }
 
@@ -206,48 +252,69 @@ private:
     // and drop what the client still sends until it closes, for at most kLingerTime.
     void Close() {
         beast::error_code ec;
-        stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-        if (ec) return;  // already closed (a timeout closes the socket)
-        stream_.expires_after(kLingerTime);
+        socket_.shutdown(tcp::socket::shutdown_send, ec);
+        if (ec) return Abort();
+        deadline_ = Clock::now() + kLingerTime;
+        idle_ = false;
         Linger();
     }
 
     void Linger() {
         buffer_.consume(buffer_.size());
-        stream_.async_read_some(buffer_.prepare(512),
+        socket_.async_read_some(buffer_.prepare(512),
                                 [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                                    if (!ec) self->Linger();
+                                    if (!ec) return self->Linger();
+                                    self->Abort();
                                 });
     }
 
-    // Ends an idle connection at once; pending operations complete with operation_aborted.
+    // Ends the connection at once; pending operations complete with operation_aborted.
     void Abort() {
+        if (!socket_.is_open()) return;
         beast::error_code ec;
-        stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-        stream_.close();
+        socket_.shutdown(tcp::socket::shutdown_both, ec);
+        socket_.close(ec);
     }
 
-    beast::tcp_stream stream_;
+    tcp::socket socket_;
+    Worker& worker_;
+    ServerState& state_;
     SecureFlatBuffer buffer_{kMaxReadBufferBytes};
     std::optional<http::request_parser<SecureBody>> parser_;
-    std::unique_ptr<Response> res_;
-    std::unique_ptr<http::response<http::empty_body>> continue_;
-    App& app_;
-    std::shared_ptr<ServerState> state_;
-    std::list<std::weak_ptr<Session>>::iterator self_;
+    std::optional<Response> res_;
+    std::list<Session*>::iterator self_;
     bool registered_ = false;
+    Clock::time_point deadline_ = Clock::time_point::max();
     std::uint64_t charged_ = 0;  // this request's share of ServerState::body_bytes
     bool idle_ = false;          // waiting for the first byte of a request (with buffer_ empty)
     std::string peer_ip_;
 };
 
+void Worker::Sweep() {
+    const auto now = Clock::now();
+    for (Session* s : sessions_) s->Expire(now);
+    sweep_.expires_after(kSweepInterval);
+    sweep_.async_wait([this](beast::error_code ec) {
+        if (!ec) Sweep();
+    });
+}
+
+void Worker::Drain() {
+    asio::post(ioc_, [this] {
+        for (Session* s : sessions_) s->Drain();
+    });
+}
+
+// One listening socket; each accepted connection goes to the next worker in turn. (One
+// SO_REUSEPORT acceptor per worker would let the kernel spread them instead, but it would also
+// let a second kmsd bind the same port silently and take half the connections; the accept path
+// is not where the time goes with keep-alive clients.)
 class Listener : public std::enable_shared_from_this<Listener> {
 public:
-    Listener(asio::io_context& ioc, App& app, std::shared_ptr<ServerState> state)
-        : ioc_(ioc),
-          acceptor_(asio::make_strand(ioc)),
-          retry_(acceptor_.get_executor()),
-          app_(app),
+    Listener(std::vector<std::unique_ptr<Worker>>& workers, std::shared_ptr<ServerState> state)
+        : workers_(workers),
+          acceptor_(workers.front()->ioc()),
+          retry_(workers.front()->ioc()),
           state_(std::move(state)) {}
 
     // Binds and listens; `port` is the port bound (the one asked for, or a free one for 0).
@@ -263,15 +330,19 @@ public:
 
     void DoAccept() {
         if (stopped_) return;
-        // The new connection gets its own strand.
-        acceptor_.async_accept(asio::make_strand(ioc_),
-                               beast::bind_front_handler(&Listener::OnAccept, shared_from_this()));
+        // The new connection's socket belongs to the worker that will serve it.
+        Worker& next = *workers_[next_];
+        next_ = (next_ + 1) % workers_.size();
+        acceptor_.async_accept(next.ioc(), [self = shared_from_this(), &next](beast::error_code ec,
+                                                                              tcp::socket socket) {
+            self->OnAccept(next, ec, std::move(socket));
+        });
     }
 
     // Closes the listening socket (new connections are refused). Thread-safe: it runs on the
-    // acceptor's strand, like every other use of the acceptor.
+    // first worker's thread, like every other use of the acceptor.
     void Stop() {
-        asio::dispatch(acceptor_.get_executor(), [self = shared_from_this()] {
+        asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
             self->stopped_ = true;
             self->retry_.cancel();
             beast::error_code ec;
@@ -280,7 +351,7 @@ public:
     }
 
 private:
-    void OnAccept(beast::error_code ec, tcp::socket socket) {
+    void OnAccept(Worker& worker, beast::error_code ec, tcp::socket socket) {
         if (stopped_ || ec == asio::error::operation_aborted) return;  // stopping
         if (ec) {
             // EMFILE and friends: never stop accepting; wait a little and try again. Logged once
@@ -295,22 +366,24 @@ private:
         }
         accept_failing_ = false;
         if (state_->connections.fetch_add(1, std::memory_order_relaxed) >=
-            app_.options().server.max_connections) {
+            state_->max_connections) {
             state_->connections.fetch_sub(1, std::memory_order_relaxed);
             beast::error_code ignored;
             socket.close(ignored);
         } else {
-            std::make_shared<Session>(std::move(socket), app_, state_)->Start();
+            asio::post(worker.ioc(), [&worker, s = std::move(socket)]() mutable {
+                std::make_shared<Session>(std::move(s), worker)->Start();
+            });
         }
         DoAccept();
     }
 
-    asio::io_context& ioc_;
+    std::vector<std::unique_ptr<Worker>>& workers_;
     tcp::acceptor acceptor_;
     asio::steady_timer retry_;
-    App& app_;
     std::shared_ptr<ServerState> state_;
-    bool stopped_ = false;  // on the acceptor's strand
+    std::size_t next_ = 0;
+    bool stopped_ = false;  // on the first worker's thread
     bool accept_failing_ = false;
 };
 
@@ -334,14 +407,12 @@ void RaiseDescriptorLimit(int max_connections) {
 }  // namespace
 
 struct Server::Impl {
-    asio::io_context ioc;
-    std::shared_ptr<ServerState> state = std::make_shared<ServerState>();
+    std::shared_ptr<ServerState> state;
+    std::vector<std::unique_ptr<Worker>> workers;
     std::shared_ptr<Listener> listener;
     std::vector<std::thread> threads;
     unsigned short port = 0;
     std::mutex stop_mu;  // Stop() from two threads joins once
-
-    explicit Impl(int thread_count) : ioc(thread_count) {}
 };
 
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -358,14 +429,17 @@ Result<std::unique_ptr<Server>> Server::Start(App& app) {
     if (ec)
         return Status(ErrorCode::kInternal,
                       "bad --bind address " + opts.bind + ": " + ec.message());
-    auto impl = std::make_unique<Impl>(threads);
-    impl->listener = std::make_shared<Listener>(impl->ioc, app, impl->state);
+    auto impl = std::make_unique<Impl>();
+    impl->state = std::make_shared<ServerState>(app);
+    for (int i = 0; i < threads; ++i)
+        impl->workers.push_back(std::make_unique<Worker>(impl->state));
+    impl->listener = std::make_shared<Listener>(impl->workers, impl->state);
     if ((ec =
              impl->listener->Listen({address, static_cast<unsigned short>(opts.port)}, impl->port)))
         return Status(ErrorCode::kInternal, "cannot listen on " + opts.bind + ":" +
                                                 std::to_string(opts.port) + ": " + ec.message());
     impl->listener->DoAccept();
-    for (int i = 0; i < threads; ++i) impl->threads.emplace_back([io = &impl->ioc] { io->run(); });
+    for (auto& w : impl->workers) impl->threads.emplace_back([w = w.get()] { w->Run(); });
     spdlog::info("kmsd listening on {}:{} ({} threads)", opts.bind, impl->port, threads);
     return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
@@ -377,13 +451,7 @@ int Server::connections() const { return impl_->state->connections.load(); }
 void Server::BeginDrain() {
     if (impl_->state->draining.exchange(true)) return;
     impl_->listener->Stop();
-    std::vector<std::shared_ptr<Session>> sessions;
-    {
-        std::lock_guard lock(impl_->state->mu);
-        for (auto& weak : impl_->state->sessions)
-            if (auto s = weak.lock()) sessions.push_back(std::move(s));
-    }
-    for (auto& s : sessions) s->Drain();
+    for (auto& w : impl_->workers) w->Drain();
 }
 
 bool Server::WaitIdle(std::chrono::milliseconds limit) const {
@@ -401,7 +469,7 @@ void Server::Stop() {
     std::lock_guard lock(impl_->stop_mu);
     if (impl_->threads.empty()) return;
     impl_->listener->Stop();
-    impl_->ioc.stop();
+    for (auto& w : impl_->workers) w->Stop();
     for (auto& t : impl_->threads) t.join();
     impl_->threads.clear();
 }

@@ -1,8 +1,9 @@
-// The HTTP server (Boost.Beast, after the advanced server example): one io_context run on N
-// threads, a strand per connection, keep-alive, a fresh parser per request with head and body
-// limits, a timeout per request and per reply, a shared budget for large bodies in flight, and a
-// bounded drain on SIGINT/SIGTERM. It only does I/O: HandleHttpRequest (handler.h) turns each
-// request into Dispatch() calls and admin replies.
+// The HTTP server (Boost.Beast): N worker threads, each running an io_context of its own, so a
+// connection's handlers run on one thread and need no strand; one acceptor handing connections
+// to the workers in turn; keep-alive, a fresh parser per request with head and body limits, a
+// deadline per request and per reply that a sweep enforces (no timer per operation), a shared
+// budget for large bodies in flight, and a bounded drain on SIGINT/SIGTERM. It only does I/O:
+// HandleHttpRequest (handler.h) turns each request into Dispatch() calls and admin replies.
 #pragma once
 
 #include <chrono>
