@@ -6,11 +6,15 @@
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 
 namespace kmsd::hsm {
 namespace {
+
+constexpr std::size_t kSha256Bytes = 32;
 
 struct CipherCtxFree {
     void operator()(EVP_CIPHER_CTX* p) const { EVP_CIPHER_CTX_free(p); }
@@ -47,11 +51,41 @@ EVP_CIPHER_CTX* ThreadCipherCtx() {
 
 int Len(std::size_t n) { return static_cast<int>(n); }
 
+// RAND_bytes costs about a microsecond a call (its locks, a fork check, a DRBG reseed check);
+// Encrypt needs three small draws. Each thread draws 4 KiB at a time from OpenSSL's DRBG and
+// hands it out; every byte is wiped from the pool as it is handed out, and the pool when the
+// thread ends. kmsd never forks, so no two processes can share a pool. Large draws go straight
+// to OpenSSL.
+class RandomPool {
+public:
+    ~RandomPool() { OPENSSL_cleanse(bytes_, sizeof bytes_); }
+    void Fill(std::uint8_t* out, std::size_t n) {
+        if (n > sizeof bytes_ / 4) return Draw(out, n);
+        if (n > left_) {
+            Draw(bytes_, sizeof bytes_);
+            left_ = sizeof bytes_;
+        }
+        std::uint8_t* from = bytes_ + (sizeof bytes_ - left_);
+        std::memcpy(out, from, n);
+        OPENSSL_cleanse(from, n);
+        left_ -= n;
+    }
+
+private:
+    static void Draw(std::uint8_t* out, std::size_t n) {
+        if (RAND_bytes(out, Len(n)) != 1) throw std::runtime_error("RAND_bytes failed");
+    }
+    std::uint8_t bytes_[4096];
+    std::size_t left_ = 0;
+};
+
 }  // namespace
 
 SecureBytes RandomBytes(std::size_t n) {
     SecureBytes out(n);
-    if (n > 0 && RAND_bytes(out.data(), Len(n)) != 1) throw std::runtime_error("RAND_bytes failed");
+    if (n == 0) return out;
+    thread_local RandomPool pool;
+    pool.Fill(out.data(), n);
     return out;
 }
 
@@ -101,41 +135,71 @@ Result<SecureBytes> AesGcmDecrypt(ByteView key, ByteView iv, ByteView aad, ByteV
     return out;
 }
 
+namespace {
+
+// One HMAC-SHA256 context per thread, keyed afresh per use: EVP_Q_mac and a new EVP_MAC_CTX per
+// call look the algorithm and digest up by name each time, which cost more than the hashing.
+class ThreadHmac {
+public:
+    ThreadHmac() : ctx_(EVP_MAC_CTX_new(Algos().hmac)) {
+        char digest[] = "SHA256";
+        OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                               OSSL_PARAM_construct_end()};
+        if (!ctx_ || EVP_MAC_CTX_set_params(ctx_.get(), params) != 1)
+            throw std::runtime_error("HMAC-SHA256 unavailable");
+    }
+    // HMAC(key, a || b) into out[0..32).
+    void Mac(ByteView key, ByteView a, ByteView b, std::uint8_t* out) {
+        std::size_t len = 0;
+        // OpenSSL refuses a null key pointer even for an empty key.
+        static const std::uint8_t kEmpty = 0;
+        if (EVP_MAC_init(ctx_.get(), key.empty() ? &kEmpty : key.data(), key.size(), nullptr) !=
+                1 ||
+            EVP_MAC_update(ctx_.get(), a.data(), a.size()) != 1 ||
+            EVP_MAC_update(ctx_.get(), b.data(), b.size()) != 1 ||
+            EVP_MAC_final(ctx_.get(), out, &len, kSha256Bytes) != 1 || len != kSha256Bytes)
+            throw std::runtime_error("HMAC-SHA256 failed");
+    }
+
+private:
+    std::unique_ptr<EVP_MAC_CTX, MacCtxFree> ctx_;
+};
+
+ThreadHmac& Hmac() {
+    thread_local ThreadHmac hmac;
+    return hmac;
+}
+
+}  // namespace
+
+// RFC 5869 over HMAC-SHA256 (checked against its test vectors in hsm_test). An empty salt is
+// HashLen zero bytes, as the RFC defines it.
 Result<SecureBytes> HkdfSha256(ByteView ikm, ByteView salt, ByteView info, std::size_t out_len) {
-    std::unique_ptr<EVP_KDF_CTX, KdfCtxFree> ctx(EVP_KDF_CTX_new(Algos().hkdf));
-    if (!ctx) return Error(ErrorCode::kInternal, "HKDF unavailable");
-    char digest[] = "SHA256";
-    // An empty salt is left out: OpenSSL rejects a zero-length octet-string parameter, and
-    // RFC 5869 defines an absent salt as HashLen zero bytes anyway.
-    OSSL_PARAM params[5];
-    std::size_t n = 0;
-    params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0);
-    params[n++] = OSSL_PARAM_construct_octet_string(
-        OSSL_KDF_PARAM_KEY, const_cast<std::uint8_t*>(ikm.data()), ikm.size());
-    if (!salt.empty())
-        params[n++] = OSSL_PARAM_construct_octet_string(
-            OSSL_KDF_PARAM_SALT, const_cast<std::uint8_t*>(salt.data()), salt.size());
-    if (!info.empty())
-        params[n++] = OSSL_PARAM_construct_octet_string(
-            OSSL_KDF_PARAM_INFO, const_cast<std::uint8_t*>(info.data()), info.size());
-    params[n] = OSSL_PARAM_construct_end();
+    if (out_len == 0 || out_len > 255 * kSha256Bytes)
+        return Error(ErrorCode::kInternal, "bad HKDF length");
+    static const std::uint8_t kZeroSalt[kSha256Bytes] = {};
+    SecureBytes prk(kSha256Bytes);
+    Hmac().Mac(salt.empty() ? ByteView(kZeroSalt, kSha256Bytes) : salt, ikm, {}, prk.data());
     SecureBytes out(out_len);
-    if (EVP_KDF_derive(ctx.get(), out.data(), out.size(), params) != 1)
-        return Error(ErrorCode::kInternal, "HKDF failed");
+    // T(i) = HMAC(PRK, T(i-1) || info || i); the block input is T(i-1) || info, then the counter.
+    SecureBytes block;
+    std::uint8_t t[kSha256Bytes];
+    for (std::size_t done = 0, i = 1; done < out_len; ++i) {
+        block.assign(t, t + (i == 1 ? 0 : kSha256Bytes));
+        block.insert(block.end(), info.begin(), info.end());
+        const std::uint8_t counter = static_cast<std::uint8_t>(i);
+        Hmac().Mac(prk, block, ByteView(&counter, 1), t);
+        const std::size_t take = std::min(kSha256Bytes, out_len - done);
+        std::memcpy(out.data() + done, t, take);
+        done += take;
+    }
+    OPENSSL_cleanse(t, sizeof t);
     return out;
 }
 
 Bytes HmacSha256(ByteView key, ByteView data) {
-    std::unique_ptr<EVP_MAC_CTX, MacCtxFree> ctx(EVP_MAC_CTX_new(Algos().hmac));
-    char digest[] = "SHA256";
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-                           OSSL_PARAM_construct_end()};
-    Bytes out(32);
-    std::size_t len = 0;
-    if (!ctx || EVP_MAC_init(ctx.get(), key.data(), key.size(), params) != 1 ||
-        EVP_MAC_update(ctx.get(), data.data(), data.size()) != 1 ||
-        EVP_MAC_final(ctx.get(), out.data(), &len, out.size()) != 1)
-        throw std::runtime_error("HMAC-SHA256 failed");
+    Bytes out(kSha256Bytes);
+    Hmac().Mac(key, data, {}, out.data());
     return out;
 }
 

@@ -68,6 +68,22 @@ TEST_CASE("HKDF-SHA256 matches RFC 5869 test case 1", "[hsm]") {
           "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865");
 }
 
+TEST_CASE("HKDF-SHA256 matches RFC 5869 test cases 2 and 3 (long inputs; no salt, no info)",
+          "[hsm]") {
+    Bytes ikm2, salt2, info2;
+    for (int i = 0; i < 80; ++i) {
+        ikm2.push_back(static_cast<std::uint8_t>(i));
+        salt2.push_back(static_cast<std::uint8_t>(0x60 + i));
+        info2.push_back(static_cast<std::uint8_t>(0xb0 + i));
+    }
+    CHECK(HexOf(hsm::HkdfSha256(ikm2, salt2, info2, 82).value()) ==
+          "b11e398dc80327a1c8e7f78c596a49344f012eda2d4efad8a050cc4c19afa97c59045a99cac7827271cb41"
+          "c65e590e09da3275600c2f09b8367793a9aca3db71cc30c58179ec3e87c14c01d5c1f3434f1d87");
+    Bytes ikm3(22, 0x0b);
+    CHECK(HexOf(hsm::HkdfSha256(ikm3, {}, {}, 42).value()) ==
+          "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8");
+}
+
 TEST_CASE("HMAC-SHA256 matches RFC 4231 test case 2", "[hsm]") {
     std::string key = "Jefe", data = "what do ya want for nothing?";
     CHECK(HexOf(hsm::HmacSha256(View(key), View(data))) ==
