@@ -106,6 +106,46 @@ def b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+# The SM2 curve (GB/T 32918.5, as `openssl ecparam -name SM2 -param_enc explicit` prints it), for
+# an ECDH check that does not go through kmsd or OpenSSL's SM2 code (neither `cryptography` nor the
+# openssl CLI derives on SM2 keys).
+SM2_P = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFF
+SM2_A = SM2_P - 3
+SM2_G = (0x32C4AE2C1F1981195F9904466A39C9948FE30BBFF2660BE1715A4589334C74C7,
+         0xBC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0)
+
+
+def sm2_mul(k, point):
+    """k * point on the SM2 curve, affine double-and-add (None is the point at infinity)."""
+    def add(p1, p2):
+        if p1 is None:
+            return p2
+        if p2 is None:
+            return p1
+        (x1, y1), (x2, y2) = p1, p2
+        if x1 == x2 and (y1 + y2) % SM2_P == 0:
+            return None
+        if p1 == p2:
+            lam = (3 * x1 * x1 + SM2_A) * pow(2 * y1, -1, SM2_P)
+        else:
+            lam = (y2 - y1) * pow(x2 - x1, -1, SM2_P)
+        x3 = (lam * lam - x1 - x2) % SM2_P
+        return x3, (lam * (x1 - x3) - y1) % SM2_P
+    out = None
+    while k:
+        if k & 1:
+            out = add(out, point)
+        point = add(point, point)
+        k >>= 1
+    return out
+
+
+def sm2_point(spki_der):
+    """The public point of a DER SPKI of an SM2 key (its last 65 bytes: 04 || X || Y)."""
+    assert spki_der[-65] == 4, spki_der.hex()
+    return int.from_bytes(spki_der[-64:-32], "big"), int.from_bytes(spki_der[-32:], "big")
+
+
 def create_keys(kms, specs):
     """{name: (KeySpec, KeyUsage)} -> {name: KeyMetadata}. One at a time: kmsd generates one
     RSA key at a time and throttles a second (README: compatibility)."""
@@ -297,8 +337,9 @@ class KeySpecTest(AsymmetricTestCase):
 
     def test_sm2_signature_and_encryption_interoperate_with_openssl(self):
         """SM2DSA signatures verify with openssl (SM3, default ID 1234567812345678), an
-        openssl SM2 ciphertext decrypts with SM2PKE, and two SM2 KEY_AGREEMENT keys derive
-        the same ECDH secret from each other's public key."""
+        openssl SM2 ciphertext decrypts with SM2PKE, two SM2 KEY_AGREEMENT keys derive the same
+        ECDH secret from each other's public key, and the secret with a peer key made by openssl
+        is the one computed here on the curve from the peer's private scalar."""
         cn = self.server.client(region="cn-north-1")
         d = self.tmpdir()
         sk = cn.create_key(KeySpec="SM2", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
@@ -336,6 +377,24 @@ class KeySpecTest(AsymmetricTestCase):
         s_ba = cn.derive_shared_secret(KeyId=b, KeyAgreementAlgorithm="ECDH", PublicKey=pub_a)
         self.assertEqual(len(s_ab["SharedSecret"]), 32)
         self.assertEqual(s_ab["SharedSecret"], s_ba["SharedSecret"])
+        # Agreeing with itself proves nothing about ECDH: a peer key made by openssl, and the
+        # secret computed here from its private scalar and the KMS key's public point.
+        p = self.openssl(d, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:SM2",
+                         "-outform", "DER", "-out", "peer.der")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.openssl(d, "pkey", "-inform", "DER", "-in", "peer.der", "-pubout",
+                         "-outform", "DER", "-out", "peer_pub.der")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.openssl(d, "pkey", "-inform", "DER", "-in", "peer.der", "-text", "-noout")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        text = p.stdout.decode()
+        scalar = int("".join(text.split("priv:")[1].split("pub:")[0].split()).replace(":", ""), 16)
+        with open(os.path.join(d, "peer_pub.der"), "rb") as f:
+            peer_pub = f.read()
+        self.assertEqual(sm2_mul(scalar, SM2_G), sm2_point(peer_pub))  # the arithmetic is SM2's
+        out = cn.derive_shared_secret(KeyId=a, KeyAgreementAlgorithm="ECDH", PublicKey=peer_pub)
+        shared = sm2_mul(scalar, sm2_point(pub_a))
+        self.assertEqual(out["SharedSecret"], shared[0].to_bytes(32, "big"))
 
         sym = cn.create_key()["KeyMetadata"]["KeyId"]
         pair = cn.generate_data_key_pair(KeyId=sym, KeyPairSpec="SM2")
@@ -1276,12 +1335,18 @@ class OperationsTest(AsymmetricTestCase):
                 self.kms.generate_data_key_pair_without_plaintext,
                 dict(KeyId=sym, KeyPairSpec="ECC_NIST_P256")),
         }
+        # `signer` made the signature for Verify, so its last use is that Sign: the dry-run
+        # Verify must leave it so.
+        signed = self.kms.get_key_last_usage(KeyId=signer)["KeyLastUsage"]
+        self.assertEqual(signed["Operation"], "Sign")
         for name, (fn, kw) in calls.items():
             with self.subTest(op=name):
-                self.assertKmsError(fn, "DryRunOperationException", DRY_RUN_MSG, status=None,
-                                    DryRun=True, **kw)
+                # HTTP 400, as test_keys.DryRunTest pins it for the symmetric operations.
+                self.assertKmsError(fn, "DryRunOperationException", DRY_RUN_MSG, DryRun=True,
+                                    **kw)
         for kid in (fresh_signer, mac, ka, sym):
             self.assertNotIn("KeyLastUsage", self.kms.get_key_last_usage(KeyId=kid))
+        self.assertEqual(self.kms.get_key_last_usage(KeyId=signer)["KeyLastUsage"], signed)
 
     def test_key_last_usage_records_the_new_operations(self):
         """GetKeyLastUsage names Sign, Verify, GenerateMac, VerifyMac and DeriveSharedSecret,
@@ -1349,10 +1414,16 @@ class OperationsTest(AsymmetricTestCase):
             with self.subTest(op=name):
                 self.assertKmsError(fn, "DisabledException", "%s is disabled." % arn, KeyId=arn,
                                     **kw)
-        self.kms.enable_key(KeyId=signer)
+        for arn in (signer, mac, ka):
+            self.kms.enable_key(KeyId=arn)
         v = self.kms.verify(KeyId=signer, Message=b"m", Signature=sig,
                             SigningAlgorithm="ED25519_SHA_512")
         self.assertTrue(v["SignatureValid"])
+        self.assertEqual(self.kms.get_public_key(KeyId=signer)["KeyId"], signer)
+        self.assertEqual(len(self.kms.generate_mac(KeyId=mac, Message=b"m",
+                                                   MacAlgorithm="HMAC_SHA_256")["Mac"]), 32)
+        self.assertEqual(len(self.kms.derive_shared_secret(
+            KeyId=ka, KeyAgreementAlgorithm="ECDH", PublicKey=peer)["SharedSecret"]), 32)
         self.kms.schedule_key_deletion(KeyId=signer, PendingWindowInDays=7)
         self.assertKmsError(self.kms.sign, "KMSInvalidStateException",
                             "%s is pending deletion." % signer, KeyId=signer, Message=b"m",

@@ -233,6 +233,13 @@ class FixtureSeedTest(unittest.TestCase):
         west = a.client(region="us-west-2").encrypt(KeyId=WEST_ID, Plaintext=b"w")
         self.assertEqual(b.client(region="us-west-2").decrypt(
             CiphertextBlob=west["CiphertextBlob"])["Plaintext"], b"w")
+        self.assertNotEqual(
+            b.client(region="us-west-2").describe_key(KeyId=WEST_ID)["KeyMetadata"][
+                "CurrentKeyMaterialId"],
+            b.client().describe_key(KeyId=SYM_ID)["KeyMetadata"]["CurrentKeyMaterialId"])
+        with self.assertRaises(Exception) as cm:  # no key in us-east-1 has the blob's material
+            b.client().decrypt(CiphertextBlob=west["CiphertextBlob"])
+        self.assertEqual(cm.exception.response["Error"]["Code"], "AccessDeniedException")
         # Restarted, a server still decrypts what it and its twin recorded.
         b.restart()
         self.assertEqual(b.client().decrypt(CiphertextBlob=blob,

@@ -29,7 +29,10 @@ from harness import KmsdServer, KmsdTestCase, b64
 # freed memory sits in a quarantine of up to 256 MB and every byte has shadow memory, so the
 # bound there only catches runaway growth.
 RSS_LIMIT_KB = (200 if harness.kmsd_sanitizer() is None else 768) * 1024
-SERIALIZATION_OR_VALIDATION = ("SerializationException", "ValidationException")
+# What kmsd answers for input that is not well-formed JSON of the member's type (invalid UTF-8, an
+# integer member given a float, string, array or an out-of-range number, too much nesting): always
+# SerializationException, never the ValidationException of a value that parsed.
+SERIALIZATION = ("SerializationException",)
 
 
 def raise_fd_limit(want):
@@ -155,7 +158,7 @@ class HostileCase(KmsdTestCase):
             self.fail("reply is not JSON: %r" % data[:200])
         return status, parsed
 
-    def assertWireError(self, status, parsed, types=SERIALIZATION_OR_VALIDATION):
+    def assertWireError(self, status, parsed, types=SERIALIZATION):
         self.assertEqual(status, 400, parsed)
         self.assertIsInstance(parsed, dict)
         self.assertIn(parsed.get("__type"), types, parsed)
@@ -677,53 +680,51 @@ class HostileJsonTest(HostileCase):
         self.assertServes()
 
     def test_nul_bytes_round_trip_or_are_refused(self):
-        """A NUL inside a string is kept exactly or refused, never cut."""
+        """A NUL inside a string is never cut: kept exactly in Description, tags and the
+        encryption context, ValidationException where the model has a pattern (README,
+        compatibility choices: both outcomes are fixed, so each is asserted)."""
         nul = "a\x00b"
         status, parsed = self.raw_call("CreateKey", json.dumps({"Description": nul}).encode())
-        if status == 200:
-            key = parsed["KeyMetadata"]["KeyId"]
-            self.assertEqual(parsed["KeyMetadata"]["Description"], nul)
-            self.assertEqual(self.kms.describe_key(KeyId=key)["KeyMetadata"]["Description"], nul)
-        else:
-            self.assertWireError(status, parsed, ("ValidationException",))
-            key = self.create_key()["KeyId"]
+        self.assertEqual(status, 200, parsed)
+        key = parsed["KeyMetadata"]["KeyId"]
+        self.assertEqual(parsed["KeyMetadata"]["Description"], nul)
+        self.assertEqual(self.kms.describe_key(KeyId=key)["KeyMetadata"]["Description"], nul)
 
         # Encryption context: exactly the same context decrypts; the cut one does not.
         status, parsed = self.raw_call("Encrypt", json.dumps(
             {"KeyId": key, "Plaintext": b64(b"x"), "EncryptionContext": {"k": nul}}).encode())
-        if status == 200:
-            blob = parsed["CiphertextBlob"]
+        self.assertEqual(status, 200, parsed)
+        blob = parsed["CiphertextBlob"]
+        status, parsed = self.raw_call("Decrypt", json.dumps(
+            {"CiphertextBlob": blob, "EncryptionContext": {"k": nul}}).encode())
+        self.assertEqual(status, 200, parsed)
+        self.assertEqual(base64.b64decode(parsed["Plaintext"]), b"x")
+        for cut in ({"k": "a"}, {"k": "ab"}, {"k": "a\x00"}):
             status, parsed = self.raw_call("Decrypt", json.dumps(
-                {"CiphertextBlob": blob, "EncryptionContext": {"k": nul}}).encode())
-            self.assertEqual(status, 200, parsed)
-            self.assertEqual(base64.b64decode(parsed["Plaintext"]), b"x")
-            for cut in ({"k": "a"}, {"k": "ab"}, {"k": "a\x00"}):
-                status, parsed = self.raw_call("Decrypt", json.dumps(
-                    {"CiphertextBlob": blob, "EncryptionContext": cut}).encode())
-                self.assertEqual(status, 400, parsed)
-                self.assertEqual(parsed["__type"], "InvalidCiphertextException", parsed)
-        else:
-            self.assertWireError(status, parsed, ("ValidationException",))
+                {"CiphertextBlob": blob, "EncryptionContext": cut}).encode())
+            self.assertEqual(status, 400, parsed)
+            self.assertEqual(parsed["__type"], "InvalidCiphertextException", parsed)
         # Same in a key of the context.
         status, parsed = self.raw_call("Encrypt", json.dumps(
             {"KeyId": key, "Plaintext": b64(b"y"), "EncryptionContext": {nul: "v"}}).encode())
-        if status == 200:
-            blob = parsed["CiphertextBlob"]
+        self.assertEqual(status, 200, parsed)
+        blob = parsed["CiphertextBlob"]
+        status, parsed = self.raw_call("Decrypt", json.dumps(
+            {"CiphertextBlob": blob, "EncryptionContext": {nul: "v"}}).encode())
+        self.assertEqual(status, 200, parsed)
+        self.assertEqual(base64.b64decode(parsed["Plaintext"]), b"y")
+        for cut in ({"a": "v"}, {"ab": "v"}):
             status, parsed = self.raw_call("Decrypt", json.dumps(
-                {"CiphertextBlob": blob, "EncryptionContext": {"a": "v"}}).encode())
+                {"CiphertextBlob": blob, "EncryptionContext": cut}).encode())
+            self.assertEqual(status, 400, parsed)
             self.assertEqual(parsed["__type"], "InvalidCiphertextException", parsed)
-        else:
-            self.assertWireError(status, parsed, ("ValidationException",))
 
         # Tags are stored: what comes back is exactly what went in.
         status, parsed = self.raw_call("TagResource", json.dumps(
             {"KeyId": key, "Tags": [{"TagKey": "t", "TagValue": nul}]}).encode())
-        if status == 200:
-            tags = self.kms.list_resource_tags(KeyId=key)["Tags"]
-            self.assertEqual(tags, [{"TagKey": "t", "TagValue": nul}])
-        else:
-            self.assertWireError(status, parsed, ("ValidationException",))
-            self.assertEqual(self.kms.list_resource_tags(KeyId=key)["Tags"], [])
+        self.assertEqual(status, 200, parsed)
+        self.assertEqual(self.kms.list_resource_tags(KeyId=key)["Tags"],
+                         [{"TagKey": "t", "TagValue": nul}])
 
         # Members with a pattern refuse it.
         status, parsed = self.raw_call("CreateAlias", json.dumps(
@@ -735,10 +736,16 @@ class HostileJsonTest(HostileCase):
 
     def test_nul_byte_in_key_id(self):
         key = self.create_key()["KeyId"]
-        for key_id in (key + "\x00", key[:10] + "\x00" + key[10:], "alias/x\x00y"):
+        # KeyId has no pattern in the model (length only): a NUL makes an ID that names no key,
+        # quoted whole in the message, never cut back to the existing key.
+        for key_id, message in ((key + "\x00", "Invalid keyId '%s'" % (key + "\x00")),
+                                (key[:10] + "\x00" + key[10:],
+                                 "Invalid keyId '%s'" % (key[:10] + "\x00" + key[10:])),
+                                ("alias/x\x00y", "Alias arn:aws:kms:us-east-1:111122223333:"
+                                                  "alias/x\x00y is not found.")):
             status, parsed = self.raw_call("DescribeKey", json.dumps({"KeyId": key_id}).encode())
             self.assertEqual(status, 400, parsed)
-            self.assertIn(parsed["__type"], ("NotFoundException", "ValidationException"), parsed)
+            self.assertEqual(parsed, {"__type": "NotFoundException", "message": message})
         self.assertServes()
 
     def test_huge_numbers(self):
@@ -780,20 +787,29 @@ class PathologicalJsonTest(HostileCase):
     def test_30kb_strings_in_members_with_a_pattern(self):
         key = self.create_key()["KeyId"]
         long = "a" * 30000
-        for op, body in (
-                ("CreateAlias", {"AliasName": "alias/" + long, "TargetKeyId": key}),
+        # Each member is over its model length: one violation, the length (the pattern is never
+        # run on it), with the value quoted whole.
+        for op, body, member, value, limit in (
+                ("CreateAlias", {"AliasName": "alias/" + long, "TargetKeyId": key},
+                 "aliasName", "alias/" + long, 256),
                 ("CreateGrant", {"KeyId": key, "GranteePrincipal": long,
-                                 "Operations": ["Decrypt"]}),
+                                 "Operations": ["Decrypt"]}, "granteePrincipal", long, 256),
                 ("CreateGrant", {"KeyId": key, "GranteePrincipal": "arn:aws:iam::111122223333:root",
-                                 "RetiringPrincipal": long, "Operations": ["Decrypt"]}),
+                                 "RetiringPrincipal": long, "Operations": ["Decrypt"]},
+                 "retiringPrincipal", long, 256),
                 ("CreateGrant", {"KeyId": key, "GranteePrincipal": "arn:aws:iam::111122223333:root",
-                                 "Name": long, "Operations": ["Decrypt"]}),
-                ("GetKeyPolicy", {"KeyId": key, "PolicyName": long}),
-                ("DescribeKey", {"KeyId": long}),
+                                 "Name": long, "Operations": ["Decrypt"]}, "name", long, 256),
+                ("GetKeyPolicy", {"KeyId": key, "PolicyName": long}, "policyName", long, 128),
+                ("DescribeKey", {"KeyId": long}, "keyId", long, 2048),
         ):
             status, parsed = self.raw_call(op, json.dumps(body).encode())
-            self.assertWireError(status, parsed, ("ValidationException", "NotFoundException"))
+            self.assertWireError(status, parsed, ("ValidationException",))
+            self.assertEqual(parsed["message"],
+                             "1 validation error detected: Value '%s' at '%s' failed to satisfy "
+                             "constraint: Member must have length less than or equal to %d"
+                             % (value, member, limit), (op, member))
             self.assertServes()
+        self.assertEqual(self.kms.list_grants(KeyId=key)["Grants"], [])
 
     def test_deeply_nested_json(self):
         key = self.create_key()["KeyId"]
@@ -819,12 +835,27 @@ class PathologicalJsonTest(HostileCase):
 
     def test_deeply_nested_policy(self):
         key = self.create_key()["KeyId"]
+        # 16,000 levels fit the 32 KB policy quota, so the document reaches the parser: refused
+        # for its depth, without recursing 16,000 times.
+        policy = '{"Version": "2012-10-17", "Statement": ' + "[" * 16000 + "]" * 16000 + "}"
+        self.assertLess(len(policy), 32768)
+        status, parsed = self.raw_call("PutKeyPolicy", json.dumps(
+            {"KeyId": key, "PolicyName": "default", "Policy": policy}).encode())
+        self.assertEqual(status, 400, parsed)
+        self.assertEqual(parsed, {"__type": "MalformedPolicyDocumentException",
+                                  "message": "The policy document nests arrays and objects deeper "
+                                             "than 32 levels."})
+        self.assertServes()
+        # About 100 KB: within the model's 131072 characters, over the 32 KB policy quota, which
+        # is checked before the document is parsed.
         policy = '{"Version": "2012-10-17", "Statement": ' + "[" * 50000 + "]" * 50000 + "}"
         status, parsed = self.raw_call("PutKeyPolicy", json.dumps(
             {"KeyId": key, "PolicyName": "default", "Policy": policy}).encode())
         self.assertEqual(status, 400, parsed)
-        self.assertIn(parsed["__type"], ("MalformedPolicyDocumentException",
-                                         "ValidationException", "LimitExceededException"), parsed)
+        self.assertEqual(parsed, {"__type": "LimitExceededException",
+                                  "message": "Policy document exceeds the maximum size of 32768 "
+                                             "bytes."})
+        self.assertIn('"Id" : "key-default-1"', self.kms.get_key_policy(KeyId=key)["Policy"])
         self.assertServes()
 
     def test_rss_bounded_after_hostile_json(self):

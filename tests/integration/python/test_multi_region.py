@@ -142,6 +142,16 @@ class MultiRegionTest(KmsdTestCase):
         self.west.create_alias(AliasName="alias/dr", TargetKeyId=kid)
         self.west.tag_resource(KeyId=kid, Tags=[{"TagKey": "only", "TagValue": "west"}])
         self.assertEqual(self.east.list_resource_tags(KeyId=kid)["Tags"], [])
+        east_policy = self.east.get_key_policy(KeyId=kid)["Policy"]
+        self.west.put_key_policy(KeyId=kid, PolicyName="default", Policy=json.dumps({
+            "Version": "2012-10-17", "Statement": [
+                {"Sid": "West only", "Effect": "Allow",
+                 "Principal": {"AWS": "arn:aws:iam::%s:root" % ACCOUNT},
+                 "Action": "kms:*", "Resource": "*"}]}))
+        self.assertEqual(json.loads(self.west.get_key_policy(KeyId=kid)["Policy"])
+                         ["Statement"][0]["Sid"], "West only")
+        self.assertEqual(self.east.get_key_policy(KeyId=kid)["Policy"], east_policy)
+        self.assertNotIn("West only", east_policy)
         self.west.disable_key(KeyId=kid)
         self.assertEqual(self.describe(self.east, kid)["KeyState"], "Enabled")
         blob = self.east.encrypt(KeyId="alias/dr", Plaintext=b"x")["CiphertextBlob"]

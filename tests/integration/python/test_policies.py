@@ -951,8 +951,13 @@ class ConditionKeyTest(StrictPolicyTestCase):
     def test_key_policy_deny_wins_over_identity_deny_in_the_message(self):
         arn = self.create_key(policy(ROOT_A_ALL, deny(DENIED, "kms:Decrypt")))["Arn"]
         blob = self.denied.encrypt(KeyId=arn, Plaintext=b"x")["CiphertextBlob"]
+        # Without KeyId the message names no key and no reason (whichever deny applied)...
         self.assertDenied(self.denied.decrypt, ciphertext_denied(DENIED, "Decrypt"),
                           CiphertextBlob=blob)
+        # ...so the reason is read where the key is named: the key policy's deny, not the
+        # identity policy's (test_identity_policy_explicit_deny has the identity one alone).
+        self.assertDenied(self.denied.decrypt, deny_resource(DENIED, "Decrypt", arn),
+                          CiphertextBlob=blob, KeyId=arn)
 
     def test_numeric_pending_window(self):
         arn = self.create_key(policy(ROOT_A_ALL, deny("*", "kms:ScheduleKeyDeletion", condition={

@@ -111,6 +111,7 @@ class DiskFullTest(unittest.TestCase):
         # Mutations until the disk-full failures show (SQLite may first reuse free pages).
         failures = []
         alias_failed = None
+        aliases_made = set()  # acknowledged on the full disk: they must stay
         for i in range(200):
             desc = "full %d " % i + "x" * 4000
             try:
@@ -126,19 +127,23 @@ class DiskFullTest(unittest.TestCase):
             name = "alias/full-%d" % i
             aerr = error_of(kms.create_alias, AliasName=name,
                             TargetKeyId=next(iter(acked)))
-            if aerr is not None:
+            if aerr is None:
+                aliases_made.add(name)
+            else:
+                self.assertEqual(aerr, ("KMSInternalException", 500), name)
                 alias_failed = name
             if len(failures) >= 3 and alias_failed:
                 break
         self.assertTrue(failures, "the disk never filled up")
+        self.assertIsNotNone(alias_failed, "no CreateAlias failed on the full disk")
         for err in failures:
             self.assertEqual(err, ("KMSInternalException", 500))
-        # No half change: exactly the acknowledged keys, no alias from a failed request.
+        # No half change: exactly the acknowledged keys and aliases, none from a failed request.
         listed = {k["KeyId"] for k in kms.list_keys(Limit=1000)["Keys"]}
         self.assertEqual(listed, set(acked))
-        aliases = {a["AliasName"] for a in kms.list_aliases(Limit=100)["Aliases"]}
-        if alias_failed:
-            self.assertNotIn(alias_failed, aliases)
+        aliases = {a["AliasName"] for a in kms.list_aliases(Limit=100)["Aliases"]
+                   if a["AliasName"].startswith("alias/full-")}
+        self.assertEqual(aliases, aliases_made)
         # Reads and cryptography keep working; the process is alive.
         self.assertIsNone(srv.proc.poll())
         for kid, blob in acked.items():
@@ -161,6 +166,8 @@ class DiskFullTest(unittest.TestCase):
         listed = {k["KeyId"] for k in kms.list_keys(Limit=1000)["Keys"]}
         self.assertEqual(listed, set(acked))
         self.assertEqual(kms.describe_key(KeyId="alias/after")["KeyMetadata"]["KeyId"], kid)
+        self.assertEqual({a["AliasName"] for a in kms.list_aliases(Limit=100)["Aliases"]
+                          if a["AliasName"].startswith("alias/full-")}, aliases_made)
         for kid, blob in acked.items():
             if blob:
                 self.assertEqual(kms.decrypt(CiphertextBlob=blob)["Plaintext"][:1], b"p")
