@@ -253,7 +253,9 @@ TEST_CASE("aliases, tags and policies", "[api]") {
     many += "]";
     CheckError(kms.Call("TagResource", "{\"KeyId\":\"" + id + "\",\"Tags\":" + many + "}"),
                "TagException", "Too many tags");
-    CHECK(kms.Call("ListResourceTags", "{\"KeyId\":\"" + id + "\"}").json["Tags"].empty());
+    auto tags = kms.Call("ListResourceTags", "{\"KeyId\":\"" + id + "\"}");
+    REQUIRE(tags.status == 200);
+    CHECK(tags.json.at("Tags").empty());
 
     auto policy = kms.Call("GetKeyPolicy", "{\"KeyId\":\"" + id + "\",\"PolicyName\":\"default\"}");
     CHECK(

@@ -125,25 +125,37 @@ Bytes Pkcs8Der(EVP_PKEY* key) {
 }  // namespace
 
 TEST_CASE("symmetric material wrapped by OpenSSL imports under every algorithm", "[hsm][import]") {
-    ImportFixture f;
     const Bytes material(32, 0x42);
-    std::string first_id;
+    // The same material seeded into another HSM: what it encrypts, the imported key must
+    // decrypt (so the import kept the very material), and its material ID must be the same.
+    ImportFixture seeded;
+    auto reference = seeded.hsm->ImportKey(kArn, "SYMMETRIC_DEFAULT", material, kKeyId);
+    REQUIRE(reference.ok());
+    seeded.store.blobs[reference->material_id] = reference->sealed;
+    const hsm::KeyRef seeded_ref{kArn, reference->material_id, "SYMMETRIC_DEFAULT"};
+    const Bytes msg{1, 2, 3};
+    auto seeded_blob = seeded.hsm->Encrypt(seeded_ref, msg, {});
+    REQUIRE(seeded_blob.ok());
     for (const char* alg : {"RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "RSA_AES_KEY_WRAP_SHA_1",
                             "RSA_AES_KEY_WRAP_SHA_256"}) {
-        DYNAMIC_SECTION(alg) {
-            auto ref = f.Import("SYMMETRIC_DEFAULT", alg, "RSA_2048", material);
-            REQUIRE(ref.ok());
-            // The same material for the same key gets the same ID whatever wrapped it.
-            if (first_id.empty()) first_id = ref->material_id;
-            CHECK(ref->material_id == first_id);
-            const Bytes msg{1, 2, 3};
-            auto blob = f.hsm->Encrypt(*ref, msg, {});
-            REQUIRE(blob.ok());
-            auto plain = f.hsm->Decrypt(*ref, *blob, {});
-            REQUIRE(plain.ok());
-            CHECK(Bytes(plain->begin(), plain->end()) == msg);
-        }
+        INFO(alg);
+        ImportFixture f;
+        auto ref = f.Import("SYMMETRIC_DEFAULT", alg, "RSA_2048", material);
+        REQUIRE(ref.ok());
+        CHECK(ref->material_id == reference->material_id);
+        auto plain = f.hsm->Decrypt(*ref, *seeded_blob, {});
+        REQUIRE(plain.ok());
+        CHECK(Bytes(plain->begin(), plain->end()) == msg);
     }
+    // Other material under the same key would not decrypt it.
+    ImportFixture other;
+    auto wrong =
+        other.Import("SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_256", "RSA_2048", Bytes(32, 0x43));
+    REQUIRE(wrong.ok());
+    CHECK(wrong->material_id != reference->material_id);
+    const hsm::KeyRef forced{kArn, reference->material_id, "SYMMETRIC_DEFAULT"};
+    other.store.blobs[reference->material_id] = other.store.blobs[wrong->material_id];
+    CHECK_FALSE(other.hsm->Decrypt(forced, *seeded_blob, {}).ok());
 }
 
 TEST_CASE("HMAC material gives OpenSSL's HMAC", "[hsm][import]") {

@@ -340,6 +340,7 @@ TEST_CASE("route table: cryptographic routes accept only enabled keys of their u
         INFO(e.op);
         const Route* r = api::FindRoute(e.op);
         REQUIRE(r);
+        REQUIRE_FALSE(KeysOf(*r).empty());
         for (const KeyDecl* k : KeysOf(*r)) {
             CHECK(k->states == api::KeyStates::kEnabled);
             CHECK(k->kinds.usages == e.usages);

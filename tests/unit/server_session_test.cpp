@@ -323,15 +323,20 @@ TEST_CASE("heads and bodies over their limits are refused and the connection clo
 
 TEST_CASE("a request that does not arrive in time is cut off", "[server]") {
     auto r = StartServer([](kmsd::Options& o) { o.server.request_timeout_seconds = 1; });
+    // Cut off, but not before the second of the timeout has passed.
+    const auto started = std::chrono::steady_clock::now();
+    const auto waited = [&] { return std::chrono::steady_clock::now() - started; };
     SECTION("a head that never ends") {
         Client c(r.server->port());
         REQUIRE(c.Send("POST / HTTP/1.1\r\nHost: x\r\n"));
         CHECK(c.Closed());
+        CHECK(waited() >= 900ms);
     }
     SECTION("a body that never comes") {
         Client c(r.server->port());
         REQUIRE(c.Send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{"));
         CHECK(c.Closed());
+        CHECK(waited() >= 900ms);
     }
     SECTION("a trickled head, a byte every 200 ms") {
         Client c(r.server->port());
@@ -349,6 +354,7 @@ TEST_CASE("a request that does not arrive in time is cut off", "[server]") {
             }
         }
         CHECK(cut);
+        CHECK(waited() >= 900ms);
     }
     SECTION("an idle keep-alive connection") {
         Client c(r.server->port());
@@ -357,6 +363,7 @@ TEST_CASE("a request that does not arrive in time is cut off", "[server]") {
         REQUIRE(reply);
         CHECK(reply->result_int() == 200);
         CHECK(c.Closed());
+        CHECK(waited() >= 900ms);
     }
     CHECK(WaitUntil([&] { return r.server->connections() == 0; }));
 }
