@@ -107,8 +107,12 @@ Result<Json> GetKeyRotationStatus(OpContext& ctx, const Request& /*req*/) {
         if (auto primary =
                 ctx.services.catalog.FindKey({key->account, key->primary_region, key->key_id}))
             source = primary;
-    out["KeyRotationEnabled"] = source->rotation_enabled;
-    if (source->rotation_enabled) {
+    // AWS: "While a KMS key is pending deletion, its key rotation status is false"; cancelling
+    // the deletion brings the status back (rotation_enabled is kept for that).
+    const bool enabled =
+        source->rotation_enabled && !key->pending_deletion() && !source->pending_deletion();
+    out["KeyRotationEnabled"] = enabled;
+    if (enabled) {
         out["RotationPeriodInDays"] = source->rotation_period_days;
         if (source->next_rotation_date) out["NextRotationDate"] = *source->next_rotation_date;
     }

@@ -128,6 +128,26 @@ class RotationTest(ClockMixin, KmsdTestCase):
         self.assertFalse(status["KeyRotationEnabled"])
         self.assertNotIn("NextRotationDate", status)
 
+    def test_rotation_status_while_disabled_and_pending_deletion(self):
+        """AWS: disabling a key leaves its rotation status alone; while it is pending deletion
+        the status is false, and cancelling the deletion brings the original status back."""
+        kid = self.create_key()["KeyId"]
+        self.kms.enable_key_rotation(KeyId=kid, RotationPeriodInDays=180)
+        self.kms.disable_key(KeyId=kid)
+        status = self.kms.get_key_rotation_status(KeyId=kid)
+        self.assertTrue(status["KeyRotationEnabled"])
+        self.assertEqual(status["RotationPeriodInDays"], 180)
+        self.kms.schedule_key_deletion(KeyId=kid, PendingWindowInDays=7)
+        status = self.kms.get_key_rotation_status(KeyId=kid)
+        self.assertFalse(status["KeyRotationEnabled"])
+        self.assertNotIn("NextRotationDate", status)
+        self.assertNotIn("RotationPeriodInDays", status)
+        self.kms.cancel_key_deletion(KeyId=kid)
+        status = self.kms.get_key_rotation_status(KeyId=kid)
+        self.assertTrue(status["KeyRotationEnabled"])
+        self.assertEqual(status["RotationPeriodInDays"], 180)
+        self.assertIn("NextRotationDate", status)
+
 
 class DeletionTest(ClockMixin, KmsdTestCase):
     def test_key_deleted_after_seven_days(self):
