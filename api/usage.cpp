@@ -20,7 +20,7 @@ std::string EventIdFor(const std::string& request_id) {
 }  // namespace
 
 UsageTracker::Shard& UsageTracker::ShardOf(const storage::ScopedName& key) const {
-    return shards_[std::hash<std::string>{}(key.name) % shards_.size()];
+    return shards_[storage::ScopedNameHash{}(key) % shards_.size()];
 }
 
 void UsageTracker::Record(const storage::ScopedName& key, const char* operation, double timestamp,

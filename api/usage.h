@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "storage/catalog.h"
@@ -37,7 +38,7 @@ private:
     };
     struct Shard {
         mutable std::mutex mu;
-        std::map<storage::ScopedName, Entry> entries;
+        std::unordered_map<storage::ScopedName, Entry, storage::ScopedNameHash> entries;
         std::vector<storage::ScopedName> dirty;  // the entries with dirty set, once each
     };
     Shard& ShardOf(const storage::ScopedName& key) const;

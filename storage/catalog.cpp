@@ -150,6 +150,7 @@ Status Catalog::Load() {
         if (rec->materials.empty() && rec->origin != "EXTERNAL")
             keys_without_material_.push_back(rec->arn);
         keys_[name] = rec;
+        key_index_[name] = rec;
         if (rec->multi_region) mrk_sets_[{rec->account, rec->key_id}].insert(rec->region);
     }
     std::map<std::string, std::shared_ptr<GrantRecord>> loaded;
@@ -188,8 +189,8 @@ Status Catalog::Load() {
 
 KeyPtr Catalog::FindKey(const ScopedName& key) const {
     std::shared_lock lock(mu_);
-    auto it = keys_.find(key);
-    return it == keys_.end() ? nullptr : it->second;
+    auto it = key_index_.find(key);
+    return it == key_index_.end() ? nullptr : it->second;
 }
 
 AliasPtr Catalog::FindAlias(const ScopedName& alias) const {
@@ -325,7 +326,7 @@ std::vector<KeyPtr> Catalog::MultiRegionMembers(const std::string& account,
     auto it = mrk_sets_.find({account, key_id});
     if (it == mrk_sets_.end()) return out;
     for (const auto& region : it->second)
-        if (auto k = keys_.find({account, region, key_id}); k != keys_.end())
+        if (auto k = key_index_.find({account, region, key_id}); k != key_index_.end())
             out.push_back(k->second);
     return out;
 }
@@ -519,7 +520,7 @@ Status Catalog::WriteSql(const Change& c) {
     }
     for (const auto& u : c.put_usage) {
         // A flush may race with a deletion; usage of a key that is gone is dropped.
-        if (keys_.find(u.key) == keys_.end()) continue;
+        if (!key_index_.contains(u.key)) continue;
         Statement s(*db_,
                     "INSERT INTO key_last_usage (account, region, key_id, operation, timestamp, "
                     "event_id, request_id) VALUES (?1,?2,?3,?4,?5,?6,?7) ON CONFLICT (account, "
@@ -550,6 +551,7 @@ void Catalog::Publish(const Change& c) {
                 mrk_sets_.erase(set);
         }
         keys_.erase(it);
+        key_index_.erase(k);
         // Grants and aliases cascade with the key in SQL; mirror that here.
         if (auto g = grants_.find(k); g != grants_.end()) {
             for (const auto& [grantee, list] : g->second)
@@ -568,6 +570,7 @@ void Catalog::Publish(const Change& c) {
     }
     for (const auto& k : c.put_keys) {
         keys_[k->scoped()] = k;
+        key_index_[k->scoped()] = k;
         if (k->multi_region) mrk_sets_[{k->account, k->key_id}].insert(k->region);
     }
     for (const auto& m : c.put_materials) {
@@ -607,6 +610,7 @@ Status Catalog::Reset(const std::vector<std::string>& meta_to_clear) {
     }
     std::unique_lock map_lock(mu_);
     keys_.clear();
+    key_index_.clear();
     aliases_.clear();
     material_owner_.clear();
     mrk_sets_.clear();

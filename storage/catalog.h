@@ -123,8 +123,9 @@ private:
     mutable std::mutex writer_mu_;  // guards db_ and serialises writers
     std::unique_ptr<Db> db_;
 
-    mutable std::shared_mutex mu_;  // guards the maps below
-    std::map<ScopedName, KeyPtr> keys_;
+    mutable std::shared_mutex mu_;       // guards the maps below
+    std::map<ScopedName, KeyPtr> keys_;  // in order, for ListKeys' pages
+    std::unordered_map<ScopedName, KeyPtr, ScopedNameHash> key_index_;  // the same, for lookups
     std::map<ScopedName, AliasPtr> aliases_;
     // Material ID → the keys holding it (one, or each member of a multi-Region key).
     std::unordered_map<std::string, std::vector<ScopedName>> material_owner_;

@@ -2,8 +2,11 @@
 // new record and swaps the shared_ptr, so readers on the hot path never lock while using one.
 #pragma once
 
+#include <atomic>
 #include <compare>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -22,12 +25,41 @@ enum class KeyState {
 const char* KeyStateName(KeyState s);
 std::optional<KeyState> ParseKeyState(const std::string& s);
 
+// A value derived from an immutable record and kept with it: the parsed key policy, which the
+// authorizer sets on first use (type-erased, as storage does not know its type). A copy starts
+// empty: a copy is the start of a changed record. Thread-safe.
+class RecordMemo {
+public:
+    RecordMemo() = default;
+    RecordMemo(const RecordMemo&) noexcept {}
+    RecordMemo& operator=(const RecordMemo&) noexcept {
+        value_.store(nullptr);
+        return *this;
+    }
+    std::shared_ptr<const void> Get() const { return value_.load(std::memory_order_acquire); }
+    void Set(std::shared_ptr<const void> v) const {
+        value_.store(std::move(v), std::memory_order_release);
+    }
+
+private:
+    mutable std::atomic<std::shared_ptr<const void>> value_;
+};
+
 // (account, region, name): the identity of a key or an alias.
 struct ScopedName {
     std::string account;
     std::string region;
     std::string name;
     auto operator<=>(const ScopedName&) const = default;
+};
+
+// For hash maps of keys and aliases: an ordered map compares the account and Region (equal in
+// nearly every comparison) at every node of a lookup.
+struct ScopedNameHash {
+    std::size_t operator()(const ScopedName& n) const noexcept {
+        const std::hash<std::string> h;
+        return h(n.name) ^ (h(n.region) * 31) ^ (h(n.account) * 1000003);
+    }
 };
 
 struct MaterialRecord {
@@ -63,7 +95,8 @@ struct KeyRecord {
     std::string origin = "AWS_KMS";
     std::optional<double> deletion_date;
     int pending_window_days = 0;
-    std::string policy;  // as the caller gave it (or the default), re-formatted on output
+    std::string policy;        // as the caller gave it (or the default), re-formatted on output
+    RecordMemo parsed_policy;  // api::authz::PolicyCache's parse of `policy`
     Tags tags;
     std::vector<MaterialRecord> materials;  // oldest first; the last one is current
     bool rotation_enabled = false;

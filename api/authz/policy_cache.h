@@ -1,12 +1,11 @@
-// Parsed key policies: a key's policy is parsed once, not on every request. Entries are found
-// by the address of the (immutable) key record and checked against its policy text, so a
-// changed policy or a reused address is simply a miss; the cache is emptied when it grows past
-// a bound, which only costs re-parsing. Thread-safe.
+// Parsed key policies: a key's policy is parsed once, not on every request. The parse is kept
+// on the (immutable) key record itself, so finding it costs one atomic load whatever the number
+// of keys; records with the same policy text (every key with the default policy of its
+// account) share one parse. Thread-safe.
 #pragma once
 
 #include <memory>
 #include <mutex>
-#include <shared_mutex>
 #include <string>
 #include <unordered_map>
 
@@ -19,28 +18,38 @@ class PolicyCache {
 public:
     // The parsed policy of `key`, or null if it does not parse (stored policies always do).
     std::shared_ptr<const Policy> Get(const storage::KeyRecord& key) {
-        {
-            std::shared_lock lock(mu_);
-            auto it = cache_.find(&key);
-            if (it != cache_.end() && it->second.text == key.policy) return it->second.policy;
-        }
-        auto parsed = Policy::Parse(key.policy, /*require_principal=*/true);
-        if (!parsed.ok()) return nullptr;
-        auto policy = std::make_shared<const Policy>(std::move(*parsed));
-        std::unique_lock lock(mu_);
-        if (cache_.size() >= kMaxEntries) cache_.clear();
-        cache_[&key] = {key.policy, policy};
+        if (auto memo = key.parsed_policy.Get())
+            return std::static_pointer_cast<const Policy>(memo);
+        auto policy = Shared(key.policy);
+        if (policy) key.parsed_policy.Set(policy);
         return policy;
     }
 
 private:
-    struct Entry {
-        std::string text;
-        std::shared_ptr<const Policy> policy;
-    };
-    static constexpr std::size_t kMaxEntries = 16384;
-    std::shared_mutex mu_;
-    std::unordered_map<const storage::KeyRecord*, Entry> cache_;
+    // The one parse of `text` that records share while any of them lives.
+    std::shared_ptr<const Policy> Shared(const std::string& text) {
+        std::lock_guard lock(mu_);
+        auto& slot = by_text_[text];
+        if (auto live = slot.lock()) return live;
+        auto parsed = Policy::Parse(text, /*require_principal=*/true);
+        if (!parsed.ok()) {
+            by_text_.erase(text);
+            return nullptr;
+        }
+        auto policy = std::make_shared<const Policy>(std::move(*parsed));
+        slot = policy;
+        // Texts no record uses any more are dropped now and then (the table never holds more
+        // than twice the live ones).
+        if (by_text_.size() >= 2 * live_after_prune_ + 64) {
+            std::erase_if(by_text_, [](const auto& e) { return e.second.expired(); });
+            live_after_prune_ = by_text_.size();
+        }
+        return policy;
+    }
+
+    std::mutex mu_;
+    std::unordered_map<std::string, std::weak_ptr<const Policy>> by_text_;
+    std::size_t live_after_prune_ = 0;
 };
 
 }  // namespace kmsd::api::authz
