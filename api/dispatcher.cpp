@@ -214,7 +214,7 @@ Response Dispatcher::Dispatch(const Caller& caller, std::string_view target,
         if (result.ok()) {
             Response out;
             if (!result->is_null())
-                out.body = result->dump(-1, ' ', false, Json::error_handler_t::replace);
+                out.body = Serialize(*result);
             return out;
         }
         failure = result.status();

@@ -99,7 +99,7 @@ WireError ToWire(const Status& status) {
         body["message"] = Str(status.message());
     // Messages may quote what a client sent; bytes that are not UTF-8 become U+FFFD instead of
     // failing the reply.
-    out.body = body.dump(-1, ' ', false, Json::error_handler_t::replace);
+    out.body = Serialize(body);
     return out;
 }
 

@@ -42,4 +42,64 @@ Result<Json> ParseRequestBody(std::string_view body) {
     return j;
 }
 
+namespace {
+
+bool Plain(const SecureString& s) {
+    for (const char c : s)
+        if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') return false;
+    return true;
+}
+
+void AppendString(const SecureString& s, SecureString& out) {
+    if (!Plain(s)) {
+        out += Json(s).dump(-1, ' ', false, Json::error_handler_t::replace);
+        return;
+    }
+    out.push_back('"');
+    out.append(s);
+    out.push_back('"');
+}
+
+void AppendJson(const Json& j, SecureString& out) {
+    switch (j.type()) {
+        case Json::value_t::string:
+            return AppendString(j.get_ref<const SecureString&>(), out);
+        case Json::value_t::object: {
+            out.push_back('{');
+            bool first = true;
+            for (const auto& [key, value] : j.items()) {
+                if (!first) out.push_back(',');
+                first = false;
+                AppendString(key, out);
+                out.push_back(':');
+                AppendJson(value, out);
+            }
+            out.push_back('}');
+            return;
+        }
+        case Json::value_t::array: {
+            out.push_back('[');
+            bool first = true;
+            for (const auto& value : j) {
+                if (!first) out.push_back(',');
+                first = false;
+                AppendJson(value, out);
+            }
+            out.push_back(']');
+            return;
+        }
+        default:  // numbers, booleans, null: nlohmann's formatting, exactly
+            out += j.dump(-1, ' ', false, Json::error_handler_t::replace);
+    }
+}
+
+}  // namespace
+
+SecureString Serialize(const Json& j) {
+    SecureString out;
+    out.reserve(1024);
+    AppendJson(j, out);
+    return out;
+}
+
 }  // namespace kmsd::api

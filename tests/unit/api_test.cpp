@@ -399,3 +399,43 @@ TEST_CASE("nesting limit scanner", "[api]") {
     CHECK(JsonNestingWithin(std::string(kMaxJsonDepth, '[')));
     CHECK_FALSE(JsonNestingWithin(std::string(kMaxJsonDepth + 1, '[')));
 }
+
+TEST_CASE("Serialize writes exactly what nlohmann's dump writes", "[api]") {
+    using kmsd::api::Json;
+    const auto dump = [](const Json& j) {
+        const auto s = j.dump(-1, ' ', false, Json::error_handler_t::replace);
+        return std::string(s.data(), s.size());
+    };
+    const auto serialize = [](const Json& j) {
+        const auto s = kmsd::api::Serialize(j);
+        return std::string(s.data(), s.size());
+    };
+    std::vector<Json> docs = {
+        Json(),
+        Json(true),
+        Json(false),
+        Json(0),
+        Json(-17),
+        Json(18446744073709551615ULL),
+        Json(1732924800.123),
+        Json(1732924800.0),
+        Json(0.1),
+        Json(1e300),
+        Json(-2.5e-7),
+        Json::object(),
+        Json::array(),
+        Json::parse(
+            R"({"KeyId":"arn:aws:kms:us-east-1:111122223333:key/x","Plaintext":"QUJD+/="})"),
+        Json::parse(
+            R"({"b":[1,2,{"c":null,"a":[]}],"a":{"z":"\"quoted\" \\ back","y":"tab\there"}})"),
+        Json::parse(R"(["caf\u00e9","\u0001\u001f\u007f","emoji \ud83d\ude00","<&>'"])"),
+    };
+    // Bytes that are not UTF-8 are replaced, as the error handler says.
+    Json bad = Json::object();
+    bad["k\xff"] = kmsd::SecureString("v\xc3\x28 \x80");
+    docs.push_back(bad);
+    for (const auto& j : docs) {
+        INFO(dump(j));
+        CHECK(serialize(j) == dump(j));
+    }
+}
