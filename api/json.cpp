@@ -1,5 +1,10 @@
 #include "api/json.h"
 
+#include <openssl/crypto.h>
+#include <simdjson.h>
+
+#include <cstring>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -7,12 +12,126 @@
 
 namespace kmsd::api {
 
-Result<Json> ParseRequestBody(std::string_view body) {
-    // Checked before parsing: everything that walks the value afterwards (validation, dump(),
-    // the destructor) may then recurse without a client choosing how deep.
-    if (!JsonNestingWithin(body))
-        return Error(ErrorCode::kSerialization,
-                     "JSON nesting exceeds the maximum depth of " + std::to_string(kMaxJsonDepth));
+namespace {
+
+constexpr char kDuplicateMember[] = "Duplicate member in JSON object";
+constexpr char kMalformed[] = "Malformed JSON request body";
+
+// The bodies the fast path takes: every hot request is far smaller. A thread's simdjson buffers
+// are sized for this once (about 30 KB), so one large request cannot leave them grown.
+constexpr std::size_t kFastParseMax = 8192;
+
+// A thread's simdjson parser and the padded copy of the body it reads (simdjson reads up to 64
+// bytes past the end). Both may hold plaintext: they are wiped after every parse.
+class FastParser {
+public:
+    FastParser() : input_(kFastParseMax + simdjson::SIMDJSON_PADDING) {
+        ready_ = parser_.allocate(kFastParseMax) == simdjson::SUCCESS;
+    }
+    ~FastParser() { OPENSSL_cleanse(input_.data(), input_.size()); }
+
+    bool ready() const { return ready_; }
+
+    // Parses `body` and hands the root to `use`, then wipes the copy and the unescaped strings.
+    template <typename Use>
+    auto Parse(std::string_view body, Use&& use) {
+        std::memcpy(input_.data(), body.data(), body.size());
+        std::memset(input_.data() + body.size(), 0, simdjson::SIMDJSON_PADDING);
+        simdjson::dom::element root;
+        const auto error = parser_.parse(input_.data(), body.size(), false).get(root);
+        auto result = use(error, root);
+        OPENSSL_cleanse(input_.data(), body.size());
+        // simdjson writes each string as a 4-byte length, the bytes and a NUL: never more than
+        // 5/3 of the input plus its padding, which is how document::allocate sizes the buffer.
+        OPENSSL_cleanse(parser_.doc.string_buf.get(), 5 * body.size() / 3 + simdjson::SIMDJSON_PADDING);
+        return result;
+    }
+
+private:
+    simdjson::dom::parser parser_{kFastParseMax};
+    std::vector<char> input_;
+    bool ready_ = false;
+};
+
+enum class Built { kOk, kDuplicate };
+
+// Builds the request's Json from simdjson's document. Recursive, but over a document whose
+// depth JsonNestingWithin has already bounded.
+Built Build(simdjson::dom::element e, Json& out) {
+    using simdjson::dom::element_type;
+    switch (e.type()) {
+        case element_type::OBJECT: {
+            out = Json::object();
+            auto& members = out.get_ref<Json::object_t&>();
+            // Held by value: value_unsafe() refers into the simdjson_result temporary, which a
+            // range-for over it would outlive.
+            const simdjson::dom::object object = e.get_object().value_unsafe();
+            for (const auto field : object) {
+                Json value;
+                if (Build(field.value, value) == Built::kDuplicate) return Built::kDuplicate;
+                if (!members.emplace(ToSecure(field.key), std::move(value)).second)
+                    return Built::kDuplicate;
+            }
+            return Built::kOk;
+        }
+        case element_type::ARRAY: {
+            out = Json::array();
+            auto& items = out.get_ref<Json::array_t&>();
+            const simdjson::dom::array array = e.get_array().value_unsafe();
+            for (const auto item : array) {
+                items.emplace_back();
+                if (Build(item, items.back()) == Built::kDuplicate) return Built::kDuplicate;
+            }
+            return Built::kOk;
+        }
+        case element_type::STRING:
+            out = ToSecure(e.get_string().value_unsafe());
+            return Built::kOk;
+        case element_type::INT64: {
+            // nlohmann keeps a literal without a minus sign unsigned. ("-0" comes back 0 and
+            // unsigned here, signed there: the same integer to every reader.)
+            const std::int64_t v = e.get_int64().value_unsafe();
+            if (v >= 0)
+                out = static_cast<std::uint64_t>(v);
+            else
+                out = v;
+            return Built::kOk;
+        }
+        case element_type::UINT64:
+            out = e.get_uint64().value_unsafe();
+            return Built::kOk;
+        case element_type::DOUBLE:
+            out = e.get_double().value_unsafe();
+            return Built::kOk;
+        case element_type::BOOL:
+            out = e.get_bool().value_unsafe();
+            return Built::kOk;
+        case element_type::NULL_VALUE:
+            out = nullptr;
+            return Built::kOk;
+    }
+    return Built::kOk;
+}
+
+}  // namespace
+
+std::optional<Result<Json>> ParseRequestBodyFast(std::string_view body) {
+    if (body.size() > kFastParseMax) return std::nullopt;
+    thread_local FastParser fast;
+    if (!fast.ready()) return std::nullopt;
+    return fast.Parse(body, [](simdjson::error_code error,
+                               simdjson::dom::element root) -> std::optional<Result<Json>> {
+        if (error != simdjson::SUCCESS) return std::nullopt;
+        if (root.type() != simdjson::dom::element_type::OBJECT)
+            return Result<Json>(Error(ErrorCode::kSerialization, kMalformed));
+        Json j;
+        if (Build(root, j) == Built::kDuplicate)
+            return Result<Json>(Error(ErrorCode::kSerialization, kDuplicateMember));
+        return Result<Json>(std::move(j));
+    });
+}
+
+Result<Json> ParseRequestBodySlow(std::string_view body) {
     // One set of member names per open object: a repeated name is a SerializationException,
     // where nlohmann alone would silently keep the last value.
     std::vector<std::set<SecureString>> open;
@@ -37,9 +156,18 @@ Result<Json> ParseRequestBody(std::string_view body) {
     };
     Json j = Json::parse(body.begin(), body.end(), callback, /*allow_exceptions=*/false);
     if (j.is_discarded() || duplicate || !j.is_object())
-        return Error(ErrorCode::kSerialization,
-                     duplicate ? "Duplicate member in JSON object" : "Malformed JSON request body");
+        return Error(ErrorCode::kSerialization, duplicate ? kDuplicateMember : kMalformed);
     return j;
+}
+
+Result<Json> ParseRequestBody(std::string_view body) {
+    // Checked before parsing: everything that walks the value afterwards (validation, dump(),
+    // the destructor, Build above) may then recurse without a client choosing how deep.
+    if (!JsonNestingWithin(body))
+        return Error(ErrorCode::kSerialization,
+                     "JSON nesting exceeds the maximum depth of " + std::to_string(kMaxJsonDepth));
+    if (auto fast = ParseRequestBodyFast(body)) return std::move(*fast);
+    return ParseRequestBodySlow(body);
 }
 
 namespace {

@@ -23,14 +23,9 @@ bool StartsWithAwsPrefix(const std::string& key) {
 }
 }  // namespace
 
-Json BlobJson(ByteView bytes) { return Json(ToSecure(Base64Encode(bytes))); }
+Json BlobJson(ByteView bytes) { return Json(Base64EncodeSecure(bytes)); }
 
-Json SecretJson(const SecureBytes& bytes) {
-    std::string encoded = Base64Encode(bytes);
-    Json out(ToSecure(encoded));
-    SecureWipe(encoded.data(), encoded.size());
-    return out;
-}
+Json SecretJson(const SecureBytes& bytes) { return Json(Base64EncodeSecure(bytes)); }
 
 double Timestamp(double seconds) { return std::floor(seconds * 1000.0) / 1000.0; }
 

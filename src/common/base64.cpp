@@ -15,54 +15,65 @@ constexpr std::array<int, 256> MakeReverse() {
 }
 constexpr std::array<int, 256> kReverse = MakeReverse();
 
-}  // namespace
+std::size_t EncodedSize(std::size_t n) { return (n + 2) / 3 * 4; }
 
-std::string Base64Encode(ByteView data) {
-    std::string out;
-    out.reserve((data.size() + 2) / 3 * 4);
+// Writes EncodedSize(data.size()) characters at `out`. The output is sized once and written
+// through a pointer: appending character by character cost four capacity checks per quantum.
+void EncodeInto(ByteView data, char* out) {
     std::size_t i = 0;
     for (; i + 2 < data.size(); i += 3) {
-        unsigned v = (data[i] << 16) | (data[i + 1] << 8) | data[i + 2];
-        out.push_back(kAlphabet[(v >> 18) & 63]);
-        out.push_back(kAlphabet[(v >> 12) & 63]);
-        out.push_back(kAlphabet[(v >> 6) & 63]);
-        out.push_back(kAlphabet[v & 63]);
+        const unsigned v = (data[i] << 16) | (data[i + 1] << 8) | data[i + 2];
+        *out++ = kAlphabet[(v >> 18) & 63];
+        *out++ = kAlphabet[(v >> 12) & 63];
+        *out++ = kAlphabet[(v >> 6) & 63];
+        *out++ = kAlphabet[v & 63];
     }
     if (i < data.size()) {
         unsigned v = data[i] << 16;
         if (i + 1 < data.size()) v |= data[i + 1] << 8;
-        out.push_back(kAlphabet[(v >> 18) & 63]);
-        out.push_back(kAlphabet[(v >> 12) & 63]);
-        out.push_back(i + 1 < data.size() ? kAlphabet[(v >> 6) & 63] : '=');
-        out.push_back('=');
+        *out++ = kAlphabet[(v >> 18) & 63];
+        *out++ = kAlphabet[(v >> 12) & 63];
+        *out++ = i + 1 < data.size() ? kAlphabet[(v >> 6) & 63] : '=';
+        *out = '=';
     }
+}
+
+}  // namespace
+
+std::string Base64Encode(ByteView data) {
+    std::string out(EncodedSize(data.size()), '\0');
+    EncodeInto(data, out.data());
+    return out;
+}
+
+SecureString Base64EncodeSecure(ByteView data) {
+    SecureString out(EncodedSize(data.size()), '\0');
+    EncodeInto(data, out.data());
     return out;
 }
 
 std::optional<SecureBytes> Base64Decode(std::string_view text) {
     if (text.size() % 4 != 0) return std::nullopt;
-    SecureBytes out;
-    out.reserve(text.size() / 4 * 3);
+    std::size_t pad = 0;
+    if (!text.empty() && text.back() == '=') pad = text[text.size() - 2] == '=' ? 2 : 1;
+    SecureBytes out(text.size() / 4 * 3 - pad);
+    std::uint8_t* o = out.data();
     for (std::size_t i = 0; i < text.size(); i += 4) {
+        const bool last = i + 4 == text.size();
         int v[4];
-        int pad = 0;
         for (int j = 0; j < 4; ++j) {
-            char c = text[i + j];
-            if (c == '=') {
-                // Padding only in the last quantum, only in the last two places.
-                if (i + 4 != text.size() || j < 2) return std::nullopt;
-                ++pad;
+            // Padding only in the last quantum, only in its last `pad` places.
+            if (last && j >= 4 - static_cast<int>(pad)) {
                 v[j] = 0;
-            } else {
-                if (pad > 0) return std::nullopt;
-                v[j] = kReverse[static_cast<unsigned char>(c)];
-                if (v[j] < 0) return std::nullopt;
+                continue;
             }
+            v[j] = kReverse[static_cast<unsigned char>(text[i + j])];
+            if (v[j] < 0) return std::nullopt;
         }
-        unsigned n = (v[0] << 18) | (v[1] << 12) | (v[2] << 6) | v[3];
-        out.push_back(static_cast<std::uint8_t>(n >> 16));
-        if (pad < 2) out.push_back(static_cast<std::uint8_t>(n >> 8));
-        if (pad < 1) out.push_back(static_cast<std::uint8_t>(n));
+        const unsigned n = (v[0] << 18) | (v[1] << 12) | (v[2] << 6) | v[3];
+        *o++ = static_cast<std::uint8_t>(n >> 16);
+        if (!last || pad < 2) *o++ = static_cast<std::uint8_t>(n >> 8);
+        if (!last || pad < 1) *o++ = static_cast<std::uint8_t>(n);
     }
     return out;
 }

@@ -10,6 +10,9 @@
 namespace kmsd {
 
 std::string Base64Encode(ByteView data);
+// The same, into a string that is wiped when freed (for plaintext and data keys, and for JSON
+// values, which are cleansing strings).
+SecureString Base64EncodeSecure(ByteView data);
 // Returns nullopt if `text` is not valid base64. The output is wiped on free (it may be plaintext).
 std::optional<SecureBytes> Base64Decode(std::string_view text);
 

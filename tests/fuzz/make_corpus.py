@@ -285,6 +285,21 @@ Aliases:
 """
 
 
+# Bodies where the parsers could part: numbers at the edges of 64 bits and of double, escapes,
+# a BOM, duplicates, non-objects, trailing bytes.
+JSON_EDGES = {
+    "numbers": '{"a":-0,"b":0,"c":-0.0,"d":18446744073709551615,"e":18446744073709551616,'
+               '"f":-9223372036854775808,"g":-9223372036854775809,"h":1e308,"i":1e-400,'
+               '"j":2.2250738585072011e-308,"k":1E+2,"l":[1.5,-2,3e0]}',
+    "escapes": '{"a":"\\u0000\\ud83d\\ude00\\n\\"\\/","b\\u00e9":"\u00e9\u4e2d"}',
+    "bom": '\ufeff{"KeyId":"k"}',
+    "duplicate": '{"a":1,"b":{"c":1,"c":2}}',
+    "array": '[{"a":1}]',
+    "trailing": '{"a":1} x',
+    "nested": '{"a":{"b":{"c":[[{"d":null,"e":true,"f":false}]]}}}',
+}
+
+
 def write(path, text):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "wb") as f:
@@ -298,6 +313,11 @@ def main():
     for op, bodies in reqs.items():
         for i, body in enumerate(bodies):
             write("%s/http/%s-%d" % (out, op, i), http_request(op, body))
+            # fuzz_json compares the two body parsers: every request body is a seed.
+            write("%s/json/%s-%d" % (out, op, i),
+                  body if isinstance(body, str) else json.dumps(body, separators=(",", ":")))
+    for name, text in JSON_EDGES.items():
+        write("%s/json/edge-%s" % (out, name), text)
     # Sequences: state changes followed by the requests they affect.
     seqs = {
         "alias-lifecycle": [("CreateAlias", {"AliasName": "alias/x", "TargetKeyId": KEY}),

@@ -2,6 +2,8 @@
 #include "hsm/hsm.h"
 
 #include <algorithm>
+#include <openssl/evp.h>
+
 #include <catch2/catch.hpp>
 
 #include "common/base64.h"
@@ -226,4 +228,24 @@ TEST_CASE("base64 is strict", "[hsm]") {
     CHECK_FALSE(Base64Decode("aGVs*G8=").has_value());
     CHECK_FALSE(Base64Decode("aG=sbG8=").has_value());
     CHECK(Base64Decode("").value().empty());
+    for (const char* bad : {"====", "a===", "aa=a", "aaa=aaaa", "aa==aaaa", "aGVsbG8==", "aGVs\nbG8="})
+        CHECK_FALSE(Base64Decode(bad).has_value());
+}
+
+TEST_CASE("base64 agrees with OpenSSL's encoder at every length", "[hsm]") {
+    // EVP_EncodeBlock is the independent reference: same alphabet, same padding, no line breaks.
+    for (std::size_t n = 0; n <= 70; ++n) {
+        const SecureBytes data = hsm::RandomBytes(n);
+        std::string expected(4 * ((n + 2) / 3) + 1, '\0');
+        const int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(expected.data()),
+                                        data.data(), static_cast<int>(n));
+        expected.resize(static_cast<std::size_t>(len));
+        CAPTURE(n);
+        CHECK(Base64Encode(data) == expected);
+        const SecureString secure = Base64EncodeSecure(data);
+        CHECK(std::string(secure.begin(), secure.end()) == expected);
+        const auto back = Base64Decode(expected);
+        REQUIRE(back.has_value());
+        CHECK(*back == data);
+    }
 }

@@ -166,6 +166,16 @@ std::string Random(int bytes, const std::string& extra_headers = "") {
                       extra_headers);
 }
 
+// The head of a GenerateRandom request that asks for 100 Continue; the body (`body_size`
+// bytes) is sent separately.
+std::string ExpectContinueHead(std::size_t body_size) {
+    return "POST / HTTP/1.1\r\nHost: localhost\r\n"
+           "X-Amz-Target: TrentService.GenerateRandom\r\n"
+           "Content-Type: application/x-amz-json-1.1\r\n"
+           "Expect: 100-continue\r\nContent-Length: " +
+           std::to_string(body_size) + "\r\n\r\n";
+}
+
 // The number of random bytes a GenerateRandom reply carries (base64 decoded length).
 std::size_t RandomBytes(const Reply& reply) {
     const auto doc = nlohmann::json::parse(reply.body());
@@ -237,13 +247,7 @@ TEST_CASE("Expect: 100-continue is answered before the body is sent", "[server]"
     auto r = StartServer();
     Client c(r.server->port());
     const std::string body = R"({"NumberOfBytes": 32})";
-    const std::string head =
-        "POST / HTTP/1.1\r\nHost: localhost\r\n"
-        "X-Amz-Target: TrentService.GenerateRandom\r\n"
-        "Content-Type: application/x-amz-json-1.1\r\n"
-        "Expect: 100-continue\r\nContent-Length: " +
-        std::to_string(body.size()) + "\r\n\r\n";
-    REQUIRE(c.Send(head));
+    REQUIRE(c.Send(ExpectContinueHead(body.size())));
     auto interim = c.Read();
     REQUIRE(interim);
     CHECK(interim->result_int() == 100);
@@ -432,11 +436,7 @@ TEST_CASE("draining closes idle connections and answers the request in flight", 
     // come when the drain begins.
     Client busy(r.server->port());
     const std::string body = R"({"NumberOfBytes": 12})";
-    REQUIRE(
-        busy.Send("POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: TrentService.GenerateRandom\r\n"
-                  "Content-Type: application/x-amz-json-1.1\r\nExpect: 100-continue\r\n"
-                  "Content-Length: " +
-                  std::to_string(body.size()) + "\r\n\r\n"));
+    REQUIRE(busy.Send(ExpectContinueHead(body.size())));
     auto interim = busy.Read();
     REQUIRE(interim);
     REQUIRE(interim->result_int() == 100);

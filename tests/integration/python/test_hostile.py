@@ -833,14 +833,17 @@ class PathologicalJsonTest(HostileCase):
             self.assertWireError(status, parsed)
             self.assertServes()
 
+    def raw_put_policy(self, key, policy):
+        return self.raw_call("PutKeyPolicy", json.dumps(
+            {"KeyId": key, "PolicyName": "default", "Policy": policy}).encode())
+
     def test_deeply_nested_policy(self):
         key = self.create_key()["KeyId"]
         # 16,000 levels fit the 32 KB policy quota, so the document reaches the parser: refused
         # for its depth, without recursing 16,000 times.
         policy = '{"Version": "2012-10-17", "Statement": ' + "[" * 16000 + "]" * 16000 + "}"
         self.assertLess(len(policy), 32768)
-        status, parsed = self.raw_call("PutKeyPolicy", json.dumps(
-            {"KeyId": key, "PolicyName": "default", "Policy": policy}).encode())
+        status, parsed = self.raw_put_policy(key, policy)
         self.assertEqual(status, 400, parsed)
         self.assertEqual(parsed, {"__type": "MalformedPolicyDocumentException",
                                   "message": "The policy document nests arrays and objects deeper "
@@ -849,8 +852,7 @@ class PathologicalJsonTest(HostileCase):
         # About 100 KB: within the model's 131072 characters, over the 32 KB policy quota, which
         # is checked before the document is parsed.
         policy = '{"Version": "2012-10-17", "Statement": ' + "[" * 50000 + "]" * 50000 + "}"
-        status, parsed = self.raw_call("PutKeyPolicy", json.dumps(
-            {"KeyId": key, "PolicyName": "default", "Policy": policy}).encode())
+        status, parsed = self.raw_put_policy(key, policy)
         self.assertEqual(status, 400, parsed)
         self.assertEqual(parsed, {"__type": "LimitExceededException",
                                   "message": "Policy document exceeds the maximum size of 32768 "
