@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <exception>
+#include <unordered_map>
 
 #include "api/authorize.h"
 #include "api/errors.h"
@@ -168,9 +169,13 @@ constexpr Route kRoutes[] = {
 std::span<const Route> Routes() { return kRoutes; }
 
 const Route* FindRoute(std::string_view operation) {
-    for (const auto& r : kRoutes)
-        if (r.name == operation) return &r;
-    return nullptr;
+    static const auto* const index = [] {
+        auto* m = new std::unordered_map<std::string_view, const Route*>();
+        for (const auto& r : kRoutes) m->emplace(r.name, &r);
+        return m;
+    }();
+    const auto it = index->find(operation);
+    return it == index->end() ? nullptr : it->second;
 }
 
 namespace {
@@ -213,8 +218,7 @@ Response Dispatcher::Dispatch(const Caller& caller, std::string_view target,
         Result<Json> result = Run(services_, caller, target, content_type, body, request_id);
         if (result.ok()) {
             Response out;
-            if (!result->is_null())
-                out.body = Serialize(*result);
+            if (!result->is_null()) out.body = Serialize(*result);
             return out;
         }
         failure = result.status();

@@ -52,28 +52,32 @@ SecureString Base64EncodeSecure(ByteView data) {
     return out;
 }
 
-std::optional<SecureBytes> Base64Decode(std::string_view text) {
+std::optional<std::size_t> Base64DecodedSize(std::string_view text) {
     if (text.size() % 4 != 0) return std::nullopt;
     std::size_t pad = 0;
     if (!text.empty() && text.back() == '=') pad = text[text.size() - 2] == '=' ? 2 : 1;
-    SecureBytes out(text.size() / 4 * 3 - pad);
+    // Padding only at the very end, at most two; every other character from the alphabet.
+    for (std::size_t i = 0; i < text.size() - pad; ++i)
+        if (kReverse[static_cast<unsigned char>(text[i])] < 0) return std::nullopt;
+    return text.size() / 4 * 3 - pad;
+}
+
+std::optional<SecureBytes> Base64Decode(std::string_view text) {
+    const auto size = Base64DecodedSize(text);
+    if (!size) return std::nullopt;
+    SecureBytes out(*size);
     std::uint8_t* o = out.data();
+    std::uint8_t* const end = o + *size;
     for (std::size_t i = 0; i < text.size(); i += 4) {
-        const bool last = i + 4 == text.size();
-        int v[4];
-        for (int j = 0; j < 4; ++j) {
-            // Padding only in the last quantum, only in its last `pad` places.
-            if (last && j >= 4 - static_cast<int>(pad)) {
-                v[j] = 0;
-                continue;
-            }
-            v[j] = kReverse[static_cast<unsigned char>(text[i + j])];
-            if (v[j] < 0) return std::nullopt;
+        // Valid (checked above): padding reads as 0 and its bytes are not written.
+        unsigned n = 0;
+        for (std::size_t j = 0; j < 4; ++j) {
+            const int v = kReverse[static_cast<unsigned char>(text[i + j])];
+            n = (n << 6) | static_cast<unsigned>(v < 0 ? 0 : v);
         }
-        const unsigned n = (v[0] << 18) | (v[1] << 12) | (v[2] << 6) | v[3];
         *o++ = static_cast<std::uint8_t>(n >> 16);
-        if (!last || pad < 2) *o++ = static_cast<std::uint8_t>(n >> 8);
-        if (!last || pad < 1) *o++ = static_cast<std::uint8_t>(n);
+        if (o < end) *o++ = static_cast<std::uint8_t>(n >> 8);
+        if (o < end) *o++ = static_cast<std::uint8_t>(n);
     }
     return out;
 }

@@ -15,5 +15,8 @@ std::string Base64Encode(ByteView data);
 SecureString Base64EncodeSecure(ByteView data);
 // Returns nullopt if `text` is not valid base64. The output is wiped on free (it may be plaintext).
 std::optional<SecureBytes> Base64Decode(std::string_view text);
+// The length Base64Decode would return, or nullopt where it would refuse; decodes nothing
+// (validation needs only the length of a blob).
+std::optional<std::size_t> Base64DecodedSize(std::string_view text);
 
 }  // namespace kmsd

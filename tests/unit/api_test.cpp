@@ -434,6 +434,17 @@ TEST_CASE("Serialize writes exactly what nlohmann's dump writes", "[api]") {
     Json bad = Json::object();
     bad["k\xff"] = kmsd::SecureString("v\xc3\x28 \x80");
     docs.push_back(bad);
+    // One byte that needs escaping (or is not ASCII) at every position of strings around the
+    // 8-byte steps of the fast check, among printable ASCII at both ends of its range.
+    for (const char special : {'"', '\\', '\x1f', '\x7f', '\x80', '\0', '\n'}) {
+        for (std::size_t len = 1; len <= 24; ++len) {
+            for (std::size_t at = 0; at < len; ++at) {
+                kmsd::SecureString str(len, at % 2 ? ' ' : '~');
+                str[at] = special;
+                docs.push_back(Json(str));
+            }
+        }
+    }
     for (const auto& j : docs) {
         INFO(dump(j));
         CHECK(serialize(j) == dump(j));

@@ -1,9 +1,9 @@
 // [hsm]: known-answer vectors, the blob format and its sizes, sealing and tamper resistance.
 #include "hsm/hsm.h"
 
-#include <algorithm>
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 
 #include "common/base64.h"
@@ -228,8 +228,11 @@ TEST_CASE("base64 is strict", "[hsm]") {
     CHECK_FALSE(Base64Decode("aGVs*G8=").has_value());
     CHECK_FALSE(Base64Decode("aG=sbG8=").has_value());
     CHECK(Base64Decode("").value().empty());
-    for (const char* bad : {"====", "a===", "aa=a", "aaa=aaaa", "aa==aaaa", "aGVsbG8==", "aGVs\nbG8="})
+    for (const char* bad :
+         {"====", "a===", "aa=a", "aaa=aaaa", "aa==aaaa", "aGVsbG8==", "aGVs\nbG8="}) {
         CHECK_FALSE(Base64Decode(bad).has_value());
+        CHECK_FALSE(Base64DecodedSize(bad).has_value());
+    }
 }
 
 TEST_CASE("base64 agrees with OpenSSL's encoder at every length", "[hsm]") {
@@ -247,5 +250,6 @@ TEST_CASE("base64 agrees with OpenSSL's encoder at every length", "[hsm]") {
         const auto back = Base64Decode(expected);
         REQUIRE(back.has_value());
         CHECK(*back == data);
+        CHECK(Base64DecodedSize(expected) == n);
     }
 }
