@@ -1,5 +1,6 @@
 #include "src/server/server.h"
 
+#include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
@@ -33,6 +34,9 @@ constexpr std::uint32_t kMaxHeaderBytes = 16 * 1024;
 // bodies, not the buffer: without this, an endless chunk extension (`1;aaaa...`) grows it until
 // the request timeout, hundreds of megabytes on loopback.
 constexpr std::size_t kMaxReadBufferBytes = kMaxHeaderBytes + 128 * 1024;
+// The read buffer a connection keeps between requests (wiped): enough for a signed request with
+// a few KiB of body, in the steps Beast grows it by.
+constexpr std::size_t kKeptReadBufferBytes = 4096;
 // How long a closing connection keeps reading (and discarding) what the client still sends, so
 // that the kernel does not answer unread data with a reset that destroys the reply just sent.
 constexpr auto kLingerTime = std::chrono::seconds(2);
@@ -222,9 +226,18 @@ private:
     void SendError(http::status status) { Write(HttpErrorResponse(status)); }
 
     void Handle(Request req) {
-        // Nothing is left of this request in the read buffer: free (and so wipe) it rather than
-        // keep the bytes around for as long as the connection stays open.
-        if (buffer_.size() == 0) buffer_.shrink_to_fit();
+        // Nothing is left of this request in the read buffer: wipe it rather than keep the
+        // bytes around for as long as the connection stays open. A buffer of an ordinary size is
+        // wiped in place and kept for the next request (freeing it cost an allocation, a wipe
+        // and a free per request); a large one is freed, so idle connections stay small.
+        if (buffer_.size() == 0) {
+            if (buffer_.capacity() <= kKeptReadBufferBytes) {
+                const auto storage = buffer_.prepare(buffer_.capacity());
+                OPENSSL_cleanse(storage.data(), storage.size());
+            } else {
+                buffer_.shrink_to_fit();
+            }
+        }
         Response res = HandleHttpRequest(state_.app, req, peer_ip_);
         req = Request{};  // the body is no longer needed: wiped and freed before the reply is sent
         ReleaseBody();
