@@ -76,11 +76,12 @@ std::string NewUuid() {
     b[6] = static_cast<std::uint8_t>((b[6] & 0x0F) | 0x40);
     b[8] = static_cast<std::uint8_t>((b[8] & 0x3F) | 0x80);
     static const char* kHex = "0123456789abcdef";
-    std::string out;
+    std::string out(36, '-');  // sized once: every request gets an ID
+    std::size_t o = 0;
     for (int i = 0; i < 16; ++i) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
-        out.push_back(kHex[b[i] >> 4]);
-        out.push_back(kHex[b[i] & 15]);
+        if (i == 4 || i == 6 || i == 8 || i == 10) ++o;  // the dash already there
+        out[o++] = kHex[b[i] >> 4];
+        out[o++] = kHex[b[i] & 15];
     }
     return out;
 }

@@ -15,8 +15,9 @@ std::string_view Trim(std::string_view s) {
     return s;
 }
 
-std::vector<std::string> Split(std::string_view s, char sep) {
-    std::vector<std::string> out;
+// Views into `s` (every request's Authorization header is split: no copies).
+std::vector<std::string_view> Split(std::string_view s, char sep) {
+    std::vector<std::string_view> out;
     std::size_t start = 0;
     for (;;) {
         auto pos = s.find(sep, start);
@@ -90,8 +91,8 @@ std::string CanonicalQuery(std::string_view query) {
     for (const auto& part : Split(query, '&')) {
         if (part.empty()) continue;
         auto eq = part.find('=');
-        std::string name = part.substr(0, eq);
-        std::string value = eq == std::string::npos ? "" : part.substr(eq + 1);
+        std::string name(part.substr(0, eq));
+        std::string value(eq == std::string_view::npos ? "" : part.substr(eq + 1));
         params.emplace_back(UriEncode(UriDecode(name), false), UriEncode(UriDecode(value), false));
     }
     std::sort(params.begin(), params.end());
@@ -164,7 +165,9 @@ std::optional<Credential> ParseAuthorization(std::string_view header) {
             c.terminator = scope[4];
             have_credential = true;
         } else if (name == "SignedHeaders") {
-            c.signed_headers = Split(value, ';');
+            c.signed_headers.clear();  // a repeated SignedHeaders= replaces, as before
+            for (const auto header_name : Split(value, ';'))
+                c.signed_headers.emplace_back(header_name);
             have_headers = true;
         } else if (name == "Signature") {
             c.signature = std::string(value);

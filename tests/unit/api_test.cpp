@@ -1,6 +1,8 @@
 // [api]: Dispatch() without sockets, asserting the exact __type, message and HTTP status.
 #include <catch2/catch.hpp>
+#include <set>
 
+#include "api/resolve.h"
 #include "api/validate.h"
 #include "common/base64.h"
 #include "common/json_limits.h"
@@ -449,4 +451,23 @@ TEST_CASE("Serialize writes exactly what nlohmann's dump writes", "[api]") {
         INFO(dump(j));
         CHECK(serialize(j) == dump(j));
     }
+}
+
+TEST_CASE("request IDs are random version 4 UUIDs", "[api]") {
+    std::set<std::string> seen;
+    for (int i = 0; i < 1000; ++i) {
+        const std::string id = kmsd::api::NewUuid();
+        INFO(id);
+        REQUIRE(id.size() == 36);
+        for (std::size_t j = 0; j < id.size(); ++j) {
+            if (j == 8 || j == 13 || j == 18 || j == 23)
+                CHECK(id[j] == '-');
+            else
+                CHECK(std::string_view("0123456789abcdef").find(id[j]) != std::string_view::npos);
+        }
+        CHECK(id[14] == '4');                                                    // the version
+        CHECK(std::string_view("89ab").find(id[19]) != std::string_view::npos);  // the variant
+        seen.insert(id);
+    }
+    CHECK(seen.size() == 1000);
 }
