@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "common/secure_bytes.h"
 #include "common/status.h"
@@ -49,5 +50,7 @@ Result<BlobParts> ParseBlob(ByteView blob);
 // Material IDs travel as 64 lower-case hex characters outside the blob.
 std::string ToHex(ByteView bytes);
 Result<Bytes> FromHex(const std::string& hex);
+// Lower-case hex of exactly `n` bytes into `out`; false for any other length or character.
+bool FromHexInto(std::string_view hex, std::uint8_t* out, std::size_t n);
 
 }  // namespace kmsd::hsm

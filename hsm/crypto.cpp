@@ -82,11 +82,15 @@ private:
 
 }  // namespace
 
+void RandomFill(std::uint8_t* out, std::size_t n) {
+    if (n == 0) return;
+    thread_local RandomPool pool;
+    pool.Fill(out, n);
+}
+
 SecureBytes RandomBytes(std::size_t n) {
     SecureBytes out(n);
-    if (n == 0) return out;
-    thread_local RandomPool pool;
-    pool.Fill(out.data(), n);
+    RandomFill(out.data(), n);
     return out;
 }
 

@@ -17,6 +17,8 @@ constexpr std::size_t kAes256KeyBytes = 32;
 
 // Fills `n` bytes from OpenSSL's CSPRNG.
 SecureBytes RandomBytes(std::size_t n);
+// The same into `out` (nonces and IVs that go straight into a blob: no buffer of their own).
+void RandomFill(std::uint8_t* out, std::size_t n);
 // Lower-case hex of `n` random bytes (IDs, not secrets).
 std::string RandomHex(std::size_t n);
 

@@ -336,28 +336,26 @@ std::shared_ptr<const Hsm::Unsealed> Hsm::FindCached(const KeyRef& ref) const {
 Result<Bytes> Hsm::Encrypt(const KeyRef& ref, ByteView plaintext, const EncryptionContext& ctx,
                            BlobKind kind) {
     KMSD_ASSIGN_OR_RETURN(auto material, Material(ref));
-    KMSD_ASSIGN_OR_RETURN(Bytes mid, FromHex(ref.material_id));
-    if (mid.size() != kMaterialIdBytes) return Error(ErrorCode::kInternal, "bad material id");
-
     BlobParts parts;
     parts.kind = kind;
-    std::memcpy(parts.material_id.data(), mid.data(), kMaterialIdBytes);
-    SecureBytes nonce = RandomBytes(kNonceBytes);
-    std::memcpy(parts.nonce.data(), nonce.data(), kNonceBytes);
-    SecureBytes iv = RandomBytes(parts.iv.size());
-    std::memcpy(parts.iv.data(), iv.data(), parts.iv.size());
+    if (!FromHexInto(ref.material_id, parts.material_id.data(), kMaterialIdBytes))
+        return Error(ErrorCode::kInternal, "bad material id");
+    RandomFill(parts.nonce.data(), kNonceBytes);
+    RandomFill(parts.iv.data(), parts.iv.size());
 
     // Per-message key: HKDF(backing key, nonce), so no two messages share a GCM key.
     KMSD_ASSIGN_OR_RETURN(SecureBytes msg_key, HkdfSha256(material->bytes, parts.nonce,
                                                           StrView(kBlobInfo), kAes256KeyBytes));
-    SecureBytes inner(kFramingBytes, 0);
+    SecureBytes inner;
+    inner.reserve(kFramingBytes + plaintext.size());  // one allocation
+    inner.resize(kFramingBytes, 0);
     inner[0] = kFramingVersion;
     inner[1] = static_cast<std::uint8_t>(kind);
     inner.insert(inner.end(), plaintext.begin(), plaintext.end());
 
     const std::size_t enc_len = inner.size() + kGcmTagBytes;
     Bytes aad = BlobHeader(parts, DerSize(enc_len));
-    Bytes ctx_bytes = EncodeContext(ctx);
+    const Bytes ctx_bytes = EncodeContext(ctx);
     aad.insert(aad.end(), ctx_bytes.begin(), ctx_bytes.end());
     KMSD_ASSIGN_OR_RETURN(parts.encrypted, AesGcmEncrypt(msg_key, parts.iv, aad, inner));
     return BuildBlob(parts);
