@@ -3,6 +3,8 @@
 #include <openssl/crypto.h>
 #include <simdjson.h>
 
+#include <charconv>
+#include <cmath>
 #include <cstring>
 #include <optional>
 #include <set>
@@ -207,6 +209,32 @@ void AppendString(const SecureString& s, SecureString& out) {
     out.push_back('"');
 }
 
+// Numbers as nlohmann's serializer writes them (the unit test compares): integers in decimal,
+// finite doubles by its own shortest round-trip formatter (detail::to_chars, which dump() calls),
+// others as null. dump() per number cost a serializer and a string each (KeyMetadata has
+// several).
+void AppendNumber(const Json& j, SecureString& out) {
+    char buf[64];
+    char* end = buf;
+    switch (j.type()) {
+        case Json::value_t::number_integer:
+            end = std::to_chars(buf, buf + sizeof buf, j.get<std::int64_t>()).ptr;
+            break;
+        case Json::value_t::number_unsigned:
+            end = std::to_chars(buf, buf + sizeof buf, j.get<std::uint64_t>()).ptr;
+            break;
+        default: {
+            const double x = j.get<double>();
+            if (!std::isfinite(x)) {
+                out += "null";
+                return;
+            }
+            end = nlohmann::detail::to_chars(buf, buf + sizeof buf, x);
+        }
+    }
+    out.append(buf, static_cast<std::size_t>(end - buf));
+}
+
 void AppendJson(const Json& j, SecureString& out) {
     switch (j.type()) {
         case Json::value_t::string:
@@ -235,7 +263,14 @@ void AppendJson(const Json& j, SecureString& out) {
             out.push_back(']');
             return;
         }
-        default:  // numbers, booleans, null: nlohmann's formatting, exactly
+        case Json::value_t::boolean:
+            out += j.get<bool>() ? "true" : "false";
+            return;
+        case Json::value_t::number_integer:
+        case Json::value_t::number_unsigned:
+        case Json::value_t::number_float:
+            return AppendNumber(j, out);
+        default:  // null (and discarded, which kmsd never builds): nlohmann's text, exactly
             out += j.dump(-1, ' ', false, Json::error_handler_t::replace);
     }
 }

@@ -1,5 +1,7 @@
 // [api]: Dispatch() without sockets, asserting the exact __type, message and HTTP status.
 #include <catch2/catch.hpp>
+#include <cmath>
+#include <limits>
 #include <set>
 
 #include "api/resolve.h"
@@ -424,6 +426,16 @@ TEST_CASE("Serialize writes exactly what nlohmann's dump writes", "[api]") {
         Json(0.1),
         Json(1e300),
         Json(-2.5e-7),
+        Json(-0.0),
+        Json(5e-324),
+        Json(1.7976931348623157e308),
+        Json(123456789012345680000.0),
+        Json(1e21),
+        Json(1e-7),
+        Json(std::numeric_limits<double>::infinity()),
+        Json(std::nan("")),
+        Json(std::numeric_limits<std::int64_t>::min()),
+        Json(std::numeric_limits<std::int64_t>::max()),
         Json::object(),
         Json::array(),
         Json::parse(
