@@ -493,7 +493,7 @@ Result<std::string> ExportSeed(const api::Services& services, bool with_material
         e["Origin"] = key->origin;
         e["Description"] = key->description;
         e["Enabled"] = key->state != storage::KeyState::kDisabled;
-        e["Policy"] = key->policy;
+        e["Policy"] = key->policy.str();
         nlohmann::ordered_json tags = nlohmann::ordered_json::array();
         for (const auto& [k, v] : key->tags) tags.push_back({{"TagKey", k}, {"TagValue", v}});
         if (!tags.empty()) e["Tags"] = std::move(tags);

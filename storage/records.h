@@ -25,6 +25,28 @@ enum class KeyState {
 const char* KeyStateName(KeyState s);
 std::optional<KeyState> ParseKeyState(const std::string& s);
 
+// Text that many records hold alike: every key with its account's default policy (about 600
+// bytes) would otherwise keep a copy of it, 60 MB and 100,000 allocations for 100,000 keys.
+// Records with the same text share one immutable copy while any of them lives (an intern table
+// of weak references). Reads as a const std::string&. Thread-safe.
+class SharedText {
+public:
+    SharedText() = default;
+    SharedText(std::string text) : text_(Intern(std::move(text))) {}  // NOLINT: implicit
+    SharedText& operator=(std::string text) {
+        text_ = Intern(std::move(text));
+        return *this;
+    }
+    const std::string& str() const { return text_ ? *text_ : Empty(); }
+    operator const std::string&() const { return str(); }  // NOLINT: implicit
+    bool operator==(const SharedText& other) const { return str() == other.str(); }
+
+private:
+    static std::shared_ptr<const std::string> Intern(std::string text);
+    static const std::string& Empty();
+    std::shared_ptr<const std::string> text_;
+};
+
 // A value derived from an immutable record and kept with it: the parsed key policy, which the
 // authorizer sets on first use (type-erased, as storage does not know its type). A copy starts
 // empty: a copy is the start of a changed record. Thread-safe.
@@ -95,7 +117,7 @@ struct KeyRecord {
     std::string origin = "AWS_KMS";
     std::optional<double> deletion_date;
     int pending_window_days = 0;
-    std::string policy;        // as the caller gave it (or the default), re-formatted on output
+    SharedText policy;         // as the caller gave it (or the default), re-formatted on output
     RecordMemo parsed_policy;  // api::authz::PolicyCache's parse of `policy`
     Tags tags;
     std::vector<MaterialRecord> materials;  // oldest first; the last one is current
