@@ -37,7 +37,7 @@ constexpr std::uint32_t kMaxHeaderBytes = 16 * 1024;
 constexpr std::size_t kMaxReadBufferBytes = kMaxHeaderBytes + 128 * 1024;
 // The read buffer a connection keeps between requests, and the reply buffer between replies
 // (both wiped): enough for a signed request, or a reply, with a few KiB of body.
-constexpr std::size_t kKeptReadBufferBytes = 4096;
+constexpr std::size_t kKeptBufferBytes = 4096;
 // How long a closing connection keeps reading (and discarding) what the client still sends, so
 // that the kernel does not answer unread data with a reset that destroys the reply just sent.
 constexpr auto kLingerTime = std::chrono::seconds(2);
@@ -232,7 +232,7 @@ private:
         // wiped in place and kept for the next request (freeing it cost an allocation, a wipe
         // and a free per request); a large one is freed, so idle connections stay small.
         if (buffer_.size() == 0) {
-            if (buffer_.capacity() <= kKeptReadBufferBytes) {
+            if (buffer_.capacity() <= kKeptBufferBytes) {
                 const auto storage = buffer_.prepare(buffer_.capacity());
                 OPENSSL_cleanse(storage.data(), storage.size());
             } else {
@@ -290,7 +290,7 @@ private:
         // ordinary size is kept for the next reply; a large one is freed.
         OPENSSL_cleanse(out_.data(), out_.size());
         out_.clear();
-        if (out_.capacity() > kKeptReadBufferBytes) SecureString().swap(out_);
+        if (out_.capacity() > kKeptBufferBytes) SecureString().swap(out_);
         if (ec || !keep_alive) return Close();
         DoRead();
     }

@@ -188,7 +188,14 @@ TEST_CASE("GetKeyLastUsage tracks the last successful cryptographic call", "[api
 
     SECTION("flushed usage survives, and usage of a deleted key is dropped") {
         REQUIRE(kms.usage.Flush(*kms.catalog).ok());
-        CHECK(kms.catalog->ReadUsage().value().size() == 2);
+        // Both rows of the one flush (one statement, bound twice), each with its own values.
+        const auto flushed = kms.catalog->ReadUsage().value();
+        REQUIRE(flushed.size() == 2);
+        CHECK(flushed[0].key.name != flushed[1].key.name);
+        for (const auto& row : flushed) {
+            CHECK((row.key.name == id || row.key.name == other));
+            CHECK(row.operation == "ReEncrypt");
+        }
         REQUIRE(kms.Call("ScheduleKeyDeletion",
                          "{\"KeyId\":\"" + other + "\",\"PendingWindowInDays\":7}")
                     .status == 200);
@@ -223,7 +230,14 @@ TEST_CASE("GetKeyLastUsage tracks the last successful cryptographic call", "[api
         // Whatever the failures were, the records reach SQLite (by the flush that succeeded
         // above or this one), not lost with the failed transaction.
         REQUIRE(kms.usage.Flush(*kms.catalog).ok());
-        CHECK(kms.catalog->ReadUsage().value().size() == 2);
+        // Both rows of the one flush (one statement, bound twice), each with its own values.
+        const auto flushed = kms.catalog->ReadUsage().value();
+        REQUIRE(flushed.size() == 2);
+        CHECK(flushed[0].key.name != flushed[1].key.name);
+        for (const auto& row : flushed) {
+            CHECK((row.key.name == id || row.key.name == other));
+            CHECK(row.operation == "ReEncrypt");
+        }
     }
 }
 
