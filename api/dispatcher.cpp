@@ -3,13 +3,13 @@
 #include <spdlog/spdlog.h>
 
 #include <exception>
-#include <unordered_map>
 
 #include "api/authorize.h"
 #include "api/errors.h"
 #include "api/json.h"
 #include "api/ops/common.h"
 #include "api/validate.h"
+#include "common/name_index.h"
 
 namespace kmsd::api {
 namespace {
@@ -168,15 +168,7 @@ constexpr Route kRoutes[] = {
 
 std::span<const Route> Routes() { return kRoutes; }
 
-const Route* FindRoute(std::string_view operation) {
-    static const auto* const index = [] {
-        auto* m = new std::unordered_map<std::string_view, const Route*>();
-        for (const auto& r : kRoutes) m->emplace(r.name, &r);
-        return m;
-    }();
-    const auto it = index->find(operation);
-    return it == index->end() ? nullptr : it->second;
-}
+const Route* FindRoute(std::string_view operation) { return FindByName(kRoutes, operation); }
 
 namespace {
 

@@ -7,10 +7,10 @@
 #include <memory>
 #include <mutex>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "common/base64.h"
+#include "common/name_index.h"
 
 namespace kmsd::api {
 namespace {
@@ -55,17 +55,7 @@ struct Operation {
 
 #include "api/model/kms_model.inc"
 
-// Every request looks its operation up (twice: IsModelOperation, ValidateInput); a scan of
-// the 50-odd names cost more than the rest of validation.
-const Operation* FindOperation(std::string_view name) {
-    static const auto* const index = [] {
-        auto* m = new std::unordered_map<std::string_view, const Operation*>();
-        for (const auto& op : kOperations) m->emplace(op.name, &op);
-        return m;
-    }();
-    const auto it = index->find(name);
-    return it == index->end() ? nullptr : it->second;
-}
+const Operation* FindOperation(std::string_view name) { return FindByName(kOperations, name); }
 
 // Length as Java counts it (UTF-16 code units), which is what the model's min/max mean.
 long long JavaLength(std::string_view s) {

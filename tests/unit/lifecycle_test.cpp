@@ -156,6 +156,18 @@ TEST_CASE("cancelled deletion does not happen", "[api][lifecycle]") {
     CHECK(kms.catalog->KeyCount() == 1);
 }
 
+// Both rows of one flush (one statement, bound twice), each with its own values.
+static void CheckBothRowsFlushed(storage::Catalog& catalog, const std::string& id,
+                                 const std::string& other) {
+    const auto flushed = catalog.ReadUsage().value();
+    REQUIRE(flushed.size() == 2);
+    CHECK(flushed[0].key.name != flushed[1].key.name);
+    for (const auto& row : flushed) {
+        CHECK((row.key.name == id || row.key.name == other));
+        CHECK(row.operation == "ReEncrypt");
+    }
+}
+
 TEST_CASE("GetKeyLastUsage tracks the last successful cryptographic call", "[api][usage]") {
     TestKms kms;
     auto id = kms.NewKey();
@@ -188,14 +200,7 @@ TEST_CASE("GetKeyLastUsage tracks the last successful cryptographic call", "[api
 
     SECTION("flushed usage survives, and usage of a deleted key is dropped") {
         REQUIRE(kms.usage.Flush(*kms.catalog).ok());
-        // Both rows of the one flush (one statement, bound twice), each with its own values.
-        const auto flushed = kms.catalog->ReadUsage().value();
-        REQUIRE(flushed.size() == 2);
-        CHECK(flushed[0].key.name != flushed[1].key.name);
-        for (const auto& row : flushed) {
-            CHECK((row.key.name == id || row.key.name == other));
-            CHECK(row.operation == "ReEncrypt");
-        }
+        CheckBothRowsFlushed(*kms.catalog, id, other);
         REQUIRE(kms.Call("ScheduleKeyDeletion",
                          "{\"KeyId\":\"" + other + "\",\"PendingWindowInDays\":7}")
                     .status == 200);
@@ -230,14 +235,7 @@ TEST_CASE("GetKeyLastUsage tracks the last successful cryptographic call", "[api
         // Whatever the failures were, the records reach SQLite (by the flush that succeeded
         // above or this one), not lost with the failed transaction.
         REQUIRE(kms.usage.Flush(*kms.catalog).ok());
-        // Both rows of the one flush (one statement, bound twice), each with its own values.
-        const auto flushed = kms.catalog->ReadUsage().value();
-        REQUIRE(flushed.size() == 2);
-        CHECK(flushed[0].key.name != flushed[1].key.name);
-        for (const auto& row : flushed) {
-            CHECK((row.key.name == id || row.key.name == other));
-            CHECK(row.operation == "ReEncrypt");
-        }
+        CheckBothRowsFlushed(*kms.catalog, id, other);
     }
 }
 
