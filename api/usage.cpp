@@ -32,7 +32,7 @@ void UsageTracker::Record(const storage::ScopedName& key, const char* operation,
     entry.record.operation = operation;
     entry.record.timestamp = timestamp;
     entry.record.request_id = request_id;
-    entry.record.event_id.clear();  // derived when read or flushed, off the hot path
+    entry.record.event_id.clear();  // derived when read, off the hot path
     if (!entry.dirty) {
         entry.dirty = true;
         shard.dirty.push_back(key);
@@ -49,12 +49,12 @@ std::optional<storage::UsageRecord> UsageTracker::Get(const storage::ScopedName&
     return out;
 }
 
-void UsageTracker::Load(const std::vector<storage::UsageRecord>& records) {
-    for (const auto& r : records) {
-        Shard& shard = ShardOf(r.key);
-        std::lock_guard lock(shard.mu);
-        shard.entries[r.key].record = r;
-    }
+Result<std::optional<storage::UsageRecord>> UsageTracker::Lookup(
+    const storage::ScopedName& key, const storage::Catalog& stored) const {
+    if (auto recorded = Get(key)) return recorded;
+    KMSD_ASSIGN_OR_RETURN(auto record, stored.ReadUsage(key));
+    if (record && record->event_id.empty()) record->event_id = EventIdFor(record->request_id);
+    return record;
 }
 
 Status UsageTracker::Flush(storage::Catalog& catalog) {
@@ -65,9 +65,8 @@ Status UsageTracker::Flush(storage::Catalog& catalog) {
             auto it = shard.entries.find(key);
             if (it == shard.entries.end()) continue;
             it->second.dirty = false;
-            storage::UsageRecord rec = it->second.record;
-            if (rec.event_id.empty()) rec.event_id = EventIdFor(rec.request_id);
-            change.put_usage.push_back(std::move(rec));
+            // Stored without its event ID, which is derived from the request ID when read.
+            change.put_usage.push_back(it->second.record);
         }
         shard.dirty.clear();
     }

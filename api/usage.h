@@ -21,9 +21,12 @@ class UsageTracker {
 public:
     void Record(const storage::ScopedName& key, const char* operation, double timestamp,
                 const std::string& request_id);
+    // The last use recorded since startup (memory only).
     std::optional<storage::UsageRecord> Get(const storage::ScopedName& key) const;
-    // Seeds the tracker with what SQLite holds (startup), without marking it dirty.
-    void Load(const std::vector<storage::UsageRecord>& records);
+    // The last use of `key`: recorded since startup, or else as `stored` holds it. The stored
+    // records are read on demand, not loaded at startup.
+    Result<std::optional<storage::UsageRecord>> Lookup(const storage::ScopedName& key,
+                                                       const storage::Catalog& stored) const;
     // Writes every record changed since the last flush in one transaction. When that fails the
     // records stay dirty for the next flush.
     Status Flush(storage::Catalog& catalog);

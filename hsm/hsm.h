@@ -224,7 +224,12 @@ private:
     };
     // By material ID, then the key it was sealed for: a material ID is shared only by the
     // replicas of one multi-Region key, so the inner list stays tiny.
-    std::unordered_map<std::string, std::vector<CacheEntry>> cache_;
+    // Not noexcept, so libstdc++ keeps each node's hash code (see ScopedNameHash): a lookup
+    // then never rehashes a neighbour's 64-character ID.
+    struct MaterialIdHash {
+        std::size_t operator()(const std::string& id) const { return std::hash<std::string>{}(id); }
+    };
+    std::unordered_map<std::string, std::vector<CacheEntry>, MaterialIdHash> cache_;
 };
 
 }  // namespace kmsd::hsm

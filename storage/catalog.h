@@ -92,8 +92,11 @@ public:
     // --- SealedKeyStore (a SQLite read; only on an HSM cache miss) ---
     Result<Bytes> LoadSealed(const std::string& arn, const std::string& material_id) const override;
 
-    // Every stored last-usage record (startup only: a SQLite read).
+    // Every stored last-usage record (a SQLite read; tests and tools).
     Result<std::vector<UsageRecord>> ReadUsage() const;
+    // One key's stored last-usage record: GetKeyLastUsage of a key not used since startup. Read
+    // on demand rather than loaded at startup (100,000 records took a sixth of it).
+    Result<std::optional<UsageRecord>> ReadUsage(const ScopedName& key) const;
 
     // --- meta values (startup and admin paths only) ---
     Result<std::optional<Bytes>> GetMeta(const std::string& name) const;

@@ -212,6 +212,17 @@ TEST_CASE("GetKeyLastUsage tracks the last successful cryptographic call", "[api
         REQUIRE(rows.size() == 1);
         CHECK(rows[0].operation == "GenerateDataKey");
     }
+    SECTION("after a restart, stored usage is read on demand and answers the same") {
+        const auto last = [&] {
+            return kms.Call("GetKeyLastUsage", "{\"KeyId\":\"" + id + "\"}").json;
+        };
+        const auto before = last();
+        REQUIRE(before["KeyLastUsage"].contains("CloudTrailEventId"));
+        REQUIRE(kms.usage.Flush(*kms.catalog).ok());
+        kms.usage.Clear();  // what a restart leaves: nothing recorded in memory
+        REQUIRE_FALSE(kms.usage.Get({"111122223333", "us-east-1", id}).has_value());
+        CHECK(last() == before);
+    }
     SECTION("the tracker forgets a key when it is deleted") {
         const storage::ScopedName gone{"111122223333", "us-east-1", other};
         REQUIRE(kms.usage.Get(gone).has_value());

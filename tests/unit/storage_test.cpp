@@ -300,3 +300,67 @@ TEST_CASE("members of a multi-Region key share material IDs, each with its own s
     CHECK_FALSE(c->LoadSealed(west->arn, material).ok());
     CHECK(c->LoadSealed(east->arn, material).value() == Bytes{1});
 }
+
+TEST_CASE("a reopen rebuilds key order, material order and last usage from the file",
+          "[storage]") {
+    TempDir dir;
+    // Written out of order, across two accounts and two Regions: the reload takes its order
+    // from SQLite's primary-key index and must give ScopedName's order.
+    const std::vector<std::tuple<std::string, std::string, std::string>> names = {
+        {"111122223333", "us-east-1", "c"}, {"999988887777", "eu-west-1", "z"},
+        {"111122223333", "us-east-1", "a"}, {"111122223333", "eu-west-1", "y"},
+        {"111122223333", "us-east-1", "b"}, {"999988887777", "eu-west-1", "x"}};
+    {
+        auto c = Catalog::Open(dir.db()).value();
+        for (const auto& [account, region, id] : names) {
+            auto k = std::make_shared<KeyRecord>(*MakeKey(id, std::string(64, id[0])));
+            k->account = account;
+            k->region = region;
+            k->arn = "arn:aws:kms:" + region + ":" + account + ":key/" + id;
+            Change change;
+            change.put_keys.push_back(k);
+            change.put_materials.push_back({k->scoped(), k->materials[0], {1}});
+            REQUIRE(c->Apply(change).ok());
+        }
+        // Key "a" gets two more materials, written newest first; the same date for two of them
+        // is ordered by when they were written.
+        const ScopedName a{"111122223333", "us-east-1", "a"};
+        for (const auto& [id, date] : std::vector<std::pair<std::string, double>>{
+                 {std::string(64, '3'), 1800000000.0},
+                 {std::string(64, '1'), 1700000000.5},
+                 {std::string(64, '2'), 1750000000.0}}) {
+            Change change;
+            change.put_materials.push_back({a, {id, date, "ON_DEMAND"}, {2}});
+            REQUIRE(c->Apply(change).ok());
+        }
+        Change usage;
+        usage.put_usage.push_back({a, "Encrypt", 1700000100.0, "", "request-1"});
+        REQUIRE(c->Apply(usage).ok());
+    }
+    auto c = Catalog::Open(dir.db()).value();
+    const auto ids = [&](const std::string& account, const std::string& region) {
+        std::string out;
+        for (const auto& k : c->ListKeys(account, region, "", 10)) out += k->key_id;
+        return out;
+    };
+    CHECK(ids("111122223333", "us-east-1") == "abc");
+    CHECK(ids("111122223333", "eu-west-1") == "y");
+    CHECK(ids("999988887777", "eu-west-1") == "xz");
+    CHECK(c->KeyCount() == names.size());
+
+    const auto a = c->FindKey({"111122223333", "us-east-1", "a"});
+    REQUIRE(a != nullptr);
+    std::string order;
+    for (const auto& m : a->materials) order += m.material_id[0];
+    // "a" (its first, dated 1700000000.5) before "1" (same date, written later), then by date.
+    CHECK(order == "a123");
+    CHECK(a->current_material_id() == std::string(64, '3'));
+    CHECK(c->FindMaterialOwner(std::string(64, '2'), "us-east-1")->name == "a");
+
+    auto used = c->ReadUsage({"111122223333", "us-east-1", "a"}).value();
+    REQUIRE(used.has_value());
+    CHECK(used->operation == "Encrypt");
+    CHECK(used->request_id == "request-1");
+    CHECK(used->timestamp == 1700000100.0);
+    CHECK_FALSE(c->ReadUsage({"111122223333", "us-east-1", "b"}).value().has_value());
+}
