@@ -1,5 +1,6 @@
 #include "api/usage.h"
 
+#include <algorithm>
 #include <functional>
 
 #include "hsm/blob.h"
@@ -71,6 +72,13 @@ Status UsageTracker::Flush(storage::Catalog& catalog) {
         shard.dirty.clear();
     }
     if (change.put_usage.empty()) return Status::Ok();
+    // In primary-key order, so the upserts walk SQLite's B-tree pages in order and each page is
+    // read once; in hash order, with many keys in use, SQLite's small page cache re-read the
+    // same pages again and again.
+    std::sort(change.put_usage.begin(), change.put_usage.end(),
+              [](const storage::UsageRecord& x, const storage::UsageRecord& y) {
+                  return x.key < y.key;
+              });
     Status st = catalog.Apply(change);
     if (!st.ok()) {
         // Nothing was written: mark the records dirty again so the next flush retries them
