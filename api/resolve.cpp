@@ -11,7 +11,9 @@ bool IsUuid(const std::string& s) {
     if (s.size() != 36) return false;
     for (std::size_t i = 0; i < s.size(); ++i) {
         const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? s[i] != '-' : !IsHex(static_cast<char>(std::tolower(s[i])))) return false;
+        // ASCII only, without std::tolower (a locale call per character on every request).
+        const char c = s[i];
+        if (dash ? c != '-' : !(IsHex(c) || (c >= 'A' && c <= 'F'))) return false;
     }
     return true;
 }

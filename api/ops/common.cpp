@@ -221,7 +221,7 @@ const hsm::KeySpecInfo& SpecOf(const storage::KeyRecord& key) {
 Result<const hsm::EncryptionAlgorithmInfo*> EncryptionAlgorithmOf(const storage::KeyRecord& key,
                                                                   const Request& req,
                                                                   const char* member) {
-    const std::string alg = req.String(member, "SYMMETRIC_DEFAULT");
+    const std::string_view alg = req.StringView(member, "SYMMETRIC_DEFAULT");
     const hsm::EncryptionAlgorithmInfo* info = hsm::FindEncryptionAlgorithm(alg);
     if (info == nullptr || !hsm::Lists(SpecOf(key).encryption, alg))
         return IncompatibleAlgorithm(key, alg);
