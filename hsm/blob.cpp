@@ -29,14 +29,25 @@ std::size_t LengthOctets(std::size_t len) {
 
 std::size_t Tlv(std::size_t content) { return 1 + LengthOctets(content) + content; }
 
-void PutLength(Bytes& out, std::size_t len) {
+// A DER length: at most 1 + sizeof(std::size_t) bytes.
+constexpr std::size_t kMaxLengthOctets = 1 + sizeof(std::size_t);
+
+// Writes a minimal DER length at `out`; returns the bytes written.
+std::size_t PutLengthInto(std::uint8_t* out, std::size_t len) {
     if (len < 0x80) {
-        out.push_back(static_cast<std::uint8_t>(len));
-        return;
+        out[0] = static_cast<std::uint8_t>(len);
+        return 1;
     }
-    std::size_t n = LengthOctets(len) - 1;
-    out.push_back(static_cast<std::uint8_t>(0x80 | n));
-    for (std::size_t i = n; i-- > 0;) out.push_back(static_cast<std::uint8_t>(len >> (8 * i)));
+    const std::size_t n = LengthOctets(len) - 1;
+    out[0] = static_cast<std::uint8_t>(0x80 | n);
+    for (std::size_t i = 0; i < n; ++i)
+        out[1 + i] = static_cast<std::uint8_t>(len >> (8 * (n - 1 - i)));
+    return 1 + n;
+}
+
+void PutLength(Bytes& out, std::size_t len) {
+    std::uint8_t buf[kMaxLengthOctets];
+    out.insert(out.end(), buf, buf + PutLengthInto(buf, len));
 }
 
 void PutRaw(Bytes& out, const std::uint8_t* p, std::size_t n) { out.insert(out.end(), p, p + n); }
@@ -76,9 +87,8 @@ public:
     }
     // Reads tag `tag` and a minimally encoded length equal to `want`.
     bool Header(std::uint8_t tag, std::size_t want) {
-        Bytes expected{tag};
-        PutLength(expected, want);
-        return Expect(expected.data(), expected.size());
+        std::uint8_t expected[1 + kMaxLengthOctets] = {tag};
+        return Expect(expected, 1 + PutLengthInto(expected + 1, want));
     }
     bool Take(std::uint8_t* out, std::size_t n) {
         if (in_.size() - pos_ < n) return false;
@@ -187,12 +197,12 @@ Result<BlobParts> ParseBlob(ByteView blob) {
 }
 
 std::string ToHex(ByteView bytes) {
-    static const char* kHex = "0123456789abcdef";
-    std::string out;
-    out.reserve(bytes.size() * 2);
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out(bytes.size() * 2, '\0');
+    char* p = out.data();
     for (auto b : bytes) {
-        out.push_back(kHex[b >> 4]);
-        out.push_back(kHex[b & 15]);
+        *p++ = kHex[b >> 4];
+        *p++ = kHex[b & 15];
     }
     return out;
 }
