@@ -20,23 +20,29 @@ std::string EventIdFor(const std::string& request_id) {
 
 }  // namespace
 
-UsageTracker::Shard& UsageTracker::ShardOf(const storage::ScopedName& key) const {
+UsageTracker::Shard& UsageTracker::ShardOf(const storage::ScopedNameRef& key) const {
     return shards_[storage::ScopedNameHash{}(key) % shards_.size()];
 }
 
-void UsageTracker::Record(const storage::ScopedName& key, const char* operation, double timestamp,
-                          const std::string& request_id) {
+void UsageTracker::Record(const storage::ScopedNameRef& key, const char* operation,
+                          double timestamp, const std::string& request_id) {
     Shard& shard = ShardOf(key);
     std::lock_guard lock(shard.mu);
-    Entry& entry = shard.entries[key];
-    entry.record.key = key;
+    auto it = shard.entries.find(key);
+    if (it == shard.entries.end()) {
+        storage::ScopedName name{std::string(key.account), std::string(key.region),
+                                 std::string(key.name)};
+        it = shard.entries.emplace(name, Entry{}).first;
+        it->second.record.key = std::move(name);
+    }
+    Entry& entry = it->second;
     entry.record.operation = operation;
     entry.record.timestamp = timestamp;
     entry.record.request_id = request_id;
     entry.record.event_id.clear();  // derived when read, off the hot path
     if (!entry.dirty) {
         entry.dirty = true;
-        shard.dirty.push_back(key);
+        shard.dirty.push_back(entry.record.key);
     }
 }
 
@@ -75,10 +81,9 @@ Status UsageTracker::Flush(storage::Catalog& catalog) {
     // In primary-key order, so the upserts walk SQLite's B-tree pages in order and each page is
     // read once; in hash order, with many keys in use, SQLite's small page cache re-read the
     // same pages again and again.
-    std::sort(change.put_usage.begin(), change.put_usage.end(),
-              [](const storage::UsageRecord& x, const storage::UsageRecord& y) {
-                  return x.key < y.key;
-              });
+    std::sort(
+        change.put_usage.begin(), change.put_usage.end(),
+        [](const storage::UsageRecord& x, const storage::UsageRecord& y) { return x.key < y.key; });
     Status st = catalog.Apply(change);
     if (!st.ok()) {
         // Nothing was written: mark the records dirty again so the next flush retries them

@@ -19,7 +19,7 @@ namespace kmsd::api {
 
 class UsageTracker {
 public:
-    void Record(const storage::ScopedName& key, const char* operation, double timestamp,
+    void Record(const storage::ScopedNameRef& key, const char* operation, double timestamp,
                 const std::string& request_id);
     // The last use recorded since startup (memory only).
     std::optional<storage::UsageRecord> Get(const storage::ScopedName& key) const;
@@ -41,10 +41,12 @@ private:
     };
     struct Shard {
         mutable std::mutex mu;
-        std::unordered_map<storage::ScopedName, Entry, storage::ScopedNameHash> entries;
+        std::unordered_map<storage::ScopedName, Entry, storage::ScopedNameHash,
+                           storage::ScopedNameEqual>
+            entries;
         std::vector<storage::ScopedName> dirty;  // the entries with dirty set, once each
     };
-    Shard& ShardOf(const storage::ScopedName& key) const;
+    Shard& ShardOf(const storage::ScopedNameRef& key) const;
 
     mutable std::array<Shard, 64> shards_;
 };

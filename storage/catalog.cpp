@@ -249,7 +249,7 @@ Status Catalog::Load() {
     return Status::Ok();
 }
 
-KeyPtr Catalog::FindKey(const ScopedName& key) const {
+KeyPtr Catalog::FindKey(const ScopedNameRef& key) const {
     std::shared_lock lock(mu_);
     auto it = key_index_.find(key);
     return it == key_index_.end() ? nullptr : it->second;

@@ -55,7 +55,7 @@ public:
     static Result<std::unique_ptr<Catalog>> Open(const std::string& path);
 
     // --- reads (no SQLite) ---
-    KeyPtr FindKey(const ScopedName& key) const;
+    KeyPtr FindKey(const ScopedNameRef& key) const;
     AliasPtr FindAlias(const ScopedName& alias) const;
     // Keys of one account+Region ordered by key ID, starting at `from` (inclusive).
     std::vector<KeyPtr> ListKeys(const std::string& account, const std::string& region,
@@ -128,7 +128,8 @@ private:
 
     mutable std::shared_mutex mu_;       // guards the maps below
     std::map<ScopedName, KeyPtr> keys_;  // in order, for ListKeys' pages
-    std::unordered_map<ScopedName, KeyPtr, ScopedNameHash> key_index_;  // the same, for lookups
+    std::unordered_map<ScopedName, KeyPtr, ScopedNameHash, ScopedNameEqual>
+        key_index_;  // the same, for lookups
     std::map<ScopedName, AliasPtr> aliases_;
     // Material ID → the keys holding it (one, or each member of a multi-Region key).
     std::unordered_map<std::string, std::vector<ScopedName>> material_owner_;

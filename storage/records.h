@@ -75,16 +75,35 @@ struct ScopedName {
     auto operator<=>(const ScopedName&) const = default;
 };
 
+// A borrowed (account, region, name): hash-map lookups on the request path without building a
+// ScopedName (a key ID is too long for the short-string buffer, so each one cost a malloc).
+struct ScopedNameRef {
+    std::string_view account;
+    std::string_view region;
+    std::string_view name;
+    ScopedNameRef(std::string_view a, std::string_view r, std::string_view n)
+        : account(a), region(r), name(n) {}
+    ScopedNameRef(const ScopedName& n)  // NOLINT: implicit on purpose, for lookups
+        : account(n.account), region(n.region), name(n.name) {}
+    bool operator==(const ScopedNameRef&) const = default;
+};
+
 // For hash maps of keys and aliases: an ordered map compares the account and Region (equal in
-// nearly every comparison) at every node of a lookup.
+// nearly every comparison) at every node of a lookup. Transparent: a ScopedNameRef finds a
+// ScopedName (std::hash gives a string and a string_view of the same text the same hash).
 // Deliberately not noexcept: libstdc++ then keeps each node's hash code, so a lookup compares
 // codes before names and never rehashes a neighbour's three strings to find the bucket's end
 // (with 100,000 keys that rehashing was a measurable share of a request).
 struct ScopedNameHash {
-    std::size_t operator()(const ScopedName& n) const {
-        const std::hash<std::string> h;
+    using is_transparent = void;
+    std::size_t operator()(const ScopedNameRef& n) const {
+        const std::hash<std::string_view> h;
         return h(n.name) ^ (h(n.region) * 31) ^ (h(n.account) * 1000003);
     }
+};
+struct ScopedNameEqual {
+    using is_transparent = void;
+    bool operator()(const ScopedNameRef& a, const ScopedNameRef& b) const { return a == b; }
 };
 
 struct MaterialRecord {
