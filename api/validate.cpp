@@ -311,6 +311,15 @@ private:
 
 bool IsModelOperation(const std::string& operation) { return FindOperation(operation) != nullptr; }
 
+std::size_t OperationCount() { return std::size(kOperations); }
+
+int OperationIndex(std::string_view operation) {
+    const Operation* op = FindOperation(operation);
+    return op == nullptr ? -1 : static_cast<int>(op - kOperations);
+}
+
+std::string_view OperationName(std::size_t index) { return kOperations[index].name; }
+
 bool ModelInputHasMember(const std::string& operation, std::string_view member) {
     const Operation* op = FindOperation(operation);
     if (op == nullptr || op->input < 0) return false;

@@ -7,6 +7,7 @@
 // Service rules stricter than the model live in the operations.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -17,6 +18,12 @@ namespace kmsd::api {
 
 // True if `operation` is in the KMS model.
 bool IsModelOperation(const std::string& operation);
+
+// The model's operations by index, 0 .. OperationCount() - 1 (metrics label them so).
+std::size_t OperationCount();
+// -1 when `operation` is not in the model.
+int OperationIndex(std::string_view operation);
+std::string_view OperationName(std::size_t index);
 
 // Whether the input shape of `operation` has a member `member` (the route table's tests).
 bool ModelInputHasMember(const std::string& operation, std::string_view member);

@@ -5,6 +5,7 @@
 
 #include "common/json_limits.h"
 #include "hsm/crypto.h"
+#include "src/metrics.h"
 #include "src/seed.h"
 
 namespace kmsd {
@@ -121,6 +122,10 @@ AdminReply HandleAdmin(App& app, const AdminRequest& req) {
         auto seed = ExportSeed(app.services(), app.options().allow_export_material);
         if (!seed.ok()) return JsonError(500, "export failed");
         return {200, std::move(seed.value())};
+    }
+    if (path == "/_kmsd/metrics") {
+        if (req.method != "GET") return JsonError(405, "method not allowed");
+        return {200, RenderMetrics(app), "text/plain; version=0.0.4; charset=utf-8"};
     }
     if (path == "/_kmsd/clock") {
         if (req.method == "GET") return ClockReply(app);

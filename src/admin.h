@@ -1,6 +1,7 @@
 // Admin endpoints under /_kmsd/ (design.md §7): health, reset (also at /moto-api/reset for
-// suites written against moto) and the KMS clock (GET, or POST {"advance_seconds": N} /
-// {"now": <epoch seconds>}; time only moves forward and due work runs before the reply). With
+// suites written against moto), the KMS clock (GET, or POST {"advance_seconds": N} /
+// {"now": <epoch seconds>}; time only moves forward and due work runs before the reply) and
+// metrics (GET, Prometheus text format). With
 // --admin-token, all but GET /_kmsd/health need "Authorization: Bearer <token>".
 #pragma once
 
@@ -14,7 +15,8 @@ namespace kmsd {
 
 struct AdminReply {
     int http_status = 200;
-    std::string body;  // JSON
+    std::string body;
+    std::string content_type = "application/json";
 };
 
 // True if `path` belongs to the admin surface rather than the KMS API.

@@ -196,10 +196,15 @@ void App::FlushUsage() {
 
 Status App::RunDueNow() {
     auto report = api::RunDue(services_, clock_.Now());
+    scheduler_metrics_.counts.Add(SchedulerMetrics::kRuns);
     if (!report.ok()) {
         spdlog::error("scheduled work failed: {}", report.status().message());
         return report.status();
     }
+    auto& counts = scheduler_metrics_.counts;
+    counts.Add(SchedulerMetrics::kRotations, static_cast<std::uint64_t>(report->rotations));
+    counts.Add(SchedulerMetrics::kDeletions, static_cast<std::uint64_t>(report->deletions));
+    counts.Add(SchedulerMetrics::kExpirations, static_cast<std::uint64_t>(report->expirations));
     if (report->rotations + report->deletions + report->expirations > 0)
         spdlog::info("scheduled work: {} rotations, {} deletions, {} expired key materials",
                      report->rotations, report->deletions, report->expirations);

@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "hsm/hsm.h"
 #include "src/auth/identity.h"
+#include "src/metrics.h"
 #include "src/options.h"
 #include "src/scheduler.h"
 #include "storage/catalog.h"
@@ -49,6 +50,11 @@ public:
     // Writes key usage recorded since the last flush (every second and at shutdown).
     void FlushUsage();
 
+    // What /_kmsd/metrics reports (src/metrics.h).
+    RequestMetrics& metrics() { return metrics_; }
+    const RequestMetrics& metrics() const { return metrics_; }
+    const SchedulerMetrics& scheduler_metrics() const { return scheduler_metrics_; }
+
 private:
     App(Options options, std::unique_ptr<storage::Catalog> catalog, std::unique_ptr<hsm::Hsm> hsm);
 
@@ -63,7 +69,9 @@ private:
     api::Services services_;
     api::Dispatcher dispatcher_;
     std::mutex clock_mu_;  // serialises clock moves
-    Scheduler scheduler_;
+    RequestMetrics metrics_;
+    SchedulerMetrics scheduler_metrics_;
+    Scheduler scheduler_;  // last: its thread stops before the members above go
 };
 
 // Finds the master key (--master-key-file, KMSD_MASTER_KEY, <data-dir>/master.key) or, for a

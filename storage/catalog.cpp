@@ -1,6 +1,7 @@
 #include "storage/catalog.h"
 
 #include <algorithm>
+#include <chrono>
 #include <optional>
 #include <sstream>
 #include <tuple>
@@ -213,6 +214,7 @@ Status Catalog::Load() {
         if (rec->materials.empty() && rec->origin != "EXTERNAL")
             keys_without_material_.push_back(rec->arn);
         keys_.emplace_hint(keys_.end(), name, rec);  // in order: constant time each
+        CountKey(*rec, +1);
         if (rec->multi_region) mrk_sets_[{rec->account, rec->key_id}].insert(rec->region);
     }
     std::map<std::string, std::shared_ptr<GrantRecord>> loaded;
@@ -401,6 +403,17 @@ std::vector<KeyPtr> Catalog::AllKeys() const {
     return out;
 }
 
+Catalog::Census Catalog::KeyCensus() const {
+    std::shared_lock lock(mu_);
+    return census_;
+}
+
+void Catalog::CountKey(const KeyRecord& key, int delta) {
+    auto [it, fresh] = census_.try_emplace({KeyStateName(key.state), key.key_spec, key.origin}, 0);
+    it->second += static_cast<std::size_t>(delta);  // unsigned wrap-around adds a negative delta
+    if (it->second == 0) census_.erase(it);
+}
+
 std::size_t Catalog::KeyCount() const {
     std::shared_lock lock(mu_);
     return keys_.size();
@@ -503,6 +516,14 @@ Result<std::optional<Bytes>> Catalog::GetMeta(const std::string& name) const {
 }
 
 Status Catalog::WriteSql(const Change& c) {
+    const auto started = std::chrono::steady_clock::now();
+    Status st = WriteSqlTransaction(c);
+    write_latency_.Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    return st;
+}
+
+Status Catalog::WriteSqlTransaction(const Change& c) {
     Transaction tx(*db_);
     KMSD_RETURN_IF_ERROR(tx.status());
     // Deletions first, so a change may delete and re-create the same name.
@@ -635,6 +656,7 @@ void Catalog::Publish(const Change& c) {
             if (set != mrk_sets_.end() && set->second.erase(k.region) && set->second.empty())
                 mrk_sets_.erase(set);
         }
+        CountKey(*it->second, -1);
         keys_.erase(it);
         key_index_.erase(k);
         // Grants and aliases cascade with the key in SQL; mirror that here.
@@ -655,7 +677,10 @@ void Catalog::Publish(const Change& c) {
     }
     for (const auto& k : c.put_keys) {
         keys_[k->scoped()] = k;
-        key_index_[k->scoped()] = k;
+        KeyPtr& slot = key_index_[k->scoped()];
+        if (slot) CountKey(*slot, -1);
+        slot = k;
+        CountKey(*k, +1);
         if (k->multi_region) mrk_sets_[{k->account, k->key_id}].insert(k->region);
     }
     for (const auto& m : c.put_materials) {
@@ -696,6 +721,7 @@ Status Catalog::Reset(const std::vector<std::string>& meta_to_clear) {
     std::unique_lock map_lock(mu_);
     keys_.clear();
     key_index_.clear();
+    census_.clear();
     aliases_.clear();
     material_owner_.clear();
     mrk_sets_.clear();

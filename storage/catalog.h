@@ -13,9 +13,11 @@
 #include <set>
 #include <shared_mutex>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
+#include "common/metrics.h"
 #include "common/status.h"
 #include "hsm/sealed_key_store.h"
 #include "storage/db.h"
@@ -72,6 +74,12 @@ public:
     std::vector<KeyPtr> MultiRegionMembers(const std::string& account,
                                            const std::string& key_id) const;
     std::size_t KeyCount() const;
+    // Keys by (state, key spec, origin), for the metrics page. Kept up to date as keys change,
+    // so a scrape copies a few rows instead of visiting every key.
+    using Census = std::map<std::tuple<std::string, std::string, std::string>, std::size_t>;
+    Census KeyCensus() const;
+    // Each write transaction's time, commit included.
+    const metrics::Histogram& write_latency() const { return write_latency_; }
     // ARNs of keys loaded without any key material row (a damaged database).
     const std::vector<std::string>& KeysWithoutMaterial() const { return keys_without_material_; }
     // Grants of one key in creation order.
@@ -118,16 +126,20 @@ private:
     explicit Catalog(std::unique_ptr<Db> db) : db_(std::move(db)) {}
     Status Migrate();
     Status Load();
-    Status WriteSql(const Change& change);
+    Status WriteSql(const Change& change);  // times WriteSqlTransaction
+    Status WriteSqlTransaction(const Change& change);
     void Publish(const Change& change);
     void PublishGrant(const GrantPtr& grant);
+    void CountKey(const KeyRecord& key, int delta);  // census_, under mu_
     void UnpublishGrant(const std::string& grant_id);
 
     mutable std::mutex writer_mu_;  // guards db_ and serialises writers
     std::unique_ptr<Db> db_;
+    metrics::Histogram write_latency_;
 
     mutable std::shared_mutex mu_;       // guards the maps below
     std::map<ScopedName, KeyPtr> keys_;  // in order, for ListKeys' pages
+    Census census_;
     std::unordered_map<ScopedName, KeyPtr, ScopedNameHash, ScopedNameEqual>
         key_index_;  // the same, for lookups
     std::map<ScopedName, AliasPtr> aliases_;

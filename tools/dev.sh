@@ -37,6 +37,27 @@ install_deps() {
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
             "${missing[@]}" >/dev/null
     fi
+    ensure_promtool
+}
+
+# promtool, from Debian's prometheus package, checks the /_kmsd/metrics page (test_metrics.py).
+# Only the package's files are unpacked, into a cache: installing it would also set up a
+# Prometheus service.
+PROMTOOL_DIR=${XDG_CACHE_HOME:-$HOME/.cache}/kmsd-prometheus
+export KMSD_PROMTOOL=$PROMTOOL_DIR/usr/bin/promtool
+ensure_promtool() {
+    [[ -x $KMSD_PROMTOOL ]] && return
+    local tmp
+    tmp=$(mktemp -d)
+    if ! (cd "$tmp" && apt-get download -qq prometheus >/dev/null 2>&1); then
+        local sudo=""
+        [[ $(id -u) == 0 ]] || sudo="sudo"
+        $sudo apt-get update -qq
+        (cd "$tmp" && apt-get download -qq prometheus >/dev/null 2>&1)
+    fi
+    mkdir -p "$PROMTOOL_DIR"
+    dpkg -x "$tmp"/prometheus_*.deb "$PROMTOOL_DIR"
+    rm -rf "$tmp"
 }
 
 # ccache (installed with the rest): rebuilds, and the image build in docker/test.sh, reuse

@@ -90,7 +90,7 @@ Response HandleRequest(App& app, Request& req, std::string_view peer_ip) {
              View(req[http::field::content_type]), View(req[http::field::origin]),
              View(req[http::field::host]), std::string_view(req.body().data(), req.body().size())});
         res.result(static_cast<unsigned>(reply.http_status));
-        res.set(http::field::content_type, "application/json");
+        res.set(http::field::content_type, reply.content_type);
         res.body() = SecureString(reply.body.data(), reply.body.size());
         res.prepare_payload();
         return res;
@@ -116,10 +116,11 @@ Response HandleRequest(App& app, Request& req, std::string_view peer_ip) {
     if (!out.error_type.empty()) res.set("x-amzn-ErrorType", out.error_type);
     res.body() = std::move(out.body);
     res.prepare_payload();
-    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                            std::chrono::steady_clock::now() - started)
-                            .count();
-    spdlog::debug("{} {} {} {}us {}", request_id, target, out.http_status, micros, out.error_type);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    app.metrics().Record(target, out.error_type, seconds);
+    spdlog::debug("{} {} {} {}us {}", request_id, target, out.http_status,
+                  static_cast<long long>(seconds * 1e6), out.error_type);
     return res;
 }
 

@@ -65,11 +65,12 @@ struct ServerState {
     explicit ServerState(App& a)
         : app(a),
           request_timeout(a.options().server.request_timeout_seconds),
-          max_connections(a.options().server.max_connections) {}
+          max_connections(a.options().server.max_connections),
+          connections(a.metrics().open_connections) {}
     App& app;
     const std::chrono::seconds request_timeout;
     const int max_connections;
-    std::atomic<int> connections{0};
+    std::atomic<int>& connections;  // the metrics' gauge: one count, two readers
     std::atomic<bool> draining{false};
     std::atomic<std::uint64_t> body_bytes{0};  // charged against kMaxBodyBytesInFlight
 };

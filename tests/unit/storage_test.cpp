@@ -301,8 +301,7 @@ TEST_CASE("members of a multi-Region key share material IDs, each with its own s
     CHECK(c->LoadSealed(east->arn, material).value() == Bytes{1});
 }
 
-TEST_CASE("a reopen rebuilds key order, material order and last usage from the file",
-          "[storage]") {
+TEST_CASE("a reopen rebuilds key order, material order and last usage from the file", "[storage]") {
     TempDir dir;
     // Written out of order, across two accounts and two Regions: the reload takes its order
     // from SQLite's primary-key index and must give ScopedName's order.
@@ -325,10 +324,10 @@ TEST_CASE("a reopen rebuilds key order, material order and last usage from the f
         // Key "a" gets two more materials, written newest first; the same date for two of them
         // is ordered by when they were written.
         const ScopedName a{"111122223333", "us-east-1", "a"};
-        for (const auto& [id, date] : std::vector<std::pair<std::string, double>>{
-                 {std::string(64, '3'), 1800000000.0},
-                 {std::string(64, '1'), 1700000000.5},
-                 {std::string(64, '2'), 1750000000.0}}) {
+        for (const auto& [id, date] :
+             std::vector<std::pair<std::string, double>>{{std::string(64, '3'), 1800000000.0},
+                                                         {std::string(64, '1'), 1700000000.5},
+                                                         {std::string(64, '2'), 1750000000.0}}) {
             Change change;
             change.put_materials.push_back({a, {id, date, "ON_DEMAND"}, {2}});
             REQUIRE(c->Apply(change).ok());
@@ -363,4 +362,22 @@ TEST_CASE("a reopen rebuilds key order, material order and last usage from the f
     CHECK(used->request_id == "request-1");
     CHECK(used->timestamp == 1700000100.0);
     CHECK_FALSE(c->ReadUsage({"111122223333", "us-east-1", "b"}).value().has_value());
+
+    // The census (metrics' kmsd_keys) is rebuilt by the load and kept as keys change.
+    using Row = std::tuple<std::string, std::string, std::string>;
+    CHECK(c->KeyCensus() == Catalog::Census{{Row{"Enabled", "SYMMETRIC_DEFAULT", "AWS_KMS"}, 6}});
+    auto b = std::make_shared<KeyRecord>(*c->FindKey({"111122223333", "us-east-1", "b"}));
+    b->state = KeyState::kDisabled;
+    Change disable;
+    disable.put_keys.push_back(b);
+    REQUIRE(c->Apply(disable).ok());
+    Change remove;
+    remove.delete_keys.push_back({"111122223333", "us-east-1", "c"});
+    REQUIRE(c->Apply(remove).ok());
+    CHECK(c->KeyCensus() == Catalog::Census{{Row{"Disabled", "SYMMETRIC_DEFAULT", "AWS_KMS"}, 1},
+                                            {Row{"Enabled", "SYMMETRIC_DEFAULT", "AWS_KMS"}, 4}});
+    Change remove_b;
+    remove_b.delete_keys.push_back(b->scoped());
+    REQUIRE(c->Apply(remove_b).ok());
+    CHECK(c->KeyCensus() == Catalog::Census{{Row{"Enabled", "SYMMETRIC_DEFAULT", "AWS_KMS"}, 4}});
 }
