@@ -101,6 +101,11 @@ Result<storage::KeyPtr> OpContext::Key() {
     return *key_;
 }
 
+storage::KeyPtr OpContext::TakeResolvedKey() {
+    if (key_ && key_->ok()) return std::move(key_->value());
+    return std::move(ciphertext_key_);
+}
+
 Result<storage::KeyPtr> OpContext::TargetKey() {
     if (!target_) target_ = ResolveDeclared(*this, route->target, /*check=*/true);
     return *target_;
@@ -120,6 +125,7 @@ Result<CiphertextKey> OpContext::KeyOfCiphertext(ByteView blob) {
     // must (without KeyId it is not a blob and fails as InvalidCiphertextException below).
     if (requested && requested->key_spec != "SYMMETRIC_DEFAULT") {
         KMSD_RETURN_IF_ERROR(Check(*route, decl, *requested));
+        ciphertext_key_ = requested;
         return CiphertextKey{requested, requested->current_material_id()};
     }
     KMSD_ASSIGN_OR_RETURN(std::string material_id, hsm::Hsm::BlobMaterialId(blob));
@@ -135,6 +141,7 @@ Result<CiphertextKey> OpContext::KeyOfCiphertext(ByteView blob) {
     if (!requested && !AuthorizeKey(*this, *key, action, "", GrantsFor(decl.authz)).ok())
         return ForeignCiphertext(*this, action);
     KMSD_RETURN_IF_ERROR(Check(*route, decl, *key));
+    ciphertext_key_ = key;
     return CiphertextKey{key, std::move(material_id)};
 }
 

@@ -97,8 +97,12 @@ struct OpContext {
     Status Authorize(const storage::KeyRecord& key);
     // route.key's state and kind rules, for a record re-read under the Catalog's writer.
     Status CheckKey(const storage::KeyRecord& key) const;
+    // The key this request resolved (route.key, or the one its ciphertext named), or null; for
+    // logs. Moved out: call once, after the operation.
+    storage::KeyPtr TakeResolvedKey();
 
 private:
+    storage::KeyPtr ciphertext_key_;  // KeyOfCiphertext's key, once found
     std::optional<Result<storage::KeyPtr>> key_;
     std::optional<Result<storage::KeyPtr>> target_;
 };

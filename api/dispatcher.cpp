@@ -182,7 +182,7 @@ bool AcceptedContentType(std::string_view ct) {
 
 Result<Json> Run(const Services& services, const Caller& caller, std::string_view target,
                  std::string_view content_type, std::string_view body,
-                 const std::string& request_id) {
+                 const std::string& request_id, storage::KeyPtr& resolved) {
     if (target.substr(0, kTargetPrefix.size()) != kTargetPrefix ||
         !AcceptedContentType(content_type))
         return Error(ErrorCode::kUnknownOperation);
@@ -195,9 +195,13 @@ Result<Json> Run(const Services& services, const Caller& caller, std::string_vie
         return Error(ErrorCode::kUnsupportedOperation, op + " is not supported by kmsd yet.");
     const Request req(input);
     OpContext ctx(services, caller, request_id, *route, &req);
-    KMSD_RETURN_IF_ERROR(CheckGrantTokens(ctx));
-    KMSD_RETURN_IF_ERROR(AdmitRequest(ctx));
-    return route->handler(ctx, req);
+    Result<Json> out = [&]() -> Result<Json> {
+        KMSD_RETURN_IF_ERROR(CheckGrantTokens(ctx));
+        KMSD_RETURN_IF_ERROR(AdmitRequest(ctx));
+        return route->handler(ctx, req);
+    }();
+    resolved = ctx.TakeResolvedKey();
+    return out;
 }
 
 }  // namespace
@@ -206,11 +210,13 @@ Response Dispatcher::Dispatch(const Caller& caller, std::string_view target,
                               std::string_view content_type, std::string_view body,
                               const std::string& request_id) const {
     Status failure;
+    storage::KeyPtr key;
     try {
-        Result<Json> result = Run(services_, caller, target, content_type, body, request_id);
+        Result<Json> result = Run(services_, caller, target, content_type, body, request_id, key);
         if (result.ok()) {
             Response out;
             if (!result->is_null()) out.body = Serialize(*result);
+            out.key = std::move(key);
             return out;
         }
         failure = result.status();
@@ -225,7 +231,7 @@ Response Dispatcher::Dispatch(const Caller& caller, std::string_view target,
     if (failure.code() == ErrorCode::kInternal || failure.code() == ErrorCode::kStorage)
         spdlog::error("request {}: {}", request_id, failure.message());
     WireError wire = ToWire(failure);
-    return Response{wire.http_status, std::move(wire.body), std::move(wire.type)};
+    return Response{wire.http_status, std::move(wire.body), std::move(wire.type), std::move(key)};
 }
 
 }  // namespace kmsd::api

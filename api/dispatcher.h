@@ -14,6 +14,7 @@ struct Response {
     int http_status = 200;
     SecureString body;       // JSON, or empty for operations without output
     std::string error_type;  // "" on success; the exception name otherwise (for logs, metrics)
+    storage::KeyPtr key;     // the key the request resolved, if it got that far (for logs)
 };
 
 class Dispatcher {

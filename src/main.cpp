@@ -2,7 +2,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -14,6 +13,7 @@
 #include <string_view>
 
 #include "src/app.h"
+#include "src/logging.h"
 #include "src/options.h"
 #include "src/server/server.h"
 
@@ -74,8 +74,7 @@ int main(int argc, char** argv) {
         lim.rlim_cur = lim.rlim_max;
         setrlimit(RLIMIT_NOFILE, &lim);
     }
-    spdlog::set_default_logger(spdlog::stderr_color_mt("kmsd"));
-    spdlog::set_level(spdlog::level::from_str(options->log_level));
+    kmsd::SetUpLogging(options->log_level, options->log_format);
 
     auto app = kmsd::App::Open(*options);
     if (!app.ok()) {

@@ -84,6 +84,10 @@ Result<Options> ParseOptions(int argc, char** argv, int& exit_code) {
     app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error or off")
         ->envname("KMSD_LOG_LEVEL")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+    app.add_option("--log-format", o.log_format,
+                   "text, or json: one JSON object per line (time, level, logger, message)")
+        ->envname("KMSD_LOG_FORMAT")
+        ->check(CLI::IsMember({"text", "json"}));
     app.add_option("--threads", o.server.threads, "Worker threads (0 = cores)")
         ->envname("KMSD_THREADS")
         ->check(CLI::Range(0, 1024));

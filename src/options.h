@@ -35,7 +35,8 @@ struct Options {
     ServerOptions server;
     StorageOptions storage;
     IdentityOptions identity;
-    std::string log_level = "info";  // KMSD_LOG_LEVEL
+    std::string log_level = "info";   // KMSD_LOG_LEVEL
+    std::string log_format = "text";  // KMSD_LOG_FORMAT: text or json (one object per line)
     // GET /_kmsd/export includes key material (KMSD_ALLOW_EXPORT_MATERIAL; test fixtures only).
     bool allow_export_material = false;
     // `kmsd healthcheck`: probe /_kmsd/health on server.port and exit 0/1.

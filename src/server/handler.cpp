@@ -102,7 +102,7 @@ Response HandleRequest(App& app, Request& req, std::string_view peer_ip) {
     if (caller.ok()) caller->source_ip = std::string(peer_ip);
     if (!caller.ok()) {
         api::WireError wire = api::ToWire(caller.status());
-        out = {wire.http_status, std::move(wire.body), std::move(wire.type)};
+        out = {wire.http_status, std::move(wire.body), std::move(wire.type), nullptr};
     } else if (req.method() == http::verb::post) {
         out = app.dispatcher().Dispatch(*caller, target, content_type,
                                         std::string_view(req.body().data(), req.body().size()),
@@ -119,8 +119,11 @@ Response HandleRequest(App& app, Request& req, std::string_view peer_ip) {
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     app.metrics().Record(target, out.error_type, seconds);
-    spdlog::debug("{} {} {} {}us {}", request_id, target, out.http_status,
-                  static_cast<long long>(seconds * 1e6), out.error_type);
+    // One line per request at debug: never a body, a plaintext or key material.
+    spdlog::debug("request {} {} {} {} {}us key={} caller={}", request_id, target, out.http_status,
+                  out.error_type.empty() ? "OK" : out.error_type,
+                  static_cast<long long>(seconds * 1e6), out.key ? out.key->arn : "-",
+                  caller.ok() ? caller->principal_arn : "-");
     return res;
 }
 
