@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -50,21 +51,31 @@ private:
 // A value derived from an immutable record and kept with it: the parsed key policy, which the
 // authorizer sets on first use (type-erased, as storage does not know its type). A copy starts
 // empty: a copy is the start of a changed record. Thread-safe.
+// A mutex, not std::atomic<std::shared_ptr>: libstdc++ 12's load() releases its internal
+// lock with relaxed order, so a load and a later store on another thread are not ordered
+// (ThreadSanitizer reported it when two requests met on a fresh key). Both take a lock word on
+// every read, so the mutex costs the same.
 class RecordMemo {
 public:
     RecordMemo() = default;
     RecordMemo(const RecordMemo&) noexcept {}
     RecordMemo& operator=(const RecordMemo&) noexcept {
-        value_.store(nullptr);
+        std::lock_guard lock(mu_);
+        value_.reset();
         return *this;
     }
-    std::shared_ptr<const void> Get() const { return value_.load(std::memory_order_acquire); }
+    std::shared_ptr<const void> Get() const {
+        std::lock_guard lock(mu_);
+        return value_;
+    }
     void Set(std::shared_ptr<const void> v) const {
-        value_.store(std::move(v), std::memory_order_release);
+        std::lock_guard lock(mu_);
+        value_ = std::move(v);
     }
 
 private:
-    mutable std::atomic<std::shared_ptr<const void>> value_;
+    mutable std::mutex mu_;
+    mutable std::shared_ptr<const void> value_;
 };
 
 // (account, region, name): the identity of a key or an alias.
