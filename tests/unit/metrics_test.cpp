@@ -13,34 +13,20 @@
 #include "api/validate.h"
 #include "src/app.h"
 #include "src/server/handler.h"
+#include "support/http_app.h"
 
 namespace {
 
 namespace http = boost::beast::http;
 
-std::unique_ptr<kmsd::App> OpenApp() {
-    kmsd::Options options;
-    options.storage.in_memory = true;
-    auto app = kmsd::App::Open(options);
-    REQUIRE(app.ok());
-    return std::move(*app);
-}
+using kmsd::testing::OpenInMemoryApp;
 
 kmsd::Response Send(kmsd::App& app, const std::string& bytes) {
-    http::request_parser<kmsd::SecureBody> parser;
-    parser.eager(true);
-    boost::beast::error_code ec;
-    parser.put(boost::asio::buffer(bytes), ec);
-    REQUIRE(!ec);
-    REQUIRE(parser.is_done());
-    kmsd::Request req = parser.release();
-    return kmsd::HandleHttpRequest(app, req, "127.0.0.1");
+    return kmsd::testing::SendHttp(app, bytes);
 }
 
 kmsd::Response Kms(kmsd::App& app, const std::string& op, const std::string& body) {
-    return Send(app, "POST / HTTP/1.1\r\nHost: localhost\r\nX-Amz-Target: TrentService." + op +
-                         "\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: " +
-                         std::to_string(body.size()) + "\r\n\r\n" + body);
+    return Send(app, kmsd::testing::KmsRequestBytes(op, body));
 }
 
 // The page's samples: "name{labels}" -> value.
@@ -106,7 +92,7 @@ TEST_CASE("every model operation has its own row of request counters", "[metrics
 }
 
 TEST_CASE("GET /_kmsd/metrics counts requests by operation and __type", "[metrics][server]") {
-    auto app = OpenApp();
+    auto app = OpenInMemoryApp();
     REQUIRE(Kms(*app, "CreateKey", "{}").result_int() == 200);
     REQUIRE(Kms(*app, "CreateKey", R"({"KeySpec":"HMAC_256","KeyUsage":"GENERATE_VERIFY_MAC"})")
                 .result_int() == 200);

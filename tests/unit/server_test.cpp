@@ -10,6 +10,7 @@
 
 #include "src/app.h"
 #include "src/server/handler.h"
+#include "support/http_app.h"
 
 namespace {
 
@@ -17,38 +18,16 @@ namespace http = boost::beast::http;
 using kmsd::Request;
 using kmsd::Response;
 
-std::unique_ptr<kmsd::App> OpenApp() {
-    kmsd::Options options;
-    options.storage.in_memory = true;
-    auto app = kmsd::App::Open(options);
-    REQUIRE(app.ok());
-    return std::move(*app);
-}
-
-Request Parse(const std::string& bytes) {
-    http::request_parser<kmsd::SecureBody> parser;
-    parser.body_limit(kmsd::kMaxBodyBytes);
-    parser.eager(true);
-    boost::beast::error_code ec;
-    parser.put(boost::asio::buffer(bytes), ec);
-    REQUIRE(!ec);
-    REQUIRE(parser.is_done());
-    return parser.release();
-}
-
-std::string KmsRequest(const std::string& op, const std::string& body) {
-    return "POST / HTTP/1.1\r\nHost: localhost\r\nX-Amz-Target: TrentService." + op +
-           "\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: " +
-           std::to_string(body.size()) + "\r\n\r\n" + body;
-}
-
-std::string Body(const Response& res) { return std::string(res.body().data(), res.body().size()); }
+using kmsd::testing::BodyOf;
+using kmsd::testing::KmsRequestBytes;
+using kmsd::testing::OpenInMemoryApp;
+using kmsd::testing::ParseHttpRequest;
 
 }  // namespace
 
 TEST_CASE("HandleHttpRequest answers a KMS request with AWS's headers", "[server]") {
-    auto app = OpenApp();
-    Request req = Parse(KmsRequest("GenerateRandom", R"({"NumberOfBytes": 16})"));
+    auto app = OpenInMemoryApp();
+    Request req = ParseHttpRequest(KmsRequestBytes("GenerateRandom", R"({"NumberOfBytes": 16})"));
     Response res = kmsd::HandleHttpRequest(*app, req, "127.0.0.1");
     CHECK(res.result_int() == 200);
     CHECK(res[http::field::content_type] == "application/x-amz-json-1.1");
@@ -56,33 +35,33 @@ TEST_CASE("HandleHttpRequest answers a KMS request with AWS's headers", "[server
     CHECK(!res[http::field::date].empty());
     CHECK(res[http::field::content_length] == std::to_string(res.body().size()));
     CHECK(res.keep_alive());
-    auto doc = nlohmann::json::parse(Body(res));
+    auto doc = nlohmann::json::parse(BodyOf(res));
     CHECK(doc["Plaintext"].get<std::string>().size() == 24);  // base64 of 16 bytes
 }
 
 TEST_CASE("HandleHttpRequest reports errors with x-amzn-ErrorType", "[server]") {
-    auto app = OpenApp();
-    Request req = Parse(KmsRequest("GenerateRandom", "{\"NumberOfBytes\": "));
+    auto app = OpenInMemoryApp();
+    Request req = ParseHttpRequest(KmsRequestBytes("GenerateRandom", "{\"NumberOfBytes\": "));
     Response res = kmsd::HandleHttpRequest(*app, req, "");
     CHECK(res.result_int() == 400);
     CHECK(res["x-amzn-ErrorType"] == "SerializationException");
-    CHECK(nlohmann::json::parse(Body(res))["__type"] == "SerializationException");
+    CHECK(nlohmann::json::parse(BodyOf(res))["__type"] == "SerializationException");
 
-    Request get = Parse("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    Request get = ParseHttpRequest("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
     Response res2 = kmsd::HandleHttpRequest(*app, get, "");
     // README: anything but POST / with a TrentService target is UnknownOperationException.
     CHECK(res2.result_int() == 400);
     CHECK(res2["x-amzn-ErrorType"] == "UnknownOperationException");
-    CHECK(nlohmann::json::parse(Body(res2))["__type"] == "UnknownOperationException");
+    CHECK(nlohmann::json::parse(BodyOf(res2))["__type"] == "UnknownOperationException");
 }
 
 TEST_CASE("HandleHttpRequest serves the admin surface", "[server]") {
-    auto app = OpenApp();
-    Request req = Parse("GET /_kmsd/health HTTP/1.0\r\n\r\n");
+    auto app = OpenInMemoryApp();
+    Request req = ParseHttpRequest("GET /_kmsd/health HTTP/1.0\r\n\r\n");
     Response res = kmsd::HandleHttpRequest(*app, req, "");
     CHECK(res.result_int() == 200);
     CHECK(res[http::field::content_type] == "application/json");
-    CHECK(nlohmann::json::parse(Body(res)) == nlohmann::json{{"status", "ok"}});
+    CHECK(nlohmann::json::parse(BodyOf(res)) == nlohmann::json{{"status", "ok"}});
     CHECK(!res.keep_alive());  // HTTP/1.0 without keep-alive
 }
 
@@ -99,7 +78,7 @@ TEST_CASE("HttpErrorResponse closes the connection with a JSON message", "[serve
         CHECK(!res.keep_alive());
         CHECK(res[http::field::content_type] == "application/json");
         CHECK(res[http::field::content_length] == std::to_string(res.body().size()));
-        CHECK(nlohmann::json::parse(Body(res))["message"] == message);
+        CHECK(nlohmann::json::parse(BodyOf(res))["message"] == message);
         CHECK((res[http::field::retry_after] == "1") ==
               (status == http::status::service_unavailable));
     }
