@@ -106,6 +106,11 @@ storage::KeyPtr OpContext::TakeResolvedKey() {
     return std::move(ciphertext_key_);
 }
 
+storage::KeyPtr OpContext::TakeTargetKey() {
+    if (target_ && target_->ok()) return std::move(target_->value());
+    return nullptr;
+}
+
 Result<storage::KeyPtr> OpContext::TargetKey() {
     if (!target_) target_ = ResolveDeclared(*this, route->target, /*check=*/true);
     return *target_;

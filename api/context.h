@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "api/audit.h"
 #include "api/authz/policy.h"
 #include "api/authz/policy_cache.h"
 #include "api/request.h"
@@ -28,7 +29,8 @@ struct Caller {
     // The caller's identity (IAM) policies. Null for an account's root, which IAM never limits;
     // an IAM user or role without policies has an empty list and may do nothing on its own.
     std::shared_ptr<const std::vector<authz::Policy>> identity_policies;
-    std::string source_ip;  // aws:SourceIp
+    std::string source_ip;   // aws:SourceIp
+    std::string user_agent;  // for the audit record
 
     bool root() const { return identity_policies == nullptr; }
 };
@@ -43,6 +45,9 @@ struct Services {
     // Strict mode: whether a principal named in a policy or grant exists (the principals file).
     // Empty in open mode, where any well-formed principal is accepted: there is no IAM to ask.
     std::function<bool(const std::string&)> principal_exists = nullptr;
+    // Where service events (scheduled rotation, deletion, material expiry) are recorded; null
+    // when nothing keeps them.
+    AuditSink* audit = nullptr;
 };
 
 // The key a ciphertext names, as Decrypt and ReEncrypt's source get it.
@@ -100,6 +105,8 @@ struct OpContext {
     // The key this request resolved (route.key, or the one its ciphertext named), or null; for
     // logs. Moved out: call once, after the operation.
     storage::KeyPtr TakeResolvedKey();
+    // The same for route.target (ReEncrypt's destination, an alias's target), or null.
+    storage::KeyPtr TakeTargetKey();
 
 private:
     storage::KeyPtr ciphertext_key_;  // KeyOfCiphertext's key, once found

@@ -4,6 +4,7 @@
 
 #include <exception>
 
+#include "api/audit.h"
 #include "api/authorize.h"
 #include "api/errors.h"
 #include "api/json.h"
@@ -180,15 +181,24 @@ bool AcceptedContentType(std::string_view ct) {
     return media == "application/x-amz-json-1.1" || media == "application/x-amz-json-1.0";
 }
 
+// What Run leaves besides its result: the keys the request resolved and its parsed input (for
+// logs and the audit record).
+struct RunState {
+    storage::KeyPtr key;
+    storage::KeyPtr target;
+    Json input;
+};
+
 Result<Json> Run(const Services& services, const Caller& caller, std::string_view target,
                  std::string_view content_type, std::string_view body,
-                 const std::string& request_id, storage::KeyPtr& resolved) {
+                 const std::string& request_id, RunState& state) {
     if (target.substr(0, kTargetPrefix.size()) != kTargetPrefix ||
         !AcceptedContentType(content_type))
         return Error(ErrorCode::kUnknownOperation);
     const std::string op(target.substr(kTargetPrefix.size()));
     if (!IsModelOperation(op)) return Error(ErrorCode::kUnknownOperation);
-    KMSD_ASSIGN_OR_RETURN(Json input, ParseRequestBody(body));
+    KMSD_ASSIGN_OR_RETURN(state.input, ParseRequestBody(body));
+    const Json& input = state.input;
     KMSD_RETURN_IF_ERROR(ValidateInput(op, input));
     const Route* route = FindRoute(op);
     if (route == nullptr)
@@ -200,8 +210,32 @@ Result<Json> Run(const Services& services, const Caller& caller, std::string_vie
         KMSD_RETURN_IF_ERROR(AdmitRequest(ctx));
         return route->handler(ctx, req);
     }();
-    resolved = ctx.TakeResolvedKey();
+    state.key = ctx.TakeResolvedKey();
+    state.target = ctx.TakeTargetKey();
     return out;
+}
+
+}  // namespace
+
+namespace {
+
+// The call's audit record, to Services::audit. An on-demand rotation also makes the RotateKey
+// service event AWS records after the call.
+void Audit(const Services& services, const Caller& caller, std::string_view target,
+           const std::string& request_id, RunState& state, const Json* output,
+           const Status* failure) {
+    const std::string_view op = target.substr(kTargetPrefix.size());
+    CallOutcome call{op, request_id, state.input, output, failure, state.key, state.target};
+    services.audit->Record(CaptureCall(services, caller, call));
+    if (op == "RotateKeyOnDemand" && output != nullptr && state.key)
+        if (storage::KeyPtr now = services.catalog.FindKey(state.key->scoped()))
+            services.audit->Record(ServiceEvent(
+                "RotateKey", *now, services.clock.Now(),
+                nlohmann::ordered_json{{"rotationType", "ON_DEMAND"},
+                                       {"keyOrigin", now->origin},
+                                       {"previousKeyMaterialId", state.key->current_material_id()},
+                                       {"currentKeyMaterialId", now->current_material_id()},
+                                       {"keyId", now->key_id}}));
 }
 
 }  // namespace
@@ -210,13 +244,18 @@ Response Dispatcher::Dispatch(const Caller& caller, std::string_view target,
                               std::string_view content_type, std::string_view body,
                               const std::string& request_id) const {
     Status failure;
-    storage::KeyPtr key;
+    RunState state;
+    // Only model operations name an event.
+    const bool audit = services_.audit != nullptr &&
+                       target.substr(0, kTargetPrefix.size()) == kTargetPrefix &&
+                       OperationIndex(target.substr(kTargetPrefix.size())) >= 0;
     try {
-        Result<Json> result = Run(services_, caller, target, content_type, body, request_id, key);
+        Result<Json> result = Run(services_, caller, target, content_type, body, request_id, state);
         if (result.ok()) {
             Response out;
             if (!result->is_null()) out.body = Serialize(*result);
-            out.key = std::move(key);
+            if (audit) Audit(services_, caller, target, request_id, state, &*result, nullptr);
+            out.key = std::move(state.key);
             return out;
         }
         failure = result.status();
@@ -230,8 +269,10 @@ Response Dispatcher::Dispatch(const Caller& caller, std::string_view target,
     }
     if (failure.code() == ErrorCode::kInternal || failure.code() == ErrorCode::kStorage)
         spdlog::error("request {}: {}", request_id, failure.message());
+    if (audit) Audit(services_, caller, target, request_id, state, nullptr, &failure);
     WireError wire = ToWire(failure);
-    return Response{wire.http_status, std::move(wire.body), std::move(wire.type), std::move(key)};
+    return Response{wire.http_status, std::move(wire.body), std::move(wire.type),
+                    std::move(state.key)};
 }
 
 }  // namespace kmsd::api

@@ -21,6 +21,7 @@ class Dispatcher {
 public:
     explicit Dispatcher(const Services& services) : services_(services) {}
 
+    // With Services::audit set, each call of a model operation is recorded there (api/audit.h).
     Response Dispatch(const Caller& caller, std::string_view target, std::string_view content_type,
                       std::string_view body, const std::string& request_id) const;
 

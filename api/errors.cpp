@@ -94,9 +94,10 @@ WireError ToWire(const Status& status) {
     // Internal details (SQLite errors, ...) stay in the log, never in the response.
     const bool internal = out.http_status == 500;
     if (internal)
-        body["message"] = "An internal error occurred.";
-    else if (!status.message().empty())
-        body["message"] = Str(status.message());
+        out.message = "An internal error occurred.";
+    else
+        out.message = status.message();
+    if (!out.message.empty()) body["message"] = Str(out.message);
     // Messages may quote what a client sent; bytes that are not UTF-8 become U+FFFD instead of
     // failing the reply.
     out.body = Serialize(body);

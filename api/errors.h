@@ -13,6 +13,7 @@ struct WireError {
     int http_status = 400;
     std::string type;  // bare exception name, e.g. NotFoundException
     SecureString body;
+    std::string message;  // the body's message ("" when it has none)
 };
 
 const char* ExceptionName(ErrorCode code);

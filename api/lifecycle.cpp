@@ -94,11 +94,14 @@ Result<DueReport> RunDue(const Services& services, double up_to) {
         if (due.empty()) break;
         std::vector<std::string> evict;
         std::vector<storage::ScopedName> deleted;
+        std::vector<AuditEvent> events;  // recorded once the batch is committed
+        const bool audit = services.audit != nullptr;
         DueReport batch;
         KMSD_RETURN_IF_ERROR(services.catalog.Write([&]() -> Result<storage::Change> {
             storage::Change change;
             evict.clear();
             deleted.clear();
+            events.clear();
             batch = {};
             int budget = kBatchWork;
             for (std::size_t i = 0; i < due.size() && budget > 0; ++i) {
@@ -130,6 +133,9 @@ Result<DueReport> RunDue(const Services& services, double up_to) {
                                   [&](const auto& m) { return m.key == due[i]; });
                     deleted.push_back(due[i]);
                     for (const auto& m : key->materials) evict.push_back(m.material_id);
+                    if (audit)
+                        events.push_back(
+                            ServiceEvent("DeleteKey", *key, *key->deletion_date, nullptr));
                     ++batch.deletions;
                     --budget;
                     continue;
@@ -141,6 +147,11 @@ Result<DueReport> RunDue(const Services& services, double up_to) {
                     auto next = Staged(services, change, due[i]);
                     for (auto& m : next->materials)
                         if (m.imported() && m.valid_to && *m.valid_to <= up_to) {
+                            if (audit)
+                                events.push_back(ServiceEvent(
+                                    "DeleteExpiredKeyMaterial", *next, *m.valid_to,
+                                    nlohmann::ordered_json{{"keyId", next->key_id},
+                                                           {"keyMaterialId", m.material_id}}));
                             evict.push_back(m.material_id);
                             DropImportedMaterial(*next, m, change);
                             ++batch.expirations;
@@ -155,8 +166,18 @@ Result<DueReport> RunDue(const Services& services, double up_to) {
                 auto next = Staged(services, change, due[i]);
                 const double period = next->rotation_period_days * kSecondsPerDay;
                 while (*next->next_rotation_date <= up_to && budget > 0) {
+                    const std::string previous = next->current_material_id();
                     KMSD_RETURN_IF_ERROR(AddRotatedMaterial(
                         services, *next, *next->next_rotation_date, "AUTOMATIC", change));
+                    if (audit)
+                        events.push_back(
+                            ServiceEvent("RotateKey", *next, *next->next_rotation_date,
+                                         nlohmann::ordered_json{
+                                             {"rotationType", "AUTOMATIC"},
+                                             {"keyOrigin", next->origin},
+                                             {"previousKeyMaterialId", previous},
+                                             {"currentKeyMaterialId", next->current_material_id()},
+                                             {"keyId", next->key_id}}));
                     *next->next_rotation_date += period;
                     ++batch.rotations;
                     --budget;
@@ -167,6 +188,7 @@ Result<DueReport> RunDue(const Services& services, double up_to) {
         // Deleted keys' material leaves the HSM cache as well as the database.
         for (const auto& id : evict) services.hsm.Evict(id);
         for (const auto& name : deleted) services.usage.Forget(name);
+        for (auto& event : events) services.audit->Record(std::move(event));
         report.rotations += batch.rotations;
         report.deletions += batch.deletions;
         report.expirations += batch.expirations;

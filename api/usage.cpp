@@ -3,23 +3,9 @@
 #include <algorithm>
 #include <functional>
 
-#include "hsm/blob.h"
-#include "hsm/crypto.h"
+#include "api/audit.h"
 
 namespace kmsd::api {
-namespace {
-
-// A CloudTrail event ID for a request: a UUID-shaped digest of the request ID, so the same call
-// always names the same event.
-std::string EventIdFor(const std::string& request_id) {
-    const std::string label = "kmsd-event:" + request_id;
-    const std::string hex = hsm::ToHex(hsm::Sha256(View(label)));
-    return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-4" + hex.substr(13, 3) + "-a" +
-           hex.substr(17, 3) + "-" + hex.substr(20, 12);
-}
-
-}  // namespace
-
 UsageTracker::Shard& UsageTracker::ShardOf(const storage::ScopedNameRef& key) const {
     return shards_[storage::ScopedNameHash{}(key) % shards_.size()];
 }
@@ -52,7 +38,7 @@ std::optional<storage::UsageRecord> UsageTracker::Get(const storage::ScopedName&
     auto it = shard.entries.find(key);
     if (it == shard.entries.end()) return std::nullopt;
     storage::UsageRecord out = it->second.record;
-    if (out.event_id.empty()) out.event_id = EventIdFor(out.request_id);
+    if (out.event_id.empty()) out.event_id = CloudTrailEventId(out.request_id);
     return out;
 }
 
@@ -60,7 +46,8 @@ Result<std::optional<storage::UsageRecord>> UsageTracker::Lookup(
     const storage::ScopedName& key, const storage::Catalog& stored) const {
     if (auto recorded = Get(key)) return recorded;
     KMSD_ASSIGN_OR_RETURN(auto record, stored.ReadUsage(key));
-    if (record && record->event_id.empty()) record->event_id = EventIdFor(record->request_id);
+    if (record && record->event_id.empty())
+        record->event_id = CloudTrailEventId(record->request_id);
     return record;
 }
 

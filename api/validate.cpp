@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "api/audit.h"
 #include "common/base64.h"
 #include "common/name_index.h"
 
@@ -308,6 +309,114 @@ private:
 };
 
 }  // namespace
+
+namespace {
+
+bool Unrecorded(const Shape& s) { return s.type == Type::kBlob || s.sensitive; }
+
+// Walks the model's shape, not the client's nesting: the depth is the model's (a few levels).
+void RemoveUnrecorded(const Shape& s, Json& v) {
+    switch (s.type) {
+        case Type::kStructure:
+            if (!v.is_object()) return;
+            for (int i = 0; i < s.n_members; ++i) {
+                const Member& m = s.members[i];
+                auto it = v.find(std::string_view(m.name));
+                if (it == v.end()) continue;
+                if (Unrecorded(kShapes[m.shape]))
+                    v.erase(it);
+                else
+                    RemoveUnrecorded(kShapes[m.shape], *it);
+            }
+            return;
+        case Type::kList:
+            if (!v.is_array()) return;
+            if (Unrecorded(kShapes[s.element])) return v.clear();
+            for (auto& e : v) RemoveUnrecorded(kShapes[s.element], e);
+            return;
+        case Type::kMap:
+            if (!v.is_object()) return;
+            if (Unrecorded(kShapes[s.element])) return v.clear();
+            for (auto& e : v) RemoveUnrecorded(kShapes[s.element], e);
+            return;
+        default:
+            return;
+    }
+}
+
+std::string LowerCamel(const char* name) {
+    std::string out(name);
+    if (!out.empty() && out[0] >= 'A' && out[0] <= 'Z') out[0] = static_cast<char>(out[0] + 32);
+    return out;
+}
+
+nlohmann::ordered_json ToPlain(const Json& v) {
+    switch (v.type()) {
+        case Json::value_t::string: {
+            const auto& s = v.get_ref<const SecureString&>();
+            return std::string(s.data(), s.size());
+        }
+        case Json::value_t::boolean:
+            return v.get<bool>();
+        case Json::value_t::number_integer:
+            return v.get<long long>();
+        case Json::value_t::number_unsigned:
+            return v.get<unsigned long long>();
+        case Json::value_t::number_float:
+            return v.get<double>();
+        default:
+            return nullptr;
+    }
+}
+
+nlohmann::ordered_json CloudTrailNames(const Shape& s, const Json& v) {
+    switch (s.type) {
+        case Type::kStructure: {
+            auto out = nlohmann::ordered_json::object();
+            if (!v.is_object()) return out;
+            for (int i = 0; i < s.n_members; ++i) {
+                auto it = v.find(std::string_view(s.members[i].name));
+                if (it == v.end() || it->is_null()) continue;
+                out[LowerCamel(s.members[i].name)] =
+                    CloudTrailNames(kShapes[s.members[i].shape], *it);
+            }
+            return out;
+        }
+        case Type::kList: {
+            auto out = nlohmann::ordered_json::array();
+            if (v.is_array())
+                for (const auto& e : v) out.push_back(CloudTrailNames(kShapes[s.element], e));
+            return out;
+        }
+        case Type::kMap: {
+            auto out = nlohmann::ordered_json::object();
+            if (v.is_object())
+                for (auto it = v.begin(); it != v.end(); ++it)
+                    out[std::string(it.key().data(), it.key().size())] =
+                        CloudTrailNames(kShapes[s.element], it.value());
+            return out;
+        }
+        case Type::kTimestamp:
+            if (v.is_number()) return CloudTrailDate(v.get<double>());
+            return ToPlain(v);
+        default:
+            return ToPlain(v);
+    }
+}
+
+}  // namespace
+
+void RemoveUnrecordedMembers(std::string_view operation, Json& input) {
+    const Operation* op = FindOperation(operation);
+    if (op == nullptr || op->input < 0) return;
+    RemoveUnrecorded(kShapes[op->input], input);
+}
+
+nlohmann::ordered_json CloudTrailParameters(std::string_view operation, const Json& params) {
+    const Operation* op = FindOperation(operation);
+    if (op == nullptr || op->input < 0 || !params.is_object()) return nullptr;
+    return CloudTrailNames(kShapes[op->input], params);
+}
 
 bool IsModelOperation(const std::string& operation) { return FindOperation(operation) != nullptr; }
 

@@ -31,6 +31,16 @@ bool ModelInputHasMember(const std::string& operation, std::string_view member);
 // Validates `input` as the input shape of `operation`.
 Status ValidateInput(const std::string& operation, const Json& input);
 
+// Removes from `input` (a validated request of `operation`) what CloudTrail never records: members
+// whose shape is a blob (plaintext, ciphertexts, messages, signatures, MACs, public keys, import
+// tokens) or sensitive in the model (custom key store passwords, XKS proxy credentials).
+void RemoveUnrecordedMembers(std::string_view operation, Json& input);
+
+// `params` (what RemoveUnrecordedMembers left) as CloudTrail's requestParameters: structure
+// members in lowerCamelCase in the model's order; map keys (encryption context) as sent. Null
+// for an unknown operation or a body that is not an object.
+nlohmann::ordered_json CloudTrailParameters(std::string_view operation, const Json& params);
+
 // Whether `value` matches a model pattern (exposed for tests and for op-level checks).
 bool MatchesModelPattern(const char* pattern, std::string_view value);
 

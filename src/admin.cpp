@@ -1,9 +1,12 @@
 #include "src/admin.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <ctime>
 #include <nlohmann/json.hpp>
 
 #include "common/json_limits.h"
+#include "common/url_query.h"
 #include "hsm/crypto.h"
 #include "src/metrics.h"
 #include "src/seed.h"
@@ -72,6 +75,55 @@ AdminReply MoveClock(App& app, std::string_view body) {
     return ClockReply(app);
 }
 
+// "2026-11-30T08:00:00Z" (the Z optional) or epoch seconds, as a KMS time.
+std::optional<double> ParseSince(const std::string& text) {
+    if (text.empty() || text.size() > 32) return std::nullopt;
+    if (text.find('T') != std::string::npos) {
+        std::tm tm{};
+        const char* end = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+        if (end == nullptr || (*end != '\0' && std::string_view(end) != "Z")) return std::nullopt;
+        return static_cast<double>(timegm(&tm));
+    }
+    char* end = nullptr;
+    const double value = std::strtod(text.c_str(), &end);
+    if (end == text.c_str() || *end != '\0' || !std::isfinite(value)) return std::nullopt;
+    return value;
+}
+
+// GET /_kmsd/audit?eventName=&keyArn=&since=&limit=: the ring's CloudTrail records, newest
+// first, as a CloudTrail log file holds them ({"Records": [...]}).
+AdminReply AuditRecords(const App& app, std::string_view query) {
+    auto params = ParseUrlQuery(query);
+    if (!params.ok()) return JsonError(400, params.status().message());
+    AuditLog::Query q;
+    for (const auto& [name, value] : *params) {
+        if (value.size() > 2048) return JsonError(400, name + " is too long");
+        if (name == "eventName") {
+            q.event_name = value;
+        } else if (name == "keyArn") {
+            q.key_arn = value;
+        } else if (name == "since") {
+            auto since = ParseSince(value);
+            if (!since)
+                return JsonError(400, "since must be epoch seconds or 2006-01-02T15:04:05Z");
+            q.since = *since;
+        } else if (name == "limit") {
+            char* end = nullptr;
+            const long n = std::strtol(value.c_str(), &end, 10);
+            if (value.empty() || *end != '\0' || n < 1 || n > kMaxAuditLimit)
+                return JsonError(400, "limit must be 1 to " + std::to_string(kMaxAuditLimit));
+            q.limit = static_cast<std::size_t>(n);
+        } else {
+            return JsonError(400, "unknown parameter (eventName, keyArn, since, limit)");
+        }
+    }
+    // Formatted outside the ring's lock, from the events Find returned.
+    nlohmann::ordered_json records = nlohmann::ordered_json::array();
+    for (const auto& event : app.audit().Find(q)) records.push_back(api::FormatCloudTrail(*event));
+    nlohmann::ordered_json out = {{"Records", std::move(records)}};
+    return {200, out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)};
+}
+
 bool LoopbackOrAddress(std::string_view host) {
     // Host is "name[:port]" or "[v6]:port".
     if (!host.empty() && host.front() == '[') return true;  // an IPv6 literal
@@ -126,6 +178,11 @@ AdminReply HandleAdmin(App& app, const AdminRequest& req) {
     if (path == "/_kmsd/metrics") {
         if (req.method != "GET") return JsonError(405, "method not allowed");
         return {200, RenderMetrics(app), "text/plain; version=0.0.4; charset=utf-8"};
+    }
+    if (path == "/_kmsd/audit") {
+        if (req.method != "GET") return JsonError(405, "method not allowed");
+        const auto q = req.path.find('?');
+        return AuditRecords(app, q == std::string_view::npos ? "" : req.path.substr(q + 1));
     }
     if (path == "/_kmsd/clock") {
         if (req.method == "GET") return ClockReply(app);

@@ -1,7 +1,7 @@
 // Admin endpoints under /_kmsd/ (design.md §7): health, reset (also at /moto-api/reset for
 // suites written against moto), the KMS clock (GET, or POST {"advance_seconds": N} /
 // {"now": <epoch seconds>}; time only moves forward and due work runs before the reply) and
-// metrics (GET, Prometheus text format). With
+// metrics (GET, Prometheus text format) and audit (GET, CloudTrail records: see AuditRecords). With
 // --admin-token, all but GET /_kmsd/health need "Authorization: Bearer <token>".
 #pragma once
 
@@ -39,6 +39,9 @@ struct AdminRequest {
 // Origin needs kmsd's own (http://<Host>, with Host a loopback name or an IP address, which a
 // DNS-rebinding page cannot claim). A body-less POST without Origin (moto's reset) is fine.
 AdminReply HandleAdmin(App& app, const AdminRequest& req);
+
+// Most records one GET /_kmsd/audit returns (limit=); 50 without a limit.
+inline constexpr long kMaxAuditLimit = 1000;
 
 // Largest move of the KMS clock ahead of wall time: 100 years. Far enough for any rotation or
 // deletion test, near enough that every date stays a four-digit year.

@@ -174,6 +174,7 @@ App::App(Options options, std::unique_ptr<storage::Catalog> catalog, std::unique
       hsm_(std::move(hsm)),
       services_{*hsm_, *catalog_, clock_, usage_, policies_},
       dispatcher_(services_),
+      audit_(options_.audit_ring, options_.audit_log),
       scheduler_(
           [this] {
               (void)RunDueNow();
@@ -181,6 +182,7 @@ App::App(Options options, std::unique_ptr<storage::Catalog> catalog, std::unique
           },
           std::chrono::seconds(1)) {
     hsm_->set_store(catalog_.get());
+    if (audit_.enabled()) services_.audit = &audit_;
 }
 
 App::~App() {
@@ -288,7 +290,8 @@ Result<std::unique_ptr<App>> App::Open(const Options& options) {
         const auth::IdentityStore* ids = &app->identities_;
         app->services_.principal_exists = [ids](const std::string& p) { return ids->Knows(p); };
     }
-    const double keys_ms = lap();  // master key, HSM, identities
+    KMSD_RETURN_IF_ERROR(app->audit_.Start());
+    const double keys_ms = lap();  // master key, HSM, identities, audit log
     KMSD_RETURN_IF_ERROR(app->ApplySeed());
     // Catch up on whatever fell due while kmsd was not running, before serving. A failure here
     // (disk full, say) is logged and left to the scheduler's next tick: refusing to start would
@@ -312,6 +315,7 @@ Status App::Reset() {
     KMSD_RETURN_IF_ERROR(catalog_->Reset({kClockMeta}));
     hsm_->EvictAll();
     usage_.Clear();
+    audit_.Clear();  // each test of a suite sees its own calls; the --audit-log file keeps all
     clock_.set_offset(0);
     // A seeded server resets to its seed: fixtures keep their keys, IDs and material.
     return ApplySeed();

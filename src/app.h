@@ -12,6 +12,7 @@
 #include "api/dispatcher.h"
 #include "common/clock.h"
 #include "hsm/hsm.h"
+#include "src/audit_log.h"
 #include "src/auth/identity.h"
 #include "src/metrics.h"
 #include "src/options.h"
@@ -54,6 +55,9 @@ public:
     RequestMetrics& metrics() { return metrics_; }
     const RequestMetrics& metrics() const { return metrics_; }
     const SchedulerMetrics& scheduler_metrics() const { return scheduler_metrics_; }
+    // The CloudTrail records (GET /_kmsd/audit, --audit-log).
+    AuditLog& audit() { return audit_; }
+    const AuditLog& audit() const { return audit_; }
 
 private:
     App(Options options, std::unique_ptr<storage::Catalog> catalog, std::unique_ptr<hsm::Hsm> hsm);
@@ -70,6 +74,7 @@ private:
     api::Dispatcher dispatcher_;
     std::mutex clock_mu_;  // serialises clock moves
     RequestMetrics metrics_;
+    AuditLog audit_;
     SchedulerMetrics scheduler_metrics_;
     Scheduler scheduler_;  // last: its thread stops before the members above go
 };

@@ -110,6 +110,21 @@ std::string RenderMetrics(const App& app) {
                s.Sum(SchedulerMetrics::kDeletions));
     out.Sample("kmsd_scheduled_work_total", metrics::Label("kind", "key_material_expiry"),
                s.Sum(SchedulerMetrics::kExpirations));
+
+    const AuditLog& audit = app.audit();
+    out.Family("kmsd_audit_ring_records", "gauge",
+               "CloudTrail records kept in memory for the audit endpoint");
+    out.Sample("kmsd_audit_ring_records", "", audit.ring_records());
+    out.Family("kmsd_audit_queue_depth", "gauge", "Records waiting for the --audit-log file");
+    out.Sample("kmsd_audit_queue_depth", "", audit.queue_depth());
+    out.Family("kmsd_audit_written_total", "counter", "Records written to the --audit-log file");
+    out.Sample("kmsd_audit_written_total", "", audit.written());
+    out.Family("kmsd_audit_dropped_total", "counter",
+               "Records that missed the --audit-log file because its queue was full");
+    out.Sample("kmsd_audit_dropped_total", "", audit.dropped());
+    out.Family("kmsd_audit_write_errors_total", "counter",
+               "Records that failed to reach the --audit-log file (write or fsync failed)");
+    out.Sample("kmsd_audit_write_errors_total", "", audit.write_errors());
     return std::move(out.text());
 }
 

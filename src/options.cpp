@@ -88,6 +88,13 @@ Result<Options> ParseOptions(int argc, char** argv, int& exit_code) {
                    "text, or json: one JSON object per line (time, level, logger, message)")
         ->envname("KMSD_LOG_FORMAT")
         ->check(CLI::IsMember({"text", "json"}));
+    app.add_option("--audit-ring", o.audit_ring,
+                   "CloudTrail records kept in memory for GET /_kmsd/audit (0: none)")
+        ->envname("KMSD_AUDIT_RING")
+        ->check(CLI::Range(0, 10000000));
+    app.add_option("--audit-log", o.audit_log,
+                   "File the CloudTrail records are appended to, one JSON object per line")
+        ->envname("KMSD_AUDIT_LOG");
     app.add_option("--threads", o.server.threads, "Worker threads (0 = cores)")
         ->envname("KMSD_THREADS")
         ->check(CLI::Range(0, 1024));

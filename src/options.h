@@ -1,6 +1,7 @@
 // Command-line options, each with an environment variable (flag wins over env over default).
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 #include "common/status.h"
@@ -37,6 +38,11 @@ struct Options {
     IdentityOptions identity;
     std::string log_level = "info";   // KMSD_LOG_LEVEL
     std::string log_format = "text";  // KMSD_LOG_FORMAT: text or json (one object per line)
+    // The audit log (src/audit_log.h): records kept in memory for GET /_kmsd/audit
+    // (KMSD_AUDIT_RING; 0 keeps none) and the JSON-lines file they are appended to
+    // (KMSD_AUDIT_LOG; "" for none).
+    std::size_t audit_ring = 10000;
+    std::string audit_log;
     // GET /_kmsd/export includes key material (KMSD_ALLOW_EXPORT_MATERIAL; test fixtures only).
     bool allow_export_material = false;
     // `kmsd healthcheck`: probe /_kmsd/health on server.port and exit 0/1.

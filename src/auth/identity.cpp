@@ -182,12 +182,14 @@ Result<api::Caller> Authenticate(const IdentityStore& ids, const AuthDefaults& d
             p ? p->arn : "arn:" + api::Partition(region) + ":iam::" + account + ":root",
             cred ? cred->access_key_id : "",
             p ? p->policies : nullptr,
+            {},
             {}};
     }
     if (authorization.empty())
         return Error(ErrorCode::kMissingAuthenticationToken, "Missing Authentication Token");
     if (!cred)
-        return Incomplete(IncompleteAuthorizationMessage(authorization, !DateHeaderName(req).empty()));
+        return Incomplete(
+            IncompleteAuthorizationMessage(authorization, !DateHeaderName(req).empty()));
     const std::string amz_date = HeaderValue(req, DateHeaderName(req));
     const double signed_at = ParseAmzDate(amz_date);
     if (std::isnan(signed_at) && !amz_date.empty())
@@ -217,7 +219,7 @@ Result<api::Caller> Authenticate(const IdentityStore& ids, const AuthDefaults& d
     if (!p->session_token.empty() &&
         !SessionTokenMatches(HeaderValue(req, "x-amz-security-token"), p->session_token))
         return Error(ErrorCode::kUnrecognizedClient, kBadToken);
-    return api::Caller{p->account, cred->region, p->arn, cred->access_key_id, p->policies, {}};
+    return api::Caller{p->account, cred->region, p->arn, cred->access_key_id, p->policies, {}, {}};
 }
 
 }  // namespace kmsd::auth

@@ -99,7 +99,12 @@ Response HandleRequest(App& app, Request& req, std::string_view peer_ip) {
     std::string_view content_type = View(req[http::field::content_type]);
     api::Response out;
     auto caller = app.Authenticate(SignedPartsOf(app, req));
-    if (caller.ok()) caller->source_ip = std::string(peer_ip);
+    if (caller.ok()) {
+        caller->source_ip = std::string(peer_ip);
+        // Only the audit record reads it: not copied when nothing keeps records.
+        if (app.services().audit != nullptr)
+            caller->user_agent = std::string(View(req[http::field::user_agent]));
+    }
     if (!caller.ok()) {
         api::WireError wire = api::ToWire(caller.status());
         out = {wire.http_status, std::move(wire.body), std::move(wire.type), nullptr};

@@ -38,8 +38,8 @@ struct TestKms {
     api::authz::PolicyCache policies;
     api::Services services{*hsm, *catalog, clock, usage, policies};
     api::Dispatcher dispatcher{services};
-    api::Caller caller{"111122223333", "us-east-1", "arn:aws:iam::111122223333:root",
-                       "AKIA",         nullptr,     {}};
+    api::Caller caller{
+        "111122223333", "us-east-1", "arn:aws:iam::111122223333:root", "AKIA", nullptr, {}, {}};
 
     TestKms() { hsm->set_store(catalog.get()); }
 

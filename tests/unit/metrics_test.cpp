@@ -123,6 +123,11 @@ TEST_CASE("GET /_kmsd/metrics counts requests by operation and __type", "[metric
     CHECK(s.at("kmsd_open_connections") == 0);                     // no server here
     CHECK(s.at("kmsd_scheduler_runs_total") >= 1);                 // the run before serving
     CHECK(s.count("kmsd_scheduled_work_total{kind=\"rotation\"}") == 1);
+    // Each call of a model operation is an audit record (NoSuchThing is not one); no file.
+    CHECK(s.at("kmsd_audit_ring_records") == 6);
+    CHECK(s.at("kmsd_audit_queue_depth") == 0);
+    CHECK(s.at("kmsd_audit_dropped_total") == 0);
+    CHECK(s.at("kmsd_audit_written_total") == 0);
     // The admin surface is not counted as KMS requests.
     CHECK(page.find("_kmsd") == std::string::npos);
 
