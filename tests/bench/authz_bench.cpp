@@ -30,7 +30,7 @@ struct Bench {
     api::authz::PolicyCache policies;
     api::Services services{*hsm, *catalog, clock, usage, policies};
     api::Dispatcher dispatcher{services};
-    api::Caller root{kAccount, kRegion, "arn:aws:iam::111122223333:root", "", nullptr, {}};
+    api::Caller root{kAccount, kRegion, "arn:aws:iam::111122223333:root", "", nullptr, {}, {}};
 
     Bench() { hsm->set_store(catalog.get()); }
 
@@ -129,9 +129,10 @@ int main(int argc, char** argv) {
 
     auto no_policies = std::make_shared<const std::vector<api::authz::Policy>>();
     api::Caller app{kAccount, kRegion,     "arn:aws:sts::111122223333:assumed-role/app/s",
-                    "",       no_policies, "127.0.0.1"};
-    api::Caller bob{kAccount, kRegion,     "arn:aws:iam::111122223333:user/bob",
-                    "",       no_policies, "127.0.0.1"};
+                    "",       no_policies, "127.0.0.1",
+                    {}};
+    api::Caller bob{kAccount,    kRegion, "arn:aws:iam::111122223333:user/bob", "", no_policies,
+                    "127.0.0.1", {}};
     const std::string default_body = "{\"KeyId\":\"" + default_key + "\"," + plain + ctx + "}";
     const std::string guarded_body = "{\"KeyId\":\"" + guarded + "\"," + plain + ctx + "}";
 

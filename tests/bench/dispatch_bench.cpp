@@ -28,8 +28,8 @@ namespace {
 // Encrypt body, and a blob to decrypt.
 struct World {
     std::unique_ptr<App> app;
-    api::Caller root{"111122223333", "us-east-1", "arn:aws:iam::111122223333:root", "",
-                     nullptr,        {}};
+    api::Caller root{
+        "111122223333", "us-east-1", "arn:aws:iam::111122223333:root", "", nullptr, {}, {}};
     std::string key_id;
     std::string encrypt_body;
     std::string decrypt_body;

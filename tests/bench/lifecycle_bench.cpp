@@ -50,7 +50,7 @@ void MakeKeys(api::Services& s, int n, const std::function<void(storage::KeyReco
 // Encrypt calls per second through Dispatch() while `busy` is true (or for `seconds`).
 double EncryptRate(const api::Dispatcher& d, const std::string& key_id, double seconds,
                    const std::atomic<bool>* busy) {
-    api::Caller caller{kAccount, kRegion, "arn:aws:iam::111122223333:root", "", nullptr, {}};
+    api::Caller caller{kAccount, kRegion, "arn:aws:iam::111122223333:root", "", nullptr, {}, {}};
     const std::string body = "{\"KeyId\":\"" + key_id + "\",\"Plaintext\":\"AAECAwQFBgc=\"}";
     auto start = Clock_::now();
     long calls = 0;
