@@ -138,66 +138,94 @@ Json RecordedRequest(const CallOutcome& call) {
     return request;
 }
 
-OJson AdditionalData(const CallOutcome& call, const Json& request) {
-    OJson out = OJson::object();
-    const auto copy = [&](const char* from, const char* to) {
+// additionalEventData's values, assigned into `e` (empty where the operation has none).
+void AssignAdditional(const CallOutcome& call, const Json& request, AuditEvent& e) {
+    e.key_material_id.clear();
+    e.source_key_material_id.clear();
+    e.grant_id.clear();
+    const auto copy = [&call](const char* member, std::string& to) {
         if (call.output == nullptr || !call.output->is_object()) return;
-        auto it = call.output->find(from);
-        if (it != call.output->end() && it->is_string()) out[to] = S(*it);
+        auto it = call.output->find(member);
+        if (it != call.output->end() && it->is_string()) {
+            const auto& v = it->get_ref<const SecureString&>();
+            to.assign(v.data(), v.size());
+        }
     };
     if (call.operation == "ReEncrypt") {
-        copy("DestinationKeyMaterialId", "destinationKeyMaterialId");
-        copy("SourceKeyMaterialId", "sourceKeyMaterialId");
+        copy("DestinationKeyMaterialId", e.key_material_id);
+        copy("SourceKeyMaterialId", e.source_key_material_id);
     } else if (call.operation == "Encrypt") {
         if (call.output != nullptr && call.key && call.key->key_spec == "SYMMETRIC_DEFAULT")
-            out["keyMaterialId"] = call.key->current_material_id();
+            e.key_material_id.assign(call.key->current_material_id());
     } else if (call.operation == "RetireGrant") {
-        if (request.is_object() && request.contains("GrantId"))
-            out["grantId"] = S(request["GrantId"]);
+        if (request.is_object())
+            if (auto it = request.find("GrantId"); it != request.end() && it->is_string()) {
+                const auto& v = it->get_ref<const SecureString&>();
+                e.grant_id.assign(v.data(), v.size());
+            }
     } else {
-        copy("KeyMaterialId", "keyMaterialId");
+        copy("KeyMaterialId", e.key_material_id);
     }
-    if (out.empty()) return nullptr;
+}
+
+OJson AdditionalEventData(const AuditEvent& e) {
+    OJson out = OJson::object();
+    if (e.event_name == "ReEncrypt") {
+        if (!e.key_material_id.empty()) out["destinationKeyMaterialId"] = e.key_material_id;
+        if (!e.source_key_material_id.empty())
+            out["sourceKeyMaterialId"] = e.source_key_material_id;
+    } else if (!e.key_material_id.empty()) {
+        out["keyMaterialId"] = e.key_material_id;
+    }
+    if (!e.grant_id.empty()) out["grantId"] = e.grant_id;
     return out;
 }
 
-std::vector<std::string> Resources(const Caller& caller, const CallOutcome& call,
-                                   const Json& request) {
-    std::vector<std::string> out;
-    const auto add = [&out](const std::shared_ptr<const storage::KeyRecord>& key) {
-        if (key) out.push_back(key->arn);
+// The record's resources, assigned into `out` (its strings keep their storage).
+void AssignResources(const Caller& caller, const CallOutcome& call, const Json& request,
+                     std::vector<std::string>& out) {
+    std::size_t n = 0;
+    const auto next = [&out, &n]() -> std::string& {
+        if (n == out.size()) out.emplace_back();
+        return out[n++];
     };
-    std::string alias;
-    if (request.is_object() && request.contains("AliasName"))
-        alias =
-            "arn:aws:kms:" + caller.region + ":" + caller.account + ":" + S(request["AliasName"]);
+    const auto add = [&next](const std::shared_ptr<const storage::KeyRecord>& key) {
+        if (key) next().assign(key->arn);
+    };
+    const auto add_alias = [&] {
+        if (!request.is_object()) return;
+        auto it = request.find("AliasName");
+        if (it == request.end() || !it->is_string()) return;
+        std::string& arn = next();
+        arn.assign("arn:aws:kms:").append(caller.region).append(":").append(caller.account);
+        arn.append(":").append(S(*it));
+    };
     if (call.operation == "CreateAlias") {
         add(call.target);
-        if (!alias.empty()) out.push_back(alias);
+        add_alias();
     } else if (call.operation == "UpdateAlias") {
-        if (!alias.empty()) out.push_back(alias);
+        add_alias();
         add(call.target);
     } else if (call.operation == "DeleteAlias") {
-        if (!alias.empty()) out.push_back(alias);
+        add_alias();
         add(call.key);
     } else if (call.operation == "CreateKey") {
         if (call.output != nullptr && call.output->contains("KeyMetadata"))
-            out.push_back(S((*call.output)["KeyMetadata"].value("Arn", Str(""))));
+            next().assign(S((*call.output)["KeyMetadata"].value("Arn", Str(""))));
     } else {
         add(call.key);
         if (call.target && (!call.key || call.target->arn != call.key->arn)) add(call.target);
     }
     // A call that failed before its key was resolved (IncorrectKeyException, say) still names
     // the key it asked for, as AWS records it: a key ARN, or a key ID in the caller's account.
-    if (out.empty() && call.failure != nullptr && request.is_object() &&
-        request.contains("KeyId")) {
+    if (n == 0 && call.failure != nullptr && request.is_object() && request.contains("KeyId")) {
         const std::string id = S(request["KeyId"]);
         if (StartsWith(id, "arn:") && id.find(":key/") != std::string::npos)
-            out.push_back(id);
+            next().assign(id);
         else if (IsKeyIdForm(id))
-            out.push_back("arn:aws:kms:" + caller.region + ":" + caller.account + ":key/" + id);
+            next().assign("arn:aws:kms:" + caller.region + ":" + caller.account + ":key/" + id);
     }
-    return out;
+    out.resize(n);
 }
 
 // arn:aws:kms:<region>:<account>:key/<id>: the account is the fifth field.
@@ -318,30 +346,33 @@ OJson ResponseElements(const AuditEvent& e) {
 
 }  // namespace
 
-AuditEvent CaptureCall(const Services& services, const Caller& caller, CallOutcome& call) {
-    AuditEvent e;
+void CaptureCall(const Services& services, const Caller& caller, CallOutcome& call, AuditEvent& e) {
+    e.kind = AuditEvent::Kind::kApiCall;
     e.time = services.clock.Now();
-    e.event_name = std::string(call.operation);
-    e.request_id = call.request_id;
-    e.account = caller.account;
-    e.region = caller.region;
-    e.principal_arn = caller.principal_arn;
-    e.access_key_id = caller.access_key_id;
-    e.source_ip = caller.source_ip;
-    e.user_agent = caller.user_agent;
-    e.recipient_account = call.key ? call.key->account : caller.account;
+    e.event_name.assign(call.operation);
+    e.request_id.assign(call.request_id);
+    e.account.assign(caller.account);
+    e.region.assign(caller.region);
+    e.principal_arn.assign(caller.principal_arn);
+    e.access_key_id.assign(caller.access_key_id);
+    e.source_ip.assign(caller.source_ip);
+    e.user_agent.assign(caller.user_agent);
+    e.recipient_account.assign(call.key ? call.key->account : caller.account);
     e.request = RecordedRequest(call);
-    e.resources = Resources(caller, call, e.request);
-    e.additional = AdditionalData(call, e.request);
+    AssignResources(caller, call, e.request, e.resources);
+    AssignAdditional(call, e.request, e);
+    e.details = nullptr;
     if (call.failure != nullptr) {
         WireError wire = ToWire(*call.failure);
         // CloudTrail names a denial AccessDenied; other failures by their exception.
-        e.error_code = wire.type == "AccessDeniedException" ? "AccessDenied" : std::move(wire.type);
-        e.error_message = std::move(wire.message);
+        e.error_code.assign(wire.type == "AccessDeniedException" ? "AccessDenied" : wire.type);
+        e.error_message.assign(wire.message);
+        e.response = nullptr;
     } else {
+        e.error_code.clear();
+        e.error_message.clear();
         e.response = RecordedResponse(call);
     }
-    return e;
 }
 
 AuditEvent ServiceEvent(const char* name, const storage::KeyRecord& key, double when,
@@ -407,7 +438,8 @@ OJson FormatCloudTrail(const AuditEvent& e) {
     }
     r["requestParameters"] = CloudTrailParameters(e.event_name, e.request);
     r["responseElements"] = ResponseElements(e);
-    if (!e.additional.is_null()) r["additionalEventData"] = e.additional;
+    if (OJson additional = AdditionalEventData(e); !additional.empty())
+        r["additionalEventData"] = std::move(additional);
     if (!service) r["requestID"] = e.request_id;
     r["eventID"] = CloudTrailEventId(e.request_id);
     r["readOnly"] = !service && ReadOnly(e.event_name);

@@ -34,21 +34,45 @@ struct AuditEvent {
     std::string access_key_id;
     std::string source_ip;
     std::string user_agent;
-    std::string recipient_account;      // the key owner's account (cross-account calls)
-    Json request;                       // the recorded request members (PascalCase); null for none
-    Json response;                      // the recorded responseElements (PascalCase); null for none
-    nlohmann::ordered_json additional;  // additionalEventData, as recorded; null for none
-    nlohmann::ordered_json details;     // serviceEventDetails, as recorded; null for none
-    std::string error_code;             // "" on success
+    std::string recipient_account;  // the key owner's account (cross-account calls)
+    Json request;                   // the recorded request members (PascalCase); null for none
+    Json response;                  // the recorded responseElements (PascalCase); null for none
+    // additionalEventData: keyMaterialId (ReEncrypt: destinationKeyMaterialId), ReEncrypt's
+    // sourceKeyMaterialId, RetireGrant's grantId; "" where there is none.
+    std::string key_material_id;
+    std::string source_key_material_id;
+    std::string grant_id;
+    nlohmann::ordered_json details;  // serviceEventDetails, as recorded; null for none
+    std::string error_code;          // "" on success
     std::string error_message;
     std::vector<std::string> resources;  // key and alias ARNs, in CloudTrail's order
+};
+
+// A call that fills in an event: a reference to a callable, neither owning nor allocating
+// (the request path records one event per request).
+class AuditFill {
+public:
+    template <class F>
+    AuditFill(F& fill)  // NOLINT(google-explicit-constructor): passed as a lambda
+        : context_(&fill), call_([](void* c, AuditEvent& e) { (*static_cast<F*>(c))(e); }) {}
+    void operator()(AuditEvent& event) const { call_(context_, event); }
+
+private:
+    void* context_;
+    void (*call_)(void*, AuditEvent&);
 };
 
 // Receives events; the server's audit log (src/audit_log.h) implements it. Thread-safe.
 class AuditSink {
 public:
     virtual ~AuditSink() = default;
-    virtual void Record(AuditEvent event) = 0;
+    // Calls `fill` on the event to keep. The event may hold an older record: `fill` assigns
+    // every member, so its strings keep their storage and a record costs no allocation.
+    virtual void Record(AuditFill fill) = 0;
+    void Record(AuditEvent event) {
+        auto fill = [&event](AuditEvent& slot) { slot = std::move(event); };
+        Record(AuditFill(fill));
+    }
 };
 
 // What Dispatch knows of one call when it ends.
@@ -62,8 +86,9 @@ struct CallOutcome {
     std::shared_ptr<const storage::KeyRecord> target;  // the route's target key, if it was resolved
 };
 
-// The audit record of a call (an AwsApiCall event), ready for Services::audit.
-AuditEvent CaptureCall(const Services& services, const Caller& caller, CallOutcome& call);
+// Fills in `out`, every member, with the audit record of a call (an AwsApiCall event).
+void CaptureCall(const Services& services, const Caller& caller, CallOutcome& call,
+                 AuditEvent& out);
 
 // A service event about `key` (RotateKey, DeleteKey, DeleteExpiredKeyMaterial) at KMS time
 // `when`, with its serviceEventDetails.

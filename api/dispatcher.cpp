@@ -226,7 +226,8 @@ void Audit(const Services& services, const Caller& caller, std::string_view targ
            const Status* failure) {
     const std::string_view op = target.substr(kTargetPrefix.size());
     CallOutcome call{op, request_id, state.input, output, failure, state.key, state.target};
-    services.audit->Record(CaptureCall(services, caller, call));
+    auto fill = [&](AuditEvent& event) { CaptureCall(services, caller, call, event); };
+    services.audit->Record(AuditFill(fill));
     if (op == "RotateKeyOnDemand" && output != nullptr && state.key)
         if (storage::KeyPtr now = services.catalog.FindKey(state.key->scoped()))
             services.audit->Record(ServiceEvent(

@@ -119,7 +119,7 @@ AdminReply AuditRecords(const App& app, std::string_view query) {
     }
     // Formatted outside the ring's lock, from the events Find returned.
     nlohmann::ordered_json records = nlohmann::ordered_json::array();
-    for (const auto& event : app.audit().Find(q)) records.push_back(api::FormatCloudTrail(*event));
+    for (const auto& event : app.audit().Find(q)) records.push_back(api::FormatCloudTrail(event));
     nlohmann::ordered_json out = {{"Records", std::move(records)}};
     return {200, out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)};
 }

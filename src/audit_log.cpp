@@ -36,49 +36,58 @@ Status AuditLog::Start() {
     return Status::Ok();
 }
 
-void AuditLog::Record(api::AuditEvent event) {
-    auto ptr = std::make_shared<const api::AuditEvent>(std::move(event));
-    if (!file_.empty()) {
-        bool wake = false;
-        {
-            std::lock_guard lock(queue_mu_);
-            if (queue_.size() >= kQueueLimit) {
-                ++dropped_;
-            } else {
-                wake = queue_.empty();
-                queue_.push_back(ptr);
-                ++enqueued_;
-            }
-        }
-        if (wake) queue_cv_.notify_one();
-    }
-    if (ring_size_ == 0) return;
-    EventPtr evicted;  // destroyed outside the lock
+void AuditLog::Enqueue(EventPtr event) {
+    bool wake = false;
     {
-        std::lock_guard lock(ring_mu_);
-        if (ring_.size() < ring_size_) {
-            ring_.push_back(std::move(ptr));
-        } else {
-            evicted = std::move(ring_[next_]);
-            ring_[next_] = std::move(ptr);
-            next_ = (next_ + 1) % ring_size_;
+        std::lock_guard lock(queue_mu_);
+        if (queue_.size() >= kQueueLimit) {
+            ++dropped_;
+            return;
         }
+        wake = queue_.empty();
+        queue_.push_back(std::move(event));
+        ++enqueued_;
     }
+    if (wake) queue_cv_.notify_one();
 }
 
-std::vector<AuditLog::EventPtr> AuditLog::Find(const Query& query) const {
-    std::vector<EventPtr> out;
+void AuditLog::Record(api::AuditFill fill) {
+    if (ring_size_ == 0) {
+        if (file_.empty()) return;
+        auto event = std::make_shared<api::AuditEvent>();
+        fill(*event);
+        Enqueue(std::move(event));
+        return;
+    }
+    EventPtr copy;
+    {
+        std::lock_guard lock(ring_mu_);
+        api::AuditEvent* slot = nullptr;
+        if (ring_.size() < ring_size_) {
+            slot = &ring_.emplace_back();
+        } else {
+            slot = &ring_[next_];
+            next_ = (next_ + 1) % ring_size_;
+        }
+        fill(*slot);
+        if (!file_.empty()) copy = std::make_shared<const api::AuditEvent>(*slot);
+    }
+    if (copy) Enqueue(std::move(copy));
+}
+
+std::vector<api::AuditEvent> AuditLog::Find(const Query& query) const {
+    std::vector<api::AuditEvent> out;
     std::lock_guard lock(ring_mu_);
     const std::size_t n = ring_.size();
     // Newest first: the slot before next_ once the ring is full, else the last pushed.
     const std::size_t newest = n < ring_size_ ? n : next_ + n;
     for (std::size_t i = 0; i < n && out.size() < query.limit; ++i) {
-        const EventPtr& e = ring_[(newest - 1 - i) % n];
-        if (e->time < query.since) continue;
-        if (!query.event_name.empty() && e->event_name != query.event_name) continue;
+        const api::AuditEvent& e = ring_[(newest - 1 - i) % n];
+        if (e.time < query.since) continue;
+        if (!query.event_name.empty() && e.event_name != query.event_name) continue;
         if (!query.key_arn.empty()) {
             bool found = false;
-            for (const auto& arn : e->resources) found = found || arn == query.key_arn;
+            for (const auto& arn : e.resources) found = found || arn == query.key_arn;
             if (!found) continue;
         }
         out.push_back(e);
@@ -87,7 +96,7 @@ std::vector<AuditLog::EventPtr> AuditLog::Find(const Query& query) const {
 }
 
 void AuditLog::Clear() {
-    std::vector<EventPtr> old;
+    std::vector<api::AuditEvent> old;  // freed outside the lock
     {
         std::lock_guard lock(ring_mu_);
         old.swap(ring_);

@@ -1,9 +1,11 @@
 // The server's audit log (design.md §7): the CloudTrail record of every KMS call and service
 // event, kept as api::AuditEvents in a bounded ring (--audit-ring N: the newest N; 0 keeps none)
 // and, with --audit-log FILE, appended to FILE as JSON lines by a writer thread that formats
-// them and fsyncs each batch. Record() is what the request path pays: one allocation and two
-// short locks. It never waits for the disk: past kQueueLimit events not yet written, events
-// miss the file (still in the ring) and are counted as dropped. Thread-safe.
+// them and fsyncs each batch. Record() is what the request path pays: the ring's oldest slot is
+// filled in place under a short lock, its strings keeping their storage, so a record costs no
+// allocation (with a file, one copy for the writer). It never waits for the disk: past
+// kQueueLimit events not yet written, events miss the file (still in the ring) and are counted
+// as dropped. Thread-safe.
 #pragma once
 
 #include <condition_variable>
@@ -34,7 +36,8 @@ public:
     // Whether anything is kept: a ring or a file (else the request path skips capturing).
     bool enabled() const { return ring_size_ > 0 || !file_.empty(); }
 
-    void Record(api::AuditEvent event) override;
+    using api::AuditSink::Record;
+    void Record(api::AuditFill fill) override;
 
     struct Query {
         std::string event_name;  // "" matches every event
@@ -42,8 +45,8 @@ public:
         double since = 0;        // KMS time: events at or after it
         std::size_t limit = 50;
     };
-    // The ring's events that match, newest first.
-    std::vector<EventPtr> Find(const Query& query) const;
+    // Copies of the ring's events that match, newest first.
+    std::vector<api::AuditEvent> Find(const Query& query) const;
     // Empties the ring (POST /_kmsd/reset); the file keeps what it has.
     void Clear();
     // Returns once every event recorded before the call is in the file and fsync'd (tests,
@@ -59,12 +62,13 @@ public:
 
 private:
     void WriterLoop();
+    void Enqueue(EventPtr event);
 
     const std::size_t ring_size_;
     const std::string file_;
 
     mutable std::mutex ring_mu_;
-    std::vector<EventPtr> ring_;  // circular once full; next_ is the oldest slot
+    std::vector<api::AuditEvent> ring_;  // circular once full; next_ is the oldest slot
     std::size_t next_ = 0;
 
     mutable std::mutex queue_mu_;

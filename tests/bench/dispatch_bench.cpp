@@ -39,6 +39,8 @@ struct World {
         Options options;
         options.storage.in_memory = true;
         options.log_level = "warn";
+        if (const char* ring = std::getenv("KMSD_BENCH_AUDIT_RING"))
+            options.audit_ring = std::strtoul(ring, nullptr, 10);
         // main() applies the level; here it is ours to set. stdout carries the benchmark's
         // JSON (tests/bench/run parses it), so nothing may log there at info.
         spdlog::set_level(spdlog::level::warn);

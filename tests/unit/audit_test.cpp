@@ -79,7 +79,7 @@ struct AuditFixture {
         q.limit = 1;
         auto found = app->audit().Find(q);
         REQUIRE(found.size() == 1);
-        return kmsd::api::FormatCloudTrail(*found[0]);
+        return kmsd::api::FormatCloudTrail(found[0]);
     }
 
     std::string NewKey() {
@@ -555,9 +555,9 @@ TEST_CASE("The ring keeps the newest records and filters them", "[audit]") {
     all.limit = 100;
     const auto kept = f.app->audit().Find(all);
     REQUIRE(kept.size() == 4);
-    CHECK(kept[0]->event_name == "DescribeKey");
-    CHECK(kept[3]->event_name == "CreateKey");
-    CHECK(kept[3]->resources.at(0).ends_with(b));
+    CHECK(kept[0].event_name == "DescribeKey");
+    CHECK(kept[3].event_name == "CreateKey");
+    CHECK(kept[3].resources.at(0).ends_with(b));
     kmsd::AuditLog::Query by_key;
     by_key.key_arn = "arn:aws:kms:us-west-2:111122223333:key/" + a;
     CHECK(f.app->audit().Find(by_key).size() == 2);
