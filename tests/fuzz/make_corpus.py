@@ -372,6 +372,12 @@ def main():
                            "http://evil.example", "evil.example", ""],
         "no-token": ["POST", "/_kmsd/clock", "", j, "", "localhost", '{"advance_seconds": 1}'],
         "unknown": ["GET", "/_kmsd/nothing", "Bearer fuzz-token", "", "", "localhost", ""],
+        "audit": ["GET", "/_kmsd/audit", "Bearer fuzz-token", "", "", "localhost", ""],
+        "audit-query": ["GET", "/_kmsd/audit?eventName=DescribeKey&limit=5&since=2000-01-01T00:00:00Z"
+                        "&keyArn=arn%3Aaws%3Akms%3Aus-east-1%3A111122223333%3Akey%2Fx",
+                        "Bearer fuzz-token", "", "", "localhost", ""],
+        "audit-bad": ["GET", "/_kmsd/audit?limit=0&since=%zz+1", "Bearer fuzz-token", "", "",
+                      "localhost", ""],
     }
     admin = {k: "\n".join(v) for k, v in admin.items()}
     for name, text in admin.items():
