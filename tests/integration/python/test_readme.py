@@ -40,6 +40,17 @@ class ReadmeTest(KmsdTestCase):
             exec(self.local(clock), scope)
         self.assertEqual(cm.exception.response["Error"]["Code"], "NotFoundException")
 
+    def test_audit_snippet(self):
+        python = blocks("python")
+        use_it = next(b for b in python if "generate_data_key" in b)
+        audit = next(b for b in python if "_kmsd/audit" in b)
+        scope = {}
+        exec(self.local(use_it), scope)
+        scope["key_arn"] = self.kms.describe_key(KeyId=scope["key"])["KeyMetadata"]["Arn"]
+        exec(self.local(audit), scope)  # asserts on the Decrypt record itself
+        self.assertEqual(scope["record"]["eventName"], "Decrypt")
+        self.assertEqual(scope["record"]["resources"][0]["ARN"], scope["key_arn"])
+
     def test_cli_snippet(self):
         line = next(l for b in blocks("sh") for l in b.splitlines() if l.startswith("aws "))
         out = subprocess.run(self.local(line).split(), env=self.cli_env(AWS_DEFAULT_REGION="us-east-1"),
