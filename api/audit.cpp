@@ -7,6 +7,7 @@
 
 #include "api/context.h"
 #include "api/errors.h"
+#include "api/json.h"
 #include "api/resolve.h"
 #include "api/validate.h"
 #include "common/clock.h"
@@ -96,20 +97,22 @@ Json RecordedResponse(const CallOutcome& call) {
     return out;
 }
 
-// What AWS records beyond what the caller sent: the defaults it applied.
-void AddDefaults(const CallOutcome& call, Json& request) {
+// What AWS records beyond what the caller sent: the defaults it applied. Added when a record is
+// formatted, not on the request path.
+void AddDefaults(const AuditEvent& e, Json& request) {
     const auto set_default = [&request](const char* member, std::string_view value) {
         if (!request.contains(member)) request[member] = Str(value);
     };
-    if (call.operation == "Encrypt") {
+    const std::string& op = e.event_name;
+    if (op == "Encrypt") {
         set_default("EncryptionAlgorithm", "SYMMETRIC_DEFAULT");
-    } else if (call.operation == "Decrypt") {
+    } else if (op == "Decrypt") {
         set_default("EncryptionAlgorithm", "SYMMETRIC_DEFAULT");
-        if (call.key) set_default("KeyId", call.key->arn);
-    } else if (call.operation == "ReEncrypt") {
+        if (!e.resources.empty()) set_default("KeyId", e.resources.front());
+    } else if (op == "ReEncrypt") {
         set_default("SourceEncryptionAlgorithm", "SYMMETRIC_DEFAULT");
         set_default("DestinationEncryptionAlgorithm", "SYMMETRIC_DEFAULT");
-    } else if (call.operation == "CreateKey") {
+    } else if (op == "CreateKey") {
         const std::string spec = request.contains("KeySpec") ? S(request["KeySpec"])
                                  : request.contains("CustomerMasterKeySpec")
                                      ? S(request["CustomerMasterKeySpec"])
@@ -126,16 +129,29 @@ void AddDefaults(const CallOutcome& call, Json& request) {
     }
 }
 
-Json RecordedRequest(const CallOutcome& call) {
-    Json request = std::move(call.input);
-    if (!request.is_object() || call.operation == "GenerateRandom") return nullptr;
+// The request as recorded, written into `out`: no blob, sensitive or grant-token member.
+void AssignRequest(const CallOutcome& call, SecureString& out) {
+    out.clear();
+    Json& request = call.input;
+    if (!request.is_object() || call.operation == "GenerateRandom") return;
     RemoveUnrecordedMembers(call.operation, request);
     // Grant tokens are bearer secrets: never recorded.
     request.erase("GrantTokens");
     request.erase("GrantToken");
-    AddDefaults(call, request);
+    AppendJson(request, out);
+}
+
+OJson RequestParameters(const AuditEvent& e) {
+    if (e.kind == AuditEvent::Kind::kServiceEvent || e.event_name == "GenerateRandom")
+        return nullptr;
+    Json request = Json::object();
+    if (!e.request.empty()) {
+        auto parsed = ParseRequestBody(std::string_view(e.request.data(), e.request.size()));
+        if (parsed.ok() && parsed->is_object()) request = std::move(*parsed);
+    }
+    AddDefaults(e, request);
     if (request.empty()) return nullptr;
-    return request;
+    return CloudTrailParameters(e.event_name, request);
 }
 
 // additionalEventData's values, assigned into `e` (empty where the operation has none).
@@ -358,9 +374,9 @@ void CaptureCall(const Services& services, const Caller& caller, CallOutcome& ca
     e.source_ip.assign(caller.source_ip);
     e.user_agent.assign(caller.user_agent);
     e.recipient_account.assign(call.key ? call.key->account : caller.account);
-    e.request = RecordedRequest(call);
-    AssignResources(caller, call, e.request, e.resources);
-    AssignAdditional(call, e.request, e);
+    AssignRequest(call, e.request);
+    AssignResources(caller, call, call.input, e.resources);
+    AssignAdditional(call, call.input, e);
     e.details = nullptr;
     if (call.failure != nullptr) {
         WireError wire = ToWire(*call.failure);
@@ -436,7 +452,7 @@ OJson FormatCloudTrail(const AuditEvent& e) {
         r["errorCode"] = e.error_code;
         r["errorMessage"] = e.error_message;
     }
-    r["requestParameters"] = CloudTrailParameters(e.event_name, e.request);
+    r["requestParameters"] = RequestParameters(e);
     r["responseElements"] = ResponseElements(e);
     if (OJson additional = AdditionalEventData(e); !additional.empty())
         r["additionalEventData"] = std::move(additional);

@@ -35,8 +35,10 @@ struct AuditEvent {
     std::string source_ip;
     std::string user_agent;
     std::string recipient_account;  // the key owner's account (cross-account calls)
-    Json request;                   // the recorded request members (PascalCase); null for none
-    Json response;                  // the recorded responseElements (PascalCase); null for none
+    // The recorded request members (PascalCase), as JSON text; "" for none. Text rather than a
+    // tree: a tree freed a ring's length later costs more than writing and reparsing it.
+    SecureString request;
+    Json response;  // the recorded responseElements (PascalCase); null for none
     // additionalEventData: keyMaterialId (ReEncrypt: destinationKeyMaterialId), ReEncrypt's
     // sourceKeyMaterialId, RetireGrant's grantId; "" where there is none.
     std::string key_material_id;
@@ -79,9 +81,9 @@ public:
 struct CallOutcome {
     std::string_view operation;  // a model operation
     const std::string& request_id;
-    Json& input;                      // the parsed request (null if it did not parse); consumed
-    const Json* output = nullptr;     // the operation's result; null on failure
-    const Status* failure = nullptr;  // the error; null on success
+    Json& input;  // the parsed request (null if it did not parse); loses its unrecorded members
+    const Json* output = nullptr;                      // the operation's result; null on failure
+    const Status* failure = nullptr;                   // the error; null on success
     std::shared_ptr<const storage::KeyRecord> key;     // the route's key, if it was resolved
     std::shared_ptr<const storage::KeyRecord> target;  // the route's target key, if it was resolved
 };

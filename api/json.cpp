@@ -235,6 +235,8 @@ void AppendNumber(const Json& j, SecureString& out) {
     out.append(buf, static_cast<std::size_t>(end - buf));
 }
 
+}  // namespace
+
 void AppendJson(const Json& j, SecureString& out) {
     switch (j.type()) {
         case Json::value_t::string:
@@ -275,7 +277,7 @@ void AppendJson(const Json& j, SecureString& out) {
     }
 }
 
-}  // namespace
+namespace {}  // namespace
 
 SecureString Serialize(const Json& j) {
     SecureString out;

@@ -39,6 +39,8 @@ inline SecureString ToSecure(std::string_view s) { return SecureString(s.data(),
 // (growing a cleansing string wipes each old buffer). Anything else goes through nlohmann.
 // Recursive over kmsd's own response trees, whose depth kmsd decides.
 SecureString Serialize(const Json& j);
+// The same, appended to `out` (which keeps its storage between calls).
+void AppendJson(const Json& j, SecureString& out);
 
 // Builds a JSON string value from a std::string.
 inline Json Str(std::string_view s) { return Json(ToSecure(s)); }

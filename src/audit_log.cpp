@@ -59,18 +59,22 @@ void AuditLog::Record(api::AuditFill fill) {
         Enqueue(std::move(event));
         return;
     }
+    // Filled outside the lock into this thread's scratch event, then swapped into the ring's
+    // slot: the lock is held for a swap of pointers, and the scratch takes the slot's old strings
+    // (their storage serves the next record) and its old request, freed at the next fill.
+    thread_local api::AuditEvent scratch;
+    fill(scratch);
     EventPtr copy;
+    if (!file_.empty()) copy = std::make_shared<const api::AuditEvent>(scratch);
     {
         std::lock_guard lock(ring_mu_);
-        api::AuditEvent* slot = nullptr;
         if (ring_.size() < ring_size_) {
-            slot = &ring_.emplace_back();
+            ring_.emplace_back();
+            std::swap(ring_.back(), scratch);
         } else {
-            slot = &ring_[next_];
+            std::swap(ring_[next_], scratch);
             next_ = (next_ + 1) % ring_size_;
         }
-        fill(*slot);
-        if (!file_.empty()) copy = std::make_shared<const api::AuditEvent>(*slot);
     }
     if (copy) Enqueue(std::move(copy));
 }

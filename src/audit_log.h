@@ -1,11 +1,11 @@
 // The server's audit log (design.md §7): the CloudTrail record of every KMS call and service
 // event, kept as api::AuditEvents in a bounded ring (--audit-ring N: the newest N; 0 keeps none)
 // and, with --audit-log FILE, appended to FILE as JSON lines by a writer thread that formats
-// them and fsyncs each batch. Record() is what the request path pays: the ring's oldest slot is
-// filled in place under a short lock, its strings keeping their storage, so a record costs no
-// allocation (with a file, one copy for the writer). It never waits for the disk: past
-// kQueueLimit events not yet written, events miss the file (still in the ring) and are counted
-// as dropped. Thread-safe.
+// them and fsyncs each batch. Record() is what the request path pays: a thread's scratch event
+// is filled and swapped with the ring's oldest slot under a short lock, strings keeping their
+// storage, so a record costs no allocation (with a file, one copy for the writer). It never waits
+// for the disk: past kQueueLimit events not yet written, events miss the file (still in the ring)
+// and are counted as dropped. Thread-safe.
 #pragma once
 
 #include <condition_variable>
