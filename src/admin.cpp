@@ -8,6 +8,7 @@
 #include "common/json_limits.h"
 #include "common/url_query.h"
 #include "hsm/crypto.h"
+#include "src/console.h"
 #include "src/metrics.h"
 #include "src/seed.h"
 
@@ -158,6 +159,13 @@ AdminReply HandleAdmin(App& app, const AdminRequest& req) {
             return JsonError(405, "method not allowed");
         return {200, "{\"status\":\"ok\"}"};
     }
+    // The console page holds no data: a browser opening the URL cannot send a token, so the
+    // page asks for it and sends it on the requests it makes itself.
+    if (path == "/_kmsd/ui" || path == "/_kmsd/ui/") {
+        if (req.method != "GET" && req.method != "HEAD")
+            return JsonError(405, "method not allowed");
+        return ConsolePage();
+    }
     const std::string& token = app.options().server.admin_token;
     if (!token.empty() && !TokenMatches(token, req.authorization))
         return JsonError(401, "admin token required");
@@ -183,6 +191,12 @@ AdminReply HandleAdmin(App& app, const AdminRequest& req) {
         if (req.method != "GET") return JsonError(405, "method not allowed");
         const auto q = req.path.find('?');
         return AuditRecords(app, q == std::string_view::npos ? "" : req.path.substr(q + 1));
+    }
+    if (path == "/_kmsd/keys" || path.substr(0, 12) == "/_kmsd/keys/") {
+        if (req.method != "GET") return JsonError(405, "method not allowed");
+        if (path.size() > 12) return KeyForConsole(app, path.substr(12));
+        const auto q = req.path.find('?');
+        return ListKeysForConsole(app, q == std::string_view::npos ? "" : req.path.substr(q + 1));
     }
     if (path == "/_kmsd/clock") {
         if (req.method == "GET") return ClockReply(app);

@@ -1,8 +1,9 @@
 // Admin endpoints under /_kmsd/ (design.md §7): health, reset (also at /moto-api/reset for
 // suites written against moto), the KMS clock (GET, or POST {"advance_seconds": N} /
 // {"now": <epoch seconds>}; time only moves forward and due work runs before the reply) and
-// metrics (GET, Prometheus text format) and audit (GET, CloudTrail records: see AuditRecords). With
-// --admin-token, all but GET /_kmsd/health need "Authorization: Bearer <token>".
+// metrics (GET, Prometheus text format), audit (GET, CloudTrail records: see AuditRecords), keys
+// and keys/<ARN> (GET, for the console) and ui (the web console page, src/console.h). With
+// --admin-token, all but GET /_kmsd/health and the ui page need "Authorization: Bearer <token>".
 #pragma once
 
 #include <optional>

@@ -18,7 +18,9 @@ PACKAGES=(build-essential cmake ninja-build libboost1.81-dev libssl-dev libsqlit
           # The clients of tests/integration/python/test_clients.py (Debian's, by full path):
           # Go SDK v1 and v2 (built offline in GOPATH mode), Ruby, AWS CLI v2, boto3 1.26.
           golang-go golang-github-aws-aws-sdk-go-dev golang-github-aws-aws-sdk-go-v2-dev
-          ruby-aws-sdk-kms awscli python3-boto3 python3-cryptography)
+          ruby-aws-sdk-kms awscli python3-boto3 python3-cryptography
+          # The web console's test drives a real headless browser (puppeteer-core).
+          chromium)
 
 install_deps() {
     local missing=()
