@@ -378,6 +378,12 @@ def main():
                         "Bearer fuzz-token", "", "", "localhost", ""],
         "audit-bad": ["GET", "/_kmsd/audit?limit=0&since=%zz+1", "Bearer fuzz-token", "", "",
                       "localhost", ""],
+        "keys": ["GET", "/_kmsd/keys?limit=2&marker=0", "Bearer fuzz-token", "", "", "localhost",
+                 ""],
+        "key-arn": ["GET", "/_kmsd/keys/arn%3Aaws%3Akms%3Aus-east-1%3A111122223333%3Akey%2F"
+                    "11111111-2222-3333-4444-555555555555", "Bearer fuzz-token", "", "",
+                    "localhost", ""],
+        "ui": ["GET", "/_kmsd/ui", "", "", "", "localhost", ""],
     }
     admin = {k: "\n".join(v) for k, v in admin.items()}
     for name, text in admin.items():
