@@ -44,6 +44,14 @@ constexpr const char* kPrincipals = R"(accounts:
         secret_access_key: secret
         policies:
           - {Version: "2012-10-17", Statement: [{Effect: Allow, Action: "kms:*", Resource: "*"}]}
+    roles:
+      - name: Deployer
+        access_key_id: ASIADEPLOYEREXAMPLE
+        secret_access_key: secret
+        session_token: token
+        session_name: ci-run-42
+        policies:
+          - {Version: "2012-10-17", Statement: [{Effect: Allow, Action: "kms:*", Resource: "*"}]}
 )";
 constexpr const char* kAliceAuth =
     "Authorization: AWS4-HMAC-SHA256 "
@@ -492,8 +500,9 @@ TEST_CASE("Scheduled rotation and deletion are AwsServiceEvent records at their 
     CHECK(rotate["eventTime"] == kmsd::api::CloudTrailTime(due));
     CHECK(rotate["serviceEventDetails"]["previousKeyMaterialId"] == before);
     CHECK(rotate["serviceEventDetails"]["keyId"] == key);
-    CHECK(rotate["serviceEventDetails"]["currentKeyMaterialId"] ==
-          f.Call("DescribeKey", {{"KeyId", key}})["KeyMetadata"]["CurrentKeyMaterialId"]);
+    const std::string after =
+        f.Call("DescribeKey", {{"KeyId", key}})["KeyMetadata"]["CurrentKeyMaterialId"];
+    CHECK(rotate["serviceEventDetails"]["currentKeyMaterialId"] == after);
 
     const double deletion =
         f.Call("ScheduleKeyDeletion", {{"KeyId", key}, {"PendingWindowInDays", 7}})["DeletionDate"];
@@ -523,6 +532,38 @@ TEST_CASE("Scheduled rotation and deletion are AwsServiceEvent records at their 
       "eventCategory": "Management"})",
                  deleted);
     CHECK(deleted["eventTime"] == kmsd::api::CloudTrailTime(deletion));
+}
+
+// CloudTrail's userIdentity of a role session (its user guide's AssumedRole shape).
+TEST_CASE("A role session's record names the session and the role that issued it", "[audit]") {
+    AuditFixture f;
+    const kmsd::Response res = SendHttp(
+        *f.app, KmsRequestBytes("CreateKey", "{}",
+                                "Authorization: AWS4-HMAC-SHA256 Credential=ASIADEPLOYEREXAMPLE/"
+                                "20261130/us-west-2/kms/aws4_request, SignedHeaders=host, "
+                                "Signature=00\r\nX-Amz-Security-Token: token\r\n"));
+    REQUIRE(res.result_int() == 200);
+    const OJson id = f.Latest("CreateKey")["userIdentity"];
+    CheckShape(OJson::parse(R"({
+      "type": "AssumedRole",
+      "principalId": "AROAEXAMPLEID:ci-run-42",
+      "arn": "arn:aws:sts::111122223333:assumed-role/Deployer/ci-run-42",
+      "accountId": "111122223333",
+      "accessKeyId": "ASIAEXAMPLE",
+      "sessionContext": {
+        "sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLEID",
+          "arn": "arn:aws:iam::111122223333:role/Deployer", "accountId": "111122223333",
+          "userName": "Deployer"},
+        "webIdFederationData": {},
+        "attributes": {"creationDate": "2021-10-30T02:19:55Z", "mfaAuthenticated": "false"}}})"),
+               id, "userIdentity", "userIdentity");
+    CHECK(id["arn"] == "arn:aws:sts::111122223333:assumed-role/Deployer/ci-run-42");
+    CHECK(id["sessionContext"]["sessionIssuer"]["arn"] ==
+          "arn:aws:iam::111122223333:role/Deployer");
+    const std::string principal = id["principalId"];
+    CHECK(principal.starts_with(
+        id["sessionContext"]["sessionIssuer"]["principalId"].get<std::string>() + ":ci-run-42"));
+    CHECK(principal.starts_with("AROA"));
 }
 
 TEST_CASE("A denied call is recorded as AccessDenied with the caller's identity", "[audit]") {

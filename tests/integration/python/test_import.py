@@ -241,6 +241,37 @@ class ImportSymmetricTest(ImportTestBase):
                                     EncryptedKeyMaterial=wrapped, **kw)
         self.assertEqual(self.describe(kid)["KeyState"], "PendingImport")
 
+    def test_import_and_expiry_are_audited_as_aws_records_them(self):
+        """ct-importkeymaterial.html and ct-deleteexpiredkeymaterial.html: the import's record
+        keeps neither the token nor the wrapped material, dates validTo as CloudTrail does, and
+        the expiry is an AwsServiceEvent at ValidTo on the KMS clock."""
+        md = self.external_key()
+        valid_to = int(self.kms_now()) + 3600
+        p = self.params(md["KeyId"])
+        material_id = self.import_material(md["KeyId"], os.urandom(32), params=p,
+                                           ExpirationModel="KEY_MATERIAL_EXPIRES",
+                                           ValidTo=valid_to)["KeyMaterialId"]
+        status, body = self.server.admin("GET", "/_kmsd/audit?eventName=ImportKeyMaterial")
+        self.assertEqual(status, 200)
+        [record] = json.loads(body)["Records"]
+        self.assertEqual(set(record["requestParameters"]),
+                         {"keyId", "validTo", "expirationModel"})
+        self.assertEqual(record["requestParameters"]["validTo"],
+                         time.strftime("%b %-d, %Y, %-I:%M:%S ", time.gmtime(valid_to)) +
+                         time.strftime("%p", time.gmtime(valid_to)))
+        self.assertEqual(record["responseElements"],
+                         {"keyId": md["Arn"], "keyMaterialId": material_id})
+        self.assertNotIn(base64.b64encode(p["ImportToken"]).decode()[:40], body.decode())
+        self.advance(7200)
+        status, body = self.server.admin("GET",
+                                         "/_kmsd/audit?eventName=DeleteExpiredKeyMaterial")
+        [expired] = json.loads(body)["Records"]
+        self.assertEqual(expired["eventType"], "AwsServiceEvent")
+        self.assertEqual(expired["serviceEventDetails"],
+                         {"keyId": md["KeyId"], "keyMaterialId": material_id})
+        self.assertEqual(expired["eventTime"],
+                         time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(valid_to)))
+
     def test_material_expires_on_the_kms_clock(self):
         md = self.external_key()
         material = os.urandom(32)
