@@ -187,6 +187,25 @@ void CheckShape(const OJson& example, const OJson& actual, const std::string& pa
     }
 }
 
+// An AWS example of a call by Alice, an IAM user: the members every such record shares around
+// `middle` (eventName through resources), as AWS's examples write them.
+std::string AliceCall(const std::string& event_time, const std::string& middle) {
+    return R"({
+      "eventVersion": "1.11",
+      "userIdentity": {"type": "IAMUser", "principalId": "EX_PRINCIPAL_ID",
+        "arn": "arn:aws:iam::111122223333:user/Alice", "accountId": "111122223333",
+        "accessKeyId": "EXAMPLE_KEY_ID", "userName": "Alice"},
+      "eventTime": ")" +
+           event_time + R"(",
+      "eventSource": "kms.amazonaws.com",
+)" + middle +
+           R"(,
+      "eventType": "AwsApiCall",
+      "managementEvent": true,
+      "recipientAccountId": "111122223333",
+      "eventCategory": "Management"})";
+}
+
 // `example` is AWS's record with eventVersion "1.11" and without tlsDetails (kmsd serves plain
 // HTTP, so it has none).
 void CheckAgainst(const std::string& example, const OJson& actual) {
@@ -210,13 +229,7 @@ TEST_CASE("Encrypt's record has AWS's shape and no plaintext", "[audit]") {
                        {"EncryptionContext", {{"Department", "Engineering"}}},
                        {"GrantTokens", {token}}});
     const OJson record = f.Latest("Encrypt");
-    CheckAgainst(R"({
-      "eventVersion": "1.11",
-      "userIdentity": {"type": "IAMUser", "principalId": "EX_PRINCIPAL_ID",
-        "arn": "arn:aws:iam::111122223333:user/Alice", "accountId": "111122223333",
-        "accessKeyId": "EXAMPLE_KEY_ID", "userName": "Alice"},
-      "eventTime": "2025-05-20T20:46:16Z",
-      "eventSource": "kms.amazonaws.com",
+    CheckAgainst(AliceCall("2025-05-20T20:46:16Z", R"(
       "eventName": "Encrypt",
       "awsRegion": "us-west-2",
       "sourceIPAddress": "192.0.2.0",
@@ -232,11 +245,7 @@ TEST_CASE("Encrypt's record has AWS's shape and no plaintext", "[audit]") {
       "eventID": "91235988-eb87-476a-ac2c-0cdc244e6dca",
       "readOnly": true,
       "resources": [{"accountId": "111122223333", "type": "AWS::KMS::Key",
-        "ARN": "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}],
-      "eventType": "AwsApiCall",
-      "managementEvent": true,
-      "recipientAccountId": "111122223333",
-      "eventCategory": "Management"})",
+        "ARN": "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}])"),
                  record);
     // The caller's own values where they are known.
     CHECK(record["userIdentity"]["userName"] == "Alice");
@@ -267,13 +276,7 @@ TEST_CASE("A failed Decrypt records errorCode and errorMessage where AWS puts th
             {"EncryptionContext", {{"Department", "Engineering"}}}},
            400);
     const OJson record = f.Latest("Decrypt");
-    CheckAgainst(R"({
-      "eventVersion": "1.11",
-      "userIdentity": {"type": "IAMUser", "principalId": "EX_PRINCIPAL_ID",
-        "arn": "arn:aws:iam::111122223333:user/Alice", "accountId": "111122223333",
-        "accessKeyId": "EXAMPLE_KEY_ID", "userName": "Alice"},
-      "eventTime": "2022-11-24T18:57:43Z",
-      "eventSource": "kms.amazonaws.com",
+    CheckAgainst(AliceCall("2022-11-24T18:57:43Z", R"(
       "eventName": "Decrypt",
       "awsRegion": "us-west-2",
       "sourceIPAddress": "192.0.2.0",
@@ -289,11 +292,7 @@ TEST_CASE("A failed Decrypt records errorCode and errorMessage where AWS puts th
       "eventID": "abcde202-ba1a-467c-b4ba-f729d45ae521",
       "readOnly": true,
       "resources": [{"accountId": "111122223333", "type": "AWS::KMS::Key",
-        "ARN": "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}],
-      "eventType": "AwsApiCall",
-      "managementEvent": true,
-      "recipientAccountId": "111122223333",
-      "eventCategory": "Management"})",
+        "ARN": "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}])"),
                  record);
     CHECK(record["errorMessage"] ==
           "The key ID in the request does not identify a CMK that can perform this operation.");
@@ -304,13 +303,7 @@ TEST_CASE("CreateKey's record has the request with AWS's defaults and the key's 
           "[audit]") {
     AuditFixture f;
     f.Call("CreateKey", {{"Description", ""}, {"Origin", "EXTERNAL"}});
-    CheckAgainst(R"({
-      "eventVersion": "1.11",
-      "userIdentity": {"type": "IAMUser", "principalId": "EX_PRINCIPAL_ID",
-        "arn": "arn:aws:iam::111122223333:user/Alice", "accountId": "111122223333",
-        "accessKeyId": "EXAMPLE_KEY_ID", "userName": "Alice"},
-      "eventTime": "2022-08-10T22:38:27Z",
-      "eventSource": "kms.amazonaws.com",
+    CheckAgainst(AliceCall("2022-08-10T22:38:27Z", R"(
       "eventName": "CreateKey",
       "awsRegion": "us-west-2",
       "sourceIPAddress": "192.0.2.0",
@@ -331,11 +324,7 @@ TEST_CASE("CreateKey's record has the request with AWS's defaults and the key's 
       "eventID": "36327b37-f4f6-40a9-92ab-48064ec905a2",
       "readOnly": false,
       "resources": [{"accountId": "111122223333", "type": "AWS::KMS::Key",
-        "ARN": "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}],
-      "eventType": "AwsApiCall",
-      "managementEvent": true,
-      "recipientAccountId": "111122223333",
-      "eventCategory": "Management"})",
+        "ARN": "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}])"),
                  f.Latest("CreateKey"));
 }
 
@@ -346,13 +335,7 @@ TEST_CASE("ScheduleKeyDeletion and CreateAlias record what AWS adds to responseE
     const std::string key = f.NewKey();
     f.Call("CreateAlias", {{"AliasName", "alias/ExampleAlias"}, {"TargetKeyId", key}});
     f.Call("ScheduleKeyDeletion", {{"KeyId", key}, {"PendingWindowInDays", 20}});
-    CheckAgainst(R"({
-      "eventVersion": "1.11",
-      "userIdentity": {"type": "IAMUser", "principalId": "EX_PRINCIPAL_ID",
-        "arn": "arn:aws:iam::111122223333:user/Alice", "accountId": "111122223333",
-        "accessKeyId": "EXAMPLE_KEY_ID", "userName": "Alice"},
-      "eventTime": "2021-10-13T21:25:25Z",
-      "eventSource": "kms.amazonaws.com",
+    CheckAgainst(AliceCall("2021-10-13T21:25:25Z", R"(
       "eventName": "ScheduleKeyDeletion",
       "awsRegion": "us-west-2",
       "sourceIPAddress": "192.0.2.0",
@@ -368,20 +351,10 @@ TEST_CASE("ScheduleKeyDeletion and CreateAlias record what AWS adds to responseE
       "eventID": "7ba73ebd-8a18-4d06-9f0e-7f3c7a8f64e9",
       "readOnly": false,
       "resources": [{"accountId": "111122223333", "type": "AWS::KMS::Key",
-        "ARN": "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}],
-      "eventType": "AwsApiCall",
-      "managementEvent": true,
-      "recipientAccountId": "111122223333",
-      "eventCategory": "Management"})",
+        "ARN": "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}])"),
                  f.Latest("ScheduleKeyDeletion"));
     const OJson alias = f.Latest("CreateAlias");
-    CheckAgainst(R"({
-      "eventVersion": "1.11",
-      "userIdentity": {"type": "IAMUser", "principalId": "EX_PRINCIPAL_ID",
-        "arn": "arn:aws:iam::111122223333:user/Alice", "accountId": "111122223333",
-        "accessKeyId": "EXAMPLE_KEY_ID", "userName": "Alice"},
-      "eventTime": "2020-11-13T23:18:15Z",
-      "eventSource": "kms.amazonaws.com",
+    CheckAgainst(AliceCall("2020-11-13T23:18:15Z", R"(
       "eventName": "CreateAlias",
       "awsRegion": "us-west-2",
       "sourceIPAddress": "192.0.2.0",
@@ -397,11 +370,7 @@ TEST_CASE("ScheduleKeyDeletion and CreateAlias record what AWS adds to responseE
         {"accountId": "111122223333", "type": "AWS::KMS::Key",
          "ARN": "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
         {"accountId": "111122223333", "type": "AWS::KMS::Key",
-         "ARN": "arn:aws:kms:us-west-2:111122223333:alias/ExampleAlias"}],
-      "eventType": "AwsApiCall",
-      "managementEvent": true,
-      "recipientAccountId": "111122223333",
-      "eventCategory": "Management"})",
+         "ARN": "arn:aws:kms:us-west-2:111122223333:alias/ExampleAlias"}])"),
                  alias);
     CHECK(alias["resources"][1]["ARN"] == "arn:aws:kms:us-west-2:111122223333:alias/ExampleAlias");
 }
@@ -419,13 +388,7 @@ TEST_CASE("ReEncrypt's record names both keys and both key materials", "[audit]"
                          {"DestinationKeyId", dest},
                          {"DestinationEncryptionContext", {{"Level", "3A"}}}});
     const OJson record = f.Latest("ReEncrypt");
-    CheckAgainst(R"({
-      "eventVersion": "1.11",
-      "userIdentity": {"type": "IAMUser", "principalId": "EX_PRINCIPAL_ID",
-        "arn": "arn:aws:iam::111122223333:user/Alice", "accountId": "111122223333",
-        "accessKeyId": "EXAMPLE_KEY_ID", "userName": "Alice"},
-      "eventTime": "2025-05-22T19:34:55Z",
-      "eventSource": "kms.amazonaws.com",
+    CheckAgainst(AliceCall("2025-05-22T19:34:55Z", R"(
       "eventName": "ReEncrypt",
       "awsRegion": "us-west-2",
       "sourceIPAddress": "192.0.2.0",
@@ -447,11 +410,7 @@ TEST_CASE("ReEncrypt's record names both keys and both key materials", "[audit]"
         {"accountId": "111122223333", "type": "AWS::KMS::Key",
          "ARN": "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
         {"accountId": "111122223333", "type": "AWS::KMS::Key",
-         "ARN": "arn:aws:kms:us-west-2:111122223333:key/0987dcba-09fe-87dc-65ba-ab0987654321"}],
-      "eventType": "AwsApiCall",
-      "managementEvent": true,
-      "recipientAccountId": "111122223333",
-      "eventCategory": "Management"})",
+         "ARN": "arn:aws:kms:us-west-2:111122223333:key/0987dcba-09fe-87dc-65ba-ab0987654321"}])"),
                  record);
     CHECK(record["resources"][0]["ARN"].get<std::string>().ends_with(source));
     CHECK(record["resources"][1]["ARN"].get<std::string>().ends_with(dest));
