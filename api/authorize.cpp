@@ -6,6 +6,7 @@
 #include <map>
 
 #include "api/authz/decision.h"
+#include "api/managed_keys.h"
 #include "api/resolve.h"
 
 namespace kmsd::api {
@@ -194,6 +195,10 @@ Values ConditionValue(const RequestFacts& f, const std::string& name) {
     if (name == "aws:currenttime") return one(Iso8601(f.ctx.Now()));
     if (name == "aws:epochtime")
         return one(std::to_string(static_cast<long long>(std::floor(f.ctx.Now()))));
+    if (name == "kms:viaservice") {
+        auto via = f.key ? ViaServiceOf(f.ctx, *f.key) : std::nullopt;
+        return via ? one(std::move(*via)) : std::nullopt;
+    }
     if (name == "kms:requestalias")
         return f.request_alias.empty() ? std::nullopt : one(f.request_alias);
     if (name == "kms:encryptioncontextkeys") {
@@ -275,7 +280,9 @@ Values ConditionValue(const RequestFacts& f, const std::string& name) {
         return one("false");
     if (op == "CreateGrant") {
         if (name == "kms:grantoperations") return Values(req->StringList("Operations"));
-        if (name == "kms:grantisforawsresource") return one("false");
+        // A service's grant is for an AWS resource: so are calls through one.
+        if (name == "kms:grantisforawsresource")
+            return one(f.key && ViaServiceOf(f.ctx, *f.key) ? "true" : "false");
         if (name == "kms:grantconstrainttype" && req->Has("Constraints"))
             for (const char* type : {"EncryptionContextEquals", "EncryptionContextSubset"})
                 if (req->At("Constraints").contains(type)) return one(type);

@@ -48,6 +48,9 @@ struct Services {
     // Where service events (scheduled rotation, deletion, material expiry) are recorded; null
     // when nothing keeps them.
     AuditSink* audit = nullptr;
+    // Calls on AWS managed keys count as coming through their service (kms:ViaService), so a
+    // test can use them directly (--aws-managed-keys-via-service; api/managed_keys.h).
+    bool managed_keys_via_service = false;
 };
 
 // The key a ciphertext names, as Decrypt and ReEncrypt's source get it.

@@ -1,5 +1,6 @@
 #include "api/resolve.h"
 
+#include "api/managed_keys.h"
 #include "hsm/crypto.h"
 
 namespace kmsd::api {
@@ -49,6 +50,9 @@ Result<storage::KeyPtr> FindById(const OpContext& ctx, const std::string& accoun
 Result<storage::KeyPtr> FindByAlias(const OpContext& ctx, const std::string& account,
                                     const std::string& region, const std::string& name) {
     auto alias = ctx.services.catalog.FindAlias({account, region, name});
+    // The first use of a predefined alias/aws/<service> in the caller's account makes its key.
+    if (!alias && account == ctx.caller.account && IsManagedAlias(name))
+        return FindOrCreateManagedKey(ctx, name);
     auto key = alias ? ctx.services.catalog.FindKey({account, region, alias->key_id}) : nullptr;
     if (!key)
         return Error(ErrorCode::kNotFound,

@@ -183,6 +183,7 @@ App::App(Options options, std::unique_ptr<storage::Catalog> catalog, std::unique
           std::chrono::seconds(1)) {
     hsm_->set_store(catalog_.get());
     if (audit_.enabled()) services_.audit = &audit_;
+    services_.managed_keys_via_service = options_.aws_managed_keys_via_service;
 }
 
 App::~App() {

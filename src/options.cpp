@@ -81,6 +81,10 @@ Result<Options> ParseOptions(int argc, char** argv, int& exit_code) {
     app.add_flag("--allow-export-material", o.allow_export_material,
                  "GET /_kmsd/export includes key material (test fixtures only)")
         ->envname("KMSD_ALLOW_EXPORT_MATERIAL");
+    app.add_flag("--aws-managed-keys-via-service", o.aws_managed_keys_via_service,
+                 "Treat calls on AWS managed keys (alias/aws/*) as made through their service, "
+                 "so their key policy allows them")
+        ->envname("KMSD_AWS_MANAGED_KEYS_VIA_SERVICE");
     app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error or off")
         ->envname("KMSD_LOG_LEVEL")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));

@@ -45,6 +45,10 @@ struct Options {
     std::string audit_log;
     // GET /_kmsd/export includes key material (KMSD_ALLOW_EXPORT_MATERIAL; test fixtures only).
     bool allow_export_material = false;
+    // Calls on AWS managed keys (alias/aws/<service>) count as coming through their service:
+    // kms:ViaService is set, so their policy lets the account use them directly
+    // (KMSD_AWS_MANAGED_KEYS_VIA_SERVICE; api/managed_keys.h).
+    bool aws_managed_keys_via_service = false;
     // `kmsd healthcheck`: probe /_kmsd/health on server.port and exit 0/1.
     bool healthcheck = false;
 };

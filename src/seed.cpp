@@ -484,6 +484,9 @@ Result<std::string> ExportSeed(const api::Services& services, bool with_material
         // Replicas are written with their primary (ReplicaRegions); keys on their way out are
         // left out.
         if (key->pending_deletion() || key->is_replica()) continue;
+        // AWS managed keys are AWS's (a seed declares customer keys): a server seeded from this
+        // makes them again on first use.
+        if (key->aws_managed) continue;
         nlohmann::ordered_json e = nlohmann::ordered_json::object();
         e["KeyId"] = key->key_id;
         e["Account"] = key->account;

@@ -101,7 +101,7 @@ Status Catalog::Load() {
                 "SELECT account, region, key_id, arn, creation_date, description, key_state, "
                 "key_usage, key_spec, origin, deletion_date, pending_window_days, policy, "
                 "rotation_enabled, rotation_period_days, next_rotation_date, multi_region, "
-                "primary_region, rowid FROM keys");
+                "primary_region, key_manager, rowid FROM keys");
     // By rowid, for the ordered map below.
     std::vector<std::pair<std::int64_t, const std::pair<const ScopedName, KeyPtr>*>> by_rowid;
     by_rowid.reserve(key_count);
@@ -127,7 +127,8 @@ Status Catalog::Load() {
         if (!k.IsNull(15)) rec->next_rotation_date = k.Real(15);
         rec->multi_region = k.Int(16) != 0;
         rec->primary_region = k.Text(17);
-        const std::int64_t rowid = k.Int(18);
+        rec->aws_managed = k.Text(18) == "AWS";
+        const std::int64_t rowid = k.Int(19);
         auto [entry, fresh] = key_index_.emplace(rec->scoped(), std::move(rec));
         if (!fresh) return Error(ErrorCode::kStorage, "duplicate key in database");
         by_rowid.emplace_back(rowid, &*entry);
@@ -541,8 +542,8 @@ Status Catalog::WriteSqlTransaction(const Change& c) {
                     "INSERT INTO keys (account, region, key_id, arn, creation_date, description, "
                     "key_state, key_usage, key_spec, origin, deletion_date, pending_window_days, "
                     "policy, rotation_enabled, rotation_period_days, next_rotation_date, "
-                    "multi_region, primary_region) "
-                    "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18) "
+                    "multi_region, primary_region, key_manager) "
+                    "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19) "
                     "ON CONFLICT (account, region, key_id) DO UPDATE SET description=?6, "
                     "key_state=?7, deletion_date=?11, pending_window_days=?12, policy=?13, "
                     "rotation_enabled=?14, rotation_period_days=?15, next_rotation_date=?16, "
@@ -555,7 +556,8 @@ Status Catalog::WriteSqlTransaction(const Change& c) {
                    std::string(KeyStateName(k->state)), k->key_usage, k->key_spec, k->origin,
                    deletion, std::int64_t{k->pending_window_days}, k->policy.str(),
                    std::int64_t{k->rotation_enabled ? 1 : 0}, std::int64_t{k->rotation_period_days},
-                   next_rotation, std::int64_t{k->multi_region ? 1 : 0}, k->primary_region}));
+                   next_rotation, std::int64_t{k->multi_region ? 1 : 0}, k->primary_region,
+                   std::string(k->aws_managed ? "AWS" : "CUSTOMER")}));
         Statement del(*db_, "DELETE FROM tags WHERE account=?1 AND region=?2 AND key_id=?3");
         KMSD_RETURN_IF_ERROR(del.Run({k->account, k->region, k->key_id}));
         Statement ins(*db_,

@@ -161,6 +161,9 @@ struct KeyRecord {
     // its own Region with the same key ID and material IDs; each names the primary's Region.
     bool multi_region = false;
     std::string primary_region;
+    // An AWS managed key (KeyManager AWS): made by kmsd on first use of its alias/aws/<service>
+    // (api/managed_keys.h); its policy, rotation, aliases and state are AWS's, not changeable.
+    bool aws_managed = false;
 
     // PendingDeletion, or PendingReplicaDeletion (a primary waiting for its replicas to go).
     bool pending_deletion() const {

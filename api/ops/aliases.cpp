@@ -1,4 +1,5 @@
 // Aliases: CreateAlias, UpdateAlias, DeleteAlias, ListAliases.
+#include "api/managed_keys.h"
 #include "api/ops/common.h"
 
 namespace kmsd::api::ops {
@@ -6,7 +7,6 @@ namespace {
 
 constexpr std::size_t kMaxAliasesPerKey = 50;
 constexpr char kAliasPrefix[] = "alias/";
-constexpr char kReservedPrefix[] = "alias/aws/";
 
 // Name rules beyond the model's pattern (kms-reference §2.1, §8 rows 6-7).
 Status CheckAliasName(const std::string& name) {
@@ -14,7 +14,7 @@ Status CheckAliasName(const std::string& name) {
         return Error(ErrorCode::kValidation,
                      "Alias must start with the prefix \"alias/\". Please see "
                      "https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html");
-    if (name.rfind(kReservedPrefix, 0) == 0) return Error(ErrorCode::kNotAuthorized);
+    if (name.rfind(kManagedAliasPrefix, 0) == 0) return Error(ErrorCode::kNotAuthorized);
     if (name.find(':') != std::string::npos)
         return Error(ErrorCode::kValidation, name + " contains invalid characters for an alias");
     if (name.size() == std::string(kAliasPrefix).size())
@@ -35,6 +35,26 @@ Result<storage::KeyPtr> AliasTarget(OpContext& ctx) {
         return Error(ErrorCode::kLimitExceeded,
                      "Too many aliases for key " + key->arn + ". The limit is 50.");
     return key;
+}
+
+// AWS lists the predefined alias/aws/<service> names of an account before their keys exist,
+// without a target (kms-reference §5.7): each one not made yet joins `aliases` (name order) as
+// a record without a key ID.
+void AddPredefinedAliases(const OpContext& ctx, std::vector<storage::AliasPtr>& aliases) {
+    std::vector<storage::AliasPtr> merged;
+    merged.reserve(aliases.size() + 20);
+    auto it = aliases.begin();
+    for (const std::string& name : ManagedAliasNames()) {
+        for (; it != aliases.end() && (*it)->alias_name < name; ++it) merged.push_back(*it);
+        if (it != aliases.end() && (*it)->alias_name == name) continue;  // made: listed as it is
+        auto alias = std::make_shared<storage::AliasRecord>();
+        alias->account = ctx.caller.account;
+        alias->region = ctx.caller.region;
+        alias->alias_name = name;
+        merged.push_back(std::move(alias));
+    }
+    merged.insert(merged.end(), it, aliases.end());
+    aliases = std::move(merged);
 }
 
 }  // namespace
@@ -99,6 +119,7 @@ Result<Json> ListAliases(OpContext& ctx, const Request& req) {
         aliases = ctx.services.catalog.AliasesOf(key->scoped());
     } else {
         aliases = ctx.services.catalog.ListAliases(ctx.caller.account, ctx.caller.region);
+        AddPredefinedAliases(ctx, aliases);
     }
     // The Catalog lists aliases in name order.
     return SortedPage(
@@ -109,6 +130,7 @@ Result<Json> ListAliases(OpContext& ctx, const Request& req) {
             Json entry = Json::object();
             entry["AliasArn"] = Str(AliasArn(a.region, a.account, a.alias_name));
             entry["AliasName"] = Str(a.alias_name);
+            if (a.key_id.empty()) return entry;  // a predefined alias/aws/ name not used yet
             entry["CreationDate"] = a.creation_date;
             entry["LastUpdatedDate"] = a.last_updated;
             entry["TargetKeyId"] = Str(a.key_id);

@@ -100,7 +100,7 @@ Json KeyMetadata(const storage::KeyRecord& key, const std::vector<storage::KeyPt
         if (key.key_usage == "KEY_AGREEMENT") m["KeyAgreementAlgorithms"] = Json::array({"ECDH"});
     }
     m["KeyId"] = Str(key.key_id);
-    m["KeyManager"] = "CUSTOMER";
+    m["KeyManager"] = key.aws_managed ? "AWS" : "CUSTOMER";
     m["KeySpec"] = Str(key.key_spec);
     m["KeyState"] = storage::KeyStateName(key.state);
     m["KeyUsage"] = Str(key.key_usage);
