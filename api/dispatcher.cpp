@@ -50,10 +50,12 @@ constexpr KeyKinds kAgreementKeys{usage::kKeyAgreement, spec::kEcc | spec::kSm2}
 constexpr Route kRoutes[] = {
     Op("CancelKeyDeletion", &ops::CancelKeyDeletion)
         .Key(KeyIn("KeyId").States(KeyStates::kPendingDeletion), kFirst),
+    Op("ConnectCustomKeyStore", &ops::ConnectCustomKeyStore).IamOnly(),
     // The alias name, then IAM on the alias; the target inside the write that adds the alias.
     Op("CreateAlias", &ops::CreateAlias)
         .Alias("AliasName")
         .Target(KeyIn("TargetKeyId").States(KeyStates::kNotPendingDeletion)),
+    Op("CreateCustomKeyStore", &ops::CreateCustomKeyStore).IamOnly(),
     // Constraints and principals first; the key inside the write that adds the grant.
     Op("CreateGrant", &ops::CreateGrant)
         .Key(KeyIn("KeyId")
@@ -70,9 +72,11 @@ constexpr Route kRoutes[] = {
                  .Accepts(kAnyEncryption)),
     // The alias name, then IAM on the alias; its key inside the write that deletes it.
     Op("DeleteAlias", &ops::DeleteAlias).Alias("AliasName").Key(KeyOfAlias("AliasName")),
+    Op("DeleteCustomKeyStore", &ops::DeleteCustomKeyStore).IamOnly(),
     // Any state; the operation says which origin it works on.
     Op("DeleteImportedKeyMaterial", &ops::DeleteImportedKeyMaterial).Key(KeyIn("KeyId"), kFirst),
     Op("DeriveSharedSecret", &ops::DeriveSharedSecret).Key(EnabledKeyId(kAgreementKeys), kFirst),
+    Op("DescribeCustomKeyStores", &ops::DescribeCustomKeyStores).IamOnly(),
     Op("DescribeKey", &ops::DescribeKey).Key(KeyIn("KeyId").Aliases().CrossAccount(), kFirst),
     Op("DisableKey", &ops::DisableKey)
         .Key(KeyIn("KeyId").States(KeyStates::kNotPendingDeletionOrImport), kFirst),
@@ -80,6 +84,7 @@ constexpr Route kRoutes[] = {
     // (UnsupportedOperationException), checked after the state.
     Op("DisableKeyRotation", &ops::DisableKeyRotation)
         .Key(KeyIn("KeyId").States(KeyStates::kEnabled), kFirst),
+    Op("DisconnectCustomKeyStore", &ops::DisconnectCustomKeyStore).IamOnly(),
     Op("EnableKey", &ops::EnableKey)
         .Key(KeyIn("KeyId").States(KeyStates::kNotPendingDeletionOrImport), kFirst),
     Op("EnableKeyRotation", &ops::EnableKeyRotation)
@@ -157,6 +162,7 @@ constexpr Route kRoutes[] = {
         .Alias("AliasName")
         .Key(KeyOfAlias("AliasName"))
         .Target(KeyIn("TargetKeyId").States(KeyStates::kNotPendingDeletion)),
+    Op("UpdateCustomKeyStore", &ops::UpdateCustomKeyStore).IamOnly(),
     Op("UpdateKeyDescription", &ops::UpdateKeyDescription)
         .Key(KeyIn("KeyId").States(KeyStates::kNotPendingDeletion), kFirst),
     Op("UpdatePrimaryRegion", &ops::UpdatePrimaryRegion)

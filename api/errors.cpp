@@ -64,6 +64,24 @@ const char* ExceptionName(ErrorCode code) {
             return "InvalidGrantIdException";
         case ErrorCode::kCustomKeyStoreNotFound:
             return "CustomKeyStoreNotFoundException";
+        case ErrorCode::kCustomKeyStoreNameInUse:
+            return "CustomKeyStoreNameInUseException";
+        case ErrorCode::kCustomKeyStoreInvalidState:
+            return "CustomKeyStoreInvalidStateException";
+        case ErrorCode::kCustomKeyStoreHasCmks:
+            return "CustomKeyStoreHasCMKsException";
+        case ErrorCode::kCloudHsmClusterNotFound:
+            return "CloudHsmClusterNotFoundException";
+        case ErrorCode::kCloudHsmClusterInUse:
+            return "CloudHsmClusterInUseException";
+        case ErrorCode::kCloudHsmClusterNotActive:
+            return "CloudHsmClusterNotActiveException";
+        case ErrorCode::kCloudHsmClusterInvalidConfiguration:
+            return "CloudHsmClusterInvalidConfigurationException";
+        case ErrorCode::kCloudHsmClusterNotRelated:
+            return "CloudHsmClusterNotRelatedException";
+        case ErrorCode::kIncorrectTrustAnchor:
+            return "IncorrectTrustAnchorException";
         case ErrorCode::kThrottling:
             return "ThrottlingException";
         case ErrorCode::kInvalidImportToken:

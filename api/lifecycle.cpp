@@ -1,8 +1,11 @@
 #include "api/lifecycle.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <mutex>
 
+#include "api/key_stores.h"
 #include "api/ops/common.h"
 #include "storage/catalog.h"
 
@@ -86,6 +89,13 @@ Result<DueReport> RunDue(const Services& services, double up_to) {
     static std::mutex run_mu;  // the scheduler thread and the clock endpoint may race here
     std::lock_guard run_lock(run_mu);
     DueReport report;
+    // Custom key stores whose connecting time has come. A failed write leaves them CONNECTING,
+    // to be finished next time; the keys' own due work goes on.
+    if (auto connected = FinishConnections(services, up_to); connected.ok())
+        report.connections = *connected;
+    else
+        spdlog::error("finishing custom key store connections failed: {}",
+                      connected.status().message());
     // Each round takes what is due now (in due-time order) and does at most kBatchWork of it in
     // one transaction; a key left with rotations owed is still due and comes back next round.
     // Every round commits, so a kill in the middle loses nothing and a restart resumes from there.

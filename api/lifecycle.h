@@ -17,6 +17,7 @@ struct DueReport {
     int rotations = 0;
     int deletions = 0;
     int expirations = 0;  // imported key materials whose ValidTo passed
+    int connections = 0;  // custom key stores that ended CONNECTING
 };
 
 // Runs everything due at or before `up_to`, in batches of keys, one transaction per batch.

@@ -137,6 +137,8 @@ Result<storage::KeyPtr> LookupKey(const OpContext& ctx, const std::string& ref, 
 }
 
 Status RequireEnabled(const storage::KeyRecord& key) {
+    // A key in a disconnected custom key store, whatever its own state (kms-reference §5.2).
+    if (key.unavailable()) return Error(ErrorCode::kInvalidState, key.arn + " is unavailable.");
     switch (key.state) {
         case storage::KeyState::kEnabled:
             return Status::Ok();

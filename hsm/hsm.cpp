@@ -13,6 +13,7 @@ namespace kmsd::hsm {
 namespace {
 
 constexpr char kSealInfo[] = "kmsd-seal-key-v1";
+constexpr char kPartitionInfo[] = "kmsd-partition-seal-key-v1:";
 constexpr char kGrantTokenInfo[] = "kmsd-grant-token-key-v1";
 constexpr char kImportTokenInfo[] = "kmsd-import-token-key-v1";
 constexpr char kImportedMaterialIdLabel[] = "kmsd-imported-material-id-v1";
@@ -116,9 +117,18 @@ Bytes Hsm::EncodeContext(const EncryptionContext& ctx) {
     return out;
 }
 
+// A partition's own sealing key, derived from the HSM's (a CloudHSM key store's keys are sealed
+// under it: material sealed in one partition does not unseal in another, nor outside).
+Result<SecureBytes> Hsm::SealingKey(const KeyRef& ref) const {
+    if (ref.partition.empty()) return SecureBytes(sealing_key_.begin(), sealing_key_.end());
+    const std::string info = std::string(kPartitionInfo) + ref.partition;
+    return HkdfSha256(sealing_key_, {}, StrView(info.c_str()), kAes256KeyBytes);
+}
+
 Result<Bytes> Hsm::Seal(const KeyRef& ref, ByteView material) const {
     SecureBytes iv = RandomBytes(kGcmIvBytes);
-    KMSD_ASSIGN_OR_RETURN(Bytes ct, AesGcmEncrypt(sealing_key_, iv, SealAad(ref), material));
+    KMSD_ASSIGN_OR_RETURN(SecureBytes key, SealingKey(ref));
+    KMSD_ASSIGN_OR_RETURN(Bytes ct, AesGcmEncrypt(key, iv, SealAad(ref), material));
     Bytes out;
     out.reserve(1 + iv.size() + ct.size());
     out.push_back(kSealVersion);
@@ -130,7 +140,8 @@ Result<Bytes> Hsm::Seal(const KeyRef& ref, ByteView material) const {
 Result<SecureBytes> Hsm::Unseal(const KeyRef& ref, ByteView sealed) const {
     if (sealed.size() < 1 + kGcmIvBytes + kGcmTagBytes || sealed[0] != kSealVersion)
         return Error(ErrorCode::kInternal, "sealed key material is corrupt");
-    auto res = AesGcmDecrypt(sealing_key_, sealed.subspan(1, kGcmIvBytes), SealAad(ref),
+    KMSD_ASSIGN_OR_RETURN(SecureBytes key, SealingKey(ref));
+    auto res = AesGcmDecrypt(key, sealed.subspan(1, kGcmIvBytes), SealAad(ref),
                              sealed.subspan(1 + kGcmIvBytes));
     if (!res.ok()) return Error(ErrorCode::kInternal, "sealed key material does not unseal");
     return res;
@@ -146,7 +157,8 @@ Result<const KeySpecInfo*> SpecOf(const std::string& key_spec) {
 }
 }  // namespace
 
-Result<SealedMaterial> Hsm::GenerateKey(const std::string& arn, const std::string& key_spec) {
+Result<SealedMaterial> Hsm::GenerateKey(const std::string& arn, const std::string& key_spec,
+                                        const std::string& partition) {
     KMSD_ASSIGN_OR_RETURN(const KeySpecInfo* spec, SpecOf(key_spec));
     SecureBytes material;
     if (spec->family == KeyFamily::kSymmetric) {
@@ -157,7 +169,8 @@ Result<SealedMaterial> Hsm::GenerateKey(const std::string& arn, const std::strin
         KMSD_ASSIGN_OR_RETURN(material, NewPrivateKey(*spec));
     }
     SealedMaterial out{RandomHex(kMaterialIdBytes), {}};
-    KMSD_ASSIGN_OR_RETURN(out.sealed, Seal(KeyRef{arn, out.material_id, key_spec}, material));
+    KMSD_ASSIGN_OR_RETURN(out.sealed,
+                          Seal(KeyRef{arn, out.material_id, key_spec, partition}, material));
     return out;
 }
 
@@ -321,7 +334,7 @@ Result<std::shared_ptr<const Hsm::Unsealed>> Hsm::Material(const KeyRef& ref) {
     std::shared_ptr<const Unsealed> material = std::move(unsealed);
     std::unique_lock lock(cache_mu_);
     if (auto hit = FindCached(ref)) return hit;  // another thread unsealed it meanwhile
-    cache_[ref.material_id].push_back({ref.arn, ref.key_spec, material});
+    cache_[ref.material_id].push_back({ref.arn, ref.key_spec, ref.partition, material});
     return material;
 }
 
@@ -329,7 +342,9 @@ std::shared_ptr<const Hsm::Unsealed> Hsm::FindCached(const KeyRef& ref) const {
     auto it = cache_.find(ref.material_id);
     if (it == cache_.end()) return nullptr;
     for (const auto& entry : it->second)
-        if (entry.arn == ref.arn && entry.key_spec == ref.key_spec) return entry.material;
+        if (entry.arn == ref.arn && entry.key_spec == ref.key_spec &&
+            entry.partition == ref.partition)
+            return entry.material;
     return nullptr;
 }
 

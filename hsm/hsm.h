@@ -32,6 +32,9 @@ struct KeyRef {
     std::string arn;
     std::string material_id;  // 64 lower-case hex
     std::string key_spec;     // e.g. SYMMETRIC_DEFAULT
+    // "" for the HSM's own keys; a custom key store's keys live in its partition, sealed under
+    // the partition's own key.
+    std::string partition = {};
 };
 
 struct SealedMaterial {
@@ -62,7 +65,8 @@ public:
     // 32 random bytes (SYMMETRIC_DEFAULT), the spec's size (HMAC_*), a PKCS#8 private key
     // (RSA, ECC, Ed25519, SM2). ML-DSA is kUnsupportedOperation (hsm/keyspec.h Implemented).
     // kThrottling while another RSA key is being generated (also GenerateDataKeyPair).
-    Result<SealedMaterial> GenerateKey(const std::string& arn, const std::string& key_spec);
+    Result<SealedMaterial> GenerateKey(const std::string& arn, const std::string& key_spec,
+                                       const std::string& partition = {});
 
     // Seals caller-supplied material (a seed file's): a symmetric key (32 bytes), HMAC key or
     // private key (PKCS#8 DER of the spec), as hsm/import.h CheckImportedMaterial accepts it
@@ -197,6 +201,7 @@ private:
     Result<std::shared_ptr<evp_pkey_st>> PrivateKey(const KeyRef& ref);
     // The cached material sealed for exactly `ref` (ARN, material ID and spec); cache_mu_ held.
     std::shared_ptr<const Unsealed> FindCached(const KeyRef& ref) const;
+    Result<SecureBytes> SealingKey(const KeyRef& ref) const;
     Result<Bytes> Seal(const KeyRef& ref, ByteView material) const;
     Result<SecureBytes> Unseal(const KeyRef& ref, ByteView sealed) const;
     // An import token's parameters and, when `wrapping_key` is given, its wrapping private key.
@@ -220,6 +225,7 @@ private:
     struct CacheEntry {
         std::string arn;
         std::string key_spec;
+        std::string partition;  // a cached key serves only refs to its own partition
         std::shared_ptr<const Unsealed> material;
     };
     // By material ID, then the key it was sealed for: a material ID is shared only by the

@@ -5,6 +5,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "api/key_stores.h"
 #include "common/json_limits.h"
 #include "common/url_query.h"
 #include "hsm/crypto.h"
@@ -16,7 +17,9 @@ namespace kmsd {
 namespace {
 
 AdminReply JsonError(int status, const std::string& message) {
-    return {status, "{\"error\":\"" + message + "\"}"};
+    // Escaped: a message may quote what the client sent.
+    return {status, nlohmann::json{{"error", message}}.dump(
+                        -1, ' ', false, nlohmann::json::error_handler_t::replace)};
 }
 
 bool TokenMatches(const std::string& token, std::string_view authorization) {
@@ -74,6 +77,26 @@ AdminReply MoveClock(App& app, std::string_view body) {
     if (st.code() == ErrorCode::kValidation) return JsonError(400, st.message());
     if (!st.ok()) return JsonError(500, "scheduled work failed");
     return ClockReply(app);
+}
+
+// GET lists the simulated CloudHSM clusters; POST declares one (api/key_stores.h).
+AdminReply CloudHsmClusters(App& app, std::string_view method, std::string_view body) {
+    if (method == "GET") {
+        nlohmann::ordered_json list = nlohmann::ordered_json::array();
+        for (const auto& cluster : app.services().catalog.AllClusters())
+            list.push_back(api::ClusterJson(*cluster));
+        return {200, nlohmann::ordered_json{{"Clusters", std::move(list)}}.dump()};
+    }
+    if (method != "POST") return JsonError(405, "method not allowed");
+    if (!JsonNestingWithin(body)) return JsonError(400, "body must be a JSON object");
+    auto spec = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (spec.is_discarded()) return JsonError(400, "body must be a JSON object");
+    auto cluster = api::DeclareCluster(app.services(), spec, app.options().identity.account_id,
+                                       app.options().identity.region);
+    if (cluster.status().code() == ErrorCode::kValidation)
+        return JsonError(400, cluster.status().message());
+    if (!cluster.ok()) return JsonError(500, "declaring the cluster failed");
+    return {200, cluster->dump()};
 }
 
 // "2026-11-30T08:00:00Z" (the Z optional) or epoch seconds, as a KMS time.
@@ -198,6 +221,7 @@ AdminReply HandleAdmin(App& app, const AdminRequest& req) {
         const auto q = req.path.find('?');
         return ListKeysForConsole(app, q == std::string_view::npos ? "" : req.path.substr(q + 1));
     }
+    if (path == "/_kmsd/cloudhsm-clusters") return CloudHsmClusters(app, req.method, req.body);
     if (path == "/_kmsd/clock") {
         if (req.method == "GET") return ClockReply(app);
         if (req.method == "POST") return MoveClock(app, req.body);

@@ -11,6 +11,7 @@
 #include <optional>
 #include <sstream>
 
+#include "api/key_stores.h"
 #include "api/lifecycle.h"
 #include "api/ops/common.h"
 #include "api/policy_format.h"
@@ -366,6 +367,16 @@ Result<SeedReport> ApplySeedText(const api::Services& services, const std::strin
     storage::Change change;
     const double now = api::ops::Timestamp(services.clock.Now());
     try {
+        // Simulated CloudHSM clusters, for custom key stores (api/key_stores.h).
+        if (const YAML::Node clusters = doc["CloudHsmClusters"]) {
+            if (!clusters.IsSequence())
+                return Bad(path, "CloudHsmClusters must be a list of clusters");
+            for (const auto& entry : clusters) {
+                auto declared = api::DeclareCluster(
+                    services, nlohmann::json::parse(ToJson(entry).dump()), account, region);
+                if (!declared.ok()) return Bad(path, declared.status().message());
+            }
+        }
         const YAML::Node keys = doc["Keys"];
         if (keys && keys.IsSequence()) {
             KMSD_RETURN_IF_ERROR(

@@ -88,6 +88,7 @@ Status Catalog::Load() {
         auto row = c.Step();
         return row.ok() && row.value() ? static_cast<std::size_t>(c.Int(0)) : 0;
     };
+    KMSD_RETURN_IF_ERROR(LoadStores());
     const std::size_t key_count = count("SELECT COUNT(*) FROM keys");
     key_index_.reserve(key_count);
     const std::size_t material_count = count("SELECT COUNT(*) FROM key_materials");
@@ -101,7 +102,7 @@ Status Catalog::Load() {
                 "SELECT account, region, key_id, arn, creation_date, description, key_state, "
                 "key_usage, key_spec, origin, deletion_date, pending_window_days, policy, "
                 "rotation_enabled, rotation_period_days, next_rotation_date, multi_region, "
-                "primary_region, key_manager, rowid FROM keys");
+                "primary_region, key_manager, custom_key_store_id, rowid FROM keys");
     // By rowid, for the ordered map below.
     std::vector<std::pair<std::int64_t, const std::pair<const ScopedName, KeyPtr>*>> by_rowid;
     by_rowid.reserve(key_count);
@@ -128,8 +129,10 @@ Status Catalog::Load() {
         rec->multi_region = k.Int(16) != 0;
         rec->primary_region = k.Text(17);
         rec->aws_managed = k.Text(18) == "AWS";
-        const std::int64_t rowid = k.Int(19);
-        auto [entry, fresh] = key_index_.emplace(rec->scoped(), std::move(rec));
+        rec->custom_key_store_id = k.Text(19);
+        const std::int64_t rowid = k.Int(20);
+        KeyPtr published = WithStore(std::move(rec));
+        auto [entry, fresh] = key_index_.emplace(published->scoped(), std::move(published));
         if (!fresh) return Error(ErrorCode::kStorage, "duplicate key in database");
         by_rowid.emplace_back(rowid, &*entry);
         return Status::Ok();
@@ -216,6 +219,7 @@ Status Catalog::Load() {
             keys_without_material_.push_back(rec->arn);
         keys_.emplace_hint(keys_.end(), name, rec);  // in order: constant time each
         CountKey(*rec, +1);
+        if (!rec->custom_key_store_id.empty()) store_keys_[rec->custom_key_store_id].insert(name);
         if (rec->multi_region) mrk_sets_[{rec->account, rec->key_id}].insert(rec->region);
     }
     std::map<std::string, std::shared_ptr<GrantRecord>> loaded;
@@ -542,8 +546,9 @@ Status Catalog::WriteSqlTransaction(const Change& c) {
                     "INSERT INTO keys (account, region, key_id, arn, creation_date, description, "
                     "key_state, key_usage, key_spec, origin, deletion_date, pending_window_days, "
                     "policy, rotation_enabled, rotation_period_days, next_rotation_date, "
-                    "multi_region, primary_region, key_manager) "
-                    "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19) "
+                    "multi_region, primary_region, key_manager, custom_key_store_id) "
+                    "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,"
+                    "?20) "
                     "ON CONFLICT (account, region, key_id) DO UPDATE SET description=?6, "
                     "key_state=?7, deletion_date=?11, pending_window_days=?12, policy=?13, "
                     "rotation_enabled=?14, rotation_period_days=?15, next_rotation_date=?16, "
@@ -551,13 +556,26 @@ Status Catalog::WriteSqlTransaction(const Change& c) {
         SqlValue deletion = k->deletion_date ? SqlValue(*k->deletion_date) : SqlValue();
         SqlValue next_rotation =
             k->next_rotation_date ? SqlValue(*k->next_rotation_date) : SqlValue();
-        KMSD_RETURN_IF_ERROR(
-            s.Run({k->account, k->region, k->key_id, k->arn, k->creation_date, k->description,
-                   std::string(KeyStateName(k->state)), k->key_usage, k->key_spec, k->origin,
-                   deletion, std::int64_t{k->pending_window_days}, k->policy.str(),
-                   std::int64_t{k->rotation_enabled ? 1 : 0}, std::int64_t{k->rotation_period_days},
-                   next_rotation, std::int64_t{k->multi_region ? 1 : 0}, k->primary_region,
-                   std::string(k->aws_managed ? "AWS" : "CUSTOMER")}));
+        KMSD_RETURN_IF_ERROR(s.Run({k->account,
+                                    k->region,
+                                    k->key_id,
+                                    k->arn,
+                                    k->creation_date,
+                                    k->description,
+                                    std::string(KeyStateName(k->state)),
+                                    k->key_usage,
+                                    k->key_spec,
+                                    k->origin,
+                                    deletion,
+                                    std::int64_t{k->pending_window_days},
+                                    k->policy.str(),
+                                    std::int64_t{k->rotation_enabled ? 1 : 0},
+                                    std::int64_t{k->rotation_period_days},
+                                    next_rotation,
+                                    std::int64_t{k->multi_region ? 1 : 0},
+                                    k->primary_region,
+                                    std::string(k->aws_managed ? "AWS" : "CUSTOMER"),
+                                    k->custom_key_store_id}));
         Statement del(*db_, "DELETE FROM tags WHERE account=?1 AND region=?2 AND key_id=?3");
         KMSD_RETURN_IF_ERROR(del.Run({k->account, k->region, k->key_id}));
         Statement ins(*db_,
@@ -622,6 +640,7 @@ Status Catalog::WriteSqlTransaction(const Change& c) {
                     "ON CONFLICT (name) DO UPDATE SET value=?2");
         KMSD_RETURN_IF_ERROR(s.Run({name, value}));
     }
+    KMSD_RETURN_IF_ERROR(WriteStoresSql(c));
     // Prepared once for the whole flush, which writes a row per key used in the last second:
     // with many keys in use, preparing the statement per row cost more than the writes.
     std::optional<Statement> usage;
@@ -659,6 +678,8 @@ void Catalog::Publish(const Change& c) {
                 mrk_sets_.erase(set);
         }
         CountKey(*it->second, -1);
+        if (!it->second->custom_key_store_id.empty())
+            store_keys_[it->second->custom_key_store_id].erase(k);
         keys_.erase(it);
         key_index_.erase(k);
         // Grants and aliases cascade with the key in SQL; mirror that here.
@@ -677,13 +698,32 @@ void Catalog::Publish(const Change& c) {
                 ++a;
         }
     }
-    for (const auto& k : c.put_keys) {
+    for (const auto& cl : c.put_clusters) clusters_[cl->scoped()] = cl;
+    for (const auto& id : c.delete_stores) stores_.erase(id);
+    for (const auto& st : c.put_stores) stores_[st->store_id] = st;
+    for (const auto& put : c.put_keys) {
+        KeyPtr k = WithStore(put);
         keys_[k->scoped()] = k;
         KeyPtr& slot = key_index_[k->scoped()];
         if (slot) CountKey(*slot, -1);
         slot = k;
         CountKey(*k, +1);
         if (k->multi_region) mrk_sets_[{k->account, k->key_id}].insert(k->region);
+        if (!k->custom_key_store_id.empty())
+            store_keys_[k->custom_key_store_id].insert(k->scoped());
+    }
+    // A store's keys show its cluster and connection: republish those it changed.
+    for (const auto& st : c.put_stores) {
+        auto names = store_keys_.find(st->store_id);
+        if (names == store_keys_.end()) continue;
+        for (const auto& name : names->second) {
+            auto it = keys_.find(name);
+            if (it == keys_.end()) continue;
+            KeyPtr now = WithStore(it->second);
+            if (now == it->second) continue;
+            it->second = now;
+            key_index_[name] = now;
+        }
     }
     for (const auto& m : c.put_materials) {
         auto& owners = material_owner_[m.record.material_id];
@@ -710,7 +750,8 @@ Status Catalog::Reset(const std::vector<std::string>& meta_to_clear) {
         // Children first; then keys (the cascade would do it, this keeps it explicit).
         for (const char* sql : {"DELETE FROM key_last_usage", "DELETE FROM grant_constraints",
                                 "DELETE FROM grants", "DELETE FROM aliases", "DELETE FROM tags",
-                                "DELETE FROM key_materials", "DELETE FROM keys"}) {
+                                "DELETE FROM key_materials", "DELETE FROM keys",
+                                "DELETE FROM custom_key_stores", "DELETE FROM cloudhsm_clusters"}) {
             Statement s(*db_, sql);
             KMSD_RETURN_IF_ERROR(s.Run());
         }
@@ -730,7 +771,143 @@ Status Catalog::Reset(const std::vector<std::string>& meta_to_clear) {
     grants_.clear();
     grants_by_id_.clear();
     grant_counts_.clear();
+    stores_.clear();
+    clusters_.clear();
+    store_keys_.clear();
     return Status::Ok();
+}
+
+KeyPtr Catalog::WithStore(KeyPtr key) const {
+    if (key->custom_key_store_id.empty()) return key;
+    auto it = stores_.find(key->custom_key_store_id);
+    const std::string cluster = it == stores_.end() ? "" : it->second->cluster_id;
+    const bool disconnected = it == stores_.end() || !it->second->connected();
+    if (key->cloudhsm_cluster_id == cluster && key->store_disconnected == disconnected) return key;
+    auto copy = std::make_shared<KeyRecord>(*key);
+    copy->cloudhsm_cluster_id = cluster;
+    copy->store_disconnected = disconnected;
+    return copy;
+}
+
+Status Catalog::LoadStores() {
+    Statement s(*db_,
+                "SELECT store_id, account, region, name, store_type, creation_date, "
+                "connection_state, connection_error_code, state_due, cluster_id, trust_anchor, "
+                "password_digest, config FROM custom_key_stores");
+    KMSD_RETURN_IF_ERROR(s.ForEachRow({}, [&]() -> Status {
+        auto rec = std::make_shared<CustomKeyStoreRecord>();
+        rec->store_id = s.Text(0);
+        rec->account = s.Text(1);
+        rec->region = s.Text(2);
+        rec->name = s.Text(3);
+        rec->type = s.Text(4);
+        rec->creation_date = s.Real(5);
+        rec->connection_state = s.Text(6);
+        rec->connection_error_code = s.Text(7);
+        if (!s.IsNull(8)) rec->state_due = s.Real(8);
+        rec->cluster_id = s.Text(9);
+        rec->trust_anchor = s.Text(10);
+        rec->password_digest = s.Text(11);
+        rec->config = s.Text(12);
+        stores_[rec->store_id] = rec;
+        return Status::Ok();
+    }));
+    Statement c(*db_,
+                "SELECT account, region, cluster_id, trust_anchor, password_digest, hsm_count, "
+                "cluster_state, lineage, connection_error FROM cloudhsm_clusters");
+    return c.ForEachRow({}, [&]() -> Status {
+        auto rec = std::make_shared<CloudHsmClusterRecord>();
+        rec->account = c.Text(0);
+        rec->region = c.Text(1);
+        rec->cluster_id = c.Text(2);
+        rec->trust_anchor = c.Text(3);
+        rec->password_digest = c.Text(4);
+        rec->hsm_count = static_cast<int>(c.Int(5));
+        rec->state = c.Text(6);
+        rec->lineage = c.Text(7);
+        rec->connection_error = c.Text(8);
+        clusters_[rec->scoped()] = rec;
+        return Status::Ok();
+    });
+}
+
+Status Catalog::WriteStoresSql(const Change& c) {
+    for (const auto& id : c.delete_stores) {
+        Statement s(*db_, "DELETE FROM custom_key_stores WHERE store_id=?1");
+        KMSD_RETURN_IF_ERROR(s.Run({id}));
+    }
+    for (const auto& st : c.put_stores) {
+        Statement s(*db_,
+                    "INSERT INTO custom_key_stores (store_id, account, region, name, store_type, "
+                    "creation_date, connection_state, connection_error_code, state_due, "
+                    "cluster_id, trust_anchor, password_digest, config) VALUES "
+                    "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13) ON CONFLICT (store_id) DO "
+                    "UPDATE SET name=?4, connection_state=?7, connection_error_code=?8, "
+                    "state_due=?9, cluster_id=?10, password_digest=?12, config=?13");
+        KMSD_RETURN_IF_ERROR(
+            s.Run({st->store_id, st->account, st->region, st->name, st->type, st->creation_date,
+                   st->connection_state, st->connection_error_code,
+                   st->state_due ? SqlValue(*st->state_due) : SqlValue(), st->cluster_id,
+                   st->trust_anchor, st->password_digest, st->config}));
+    }
+    for (const auto& cl : c.put_clusters) {
+        Statement s(*db_,
+                    "INSERT INTO cloudhsm_clusters (account, region, cluster_id, trust_anchor, "
+                    "password_digest, hsm_count, cluster_state, lineage, connection_error) VALUES "
+                    "(?1,?2,?3,?4,?5,?6,?7,?8,?9) ON CONFLICT (account, region, cluster_id) DO "
+                    "UPDATE SET trust_anchor=?4, password_digest=?5, hsm_count=?6, "
+                    "cluster_state=?7, lineage=?8, connection_error=?9");
+        KMSD_RETURN_IF_ERROR(
+            s.Run({cl->account, cl->region, cl->cluster_id, cl->trust_anchor, cl->password_digest,
+                   std::int64_t{cl->hsm_count}, cl->state, cl->lineage, cl->connection_error}));
+    }
+    return Status::Ok();
+}
+
+StorePtr Catalog::FindStore(const std::string& store_id) const {
+    std::shared_lock lock(mu_);
+    auto it = stores_.find(store_id);
+    return it == stores_.end() ? nullptr : it->second;
+}
+
+std::vector<StorePtr> Catalog::ListStores(const std::string& account,
+                                          const std::string& region) const {
+    std::vector<StorePtr> out;
+    std::shared_lock lock(mu_);
+    for (const auto& [id, st] : stores_)
+        if (st->account == account && st->region == region) out.push_back(st);
+    return out;
+}
+
+ClusterPtr Catalog::FindCluster(const ScopedName& cluster) const {
+    std::shared_lock lock(mu_);
+    auto it = clusters_.find(cluster);
+    return it == clusters_.end() ? nullptr : it->second;
+}
+
+std::vector<ClusterPtr> Catalog::AllClusters() const {
+    std::vector<ClusterPtr> out;
+    std::shared_lock lock(mu_);
+    for (const auto& [name, cl] : clusters_) out.push_back(cl);
+    return out;
+}
+
+std::vector<KeyPtr> Catalog::KeysInStore(const std::string& store_id) const {
+    std::vector<KeyPtr> out;
+    std::shared_lock lock(mu_);
+    auto names = store_keys_.find(store_id);
+    if (names == store_keys_.end()) return out;
+    for (const auto& name : names->second)
+        if (auto it = key_index_.find(name); it != key_index_.end()) out.push_back(it->second);
+    return out;
+}
+
+std::vector<StorePtr> Catalog::StoresDue(double time) const {
+    std::vector<StorePtr> out;
+    std::shared_lock lock(mu_);
+    for (const auto& [id, st] : stores_)
+        if (st->state_due && *st->state_due <= time) out.push_back(st);
+    return out;
 }
 
 void Catalog::FailNthStep(int n) {

@@ -28,6 +28,8 @@ namespace kmsd::storage {
 using KeyPtr = std::shared_ptr<const KeyRecord>;
 using AliasPtr = std::shared_ptr<const AliasRecord>;
 using GrantPtr = std::shared_ptr<const GrantRecord>;
+using StorePtr = std::shared_ptr<const CustomKeyStoreRecord>;
+using ClusterPtr = std::shared_ptr<const CloudHsmClusterRecord>;
 
 // One atomic change. Everything in it commits together or not at all.
 struct Change {
@@ -40,6 +42,10 @@ struct Change {
     std::vector<UsageRecord> put_usage;  // keys that no longer exist are skipped
     std::vector<GrantPtr> put_grants;
     std::vector<std::string> delete_grants;  // grant IDs
+    // A changed store's keys are republished with its cluster and connection (KeyRecord).
+    std::vector<StorePtr> put_stores;
+    std::vector<std::string> delete_stores;  // store IDs (only stores without keys)
+    std::vector<ClusterPtr> put_clusters;
 };
 
 // Adds `material` to `key` (the caller's new record) and its row, sealed bytes and all, to
@@ -97,6 +103,17 @@ public:
     // earliest due time.
     std::vector<ScopedName> KeysDue(double time) const;
 
+    // Custom key stores and CloudHSM clusters.
+    StorePtr FindStore(const std::string& store_id) const;
+    // One account and Region's stores, by store ID.
+    std::vector<StorePtr> ListStores(const std::string& account, const std::string& region) const;
+    ClusterPtr FindCluster(const ScopedName& cluster) const;
+    std::vector<ClusterPtr> AllClusters() const;
+    // The keys in a store, in any state.
+    std::vector<KeyPtr> KeysInStore(const std::string& store_id) const;
+    // Stores whose CONNECTING ends at or before `time`.
+    std::vector<StorePtr> StoresDue(double time) const;
+
     // --- SealedKeyStore (a SQLite read; only on an HSM cache miss) ---
     Result<Bytes> LoadSealed(const std::string& arn, const std::string& material_id) const override;
 
@@ -126,10 +143,14 @@ private:
     explicit Catalog(std::unique_ptr<Db> db) : db_(std::move(db)) {}
     Status Migrate();
     Status Load();
+    Status LoadStores();
+    Status WriteStoresSql(const Change& change);
     Status WriteSql(const Change& change);  // times WriteSqlTransaction
     Status WriteSqlTransaction(const Change& change);
     void Publish(const Change& change);
     void PublishGrant(const GrantPtr& grant);
+    // `key` as published: with its store's cluster and connection, under mu_.
+    KeyPtr WithStore(KeyPtr key) const;
     void CountKey(const KeyRecord& key, int delta);  // census_, under mu_
     void UnpublishGrant(const std::string& grant_id);
 
@@ -152,6 +173,10 @@ private:
     std::unordered_map<std::string, GrantPtr> grants_by_id_;
     std::map<ScopedName, std::size_t> grant_counts_;  // CreateGrant's quota check is O(log n)
     std::int64_t next_grant_seq_ = 1;
+    std::map<std::string, StorePtr> stores_;  // by store ID
+    std::map<ScopedName, ClusterPtr> clusters_;
+    // The keys of each custom key store (a store's change republishes only them).
+    std::map<std::string, std::set<ScopedName>> store_keys_;
     std::vector<std::string> keys_without_material_;  // set once by Load
 };
 

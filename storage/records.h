@@ -164,11 +164,20 @@ struct KeyRecord {
     // An AWS managed key (KeyManager AWS): made by kmsd on first use of its alias/aws/<service>
     // (api/managed_keys.h); its policy, rotation, aliases and state are AWS's, not changeable.
     bool aws_managed = false;
+    // A key in a custom key store (Origin AWS_CLOUDHSM): the store's ID. The store's cluster and
+    // whether the store is connected are the store's; the Catalog copies them here whenever it
+    // publishes the key or the store (never stored with the key).
+    std::string custom_key_store_id;
+    std::string cloudhsm_cluster_id;
+    bool store_disconnected = false;
 
     // PendingDeletion, or PendingReplicaDeletion (a primary waiting for its replicas to go).
     bool pending_deletion() const {
         return state == KeyState::kPendingDeletion || state == KeyState::kPendingReplicaDeletion;
     }
+    // KeyState Unavailable: in a custom key store that is not connected (a key pending deletion
+    // stays PendingDeletion, as AWS shows it).
+    bool unavailable() const { return store_disconnected && !pending_deletion(); }
     bool is_primary() const { return multi_region && primary_region == region; }
     bool is_replica() const { return multi_region && primary_region != region; }
 
@@ -203,6 +212,42 @@ struct AliasRecord {
     double last_updated = 0;
 
     ScopedName scoped() const { return {account, region, alias_name}; }
+};
+
+// A custom key store (CreateCustomKeyStore). Immutable once published.
+struct CustomKeyStoreRecord {
+    std::string store_id;  // cks- and 17 hex digits
+    std::string account;
+    std::string region;
+    std::string name;
+    std::string type = "AWS_CLOUDHSM";  // or EXTERNAL_KEY_STORE
+    double creation_date = 0;
+    std::string connection_state = "DISCONNECTED";
+    std::string connection_error_code;  // only while FAILED
+    std::optional<double> state_due;    // when CONNECTING ends (KMS time)
+    // AWS_CLOUDHSM:
+    std::string cluster_id;
+    std::string trust_anchor;     // the PEM text CreateCustomKeyStore was given
+    std::string password_digest;  // of the kmsuser password (api/custom_key_stores.h)
+    std::string config;           // EXTERNAL_KEY_STORE's settings (JSON)
+
+    bool connected() const { return connection_state == "CONNECTED"; }
+};
+
+// A simulated CloudHSM cluster that custom key stores connect to (declared by the admin
+// endpoint or the seed file: kmsd cannot see real ones).
+struct CloudHsmClusterRecord {
+    std::string account;
+    std::string region;
+    std::string cluster_id;
+    std::string trust_anchor;     // PEM of the cluster's trust anchor certificate
+    std::string password_digest;  // of kmsuser's password
+    int hsm_count = 2;
+    std::string state = "ACTIVE";  // CloudHSM's cluster states; only ACTIVE connects
+    std::string lineage;           // clusters made from each other's backups share it
+    std::string connection_error;  // a ConnectionErrorCode every connection attempt fails with
+
+    ScopedName scoped() const { return {account, region, cluster_id}; }
 };
 
 // The last successful cryptographic use of a key (GetKeyLastUsage).

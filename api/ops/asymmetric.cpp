@@ -8,10 +8,6 @@
 namespace kmsd::api::ops {
 namespace {
 
-hsm::KeyRef RefOf(const storage::KeyRecord& key) {
-    return {key.arn, key.current_material_id(), key.key_spec};
-}
-
 Json NameList(std::span<const std::string_view> names) {
     Json out = Json::array();
     for (auto n : names) out.push_back(std::string(n));

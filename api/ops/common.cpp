@@ -79,11 +79,30 @@ Json MultiRegionConfiguration(const storage::KeyRecord& key,
 }
 }  // namespace
 
+Result<storage::StorePtr> CallerKeyStore(const OpContext& ctx, const std::string& id) {
+    auto store = ctx.services.catalog.FindStore(id);
+    if (!store || store->account != ctx.caller.account || store->region != ctx.caller.region)
+        return Error(ErrorCode::kCustomKeyStoreNotFound,
+                     "Custom key store " + id + " does not exist.");
+    return store;
+}
+
+std::string StorePartition(const std::string& store_id) { return "custom-key-store:" + store_id; }
+
+hsm::KeyRef RefOf(const storage::KeyRecord& key, const std::string& material_id) {
+    return {key.arn, material_id, key.key_spec,
+            key.custom_key_store_id.empty() ? "" : StorePartition(key.custom_key_store_id)};
+}
+
+hsm::KeyRef RefOf(const storage::KeyRecord& key) { return RefOf(key, key.current_material_id()); }
+
 Json KeyMetadata(const storage::KeyRecord& key, const std::vector<storage::KeyPtr>& members) {
     Json m = Json::object();
     m["AWSAccountId"] = Str(key.account);
     m["Arn"] = Str(key.arn);
+    if (!key.custom_key_store_id.empty()) m["CloudHsmClusterId"] = Str(key.cloudhsm_cluster_id);
     m["CreationDate"] = Timestamp(key.creation_date);
+    if (!key.custom_key_store_id.empty()) m["CustomKeyStoreId"] = Str(key.custom_key_store_id);
     m["CustomerMasterKeySpec"] = Str(key.key_spec);
     m["Description"] = Str(key.description);
     m["Enabled"] = key.state == storage::KeyState::kEnabled;
@@ -102,7 +121,7 @@ Json KeyMetadata(const storage::KeyRecord& key, const std::vector<storage::KeyPt
     m["KeyId"] = Str(key.key_id);
     m["KeyManager"] = key.aws_managed ? "AWS" : "CUSTOMER";
     m["KeySpec"] = Str(key.key_spec);
-    m["KeyState"] = storage::KeyStateName(key.state);
+    m["KeyState"] = key.unavailable() ? "Unavailable" : storage::KeyStateName(key.state);
     m["KeyUsage"] = Str(key.key_usage);
     m["MultiRegion"] = key.multi_region;
     if (key.multi_region) m["MultiRegionConfiguration"] = MultiRegionConfiguration(key, members);

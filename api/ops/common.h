@@ -22,6 +22,16 @@ using Handler = api::Handler;
 // Timestamps go out as epoch seconds with millisecond fractions, as AWS's do.
 double Timestamp(double seconds);
 
+// How the HSM names `key`'s material `material_id` (by default the current one): with the
+// partition of its custom key store, if it is in one.
+hsm::KeyRef RefOf(const storage::KeyRecord& key, const std::string& material_id);
+hsm::KeyRef RefOf(const storage::KeyRecord& key);
+// The caller's custom key store `id` (another account's or Region's is not found, as AWS
+// answers: CustomKeyStoreNotFoundException).
+Result<storage::StorePtr> CallerKeyStore(const OpContext& ctx, const std::string& id);
+// The HSM partition of the keys of custom key store `store_id`.
+std::string StorePartition(const std::string& store_id);
+
 // KeyMetadata as DescribeKey returns it. `members` are a multi-Region key's members (its
 // MultiRegionConfiguration); MembersOf gives them.
 Json KeyMetadata(const storage::KeyRecord& key, const std::vector<storage::KeyPtr>& members = {});
@@ -176,6 +186,12 @@ Result<Json> UpdatePrimaryRegion(OpContext&, const Request&);
 Result<Json> ImportKeyMaterial(OpContext&, const Request&);
 Result<Json> DeleteImportedKeyMaterial(OpContext&, const Request&);
 Result<Json> CreateGrant(OpContext&, const Request&);
+Result<Json> CreateCustomKeyStore(OpContext&, const Request&);
+Result<Json> DescribeCustomKeyStores(OpContext&, const Request&);
+Result<Json> UpdateCustomKeyStore(OpContext&, const Request&);
+Result<Json> ConnectCustomKeyStore(OpContext&, const Request&);
+Result<Json> DisconnectCustomKeyStore(OpContext&, const Request&);
+Result<Json> DeleteCustomKeyStore(OpContext&, const Request&);
 Result<Json> ListGrants(OpContext&, const Request&);
 Result<Json> ListRetirableGrants(OpContext&, const Request&);
 Result<Json> RetireGrant(OpContext&, const Request&);

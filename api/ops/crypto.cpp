@@ -8,10 +8,6 @@
 namespace kmsd::api::ops {
 namespace {
 
-hsm::KeyRef RefOf(const storage::KeyRecord& key, const std::string& material_id) {
-    return {key.arn, material_id, key.key_spec};
-}
-
 bool IsSymmetric(const storage::KeyRecord& key) { return key.key_spec == "SYMMETRIC_DEFAULT"; }
 
 // AWS's SM2PKE plaintext limit.
@@ -124,6 +120,11 @@ Result<Json> DataKeyPair(OpContext& ctx, const Request& req, bool with_plaintext
     const std::string pair_spec = req.String("KeyPairSpec");
     KMSD_ASSIGN_OR_RETURN(hsm::EncryptionContext ec, EncryptionContextOf(req, "EncryptionContext"));
     KMSD_ASSIGN_OR_RETURN(auto key, ctx.Key());
+    // AWS: keys in custom key stores do not make data key pairs.
+    if (!key->custom_key_store_id.empty())
+        return Error(
+            ErrorCode::kUnsupportedOperation,
+            key->arn + " origin is " + key->origin + " which is not valid for this operation.");
     const hsm::KeySpecInfo* spec = hsm::FindKeySpec(pair_spec);  // the model checked the enum
     if (spec == nullptr || !spec->key_pair_spec)
         return Error(ErrorCode::kValidation, "KeyPairSpec " + pair_spec + " is not valid.");
@@ -239,12 +240,18 @@ Result<Json> GenerateDataKeyWithoutPlaintext(OpContext& ctx, const Request& req)
     return DataKey(ctx, req, /*with_plaintext=*/false);
 }
 
-Result<Json> GenerateRandom(OpContext& /*ctx*/, const Request& req) {
+Result<Json> GenerateRandom(OpContext& ctx, const Request& req) {
     if (!req.Has("NumberOfBytes"))
         return Error(ErrorCode::kValidation, "NumberOfBytes is required.");
-    if (req.Has("CustomKeyStoreId"))
-        return Error(ErrorCode::kCustomKeyStoreNotFound,
-                     "Custom key store " + req.String("CustomKeyStoreId") + " does not exist.");
+    // From a CloudHSM key store's cluster: it must be connected.
+    if (req.Has("CustomKeyStoreId")) {
+        KMSD_ASSIGN_OR_RETURN(storage::StorePtr store,
+                              CallerKeyStore(ctx, req.String("CustomKeyStoreId")));
+        if (!store->connected())
+            return Error(ErrorCode::kCustomKeyStoreInvalidState,
+                         "You requested the GenerateRandom operation in an CloudHSM key store "
+                         "that is not connected.");
+    }
     if (req.Has("Recipient"))
         return Error(ErrorCode::kUnsupportedOperation,
                      "Recipient (Nitro Enclaves) is not supported by kmsd yet.");

@@ -17,11 +17,50 @@ Status CheckCreateKeySupported(const Request& req) {
         return Error(ErrorCode::kUnsupportedOperation, what + " is not supported by kmsd yet.");
     };
     const std::string origin = req.String("Origin", "AWS_KMS");
-    if (origin != "AWS_KMS" && origin != "EXTERNAL") return unsupported("Origin " + origin);
-    if (req.Has("CustomKeyStoreId") || req.Has("XksKeyId"))
+    if (origin == "EXTERNAL_KEY_STORE" || req.Has("XksKeyId"))
         return Error(ErrorCode::kUnsupportedOperation,
-                     "Custom key stores are not supported by kmsd yet.");
+                     "External key stores (EXTERNAL_KEY_STORE) are not supported by kmsd yet.");
+    if (origin != "AWS_KMS" && origin != "EXTERNAL" && origin != "AWS_CLOUDHSM")
+        return unsupported("Origin " + origin);
     return Status::Ok();
+}
+
+// CreateKey in a CloudHSM key store (Origin AWS_CLOUDHSM with CustomKeyStoreId): the store,
+// connected, its cluster still fit for new keys; the key symmetric and single-Region (AWS does
+// not document these messages: README, Custom key stores). Null without a store.
+Result<storage::StorePtr> KeyStoreOfNewKey(const OpContext& ctx, const Request& req,
+                                           const std::string& spec) {
+    const bool cloudhsm = req.String("Origin") == "AWS_CLOUDHSM";
+    if (!req.Has("CustomKeyStoreId")) {
+        if (cloudhsm)
+            return Error(ErrorCode::kValidation,
+                         "Origin AWS_CLOUDHSM requires a CustomKeyStoreId.");
+        return storage::StorePtr();
+    }
+    const std::string id = req.String("CustomKeyStoreId");
+    if (!cloudhsm)
+        return Error(ErrorCode::kValidation,
+                     "A key in custom key store " + id + " must have Origin AWS_CLOUDHSM.");
+    if (spec != "SYMMETRIC_DEFAULT")
+        return Error(ErrorCode::kUnsupportedOperation,
+                     "KeySpec " + spec +
+                         " is not supported in a custom key store; only "
+                         "SYMMETRIC_DEFAULT keys are.");
+    if (req.Bool("MultiRegion"))
+        return Error(ErrorCode::kUnsupportedOperation,
+                     "Multi-Region keys cannot be created in a custom key store.");
+    KMSD_ASSIGN_OR_RETURN(storage::StorePtr store, CallerKeyStore(ctx, id));
+    if (!store->connected())
+        return Error(ErrorCode::kCustomKeyStoreInvalidState,
+                     "Custom key store " + id + " is " + store->connection_state +
+                         ". KMS keys can be created only in a CONNECTED custom key store.");
+    auto cluster =
+        ctx.services.catalog.FindCluster({store->account, store->region, store->cluster_id});
+    if (!cluster || cluster->hsm_count < 2)
+        return Error(ErrorCode::kCloudHsmClusterInvalidConfiguration,
+                     "AWS CloudHSM cluster " + store->cluster_id +
+                         " must contain active HSMs in at least two Availability Zones.");
+    return store;
 }
 
 // KeySpec/KeyUsage rules of CreateKey (kms-reference §3.1), before "not supported yet".
@@ -94,6 +133,7 @@ Result<Json> CreateKey(OpContext& ctx, const Request& req) {
     std::string key_usage;
     KMSD_RETURN_IF_ERROR(CheckSpecAndUsage(req, ctx.caller.region, spec, key_usage));
     KMSD_RETURN_IF_ERROR(CheckCreateKeySupported(req));
+    KMSD_ASSIGN_OR_RETURN(storage::StorePtr store, KeyStoreOfNewKey(ctx, req, spec));
     const std::string& account = ctx.caller.account;
     const std::string& region = ctx.caller.region;
 
@@ -127,6 +167,10 @@ Result<Json> CreateKey(OpContext& ctx, const Request& req) {
     if (key->origin == "EXTERNAL") {
         key->state = storage::KeyState::kPendingImport;
     } else if (custom.material) {
+        // Material from outside never goes into a custom key store (AWS: no imported material).
+        if (store)
+            return Error(ErrorCode::kUnsupportedOperation,
+                         "The _custom_key_material_ tag cannot be used with a custom key store.");
         auto sealed =
             ctx.services.hsm.ImportKey(key->arn, key->key_spec, *custom.material, key->key_id);
         if (!sealed.ok())
@@ -135,8 +179,14 @@ Result<Json> CreateKey(OpContext& ctx, const Request& req) {
         storage::AddMaterial(change, *key, {sealed->material_id, key->creation_date, ""},
                              std::move(sealed->sealed));
     } else {
-        KMSD_ASSIGN_OR_RETURN(hsm::SealedMaterial material,
-                              ctx.services.hsm.GenerateKey(key->arn, key->key_spec));
+        if (store) {
+            key->custom_key_store_id = store->store_id;
+            key->cloudhsm_cluster_id = store->cluster_id;
+        }
+        KMSD_ASSIGN_OR_RETURN(
+            hsm::SealedMaterial material,
+            ctx.services.hsm.GenerateKey(key->arn, key->key_spec,
+                                         store ? StorePartition(store->store_id) : ""));
         storage::AddMaterial(change, *key, {material.material_id, key->creation_date, ""},
                              std::move(material.sealed));
     }
@@ -146,6 +196,8 @@ Result<Json> CreateKey(OpContext& ctx, const Request& req) {
         if (ctx.services.catalog.FindKey(key->scoped()))
             return Error(ErrorCode::kAlreadyExists,
                          "A key with the ID " + key->key_id + " already exists.");
+        // The store may have been disconnected or deleted since it was checked.
+        if (store) KMSD_RETURN_IF_ERROR(KeyStoreOfNewKey(ctx, req, spec).status());
         return std::move(change);
     }));
     Json out = Json::object();

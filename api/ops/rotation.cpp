@@ -21,8 +21,8 @@ Status RequireRotatable(const storage::KeyRecord& key, bool with_message = true)
                      with_message ? "You cannot perform this operation on a non-symmetric key or "
                                     "a key with non-ENCRYPT_DECRYPT key usage."
                                   : "");
-    if (key.origin != "AWS_KMS" && key.origin != "EXTERNAL")
-        return Error(ErrorCode::kUnsupportedOperation);
+    // A key in a custom key store: AWS's text, as a user quoted it for AWS_CLOUDHSM.
+    if (key.origin != "AWS_KMS" && key.origin != "EXTERNAL") return RequireOrigin(key, "AWS_KMS");
     return Status::Ok();
 }
 

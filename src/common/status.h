@@ -13,42 +13,51 @@ namespace kmsd {
 
 enum class ErrorCode {
     kOk,
-    kNotFound,                    // NotFoundException
-    kDisabled,                    // DisabledException
-    kInvalidState,                // KMSInvalidStateException
-    kInvalidCiphertext,           // InvalidCiphertextException (never carries a message)
-    kIncorrectKey,                // IncorrectKeyException
-    kInvalidKeyUsage,             // InvalidKeyUsageException
-    kAlreadyExists,               // AlreadyExistsException
-    kLimitExceeded,               // LimitExceededException
-    kTag,                         // TagException
-    kUnsupportedOperation,        // UnsupportedOperationException
-    kMalformedPolicy,             // MalformedPolicyDocumentException
-    kInvalidArn,                  // InvalidArnException
-    kInvalidAliasName,            // InvalidAliasNameException
-    kInvalidMarker,               // InvalidMarkerException
-    kDryRun,                      // DryRunOperationException
-    kValidation,                  // ValidationException
-    kSerialization,               // SerializationException
-    kUnknownOperation,            // UnknownOperationException
-    kAccessDenied,                // AccessDeniedException
-    kUnrecognizedClient,          // UnrecognizedClientException
-    kInvalidSignature,            // InvalidSignatureException (SigV4)
-    kKmsInvalidSignature,         // KMSInvalidSignatureException (Verify; never a message)
-    kKmsInvalidMac,               // KMSInvalidMacException (VerifyMac; never a message)
-    kIncompleteSignature,         // IncompleteSignatureException
-    kMissingAuthenticationToken,  // MissingAuthenticationTokenException
-    kNotAuthorized,               // NotAuthorizedException
-    kInvalidGrantToken,           // InvalidGrantTokenException
-    kInvalidGrantId,              // InvalidGrantIdException
-    kCustomKeyStoreNotFound,      // CustomKeyStoreNotFoundException
-    kInvalidImportToken,          // InvalidImportTokenException
-    kExpiredImportToken,          // ExpiredImportTokenException
-    kIncorrectKeyMaterial,        // IncorrectKeyMaterialException
-    kConflict,                    // ConflictException
-    kThrottling,                  // ThrottlingException
-    kInternal,                    // KMSInternalException (HTTP 500)
-    kStorage,                     // storage failure; reported as KMSInternalException
+    kNotFound,                             // NotFoundException
+    kDisabled,                             // DisabledException
+    kInvalidState,                         // KMSInvalidStateException
+    kInvalidCiphertext,                    // InvalidCiphertextException (never carries a message)
+    kIncorrectKey,                         // IncorrectKeyException
+    kInvalidKeyUsage,                      // InvalidKeyUsageException
+    kAlreadyExists,                        // AlreadyExistsException
+    kLimitExceeded,                        // LimitExceededException
+    kTag,                                  // TagException
+    kUnsupportedOperation,                 // UnsupportedOperationException
+    kMalformedPolicy,                      // MalformedPolicyDocumentException
+    kInvalidArn,                           // InvalidArnException
+    kInvalidAliasName,                     // InvalidAliasNameException
+    kInvalidMarker,                        // InvalidMarkerException
+    kDryRun,                               // DryRunOperationException
+    kValidation,                           // ValidationException
+    kSerialization,                        // SerializationException
+    kUnknownOperation,                     // UnknownOperationException
+    kAccessDenied,                         // AccessDeniedException
+    kUnrecognizedClient,                   // UnrecognizedClientException
+    kInvalidSignature,                     // InvalidSignatureException (SigV4)
+    kKmsInvalidSignature,                  // KMSInvalidSignatureException (Verify; never a message)
+    kKmsInvalidMac,                        // KMSInvalidMacException (VerifyMac; never a message)
+    kIncompleteSignature,                  // IncompleteSignatureException
+    kMissingAuthenticationToken,           // MissingAuthenticationTokenException
+    kNotAuthorized,                        // NotAuthorizedException
+    kInvalidGrantToken,                    // InvalidGrantTokenException
+    kInvalidGrantId,                       // InvalidGrantIdException
+    kCustomKeyStoreNotFound,               // CustomKeyStoreNotFoundException
+    kCustomKeyStoreNameInUse,              // CustomKeyStoreNameInUseException
+    kCustomKeyStoreInvalidState,           // CustomKeyStoreInvalidStateException
+    kCustomKeyStoreHasCmks,                // CustomKeyStoreHasCMKsException
+    kCloudHsmClusterNotFound,              // CloudHsmClusterNotFoundException
+    kCloudHsmClusterInUse,                 // CloudHsmClusterInUseException
+    kCloudHsmClusterNotActive,             // CloudHsmClusterNotActiveException
+    kCloudHsmClusterInvalidConfiguration,  // CloudHsmClusterInvalidConfigurationException
+    kCloudHsmClusterNotRelated,            // CloudHsmClusterNotRelatedException
+    kIncorrectTrustAnchor,                 // IncorrectTrustAnchorException
+    kInvalidImportToken,                   // InvalidImportTokenException
+    kExpiredImportToken,                   // ExpiredImportTokenException
+    kIncorrectKeyMaterial,                 // IncorrectKeyMaterialException
+    kConflict,                             // ConflictException
+    kThrottling,                           // ThrottlingException
+    kInternal,                             // KMSInternalException (HTTP 500)
+    kStorage,                              // storage failure; reported as KMSInternalException
 };
 
 // A Status is either OK or an error code with a message. Cheap to move; copyable.

@@ -58,10 +58,10 @@ TEST_CASE("protocol-level errors", "[api]") {
         auto r = kms.Call("ListKeys", "{\"Bogus\":{\"x\":[1,2]}}");
         CHECK(r.status == 200);
     }
-    SECTION("model operations not built yet say so") {
+    SECTION("every model operation is served") {
         auto r = kms.Call("DescribeCustomKeyStores", "{}");
-        CheckError(r, "UnsupportedOperationException",
-                   "DescribeCustomKeyStores is not supported by kmsd yet.");
+        CHECK(r.status == 200);
+        CHECK(r.json["CustomKeyStores"].empty());
     }
 }
 
@@ -325,14 +325,21 @@ TEST_CASE("unsupported CreateKey features are refused, not ignored", "[api]") {
         {"{\"KeySpec\":\"ML_DSA_44\",\"KeyUsage\":\"SIGN_VERIFY\"}",
          "KeySpec ML_DSA_44 needs OpenSSL 3.5 or later (ML-DSA); this kmsd is built with OpenSSL "
          "3.0 and does not support it."},
-        {"{\"Origin\":\"AWS_CLOUDHSM\"}", "Origin AWS_CLOUDHSM is not supported by kmsd yet."},
-        {"{\"CustomKeyStoreId\":\"cks-1234567890abcdef0\"}",
-         "Custom key stores are not supported by kmsd yet."},
+        {"{\"Origin\":\"EXTERNAL_KEY_STORE\"}",
+         "External key stores (EXTERNAL_KEY_STORE) are not supported by kmsd yet."},
+        {"{\"XksKeyId\":\"abc\",\"CustomKeyStoreId\":\"cks-1234567890abcdef0\"}",
+         "External key stores (EXTERNAL_KEY_STORE) are not supported by kmsd yet."},
     };
     for (const auto& [body, message] : refused) {
         INFO(body);
         CheckError(kms.Call("CreateKey", body), "UnsupportedOperationException", message);
     }
+    // A CloudHSM key store's key needs both its store and its origin.
+    CheckError(kms.Call("CreateKey", "{\"Origin\":\"AWS_CLOUDHSM\"}"), "ValidationException",
+               "Origin AWS_CLOUDHSM requires a CustomKeyStoreId.");
+    CheckError(kms.Call("CreateKey", "{\"CustomKeyStoreId\":\"cks-1234567890abcdef0\"}"),
+               "ValidationException",
+               "A key in custom key store cks-1234567890abcdef0 must have Origin AWS_CLOUDHSM.");
     CHECK(kms.catalog->KeyCount() == 0);
 }
 

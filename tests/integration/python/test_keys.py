@@ -162,15 +162,16 @@ class MetadataTest(KmsdTestCase):
 
     def test_unsupported_create_key_features(self):
         # README: "<what> is not supported by kmsd yet." rather than a different key.
-        cases = {
-            "Origin AWS_CLOUDHSM": (dict(Origin="AWS_CLOUDHSM"), "Origin AWS_CLOUDHSM"),
-        }
-        for name, (kw, what) in cases.items():
-            with self.subTest(case=name):
-                self.assertKmsError(self.kms.create_key, "UnsupportedOperationException",
-                                    "%s is not supported by kmsd yet." % what, **kw)
         self.assertKmsError(self.kms.create_key, "UnsupportedOperationException",
-                            CustomKeyStoreId="cks-1234567890abcdef0")
+                            "External key stores (EXTERNAL_KEY_STORE) are not supported by kmsd "
+                            "yet.", Origin="EXTERNAL_KEY_STORE")
+        # A CloudHSM key store's key needs its store (test_custom_key_stores).
+        self.assertKmsError(self.kms.create_key, "ValidationException",
+                            "Origin AWS_CLOUDHSM requires a CustomKeyStoreId.",
+                            Origin="AWS_CLOUDHSM")
+        self.assertKmsError(self.kms.create_key, "CustomKeyStoreNotFoundException",
+                            "Custom key store cks-1234567890abcdef0 does not exist.",
+                            CustomKeyStoreId="cks-1234567890abcdef0", Origin="AWS_CLOUDHSM")
         # ML-DSA needs OpenSSL 3.5; kmsd on bookworm's 3.0 says so (README: compatibility).
         self.assertKmsError(self.kms.create_key, "UnsupportedOperationException",
                             "KeySpec ML_DSA_44 needs OpenSSL 3.5 or later (ML-DSA); this kmsd is "
@@ -178,10 +179,10 @@ class MetadataTest(KmsdTestCase):
                             KeySpec="ML_DSA_44", KeyUsage="SIGN_VERIFY")
         self.assertEqual(self.kms.list_keys()["Keys"], [])
 
-    def test_unsupported_custom_key_store_message(self):
-        self.assertKmsError(self.kms.create_key, "UnsupportedOperationException",
-                            "Custom key stores are not supported by kmsd yet.",
-                            CustomKeyStoreId="cks-1234567890abcdef0")
+    def test_custom_key_store_needs_its_origin(self):
+        self.assertKmsError(self.kms.create_key, "ValidationException",
+                            "A key in custom key store cks-1234567890abcdef0 must have Origin "
+                            "AWS_CLOUDHSM.", CustomKeyStoreId="cks-1234567890abcdef0")
 
 
 class ListKeysTest(KmsdTestCase):

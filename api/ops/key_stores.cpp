@@ -1,0 +1,282 @@
+// Custom key stores: CreateCustomKeyStore, DescribeCustomKeyStores, UpdateCustomKeyStore,
+// ConnectCustomKeyStore, DisconnectCustomKeyStore, DeleteCustomKeyStore (AWS_CLOUDHSM; the
+// clusters are simulated: api/key_stores.h). IAM-only operations: no key policy is involved.
+// AWS does not document the messages of these exceptions; kmsd's say what is wrong and name the
+// store or cluster (README: Custom key stores).
+#include "api/key_stores.h"
+
+#include "api/ops/common.h"
+#include "hsm/crypto.h"
+
+namespace kmsd::api::ops {
+namespace {
+
+constexpr std::size_t kMaxStoresPerRegion = 10;  // CloudHSM and external together
+
+Status StoreNotFound(const std::string& id) {
+    return Error(ErrorCode::kCustomKeyStoreNotFound, "Custom key store " + id + " does not exist.");
+}
+
+Status InvalidState(const storage::CustomKeyStoreRecord& store, const std::string& what) {
+    return Error(
+        ErrorCode::kCustomKeyStoreInvalidState,
+        "Custom key store " + store.store_id + " is " + store.connection_state + ". " + what);
+}
+
+Status NameInUse(const std::string& name) {
+    return Error(ErrorCode::kCustomKeyStoreNameInUse,
+                 "The custom key store name " + name + " is already in use in this account.");
+}
+
+bool NameTaken(const OpContext& ctx, const std::string& name, const std::string& except_id) {
+    for (const auto& s : ctx.services.catalog.ListStores(ctx.caller.account, ctx.caller.region))
+        if (s->name == name && s->store_id != except_id) return true;
+    return false;
+}
+
+// The cluster `id` as CreateCustomKeyStore, UpdateCustomKeyStore and CreateKey need it: there,
+// ACTIVE, with two HSMs (AWS: in different Availability Zones).
+Result<storage::ClusterPtr> UsableCluster(const OpContext& ctx, const std::string& id) {
+    auto cluster = ctx.services.catalog.FindCluster({ctx.caller.account, ctx.caller.region, id});
+    if (!cluster || cluster->state == "DELETED")
+        return Error(ErrorCode::kCloudHsmClusterNotFound,
+                     "AWS CloudHSM cluster " + id + " not found.");
+    if (cluster->state != "ACTIVE")
+        return Error(ErrorCode::kCloudHsmClusterNotActive,
+                     "AWS CloudHSM cluster " + id + " is " + cluster->state + ", not ACTIVE.");
+    if (cluster->hsm_count < 2)
+        return Error(ErrorCode::kCloudHsmClusterInvalidConfiguration,
+                     "AWS CloudHSM cluster " + id +
+                         " must contain active HSMs in at least two Availability Zones.");
+    return cluster;
+}
+
+// PEM texts compared without their line breaks and spaces (a certificate pasted from a file may
+// have CRLF or a trailing newline).
+std::string Compact(const std::string& pem) {
+    std::string out;
+    for (char c : pem)
+        if (c != '\n' && c != '\r' && c != ' ' && c != '\t') out.push_back(c);
+    return out;
+}
+
+Json StoreEntry(const storage::CustomKeyStoreRecord& s) {
+    Json e = Json::object();
+    if (s.type == "AWS_CLOUDHSM") e["CloudHsmClusterId"] = Str(s.cluster_id);
+    if (!s.connection_error_code.empty()) e["ConnectionErrorCode"] = Str(s.connection_error_code);
+    e["ConnectionState"] = Str(s.connection_state);
+    e["CreationDate"] = s.creation_date;
+    e["CustomKeyStoreId"] = Str(s.store_id);
+    e["CustomKeyStoreName"] = Str(s.name);
+    e["CustomKeyStoreType"] = Str(s.type);
+    if (s.type == "AWS_CLOUDHSM") e["TrustAnchorCertificate"] = Str(s.trust_anchor);
+    return e;
+}
+
+// The external key store members, on a CloudHSM store's request.
+Status RejectXksMembers(const Request& req) {
+    for (const char* xks : {"XksProxyUriEndpoint", "XksProxyUriPath",
+                            "XksProxyVpcEndpointServiceName", "XksProxyVpcEndpointServiceOwner",
+                            "XksProxyAuthenticationCredential", "XksProxyConnectivity"})
+        if (req.Has(xks))
+            return Error(
+                ErrorCode::kValidation,
+                std::string(xks) + " is valid only for an EXTERNAL_KEY_STORE custom key store.");
+    return Status::Ok();
+}
+
+}  // namespace
+
+Result<Json> CreateCustomKeyStore(OpContext& ctx, const Request& req) {
+    const std::string type = req.String("CustomKeyStoreType", "AWS_CLOUDHSM");
+    if (type != "AWS_CLOUDHSM")
+        return Error(ErrorCode::kUnsupportedOperation,
+                     "External key stores (EXTERNAL_KEY_STORE) are not supported by kmsd yet.");
+    KMSD_RETURN_IF_ERROR(RejectXksMembers(req));
+    for (const char* needed : {"CloudHsmClusterId", "TrustAnchorCertificate", "KeyStorePassword"})
+        if (!req.Has(needed))
+            return Error(
+                ErrorCode::kValidation,
+                std::string(needed) + " is required for an AWS_CLOUDHSM custom key store.");
+    const std::string name = req.String("CustomKeyStoreName");
+    const std::string cluster_id = req.String("CloudHsmClusterId");
+    const std::string trust_anchor = req.String("TrustAnchorCertificate");
+    const std::string digest = PasswordDigest(req.String("KeyStorePassword"));
+    std::string created;
+    KMSD_RETURN_IF_ERROR(ctx.services.catalog.Write([&]() -> Result<storage::Change> {
+        storage::Change change;
+        const auto stores = ctx.services.catalog.ListStores(ctx.caller.account, ctx.caller.region);
+        // AWS: the same request again, for a store still disconnected, answers that store.
+        for (const auto& s : stores)
+            if (s->name == name && s->cluster_id == cluster_id && s->type == type &&
+                Compact(s->trust_anchor) == Compact(trust_anchor) && s->password_digest == digest &&
+                s->connection_state == "DISCONNECTED") {
+                created = s->store_id;
+                return change;
+            }
+        if (stores.size() >= kMaxStoresPerRegion)
+            return Error(ErrorCode::kLimitExceeded,
+                         "You have reached the limit of 10 custom key stores in this account and "
+                         "Region.");
+        if (NameTaken(ctx, name, "")) return NameInUse(name);
+        KMSD_ASSIGN_OR_RETURN(storage::ClusterPtr cluster, UsableCluster(ctx, cluster_id));
+        for (const auto& s : stores) {
+            if (s->type != "AWS_CLOUDHSM") continue;
+            auto other = ctx.services.catalog.FindCluster({s->account, s->region, s->cluster_id});
+            if (s->cluster_id == cluster_id || (other && other->lineage == cluster->lineage))
+                return Error(ErrorCode::kCloudHsmClusterInUse,
+                             "AWS CloudHSM cluster " + cluster_id +
+                                 " (or a cluster that shares its backup history) is already "
+                                 "associated with custom key store " +
+                                 s->store_id + ".");
+        }
+        if (Compact(cluster->trust_anchor) != Compact(trust_anchor))
+            return Error(ErrorCode::kIncorrectTrustAnchor,
+                         "The trust anchor certificate is not the trust anchor certificate of "
+                         "AWS CloudHSM cluster " +
+                             cluster_id + ".");
+        auto store = std::make_shared<storage::CustomKeyStoreRecord>();
+        store->store_id = "cks-" + hsm::RandomHex(9).substr(0, 17);
+        store->account = ctx.caller.account;
+        store->region = ctx.caller.region;
+        store->name = name;
+        store->type = type;
+        store->creation_date = Timestamp(ctx.Now());
+        store->cluster_id = cluster_id;
+        store->trust_anchor = trust_anchor;
+        store->password_digest = digest;
+        created = store->store_id;
+        change.put_stores.push_back(std::move(store));
+        return change;
+    }));
+    Json out = Json::object();
+    out["CustomKeyStoreId"] = Str(created);
+    return out;
+}
+
+Result<Json> DescribeCustomKeyStores(OpContext& ctx, const Request& req) {
+    const std::size_t limit = PageLimit(req, 1000, 1000);
+    auto stores = ctx.services.catalog.ListStores(ctx.caller.account, ctx.caller.region);
+    const auto id = req.OptString("CustomKeyStoreId");
+    const auto name = req.OptString("CustomKeyStoreName");
+    if (id || name) {
+        std::erase_if(stores, [&](const storage::StorePtr& s) {
+            return (id && s->store_id != *id) || (name && s->name != *name);
+        });
+        if (stores.empty()) return StoreNotFound(id.value_or(name.value_or("")));
+    }
+    return SortedPage(
+        req, "custom-key-stores", "CustomKeyStores", stores, limit,
+        [](const storage::StorePtr& s) -> const std::string& { return s->store_id; },
+        [](const storage::StorePtr& s) { return StoreEntry(*s); });
+}
+
+Result<Json> UpdateCustomKeyStore(OpContext& ctx, const Request& req) {
+    const std::string id = req.String("CustomKeyStoreId");
+    KMSD_RETURN_IF_ERROR(RejectXksMembers(req));
+    KMSD_RETURN_IF_ERROR(ctx.services.catalog.Write([&]() -> Result<storage::Change> {
+        KMSD_ASSIGN_OR_RETURN(storage::StorePtr store, CallerKeyStore(ctx, id));
+        auto next = std::make_shared<storage::CustomKeyStoreRecord>(*store);
+        const bool disconnected = store->connection_state == "DISCONNECTED";
+        if (auto name = req.OptString("NewCustomKeyStoreName")) {
+            if (!disconnected && !store->connected())
+                return InvalidState(*store,
+                                    "Its name can be changed only while it is CONNECTED or "
+                                    "DISCONNECTED.");
+            if (NameTaken(ctx, *name, id)) return NameInUse(*name);
+            next->name = *name;
+        }
+        // The same cluster again (Terraform sends it with every update) changes nothing.
+        const auto cluster_id = req.OptString("CloudHsmClusterId");
+        const bool new_cluster = cluster_id && *cluster_id != store->cluster_id;
+        if ((req.Has("KeyStorePassword") || new_cluster) && !disconnected)
+            return InvalidState(*store,
+                                "Its password and cluster can be changed only while it is "
+                                "DISCONNECTED.");
+        if (new_cluster) {
+            KMSD_ASSIGN_OR_RETURN(storage::ClusterPtr cluster, UsableCluster(ctx, *cluster_id));
+            auto original = ctx.services.catalog.FindCluster(
+                {store->account, store->region, store->cluster_id});
+            if (!original || original->lineage != cluster->lineage)
+                return Error(ErrorCode::kCloudHsmClusterNotRelated,
+                             "AWS CloudHSM cluster " + *cluster_id +
+                                 " does not share a backup history with " + store->cluster_id +
+                                 ", the cluster of custom key store " + id + ".");
+            next->cluster_id = *cluster_id;
+        }
+        if (req.Has("KeyStorePassword"))
+            next->password_digest = PasswordDigest(req.String("KeyStorePassword"));
+        storage::Change change;
+        change.put_stores.push_back(std::move(next));
+        return change;
+    }));
+    return Json::object();
+}
+
+Result<Json> ConnectCustomKeyStore(OpContext& ctx, const Request& req) {
+    const std::string id = req.String("CustomKeyStoreId");
+    KMSD_RETURN_IF_ERROR(ctx.services.catalog.Write([&]() -> Result<storage::Change> {
+        storage::Change change;
+        KMSD_ASSIGN_OR_RETURN(storage::StorePtr store, CallerKeyStore(ctx, id));
+        const std::string& state = store->connection_state;
+        if (state == "CONNECTED" || state == "CONNECTING") return change;
+        if (state != "DISCONNECTED")
+            return InvalidState(*store,
+                                "Disconnect it (DisconnectCustomKeyStore) before connecting it.");
+        // Some faults AWS finds at once, leaving the store DISCONNECTED; the rest make it
+        // FAILED when the connection ends (api/key_stores.h).
+        auto cluster =
+            ctx.services.catalog.FindCluster({store->account, store->region, store->cluster_id});
+        if (cluster && cluster->state != "ACTIVE" && cluster->state != "DELETED")
+            return Error(ErrorCode::kCloudHsmClusterNotActive,
+                         "AWS CloudHSM cluster " + store->cluster_id + " is " + cluster->state +
+                             ", not ACTIVE.");
+        auto next = std::make_shared<storage::CustomKeyStoreRecord>(*store);
+        next->connection_state = "CONNECTING";
+        next->connection_error_code.clear();
+        next->state_due = ctx.Now() + kConnectSeconds;
+        change.put_stores.push_back(std::move(next));
+        return change;
+    }));
+    return Json::object();
+}
+
+Result<Json> DisconnectCustomKeyStore(OpContext& ctx, const Request& req) {
+    const std::string id = req.String("CustomKeyStoreId");
+    KMSD_RETURN_IF_ERROR(ctx.services.catalog.Write([&]() -> Result<storage::Change> {
+        KMSD_ASSIGN_OR_RETURN(storage::StorePtr store, CallerKeyStore(ctx, id));
+        if (store->connection_state == "DISCONNECTED" || store->connection_state == "DISCONNECTING")
+            return InvalidState(*store, "It cannot be disconnected.");
+        auto next = std::make_shared<storage::CustomKeyStoreRecord>(*store);
+        next->connection_state = "DISCONNECTED";
+        next->connection_error_code.clear();
+        next->state_due.reset();
+        storage::Change change;
+        change.put_stores.push_back(std::move(next));
+        return change;
+    }));
+    // Its keys are unusable from now on: their material leaves the HSM's cache.
+    for (const auto& key : ctx.services.catalog.KeysInStore(id))
+        for (const auto& m : key->materials) ctx.services.hsm.Evict(m.material_id);
+    return Json::object();
+}
+
+Result<Json> DeleteCustomKeyStore(OpContext& ctx, const Request& req) {
+    const std::string id = req.String("CustomKeyStoreId");
+    KMSD_RETURN_IF_ERROR(ctx.services.catalog.Write([&]() -> Result<storage::Change> {
+        KMSD_ASSIGN_OR_RETURN(storage::StorePtr store, CallerKeyStore(ctx, id));
+        if (store->connection_state != "DISCONNECTED")
+            return InvalidState(*store, "Disconnect it before deleting it.");
+        if (!ctx.services.catalog.KeysInStore(id).empty())
+            return Error(ErrorCode::kCustomKeyStoreHasCmks,
+                         "Custom key store " + id +
+                             " contains KMS keys. Delete them (ScheduleKeyDeletion) and wait until "
+                             "they are deleted before deleting the key store.");
+        storage::Change change;
+        change.delete_stores.push_back(id);
+        return change;
+    }));
+    return Json::object();
+}
+
+}  // namespace kmsd::api::ops
