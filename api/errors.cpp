@@ -82,6 +82,18 @@ const char* ExceptionName(ErrorCode code) {
             return "CloudHsmClusterNotRelatedException";
         case ErrorCode::kIncorrectTrustAnchor:
             return "IncorrectTrustAnchorException";
+        case ErrorCode::kXksProxyInvalidResponse:
+            return "XksProxyInvalidResponseException";
+        case ErrorCode::kXksProxyIncorrectAuthenticationCredential:
+            return "XksProxyIncorrectAuthenticationCredentialException";
+        case ErrorCode::kXksProxyInvalidConfiguration:
+            return "XksProxyInvalidConfigurationException";
+        case ErrorCode::kXksProxyUriUnreachable:
+            return "XksProxyUriUnreachableException";
+        case ErrorCode::kXksKeyInvalidConfiguration:
+            return "XksKeyInvalidConfigurationException";
+        case ErrorCode::kXksKeyNotFound:
+            return "XksKeyNotFoundException";
         case ErrorCode::kThrottling:
             return "ThrottlingException";
         case ErrorCode::kInvalidImportToken:

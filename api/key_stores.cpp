@@ -157,7 +157,11 @@ Result<nlohmann::ordered_json> DeclareCluster(const Services& services, const nl
                               hsm::SelfSignedCertificatePem("kmsd simulated CloudHSM " +
                                                             cluster->cluster_id + " trust anchor"));
     } else if (cluster->trust_anchor.size() > 5000 ||
-               cluster->trust_anchor.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+               cluster->trust_anchor.find("-----BEGIN CERTIFICATE-----") == std::string::npos ||
+               !std::all_of(cluster->trust_anchor.begin(), cluster->trust_anchor.end(), [](char c) {
+                   return (c >= 0x20 && c < 0x7f) || c == '\n' || c == '\r';
+               })) {
+        // PEM is printable ASCII: nothing else is kept, or shown again.
         return bad("TrustAnchorCertificate must be a PEM certificate of at most 5000 characters");
     }
     if (spec.contains("HsmCount")) {

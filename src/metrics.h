@@ -18,7 +18,7 @@ public:
     // Room for the model's operations plus one for a target that names none of them, and for
     // every ErrorCode (0, success, included) plus one for a __type outside them.
     static constexpr std::size_t kOperations = 64;
-    static constexpr std::size_t kErrorTypes = 48;
+    static constexpr std::size_t kErrorTypes = 64;
 
     // One KMS API request: `target` as X-Amz-Target gave it, `error_type` its __type ("" for
     // success). A few relaxed atomic adds on this thread's shard; lookups are hashed.

@@ -372,8 +372,12 @@ Result<SeedReport> ApplySeedText(const api::Services& services, const std::strin
             if (!clusters.IsSequence())
                 return Bad(path, "CloudHsmClusters must be a list of clusters");
             for (const auto& entry : clusters) {
-                auto declared = api::DeclareCluster(
-                    services, nlohmann::json::parse(ToJson(entry).dump()), account, region);
+                // Bytes that are not UTF-8 become U+FFFD (a YAML file may hold any bytes); the
+                // declaration's checks then refuse what they make invalid.
+                const std::string declared_text = ToJson(entry).dump(
+                    -1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+                auto declared = api::DeclareCluster(services, nlohmann::json::parse(declared_text),
+                                                    account, region);
                 if (!declared.ok()) return Bad(path, declared.status().message());
             }
         }

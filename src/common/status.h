@@ -51,13 +51,19 @@ enum class ErrorCode {
     kCloudHsmClusterInvalidConfiguration,  // CloudHsmClusterInvalidConfigurationException
     kCloudHsmClusterNotRelated,            // CloudHsmClusterNotRelatedException
     kIncorrectTrustAnchor,                 // IncorrectTrustAnchorException
-    kInvalidImportToken,                   // InvalidImportTokenException
-    kExpiredImportToken,                   // ExpiredImportTokenException
-    kIncorrectKeyMaterial,                 // IncorrectKeyMaterialException
-    kConflict,                             // ConflictException
-    kThrottling,                           // ThrottlingException
-    kInternal,                             // KMSInternalException (HTTP 500)
-    kStorage,                              // storage failure; reported as KMSInternalException
+    kXksProxyInvalidResponse,              // XksProxyInvalidResponseException
+    kXksProxyIncorrectAuthenticationCredential,  // XksProxyIncorrectAuthenticationCredentialException
+    kXksProxyInvalidConfiguration,               // XksProxyInvalidConfigurationException
+    kXksProxyUriUnreachable,                     // XksProxyUriUnreachableException
+    kXksKeyInvalidConfiguration,                 // XksKeyInvalidConfigurationException
+    kXksKeyNotFound,                             // XksKeyNotFoundException
+    kInvalidImportToken,                         // InvalidImportTokenException
+    kExpiredImportToken,                         // ExpiredImportTokenException
+    kIncorrectKeyMaterial,                       // IncorrectKeyMaterialException
+    kConflict,                                   // ConflictException
+    kThrottling,                                 // ThrottlingException
+    kInternal,                                   // KMSInternalException (HTTP 500)
+    kStorage,  // storage failure; reported as KMSInternalException
 };
 
 // A Status is either OK or an error code with a message. Cheap to move; copyable.

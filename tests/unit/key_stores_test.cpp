@@ -148,6 +148,10 @@ TEST_CASE("cluster declarations are checked member by member", "[api][key-stores
     spec["Region"] = "US EAST";
     CHECK(bad(spec).find("Region") != std::string::npos);
     CHECK(bad(nlohmann::json::array()).find("object") != std::string::npos);
+    // A trust anchor is PEM: printable ASCII only (it is shown again, as JSON).
+    spec = ok;
+    spec["TrustAnchorCertificate"] = "-----BEGIN CERTIFICATE-----\n\x01\n";
+    CHECK(bad(spec).find("TrustAnchorCertificate") != std::string::npos);
     // The password is kept as a digest only.
     auto listed = api::ClusterJson(*kms.catalog->AllClusters().front());
     CHECK(listed.dump().find(kPassword) == std::string::npos);
