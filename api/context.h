@@ -14,6 +14,7 @@
 #include "api/request.h"
 #include "api/route.h"
 #include "api/usage.h"
+#include "api/xks.h"
 #include "common/clock.h"
 #include "hsm/hsm.h"
 #include "storage/catalog.h"
@@ -51,6 +52,9 @@ struct Services {
     // Calls on AWS managed keys count as coming through their service (kms:ViaService), so a
     // test can use them directly (--aws-managed-keys-via-service; api/managed_keys.h).
     bool managed_keys_via_service = false;
+    // Reaches external key store proxies; null where nothing may (then every proxy is
+    // unreachable).
+    xks::Transport* xks = nullptr;
 };
 
 // The key a ciphertext names, as Decrypt and ReEncrypt's source get it.

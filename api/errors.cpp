@@ -94,6 +94,14 @@ const char* ExceptionName(ErrorCode code) {
             return "XksKeyInvalidConfigurationException";
         case ErrorCode::kXksKeyNotFound:
             return "XksKeyNotFoundException";
+        case ErrorCode::kXksKeyAlreadyInUse:
+            return "XksKeyAlreadyInUseException";
+        case ErrorCode::kXksProxyUriInUse:
+            return "XksProxyUriInUseException";
+        case ErrorCode::kXksProxyUriEndpointInUse:
+            return "XksProxyUriEndpointInUseException";
+        case ErrorCode::kXksProxyVpcEndpointServiceInUse:
+            return "XksProxyVpcEndpointServiceInUseException";
         case ErrorCode::kThrottling:
             return "ThrottlingException";
         case ErrorCode::kInvalidImportToken:

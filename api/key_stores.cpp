@@ -4,6 +4,8 @@
 #include <array>
 
 #include "api/ops/common.h"
+#include "api/resolve.h"
+#include "common/base64.h"
 #include "hsm/certificate.h"
 #include "hsm/crypto.h"
 
@@ -93,13 +95,24 @@ std::string PasswordDigest(std::string_view password) {
 Result<int> FinishConnections(const Services& services, double up_to) {
     int finished = 0;
     for (const auto& due : services.catalog.StoresDue(up_to)) {
+        // An external key store connects when its proxy answers GetHealthStatus: asked here,
+        // outside the Catalog's writer (it may take the proxy's whole timeout).
+        std::string xks_error;
+        if (due->type == "EXTERNAL_KEY_STORE") {
+            auto endpoint = ProxyEndpoint(services, *due, ParseXksConfig(due->config));
+            xks_error = !endpoint.ok()
+                            ? "INTERNAL_ERROR"
+                            : xks::ConnectionErrorCode(CheckProxyHealth(
+                                  services, *endpoint, "ConnectCustomKeyStore", NewUuid()));
+        }
         KMSD_RETURN_IF_ERROR(services.catalog.Write([&]() -> Result<storage::Change> {
             storage::Change change;
             auto now = services.catalog.FindStore(due->store_id);
             // Disconnected or deleted meanwhile: nothing left to finish.
             if (!now || now->connection_state != "CONNECTING" || !now->state_due) return change;
             auto next = std::make_shared<storage::CustomKeyStoreRecord>(*now);
-            next->connection_error_code = ConnectionError(services, *now);
+            next->connection_error_code =
+                now->type == "EXTERNAL_KEY_STORE" ? xks_error : ConnectionError(services, *now);
             next->connection_state = next->connection_error_code.empty() ? "CONNECTED" : "FAILED";
             next->state_due.reset();
             change.put_stores.push_back(std::move(next));
@@ -206,6 +219,73 @@ nlohmann::ordered_json ClusterJson(const storage::CloudHsmClusterRecord& cluster
             {"Lineage", cluster.lineage},
             {"ConnectionErrorCode", cluster.connection_error},
             {"TrustAnchorCertificate", cluster.trust_anchor}};
+}
+
+XksConfig ParseXksConfig(const std::string& json) {
+    XksConfig c;
+    const auto parsed = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+    if (!parsed.is_object()) return c;
+    const auto text = [&](const char* name) {
+        auto it = parsed.find(name);
+        return it != parsed.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    c.connectivity = text("Connectivity");
+    c.uri_endpoint = text("UriEndpoint");
+    c.uri_path = text("UriPath");
+    c.access_key_id = text("AccessKeyId");
+    c.sealed_secret = text("SealedSecret");
+    c.vpc_service_name = text("VpcEndpointServiceName");
+    c.vpc_service_owner = text("VpcEndpointServiceOwner");
+    return c;
+}
+
+std::string XksConfigJson(const XksConfig& c) {
+    nlohmann::ordered_json j;
+    j["Connectivity"] = c.connectivity;
+    j["UriEndpoint"] = c.uri_endpoint;
+    j["UriPath"] = c.uri_path;
+    j["AccessKeyId"] = c.access_key_id;
+    j["SealedSecret"] = c.sealed_secret;
+    if (!c.vpc_service_name.empty()) j["VpcEndpointServiceName"] = c.vpc_service_name;
+    if (!c.vpc_service_owner.empty()) j["VpcEndpointServiceOwner"] = c.vpc_service_owner;
+    return j.dump();
+}
+
+Result<xks::Endpoint> ProxyEndpoint(const Services& services,
+                                    const storage::CustomKeyStoreRecord& store,
+                                    const XksConfig& config) {
+    auto sealed = Base64Decode(config.sealed_secret);
+    if (!sealed)
+        return Error(ErrorCode::kInternal,
+                     "the proxy credential of custom key store " + store.store_id + " is corrupt");
+    KMSD_ASSIGN_OR_RETURN(SecureBytes secret, services.hsm.UnsealSecret(store.store_id, *sealed));
+    xks::Endpoint e;
+    e.uri_endpoint = config.uri_endpoint;
+    e.uri_path = config.uri_path;
+    e.access_key_id = config.access_key_id;
+    e.secret.assign(secret.begin(), secret.end());
+    e.region = store.region;
+    return e;
+}
+
+xks::Failure CallProxy(const Services& services, const xks::Endpoint& endpoint,
+                       std::string_view path, const SecureString& body, ProxyAnswer& answer) {
+    if (services.xks == nullptr) return xks::Failure::kUnreachable;
+    return services.xks->Post(endpoint, path, std::string_view(body.data(), body.size()),
+                              answer.status, answer.body);
+}
+
+xks::Failure CheckProxyHealth(const Services& services, const xks::Endpoint& endpoint,
+                              const std::string& operation, const std::string& request_id) {
+    xks::RequestMetadata meta;
+    meta.kms_operation = operation;
+    meta.kms_request_id = request_id;
+    ProxyAnswer answer;
+    if (auto failure =
+            CallProxy(services, endpoint, xks::kHealthPath, xks::HealthRequest(meta), answer);
+        failure != xks::Failure::kNone)
+        return failure;
+    return xks::ParseHealth(answer.view());
 }
 
 }  // namespace kmsd::api

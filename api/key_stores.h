@@ -39,4 +39,39 @@ Result<nlohmann::ordered_json> DeclareCluster(const Services& services, const nl
 // A cluster as the admin endpoint lists it (never its password).
 nlohmann::ordered_json ClusterJson(const storage::CloudHsmClusterRecord& cluster);
 
+// ---- External key stores (EXTERNAL_KEY_STORE) ----
+// kmsd is an XKS client (api/xks.h): the store's settings say where its proxy is and as whom
+// kmsd signs; the secret is kept sealed by the HSM and never shown.
+struct XksConfig {
+    std::string connectivity;  // PUBLIC_ENDPOINT or VPC_ENDPOINT_SERVICE
+    std::string uri_endpoint;
+    std::string uri_path;
+    std::string access_key_id;
+    std::string sealed_secret;  // base64 of Hsm::SealSecret(store ID, RawSecretAccessKey)
+    std::string vpc_service_name;
+    std::string vpc_service_owner;
+};
+// CustomKeyStoreRecord::config and back (a bad or empty text gives an empty config).
+XksConfig ParseXksConfig(const std::string& json);
+std::string XksConfigJson(const XksConfig& config);
+
+// Where and as whom to reach `config`'s proxy for `store` (the HSM unseals the secret).
+Result<xks::Endpoint> ProxyEndpoint(const Services& services,
+                                    const storage::CustomKeyStoreRecord& store,
+                                    const XksConfig& config);
+
+// One call to a proxy: kNone and the answer, or why there is none.
+struct ProxyAnswer {
+    int status = 0;
+    std::string body;
+    xks::Answer view() const { return {status, body}; }
+};
+xks::Failure CallProxy(const Services& services, const xks::Endpoint& endpoint,
+                       std::string_view path, const SecureString& body, ProxyAnswer& answer);
+
+// GetHealthStatus for `operation` (CreateCustomKeyStore, UpdateCustomKeyStore,
+// ConnectCustomKeyStore, KmsHealthCheck).
+xks::Failure CheckProxyHealth(const Services& services, const xks::Endpoint& endpoint,
+                              const std::string& operation, const std::string& request_id);
+
 }  // namespace kmsd::api

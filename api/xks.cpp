@@ -293,6 +293,30 @@ Status ToKmsError(Failure failure, Context context) {
     return Error(ErrorCode::kInternal, "unknown external key store proxy failure");
 }
 
+std::string ConnectionErrorCode(Failure failure) {
+    switch (failure) {
+        case Failure::kNone:
+            return "";
+        case Failure::kAuthenticationFailed:
+            return "INVALID_CREDENTIALS";
+        case Failure::kAccessDenied:
+            return "XKS_PROXY_ACCESS_DENIED";
+        case Failure::kInvalidUriPath:
+            return "XKS_PROXY_INVALID_CONFIGURATION";
+        case Failure::kTls:
+            return "XKS_PROXY_INVALID_TLS_CONFIGURATION";
+        case Failure::kUnreachable:
+        case Failure::kUnhealthy:
+            return "XKS_PROXY_NOT_REACHABLE";
+        case Failure::kTimeout:
+        case Failure::kDependencyTimeout:
+        case Failure::kThrottling:
+            return "XKS_PROXY_TIMED_OUT";
+        default:
+            return "XKS_PROXY_INVALID_RESPONSE";
+    }
+}
+
 Status CheckNewKeyMetadata(const KeyMetadata& meta) {
     const auto invalid = [](std::string message) {
         return Error(ErrorCode::kXksKeyInvalidConfiguration, std::move(message));

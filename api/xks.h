@@ -91,6 +91,29 @@ Failure ParseHealth(const Answer& answer);
 // tag).
 std::string IntegrityValue(ByteView aad, const Ciphertext& ct);
 
+// Where and as whom kmsd reaches one key store's proxy.
+struct Endpoint {
+    std::string uri_endpoint;  // https://<host>, no port (AWS always uses 443)
+    std::string uri_path;      // [/<prefix>]/kms/xks/v1
+    std::string access_key_id;
+    SecureString secret;  // RawSecretAccessKey
+    std::string region;   // of the key store: the SigV4 scope's Region
+};
+
+// What reaches proxies: one SigV4-signed HTTPS POST per call, bounded in time
+// (src/xks_transport.h; tests substitute their own). Thread-safe.
+class Transport {
+public:
+    virtual ~Transport() = default;
+    // POSTs `body` to uri_path + `path`. kNone with the answer (any HTTP status) in `status` and
+    // `answer`; kUnreachable, kTls or kTimeout when there is no answer.
+    virtual Failure Post(const Endpoint& endpoint, std::string_view path, std::string_view body,
+                         int& status, std::string& answer) = 0;
+};
+
+// A failed GetHealthStatus of ConnectCustomKeyStore as the store's ConnectionErrorCode.
+std::string ConnectionErrorCode(Failure failure);
+
 // Where the failure happened, which decides the KMS exception (the message is the same).
 enum class Context {
     kKeyStore,   // CreateCustomKeyStore, UpdateCustomKeyStore

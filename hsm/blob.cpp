@@ -196,6 +196,69 @@ Result<BlobParts> ParseBlob(ByteView blob) {
     return parts;
 }
 
+Bytes XksEnvelopeHeader(const std::array<std::uint8_t, kMaterialIdBytes>& material_id) {
+    Bytes out;
+    out.reserve(kXksEnvelopeHeaderBytes);
+    PutRaw(out, kHeaderPrefix);
+    out.push_back(kXksEnvelopeKind);
+    out.push_back(0x00);
+    out.push_back(0x78);
+    PutRaw(out, material_id.data(), material_id.size());
+    return out;
+}
+
+Bytes BuildXksEnvelope(const XksEnvelope& e) {
+    Bytes out = XksEnvelopeHeader(e.material_id);
+    out.push_back(static_cast<std::uint8_t>(e.metadata.size()));
+    PutRaw(out, e.metadata.data(), e.metadata.size());
+    out.push_back(static_cast<std::uint8_t>(e.iv.size()));
+    PutRaw(out, e.iv.data(), e.iv.size());
+    PutRaw(out, e.tag.data(), e.tag.size());
+    out.push_back(static_cast<std::uint8_t>(e.ciphertext.size() >> 8));
+    out.push_back(static_cast<std::uint8_t>(e.ciphertext.size() & 0xff));
+    PutRaw(out, e.ciphertext.data(), e.ciphertext.size());
+    return out;
+}
+
+bool IsXksEnvelope(ByteView blob) {
+    return blob.size() >= kXksEnvelopeHeaderBytes && blob[0] == kHeaderPrefix[0] &&
+           blob[1] == kHeaderPrefix[1] && blob[2] == kXksEnvelopeKind && blob[3] == 0x00 &&
+           blob[4] == 0x78;
+}
+
+Result<XksEnvelope> ParseXksEnvelope(ByteView blob) {
+    const Status bad = Error(ErrorCode::kInvalidCiphertext);
+    if (!IsXksEnvelope(blob)) return bad;
+    XksEnvelope e;
+    std::copy(blob.begin() + 5, blob.begin() + 5 + kMaterialIdBytes, e.material_id.begin());
+    std::size_t pos = kXksEnvelopeHeaderBytes;
+    const auto take = [&](Bytes& out, std::size_t n) {
+        if (blob.size() - pos < n) return false;
+        out.assign(blob.begin() + static_cast<std::ptrdiff_t>(pos),
+                   blob.begin() + static_cast<std::ptrdiff_t>(pos + n));
+        pos += n;
+        return true;
+    };
+    const auto length = [&](std::size_t& n) {
+        if (pos >= blob.size()) return false;
+        n = blob[pos++];
+        return true;
+    };
+    std::size_t metadata_len = 0;
+    std::size_t iv_len = 0;
+    std::size_t high = 0;
+    std::size_t low = 0;
+    if (!length(metadata_len) || metadata_len > 20 || !take(e.metadata, metadata_len) ||
+        !length(iv_len) || (iv_len != 12 && iv_len != 16) || !take(e.iv, iv_len) ||
+        !take(e.tag, 16) || !length(high) || !length(low))
+        return bad;
+    const std::size_t ciphertext_len = (high << 8) | low;
+    if (ciphertext_len == 0 || blob.size() - pos != ciphertext_len ||
+        !take(e.ciphertext, ciphertext_len))
+        return bad;
+    return e;
+}
+
 std::string ToHex(ByteView bytes) {
     static constexpr char kHex[] = "0123456789abcdef";
     std::string out(bytes.size() * 2, '\0');

@@ -47,6 +47,29 @@ Bytes BuildBlob(const BlobParts& parts);
 // Any deviation is kInvalidCiphertext with no message.
 Result<BlobParts> ParseBlob(ByteView blob);
 
+// The blob of a key in an external key store: the proxy's encryption of the key's own blob
+// (double encryption, as AWS does), with the proxy's parts kept as the proxy gave them:
+//
+//   01 02 05 00 78 | 32-byte material ID | u8 n, n bytes ciphertextMetadata (0-20) |
+//   u8 n, n bytes IV (12 or 16) | 16-byte tag | u16 n, n bytes the proxy's ciphertext (n >= 1)
+//
+// The first 37 bytes (XksEnvelopeHeader) are the AAD kmsd gives the proxy, so the header cannot
+// be changed without the proxy refusing to decrypt.
+struct XksEnvelope {
+    std::array<std::uint8_t, kMaterialIdBytes> material_id{};
+    Bytes metadata;
+    Bytes iv;
+    Bytes tag;
+    Bytes ciphertext;
+};
+constexpr std::uint8_t kXksEnvelopeKind = 0x05;
+constexpr std::size_t kXksEnvelopeHeaderBytes = 37;
+Bytes XksEnvelopeHeader(const std::array<std::uint8_t, kMaterialIdBytes>& material_id);
+Bytes BuildXksEnvelope(const XksEnvelope& envelope);
+// Strict, as ParseBlob: kInvalidCiphertext with no message for anything else.
+Result<XksEnvelope> ParseXksEnvelope(ByteView blob);
+bool IsXksEnvelope(ByteView blob);
+
 // Material IDs travel as 64 lower-case hex characters outside the blob.
 std::string ToHex(ByteView bytes);
 Result<Bytes> FromHex(const std::string& hex);

@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <memory>
 
@@ -22,11 +23,16 @@ constexpr long kTenYears = 10L * 365 * 24 * 3600;
 
 }  // namespace
 
-Result<std::string> SelfSignedCertificatePem(const std::string& common_name) {
-    const auto failed = [] { return Error(ErrorCode::kInternal, "certificate generation failed"); };
-    PkeyPtr key(EVP_EC_gen("P-256"));
+namespace {
+
+Status Failed() { return Error(ErrorCode::kInternal, "certificate generation failed"); }
+
+// A self-signed certificate for `common_name` under `key`, with `san` as its subjectAltName
+// when not empty (e.g. "DNS:xks.example.com").
+Result<X509Ptr> MakeCertificate(EVP_PKEY* key, const std::string& common_name,
+                                const std::string& san) {
     X509Ptr cert(X509_new());
-    if (!key || !cert) return failed();
+    if (!cert) return Failed();
     X509_NAME* name = X509_get_subject_name(cert.get());
     if (X509_set_version(cert.get(), 2) != 1 ||
         ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1) != 1 ||
@@ -35,16 +41,60 @@ Result<std::string> SelfSignedCertificatePem(const std::string& common_name) {
         X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
                                    reinterpret_cast<const unsigned char*>(common_name.c_str()), -1,
                                    -1, 0) != 1 ||
-        X509_set_issuer_name(cert.get(), name) != 1 ||
-        X509_set_pubkey(cert.get(), key.get()) != 1 ||
-        X509_sign(cert.get(), key.get(), EVP_sha256()) <= 0)
-        return failed();
-    BioPtr bio(BIO_new(BIO_s_mem()));
-    if (!bio || PEM_write_bio_X509(bio.get(), cert.get()) != 1) return failed();
+        X509_set_issuer_name(cert.get(), name) != 1 || X509_set_pubkey(cert.get(), key) != 1)
+        return Failed();
+    if (!san.empty()) {
+        X509V3_CTX v3;
+        X509V3_set_ctx_nodb(&v3);
+        X509V3_set_ctx(&v3, cert.get(), cert.get(), nullptr, nullptr, 0);
+        X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &v3, NID_subject_alt_name, san.c_str());
+        if (ext == nullptr) return Failed();
+        const int added = X509_add_ext(cert.get(), ext, -1);
+        X509_EXTENSION_free(ext);
+        if (added != 1) return Failed();
+    }
+    if (X509_sign(cert.get(), key, EVP_sha256()) <= 0) return Failed();
+    return cert;
+}
+
+// What `bio` holds, as text.
+template <typename String>
+Result<String> BioText(BIO* bio) {
     char* data = nullptr;
-    const long len = BIO_get_mem_data(bio.get(), &data);
-    if (len <= 0 || data == nullptr) return failed();
-    return std::string(data, static_cast<std::size_t>(len));
+    const long len = BIO_get_mem_data(bio, &data);
+    if (len <= 0 || data == nullptr) return Failed();
+    String out(data, static_cast<std::size_t>(len));
+    OPENSSL_cleanse(data, static_cast<std::size_t>(len));
+    return out;
+}
+
+Result<std::string> CertificatePem(X509* cert) {
+    BioPtr bio(BIO_new(BIO_s_mem()));
+    if (!bio || PEM_write_bio_X509(bio.get(), cert) != 1) return Failed();
+    return BioText<std::string>(bio.get());
+}
+
+}  // namespace
+
+Result<std::string> SelfSignedCertificatePem(const std::string& common_name) {
+    PkeyPtr key(EVP_EC_gen("P-256"));
+    if (!key) return Failed();
+    KMSD_ASSIGN_OR_RETURN(X509Ptr cert, MakeCertificate(key.get(), common_name, ""));
+    return CertificatePem(cert.get());
+}
+
+Result<ServerCertificate> SelfSignedServerCertificate(const std::string& dns_name) {
+    PkeyPtr key(EVP_EC_gen("P-256"));
+    if (!key) return Failed();
+    KMSD_ASSIGN_OR_RETURN(X509Ptr cert, MakeCertificate(key.get(), dns_name, "DNS:" + dns_name));
+    ServerCertificate out;
+    KMSD_ASSIGN_OR_RETURN(out.certificate_pem, CertificatePem(cert.get()));
+    BioPtr bio(BIO_new(BIO_s_mem()));
+    if (!bio ||
+        PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1)
+        return Failed();
+    KMSD_ASSIGN_OR_RETURN(out.private_key_pem, BioText<SecureString>(bio.get()));
+    return out;
 }
 
 }  // namespace kmsd::hsm

@@ -148,6 +148,20 @@ Result<SecureBytes> Hsm::Unseal(const KeyRef& ref, ByteView sealed) const {
 }
 
 namespace {
+KeyRef SecretRef(const std::string& owner) {
+    return KeyRef{owner, std::string(2 * kMaterialIdBytes, '0'), "SECRET", "kmsd-secrets"};
+}
+}  // namespace
+
+Result<Bytes> Hsm::SealSecret(const std::string& owner, ByteView secret) const {
+    return Seal(SecretRef(owner), secret);
+}
+
+Result<SecureBytes> Hsm::UnsealSecret(const std::string& owner, ByteView sealed) const {
+    return Unseal(SecretRef(owner), sealed);
+}
+
+namespace {
 Result<const KeySpecInfo*> SpecOf(const std::string& key_spec) {
     const KeySpecInfo* spec = FindKeySpec(key_spec);
     if (spec == nullptr || !Implemented(*spec))
@@ -492,6 +506,10 @@ Status Hsm::VerifyMac(const KeyRef& ref, const MacAlgorithmInfo& alg, ByteView m
 }
 
 Result<std::string> Hsm::BlobMaterialId(ByteView blob) {
+    if (IsXksEnvelope(blob)) {
+        KMSD_ASSIGN_OR_RETURN(XksEnvelope envelope, ParseXksEnvelope(blob));
+        return ToHex(envelope.material_id);
+    }
     KMSD_ASSIGN_OR_RETURN(BlobParts parts, ParseBlob(blob));
     return ToHex(parts.material_id);
 }

@@ -164,6 +164,11 @@ public:
     Status VerifyMac(const KeyRef& ref, const MacAlgorithmInfo& alg, ByteView message,
                      ByteView mac);
 
+    // Secrets kmsd keeps but never shows (an external key store's proxy credential), sealed
+    // like key material under a partition of their own, bound to `owner` (the store's ID).
+    Result<Bytes> SealSecret(const std::string& owner, ByteView secret) const;
+    Result<SecureBytes> UnsealSecret(const std::string& owner, ByteView sealed) const;
+
     // The material ID named in a blob's clear header (Decrypt without KeyId needs it).
     static Result<std::string> BlobMaterialId(ByteView blob);
 

@@ -18,6 +18,7 @@
 #include "common/base64.h"
 #include "hsm/crypto.h"
 #include "src/seed.h"
+#include "src/xks/transport.h"
 
 namespace kmsd {
 namespace {
@@ -290,6 +291,15 @@ Result<std::unique_ptr<App>> App::Open(const Options& options) {
         // Policies and grants may name only principals the file defines (design.md §5).
         const auth::IdentityStore* ids = &app->identities_;
         app->services_.principal_exists = [ids](const std::string& p) { return ids->Knows(p); };
+    }
+    {
+        xks::TransportOptions xks_options;
+        for (const auto& mapping : options.xks.endpoint_map)
+            KMSD_RETURN_IF_ERROR(xks::AddEndpointMapping(xks_options, mapping));
+        xks_options.ca_file = options.xks.ca_file;
+        xks_options.timeout = std::chrono::milliseconds(options.xks.timeout_ms);
+        KMSD_ASSIGN_OR_RETURN(app->xks_, xks::HttpsTransport::Create(std::move(xks_options)));
+        app->services_.xks = app->xks_.get();
     }
     KMSD_RETURN_IF_ERROR(app->audit_.Start());
     const double keys_ms = lap();  // master key, HSM, identities, audit log

@@ -65,6 +65,7 @@ private:
     Options options_;
     std::unique_ptr<storage::Catalog> catalog_;
     std::unique_ptr<hsm::Hsm> hsm_;
+    std::unique_ptr<api::xks::Transport> xks_;
     auth::IdentityStore identities_;
     auth::AuthDefaults auth_;
     OffsetClock clock_;

@@ -16,6 +16,7 @@
 #include "src/logging.h"
 #include "src/options.h"
 #include "src/server/server.h"
+#include "src/xks/proxy.h"
 
 namespace {
 
@@ -64,6 +65,8 @@ int HealthCheck(int port) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc > 1 && std::string_view(argv[1]) == "xks-proxy")
+        return kmsd::xks::RunProxyCommand(argc, argv);
     int exit_code = 0;
     auto options = kmsd::ParseOptions(argc, argv, exit_code);
     if (!options.ok()) return exit_code;

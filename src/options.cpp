@@ -85,6 +85,19 @@ Result<Options> ParseOptions(int argc, char** argv, int& exit_code) {
                  "Treat calls on AWS managed keys (alias/aws/*) as made through their service, "
                  "so their key policy allows them")
         ->envname("KMSD_AWS_MANAGED_KEYS_VIA_SERVICE");
+    app.add_option("--xks-endpoint-map", o.xks.endpoint_map,
+                   "host=address:port: reach the external key store proxy of https://host at "
+                   "address:port (its certificate is still checked for host); repeatable")
+        ->envname("KMSD_XKS_ENDPOINT_MAP")
+        ->delimiter(',');
+    app.add_option("--xks-ca-file", o.xks.ca_file,
+                   "PEM certificates trusted for external key store proxies, besides the "
+                   "system's")
+        ->envname("KMSD_XKS_CA_FILE");
+    app.add_option("--xks-timeout-ms", o.xks.timeout_ms,
+                   "How long a call to an external key store proxy may take (AWS: 250 ms)")
+        ->envname("KMSD_XKS_TIMEOUT_MS")
+        ->check(CLI::Range(1, 60000));
     app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error or off")
         ->envname("KMSD_LOG_LEVEL")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -32,10 +33,18 @@ struct IdentityOptions {
     std::string account_id = "111122223333";  // KMS_ACCOUNT_ID
 };
 
+// How kmsd reaches external key store proxies (src/xks/transport.h).
+struct XksOptions {
+    std::vector<std::string> endpoint_map;  // KMSD_XKS_ENDPOINT_MAP: host=address:port, ...
+    std::string ca_file;                    // KMSD_XKS_CA_FILE: PEM certificates to trust
+    int timeout_ms = 250;                   // KMSD_XKS_TIMEOUT_MS: per proxy call (AWS: 250)
+};
+
 struct Options {
     ServerOptions server;
     StorageOptions storage;
     IdentityOptions identity;
+    XksOptions xks;
     std::string log_level = "info";   // KMSD_LOG_LEVEL
     std::string log_format = "text";  // KMSD_LOG_FORMAT: text or json (one object per line)
     // The audit log (src/audit_log.h): records kept in memory for GET /_kmsd/audit

@@ -102,7 +102,7 @@ Status Catalog::Load() {
                 "SELECT account, region, key_id, arn, creation_date, description, key_state, "
                 "key_usage, key_spec, origin, deletion_date, pending_window_days, policy, "
                 "rotation_enabled, rotation_period_days, next_rotation_date, multi_region, "
-                "primary_region, key_manager, custom_key_store_id, rowid FROM keys");
+                "primary_region, key_manager, custom_key_store_id, xks_key_id, rowid FROM keys");
     // By rowid, for the ordered map below.
     std::vector<std::pair<std::int64_t, const std::pair<const ScopedName, KeyPtr>*>> by_rowid;
     by_rowid.reserve(key_count);
@@ -130,7 +130,8 @@ Status Catalog::Load() {
         rec->primary_region = k.Text(17);
         rec->aws_managed = k.Text(18) == "AWS";
         rec->custom_key_store_id = k.Text(19);
-        const std::int64_t rowid = k.Int(20);
+        rec->xks_key_id = k.Text(20);
+        const std::int64_t rowid = k.Int(21);
         KeyPtr published = WithStore(std::move(rec));
         auto [entry, fresh] = key_index_.emplace(published->scoped(), std::move(published));
         if (!fresh) return Error(ErrorCode::kStorage, "duplicate key in database");
@@ -546,9 +547,9 @@ Status Catalog::WriteSqlTransaction(const Change& c) {
                     "INSERT INTO keys (account, region, key_id, arn, creation_date, description, "
                     "key_state, key_usage, key_spec, origin, deletion_date, pending_window_days, "
                     "policy, rotation_enabled, rotation_period_days, next_rotation_date, "
-                    "multi_region, primary_region, key_manager, custom_key_store_id) "
+                    "multi_region, primary_region, key_manager, custom_key_store_id, xks_key_id) "
                     "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,"
-                    "?20) "
+                    "?20,?21) "
                     "ON CONFLICT (account, region, key_id) DO UPDATE SET description=?6, "
                     "key_state=?7, deletion_date=?11, pending_window_days=?12, policy=?13, "
                     "rotation_enabled=?14, rotation_period_days=?15, next_rotation_date=?16, "
@@ -575,7 +576,8 @@ Status Catalog::WriteSqlTransaction(const Change& c) {
                                     std::int64_t{k->multi_region ? 1 : 0},
                                     k->primary_region,
                                     std::string(k->aws_managed ? "AWS" : "CUSTOMER"),
-                                    k->custom_key_store_id}));
+                                    k->custom_key_store_id,
+                                    k->xks_key_id}));
         Statement del(*db_, "DELETE FROM tags WHERE account=?1 AND region=?2 AND key_id=?3");
         KMSD_RETURN_IF_ERROR(del.Run({k->account, k->region, k->key_id}));
         Statement ins(*db_,
@@ -701,6 +703,7 @@ void Catalog::Publish(const Change& c) {
     for (const auto& cl : c.put_clusters) clusters_[cl->scoped()] = cl;
     for (const auto& id : c.delete_stores) stores_.erase(id);
     for (const auto& st : c.put_stores) stores_[st->store_id] = st;
+    if (!c.put_stores.empty() || !c.delete_stores.empty()) NoteExternalStores();
     for (const auto& put : c.put_keys) {
         KeyPtr k = WithStore(put);
         keys_[k->scoped()] = k;
@@ -772,9 +775,17 @@ Status Catalog::Reset(const std::vector<std::string>& meta_to_clear) {
     grants_by_id_.clear();
     grant_counts_.clear();
     stores_.clear();
+    NoteExternalStores();
     clusters_.clear();
     store_keys_.clear();
     return Status::Ok();
+}
+
+void Catalog::NoteExternalStores() {
+    const bool any = std::any_of(stores_.begin(), stores_.end(), [](const auto& entry) {
+        return entry.second->type == "EXTERNAL_KEY_STORE";
+    });
+    has_external_stores_.store(any, std::memory_order_relaxed);
 }
 
 KeyPtr Catalog::WithStore(KeyPtr key) const {
@@ -812,6 +823,7 @@ Status Catalog::LoadStores() {
         stores_[rec->store_id] = rec;
         return Status::Ok();
     }));
+    NoteExternalStores();
     Statement c(*db_,
                 "SELECT account, region, cluster_id, trust_anchor, password_digest, hsm_count, "
                 "cluster_state, lineage, connection_error FROM cloudhsm_clusters");

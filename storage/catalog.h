@@ -5,6 +5,7 @@
 // Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -113,6 +114,9 @@ public:
     std::vector<KeyPtr> KeysInStore(const std::string& store_id) const;
     // Stores whose CONNECTING ends at or before `time`.
     std::vector<StorePtr> StoresDue(double time) const;
+    // Whether any external key store exists (one atomic read, no lock: the request path asks
+    // it to decide whether a request may wait on a proxy).
+    bool HasExternalStores() const { return has_external_stores_.load(std::memory_order_relaxed); }
 
     // --- SealedKeyStore (a SQLite read; only on an HSM cache miss) ---
     Result<Bytes> LoadSealed(const std::string& arn, const std::string& material_id) const override;
@@ -174,6 +178,8 @@ private:
     std::map<ScopedName, std::size_t> grant_counts_;  // CreateGrant's quota check is O(log n)
     std::int64_t next_grant_seq_ = 1;
     std::map<std::string, StorePtr> stores_;  // by store ID
+    std::atomic<bool> has_external_stores_{false};
+    void NoteExternalStores();  // after stores_ changed
     std::map<ScopedName, ClusterPtr> clusters_;
     // The keys of each custom key store (a store's change republishes only them).
     std::map<std::string, std::set<ScopedName>> store_keys_;

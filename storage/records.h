@@ -170,6 +170,9 @@ struct KeyRecord {
     std::string custom_key_store_id;
     std::string cloudhsm_cluster_id;
     bool store_disconnected = false;
+    // A key in an external key store (Origin EXTERNAL_KEY_STORE): its XksKeyId, the external key
+    // its store's proxy encrypts with (the outer layer of its ciphertexts).
+    std::string xks_key_id;
 
     // PendingDeletion, or PendingReplicaDeletion (a primary waiting for its replicas to go).
     bool pending_deletion() const {

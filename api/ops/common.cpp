@@ -100,7 +100,7 @@ Json KeyMetadata(const storage::KeyRecord& key, const std::vector<storage::KeyPt
     Json m = Json::object();
     m["AWSAccountId"] = Str(key.account);
     m["Arn"] = Str(key.arn);
-    if (!key.custom_key_store_id.empty()) m["CloudHsmClusterId"] = Str(key.cloudhsm_cluster_id);
+    if (!key.cloudhsm_cluster_id.empty()) m["CloudHsmClusterId"] = Str(key.cloudhsm_cluster_id);
     m["CreationDate"] = Timestamp(key.creation_date);
     if (!key.custom_key_store_id.empty()) m["CustomKeyStoreId"] = Str(key.custom_key_store_id);
     m["CustomerMasterKeySpec"] = Str(key.key_spec);
@@ -126,6 +126,11 @@ Json KeyMetadata(const storage::KeyRecord& key, const std::vector<storage::KeyPt
     m["MultiRegion"] = key.multi_region;
     if (key.multi_region) m["MultiRegionConfiguration"] = MultiRegionConfiguration(key, members);
     m["Origin"] = Str(key.origin);
+    if (!key.xks_key_id.empty()) {
+        Json xks = Json::object();
+        xks["Id"] = Str(key.xks_key_id);
+        m["XksKeyConfiguration"] = std::move(xks);
+    }
     // Only symmetric encryption keys have (rotating) key material IDs (kms-reference §9.3).
     if (key.key_spec == "SYMMETRIC_DEFAULT" && key.current_material())
         m["CurrentKeyMaterialId"] = Str(key.current_material_id());

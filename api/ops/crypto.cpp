@@ -3,7 +3,9 @@
 // hot path: Catalog reads and the HSM's cache only, no SQLite, no exclusive lock.
 #include "hsm/crypto.h"
 
+#include "api/key_stores.h"
 #include "api/ops/common.h"
+#include "hsm/blob.h"
 
 namespace kmsd::api::ops {
 namespace {
@@ -30,14 +32,86 @@ Status CheckEncryptable(const storage::KeyRecord& key, const hsm::EncryptionAlgo
     return Status::Ok();
 }
 
-// Encrypts under the key's current material: AWS's blob for a symmetric key, raw RSA-OAEP or
-// SM2 ciphertext for an asymmetric one.
+// ---- Keys in external key stores: double encryption (README: External key stores) ----
+// The key's own material encrypts first (the inner blob, as for any symmetric key); the store's
+// proxy then encrypts that blob under the external key. Decrypt undoes both, proxy first. Every
+// failure of the proxy is KMSInvalidStateException with AWS's text for its cause.
+
+bool InExternalStore(const storage::KeyRecord& key) { return !key.xks_key_id.empty(); }
+
+Result<xks::Endpoint> EndpointOfKey(const OpContext& ctx, const storage::KeyRecord& key) {
+    auto store = ctx.services.catalog.FindStore(key.custom_key_store_id);
+    if (!store) return Error(ErrorCode::kInvalidState, key.arn + " is unavailable.");
+    return ProxyEndpoint(ctx.services, *store, ParseXksConfig(store->config));
+}
+
+xks::RequestMetadata ProxyMetadata(const OpContext& ctx, const storage::KeyRecord& key) {
+    return {ctx.caller.principal_arn, key.arn, ctx.operation, ctx.request_id};
+}
+
+Result<Bytes> SealWithProxy(const OpContext& ctx, const storage::KeyRecord& key,
+                            const std::string& material_id, ByteView inner) {
+    KMSD_ASSIGN_OR_RETURN(xks::Endpoint endpoint, EndpointOfKey(ctx, key));
+    hsm::XksEnvelope envelope;
+    if (!hsm::FromHexInto(material_id, envelope.material_id.data(), hsm::kMaterialIdBytes))
+        return Error(ErrorCode::kInternal, "bad material id");
+    const Bytes aad = hsm::XksEnvelopeHeader(envelope.material_id);
+    ProxyAnswer answer;
+    xks::Ciphertext ct;
+    xks::Failure failure =
+        CallProxy(ctx.services, endpoint, xks::KeyPath(key.xks_key_id, "encrypt"),
+                  xks::EncryptRequest(ProxyMetadata(ctx, key), inner, aad), answer);
+    if (failure == xks::Failure::kNone)
+        failure = xks::ParseEncrypt(answer.view(), aad, inner.size(), ct);
+    KMSD_RETURN_IF_ERROR(xks::ToKmsError(failure, xks::Context::kCrypto));
+    envelope.metadata = std::move(ct.metadata);
+    envelope.iv = std::move(ct.iv);
+    envelope.tag = std::move(ct.tag);
+    envelope.ciphertext = std::move(ct.ciphertext);
+    return hsm::BuildXksEnvelope(envelope);
+}
+
+Result<SecureBytes> OpenWithProxy(const OpContext& ctx, const storage::KeyRecord& key,
+                                  ByteView blob) {
+    KMSD_ASSIGN_OR_RETURN(hsm::XksEnvelope envelope, hsm::ParseXksEnvelope(blob));
+    KMSD_ASSIGN_OR_RETURN(xks::Endpoint endpoint, EndpointOfKey(ctx, key));
+    const Bytes aad = hsm::XksEnvelopeHeader(envelope.material_id);
+    const xks::Ciphertext ct{std::move(envelope.ciphertext), std::move(envelope.iv),
+                             std::move(envelope.tag), std::move(envelope.metadata)};
+    ProxyAnswer answer;
+    SecureBytes inner;
+    xks::Failure failure =
+        CallProxy(ctx.services, endpoint, xks::KeyPath(key.xks_key_id, "decrypt"),
+                  xks::DecryptRequest(ProxyMetadata(ctx, key), ct, aad), answer);
+    if (failure == xks::Failure::kNone)
+        failure = xks::ParseDecrypt(answer.view(), ct.ciphertext.size(), inner);
+    KMSD_RETURN_IF_ERROR(xks::ToKmsError(failure, xks::Context::kCrypto));
+    return inner;
+}
+
+// Encrypts under the key's current material: AWS's blob for a symmetric key (wrapped by the
+// proxy for a key in an external key store), raw RSA-OAEP or SM2 ciphertext for an asymmetric
+// one.
 Result<Bytes> EncryptUnder(OpContext& ctx, const storage::KeyRecord& key,
                            const hsm::EncryptionAlgorithmInfo& alg, ByteView plaintext,
                            const hsm::EncryptionContext& ec) {
     const hsm::KeyRef ref = RefOf(key, key.current_material_id());
-    if (IsSymmetric(key)) return ctx.services.hsm.Encrypt(ref, plaintext, ec);
-    return ctx.services.hsm.EncryptAsymmetric(ref, alg, plaintext);
+    if (!IsSymmetric(key)) return ctx.services.hsm.EncryptAsymmetric(ref, alg, plaintext);
+    KMSD_ASSIGN_OR_RETURN(Bytes blob, ctx.services.hsm.Encrypt(ref, plaintext, ec));
+    if (!InExternalStore(key)) return blob;
+    return SealWithProxy(ctx, key, ref.material_id, blob);
+}
+
+// The key's own blob inside what the proxy returns no longer decrypts (AWS's text: the inner
+// layer names the encryption context, which is what usually differs).
+Result<SecureBytes> DecryptInner(OpContext& ctx, const hsm::KeyRef& ref, ByteView inner,
+                                 const hsm::EncryptionContext& ec) {
+    auto plaintext = ctx.services.hsm.Decrypt(ref, inner, ec);
+    if (plaintext.ok() || plaintext.status().code() != ErrorCode::kInvalidCiphertext)
+        return plaintext;
+    return Error(ErrorCode::kInvalidState,
+                 "The ciphertext that the external key store proxy submitted for decryption, or "
+                 "the encryption context, is corrupted, missing, or otherwise invalid.");
 }
 
 // The plaintext of Decrypt's or ReEncrypt's ciphertext, and the key (route.key, which the
@@ -58,7 +132,10 @@ Result<Decrypted> DecryptBlob(OpContext& ctx, const Request& req, const char* co
     KMSD_ASSIGN_OR_RETURN(auto alg, EncryptionAlgorithmOf(key, req, algorithm_member));
     const hsm::KeyRef ref = RefOf(key, source.material_id);
     Decrypted out{source.key, source.material_id, alg, {}};
-    if (IsSymmetric(key)) {
+    if (IsSymmetric(key) && InExternalStore(key)) {
+        KMSD_ASSIGN_OR_RETURN(SecureBytes inner, OpenWithProxy(ctx, key, blob));
+        KMSD_ASSIGN_OR_RETURN(out.plaintext, DecryptInner(ctx, ref, inner, ec));
+    } else if (IsSymmetric(key)) {
         KMSD_ASSIGN_OR_RETURN(out.plaintext, ctx.services.hsm.Decrypt(ref, blob, ec));
     } else {
         if (!ec.empty()) return Error(ErrorCode::kInvalidCiphertext);
@@ -101,6 +178,10 @@ Result<Json> DataKey(OpContext& ctx, const Request& req, bool with_plaintext) {
     const std::string& material = key->current_material_id();
     KMSD_ASSIGN_OR_RETURN(hsm::DataKey dk,
                           ctx.services.hsm.GenerateDataKey(RefOf(*key, material), bytes, ec));
+    if (InExternalStore(*key)) {
+        KMSD_ASSIGN_OR_RETURN(dk.ciphertext_blob,
+                              SealWithProxy(ctx, *key, material, dk.ciphertext_blob));
+    }
     Json out = Json::object();
     out["CiphertextBlob"] = BlobJson(dk.ciphertext_blob);
     out["KeyId"] = Str(key->arn);
@@ -247,6 +328,10 @@ Result<Json> GenerateRandom(OpContext& ctx, const Request& req) {
     if (req.Has("CustomKeyStoreId")) {
         KMSD_ASSIGN_OR_RETURN(storage::StorePtr store,
                               CallerKeyStore(ctx, req.String("CustomKeyStoreId")));
+        if (store->type == "EXTERNAL_KEY_STORE")
+            return Error(ErrorCode::kUnsupportedOperation,
+                         "GenerateRandom is not supported for an external key store (" +
+                             store->store_id + ").");
         if (!store->connected())
             return Error(ErrorCode::kCustomKeyStoreInvalidState,
                          "You requested the GenerateRandom operation in an CloudHSM key store "

@@ -6,6 +6,7 @@
 #include "api/key_stores.h"
 
 #include "api/ops/common.h"
+#include "common/base64.h"
 #include "hsm/crypto.h"
 
 namespace kmsd::api::ops {
@@ -70,6 +71,17 @@ Json StoreEntry(const storage::CustomKeyStoreRecord& s) {
     e["CustomKeyStoreName"] = Str(s.name);
     e["CustomKeyStoreType"] = Str(s.type);
     if (s.type == "AWS_CLOUDHSM") e["TrustAnchorCertificate"] = Str(s.trust_anchor);
+    if (s.type == "EXTERNAL_KEY_STORE") {
+        const XksConfig c = ParseXksConfig(s.config);
+        Json x = Json::object();
+        x["AccessKeyId"] = Str(c.access_key_id);
+        x["Connectivity"] = Str(c.connectivity);
+        x["UriEndpoint"] = Str(c.uri_endpoint);
+        x["UriPath"] = Str(c.uri_path);
+        if (!c.vpc_service_name.empty()) x["VpcEndpointServiceName"] = Str(c.vpc_service_name);
+        if (!c.vpc_service_owner.empty()) x["VpcEndpointServiceOwner"] = Str(c.vpc_service_owner);
+        e["XksProxyConfiguration"] = std::move(x);
+    }
     return e;
 }
 
@@ -85,13 +97,194 @@ Status RejectXksMembers(const Request& req) {
     return Status::Ok();
 }
 
+// The CloudHSM members, on an external key store's request.
+Status RejectCloudHsmMembers(const Request& req) {
+    for (const char* member : {"CloudHsmClusterId", "TrustAnchorCertificate", "KeyStorePassword"})
+        if (req.Has(member))
+            return Error(
+                ErrorCode::kValidation,
+                std::string(member) + " is valid only for an AWS_CLOUDHSM custom key store.");
+    return Status::Ok();
+}
+
+std::string NewStoreId() { return "cks-" + hsm::RandomHex(9).substr(0, 17); }
+
+// The external key store settings a request gives, over `base` (Create: empty; Update: the
+// store's): connectivity, endpoint and path, the VPC endpoint service, the credential (its
+// secret sealed for `store_id`).
+Result<XksConfig> XksSettings(const OpContext& ctx, const Request& req, XksConfig base,
+                              const std::string& store_id) {
+    if (auto v = req.OptString("XksProxyConnectivity")) base.connectivity = *v;
+    if (auto v = req.OptString("XksProxyUriEndpoint")) base.uri_endpoint = *v;
+    if (auto v = req.OptString("XksProxyUriPath")) base.uri_path = *v;
+    if (auto v = req.OptString("XksProxyVpcEndpointServiceName")) base.vpc_service_name = *v;
+    if (auto v = req.OptString("XksProxyVpcEndpointServiceOwner")) base.vpc_service_owner = *v;
+    if (req.Has("XksProxyAuthenticationCredential")) {
+        const Request cred(req.At("XksProxyAuthenticationCredential"));
+        if (!cred.Has("AccessKeyId") || !cred.Has("RawSecretAccessKey"))
+            return Error(ErrorCode::kValidation,
+                         "XksProxyAuthenticationCredential requires both AccessKeyId and "
+                         "RawSecretAccessKey.");
+        base.access_key_id = cred.String("AccessKeyId");
+        const std::string_view secret = cred.StringView("RawSecretAccessKey", "");
+        KMSD_ASSIGN_OR_RETURN(
+            Bytes sealed,
+            ctx.services.hsm.SealSecret(
+                store_id,
+                ByteView(reinterpret_cast<const std::uint8_t*>(secret.data()), secret.size())));
+        base.sealed_secret = Base64Encode(sealed);
+    }
+    const bool vpc = base.connectivity == "VPC_ENDPOINT_SERVICE";
+    if (vpc && base.vpc_service_name.empty())
+        return Error(ErrorCode::kValidation,
+                     "XksProxyVpcEndpointServiceName is required when XksProxyConnectivity is "
+                     "VPC_ENDPOINT_SERVICE.");
+    if (!vpc &&
+        (req.Has("XksProxyVpcEndpointServiceName") || req.Has("XksProxyVpcEndpointServiceOwner")))
+        return Error(ErrorCode::kValidation,
+                     "XksProxyVpcEndpointServiceName and XksProxyVpcEndpointServiceOwner are "
+                     "valid only when XksProxyConnectivity is VPC_ENDPOINT_SERVICE.");
+    if (!vpc) {
+        base.vpc_service_name.clear();
+        base.vpc_service_owner.clear();
+    } else if (base.vpc_service_owner.empty()) {
+        base.vpc_service_owner = ctx.caller.account;
+    }
+    return base;
+}
+
+// AWS's uniqueness rules for proxy URIs and VPC endpoint services, against every other store.
+Status CheckXksUnique(const OpContext& ctx, const XksConfig& c, const std::string& except_id) {
+    for (const auto& s : ctx.services.catalog.ListStores(ctx.caller.account, ctx.caller.region)) {
+        if (s->type != "EXTERNAL_KEY_STORE" || s->store_id == except_id) continue;
+        const XksConfig other = ParseXksConfig(s->config);
+        if (other.uri_endpoint == c.uri_endpoint && other.uri_path == c.uri_path)
+            return Error(ErrorCode::kXksProxyUriInUse,
+                         "The combination of XksProxyUriEndpoint " + c.uri_endpoint +
+                             " and XksProxyUriPath " + c.uri_path +
+                             " is already used by custom key store " + s->store_id + ".");
+        const bool either_vpc = other.connectivity == "VPC_ENDPOINT_SERVICE" ||
+                                c.connectivity == "VPC_ENDPOINT_SERVICE";
+        if (either_vpc && other.uri_endpoint == c.uri_endpoint)
+            return Error(ErrorCode::kXksProxyUriEndpointInUse,
+                         "XksProxyUriEndpoint " + c.uri_endpoint +
+                             " is already used by custom key store " + s->store_id +
+                             " with VPC endpoint service connectivity.");
+        if (!c.vpc_service_name.empty() && other.vpc_service_name == c.vpc_service_name)
+            return Error(ErrorCode::kXksProxyVpcEndpointServiceInUse,
+                         "VPC endpoint service " + c.vpc_service_name +
+                             " is already used by custom key store " + s->store_id + ".");
+    }
+    return Status::Ok();
+}
+
+// CreateCustomKeyStore and UpdateCustomKeyStore reach a public endpoint's proxy before
+// anything is stored, as AWS does; VPC endpoint service connectivity waits for Connect.
+Status CheckNewXksSettings(const OpContext& ctx, const storage::CustomKeyStoreRecord& store,
+                           const XksConfig& config) {
+    if (config.connectivity != "PUBLIC_ENDPOINT") return Status::Ok();
+    KMSD_ASSIGN_OR_RETURN(xks::Endpoint endpoint, ProxyEndpoint(ctx.services, store, config));
+    return xks::ToKmsError(CheckProxyHealth(ctx.services, endpoint, ctx.operation, ctx.request_id),
+                           xks::Context::kKeyStore);
+}
+
+Result<Json> CreateExternalKeyStore(OpContext& ctx, const Request& req) {
+    KMSD_RETURN_IF_ERROR(RejectCloudHsmMembers(req));
+    for (const char* needed : {"XksProxyConnectivity", "XksProxyUriEndpoint", "XksProxyUriPath",
+                               "XksProxyAuthenticationCredential"})
+        if (!req.Has(needed))
+            return Error(
+                ErrorCode::kValidation,
+                std::string(needed) + " is required for an EXTERNAL_KEY_STORE custom key store.");
+    const std::string name = req.String("CustomKeyStoreName");
+    auto store = std::make_shared<storage::CustomKeyStoreRecord>();
+    store->store_id = NewStoreId();
+    store->account = ctx.caller.account;
+    store->region = ctx.caller.region;
+    store->name = name;
+    store->type = "EXTERNAL_KEY_STORE";
+    KMSD_ASSIGN_OR_RETURN(XksConfig config, XksSettings(ctx, req, {}, store->store_id));
+    store->config = XksConfigJson(config);
+    // The checks that need no proxy first, so a request that cannot succeed does not wait for
+    // one; then again inside the write, for stores made meanwhile.
+    const auto check = [&]() -> Status {
+        const auto stores = ctx.services.catalog.ListStores(ctx.caller.account, ctx.caller.region);
+        if (stores.size() >= kMaxStoresPerRegion)
+            return Error(ErrorCode::kLimitExceeded,
+                         "You have reached the limit of 10 custom key stores in this account and "
+                         "Region.");
+        if (NameTaken(ctx, name, "")) return NameInUse(name);
+        return CheckXksUnique(ctx, config, "");
+    };
+    KMSD_RETURN_IF_ERROR(check());
+    KMSD_RETURN_IF_ERROR(CheckNewXksSettings(ctx, *store, config));
+    store->creation_date = Timestamp(ctx.Now());
+    KMSD_RETURN_IF_ERROR(ctx.services.catalog.Write([&]() -> Result<storage::Change> {
+        KMSD_RETURN_IF_ERROR(check());
+        storage::Change change;
+        change.put_stores.push_back(store);
+        return change;
+    }));
+    Json out = Json::object();
+    out["CustomKeyStoreId"] = Str(store->store_id);
+    return out;
+}
+
+// UpdateCustomKeyStore of an external key store: the name, credential and path at any time;
+// endpoint, connectivity and VPC endpoint service only while DISCONNECTED. New proxy settings
+// are checked against the proxy (public endpoint) before they are kept.
+Result<Json> UpdateExternalKeyStore(OpContext& ctx, const Request& req,
+                                    const storage::StorePtr& current) {
+    KMSD_RETURN_IF_ERROR(RejectCloudHsmMembers(req));
+    const std::string& id = current->store_id;
+    const bool disconnected = current->connection_state == "DISCONNECTED";
+    for (const char* member : {"XksProxyUriEndpoint", "XksProxyConnectivity",
+                               "XksProxyVpcEndpointServiceName", "XksProxyVpcEndpointServiceOwner"})
+        if (req.Has(member) && !disconnected)
+            return InvalidState(
+                *current, std::string(member) + " can be changed only while it is DISCONNECTED.");
+    if (req.Has("XksProxyConnectivity") && !req.Has("XksProxyUriEndpoint"))
+        return Error(ErrorCode::kValidation,
+                     "A new XksProxyConnectivity requires a new XksProxyUriEndpoint.");
+    const XksConfig before = ParseXksConfig(current->config);
+    KMSD_ASSIGN_OR_RETURN(XksConfig config, XksSettings(ctx, req, before, id));
+    const bool proxy_changed =
+        config.connectivity != before.connectivity || config.uri_endpoint != before.uri_endpoint ||
+        config.uri_path != before.uri_path || config.access_key_id != before.access_key_id ||
+        req.Has("XksProxyAuthenticationCredential") ||
+        config.vpc_service_name != before.vpc_service_name;
+    if (proxy_changed) {
+        KMSD_RETURN_IF_ERROR(CheckXksUnique(ctx, config, id));
+        KMSD_RETURN_IF_ERROR(CheckNewXksSettings(ctx, *current, config));
+    }
+    KMSD_RETURN_IF_ERROR(ctx.services.catalog.Write([&]() -> Result<storage::Change> {
+        KMSD_ASSIGN_OR_RETURN(storage::StorePtr store, CallerKeyStore(ctx, id));
+        auto next = std::make_shared<storage::CustomKeyStoreRecord>(*store);
+        if (auto name = req.OptString("NewCustomKeyStoreName")) {
+            if (NameTaken(ctx, *name, id)) return NameInUse(*name);
+            next->name = *name;
+        }
+        if (proxy_changed) {
+            if (store->config != current->config)
+                return Error(ErrorCode::kConflict,
+                             "Custom key store " + id + " was changed by another request.");
+            if (!disconnected && store->connection_state == "DISCONNECTED")
+                return InvalidState(*store, "It was disconnected while it was being updated.");
+            KMSD_RETURN_IF_ERROR(CheckXksUnique(ctx, config, id));
+            next->config = XksConfigJson(config);
+        }
+        storage::Change change;
+        change.put_stores.push_back(std::move(next));
+        return change;
+    }));
+    return Json::object();
+}
+
 }  // namespace
 
 Result<Json> CreateCustomKeyStore(OpContext& ctx, const Request& req) {
     const std::string type = req.String("CustomKeyStoreType", "AWS_CLOUDHSM");
-    if (type != "AWS_CLOUDHSM")
-        return Error(ErrorCode::kUnsupportedOperation,
-                     "External key stores (EXTERNAL_KEY_STORE) are not supported by kmsd yet.");
+    if (type == "EXTERNAL_KEY_STORE") return CreateExternalKeyStore(ctx, req);
     KMSD_RETURN_IF_ERROR(RejectXksMembers(req));
     for (const char* needed : {"CloudHsmClusterId", "TrustAnchorCertificate", "KeyStorePassword"})
         if (!req.Has(needed))
@@ -136,7 +329,7 @@ Result<Json> CreateCustomKeyStore(OpContext& ctx, const Request& req) {
                          "AWS CloudHSM cluster " +
                              cluster_id + ".");
         auto store = std::make_shared<storage::CustomKeyStoreRecord>();
-        store->store_id = "cks-" + hsm::RandomHex(9).substr(0, 17);
+        store->store_id = NewStoreId();
         store->account = ctx.caller.account;
         store->region = ctx.caller.region;
         store->name = name;
@@ -173,6 +366,10 @@ Result<Json> DescribeCustomKeyStores(OpContext& ctx, const Request& req) {
 
 Result<Json> UpdateCustomKeyStore(OpContext& ctx, const Request& req) {
     const std::string id = req.String("CustomKeyStoreId");
+    {
+        KMSD_ASSIGN_OR_RETURN(storage::StorePtr store, CallerKeyStore(ctx, id));
+        if (store->type == "EXTERNAL_KEY_STORE") return UpdateExternalKeyStore(ctx, req, store);
+    }
     KMSD_RETURN_IF_ERROR(RejectXksMembers(req));
     KMSD_RETURN_IF_ERROR(ctx.services.catalog.Write([&]() -> Result<storage::Change> {
         KMSD_ASSIGN_OR_RETURN(storage::StorePtr store, CallerKeyStore(ctx, id));

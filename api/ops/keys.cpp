@@ -1,5 +1,6 @@
 // Key lifecycle: CreateKey, DescribeKey, ListKeys, EnableKey, DisableKey, ScheduleKeyDeletion,
 // CancelKeyDeletion, UpdateKeyDescription.
+#include "api/key_stores.h"
 #include "api/lifecycle.h"
 #include "api/ops/common.h"
 #include "api/policy_format.h"
@@ -13,34 +14,40 @@ constexpr int kDefaultPendingWindowDays = 30;
 // CreateKey inputs that later issues implement: answered with AWS's UnsupportedOperation shape
 // rather than silently ignored.
 Status CheckCreateKeySupported(const Request& req) {
-    auto unsupported = [](const std::string& what) {
-        return Error(ErrorCode::kUnsupportedOperation, what + " is not supported by kmsd yet.");
-    };
     const std::string origin = req.String("Origin", "AWS_KMS");
-    if (origin == "EXTERNAL_KEY_STORE" || req.Has("XksKeyId"))
+    if (origin != "AWS_KMS" && origin != "EXTERNAL" && origin != "AWS_CLOUDHSM" &&
+        origin != "EXTERNAL_KEY_STORE")
         return Error(ErrorCode::kUnsupportedOperation,
-                     "External key stores (EXTERNAL_KEY_STORE) are not supported by kmsd yet.");
-    if (origin != "AWS_KMS" && origin != "EXTERNAL" && origin != "AWS_CLOUDHSM")
-        return unsupported("Origin " + origin);
+                     "Origin " + origin + " is not supported by kmsd yet.");
     return Status::Ok();
 }
 
-// CreateKey in a CloudHSM key store (Origin AWS_CLOUDHSM with CustomKeyStoreId): the store,
-// connected, its cluster still fit for new keys; the key symmetric and single-Region (AWS does
-// not document these messages: README, Custom key stores). Null without a store.
+// CreateKey in a custom key store (Origin AWS_CLOUDHSM or EXTERNAL_KEY_STORE with
+// CustomKeyStoreId, and XksKeyId for the latter): the store, of the Origin's type, connected,
+// its cluster still fit for new keys or the external key not yet used by another key; the key
+// symmetric and single-Region (AWS does not document these messages: README, Custom key
+// stores). Null without a store.
 Result<storage::StorePtr> KeyStoreOfNewKey(const OpContext& ctx, const Request& req,
                                            const std::string& spec) {
-    const bool cloudhsm = req.String("Origin") == "AWS_CLOUDHSM";
+    const std::string origin = req.String("Origin", "AWS_KMS");
+    const bool cloudhsm = origin == "AWS_CLOUDHSM";
+    const bool external = origin == "EXTERNAL_KEY_STORE";
+    if (req.Has("XksKeyId") && !external)
+        return Error(ErrorCode::kValidation,
+                     "XksKeyId is valid only when Origin is EXTERNAL_KEY_STORE.");
     if (!req.Has("CustomKeyStoreId")) {
-        if (cloudhsm)
+        if (cloudhsm || external)
             return Error(ErrorCode::kValidation,
-                         "Origin AWS_CLOUDHSM requires a CustomKeyStoreId.");
+                         "Origin " + origin + " requires a CustomKeyStoreId.");
         return storage::StorePtr();
     }
     const std::string id = req.String("CustomKeyStoreId");
-    if (!cloudhsm)
-        return Error(ErrorCode::kValidation,
-                     "A key in custom key store " + id + " must have Origin AWS_CLOUDHSM.");
+    if (!cloudhsm && !external)
+        return Error(ErrorCode::kValidation, "A key in custom key store " + id +
+                                                 " must have Origin AWS_CLOUDHSM or "
+                                                 "EXTERNAL_KEY_STORE.");
+    if (external && !req.Has("XksKeyId"))
+        return Error(ErrorCode::kValidation, "Origin EXTERNAL_KEY_STORE requires an XksKeyId.");
     if (spec != "SYMMETRIC_DEFAULT")
         return Error(ErrorCode::kUnsupportedOperation,
                      "KeySpec " + spec +
@@ -50,10 +57,24 @@ Result<storage::StorePtr> KeyStoreOfNewKey(const OpContext& ctx, const Request& 
         return Error(ErrorCode::kUnsupportedOperation,
                      "Multi-Region keys cannot be created in a custom key store.");
     KMSD_ASSIGN_OR_RETURN(storage::StorePtr store, CallerKeyStore(ctx, id));
+    const std::string type = cloudhsm ? "AWS_CLOUDHSM" : "EXTERNAL_KEY_STORE";
+    if (store->type != type)
+        return Error(ErrorCode::kValidation, "Custom key store " + id + " is of type " +
+                                                 store->type + ": keys in it cannot have Origin " +
+                                                 origin + ".");
     if (!store->connected())
         return Error(ErrorCode::kCustomKeyStoreInvalidState,
                      "Custom key store " + id + " is " + store->connection_state +
                          ". KMS keys can be created only in a CONNECTED custom key store.");
+    if (external) {
+        const std::string xks_key_id = req.String("XksKeyId");
+        for (const auto& key : ctx.services.catalog.KeysInStore(id))
+            if (key->xks_key_id == xks_key_id)
+                return Error(ErrorCode::kXksKeyAlreadyInUse,
+                             "The external key " + xks_key_id + " is already associated with " +
+                                 key->arn + " in custom key store " + id + ".");
+        return store;
+    }
     auto cluster =
         ctx.services.catalog.FindCluster({store->account, store->region, store->cluster_id});
     if (!cluster || cluster->hsm_count < 2)
@@ -61,6 +82,25 @@ Result<storage::StorePtr> KeyStoreOfNewKey(const OpContext& ctx, const Request& 
                      "AWS CloudHSM cluster " + store->cluster_id +
                          " must contain active HSMs in at least two Availability Zones.");
     return store;
+}
+
+// CreateKey with an XksKeyId: the store's proxy must know the external key, and it must be fit
+// to be one (GetKeyMetadata for CreateKey: AES_256, ENCRYPT and DECRYPT, ENABLED).
+Status CheckExternalKey(const OpContext& ctx, const storage::CustomKeyStoreRecord& store,
+                        const std::string& xks_key_id) {
+    KMSD_ASSIGN_OR_RETURN(xks::Endpoint endpoint,
+                          ProxyEndpoint(ctx.services, store, ParseXksConfig(store.config)));
+    xks::RequestMetadata meta;
+    meta.aws_principal_arn = ctx.caller.principal_arn;
+    meta.kms_operation = ctx.operation;
+    meta.kms_request_id = ctx.request_id;
+    ProxyAnswer answer;
+    xks::KeyMetadata metadata;
+    xks::Failure failure = CallProxy(ctx.services, endpoint, xks::KeyPath(xks_key_id, "metadata"),
+                                     xks::KeyMetadataRequest(meta), answer);
+    if (failure == xks::Failure::kNone) failure = xks::ParseKeyMetadata(answer.view(), metadata);
+    KMSD_RETURN_IF_ERROR(xks::ToKmsError(failure, xks::Context::kCreateKey));
+    return xks::CheckNewKeyMetadata(metadata);
 }
 
 // KeySpec/KeyUsage rules of CreateKey (kms-reference §3.1), before "not supported yet".
@@ -134,6 +174,8 @@ Result<Json> CreateKey(OpContext& ctx, const Request& req) {
     KMSD_RETURN_IF_ERROR(CheckSpecAndUsage(req, ctx.caller.region, spec, key_usage));
     KMSD_RETURN_IF_ERROR(CheckCreateKeySupported(req));
     KMSD_ASSIGN_OR_RETURN(storage::StorePtr store, KeyStoreOfNewKey(ctx, req, spec));
+    const std::string xks_key_id = req.String("XksKeyId");
+    if (!xks_key_id.empty()) KMSD_RETURN_IF_ERROR(CheckExternalKey(ctx, *store, xks_key_id));
     const std::string& account = ctx.caller.account;
     const std::string& region = ctx.caller.region;
 
@@ -182,6 +224,7 @@ Result<Json> CreateKey(OpContext& ctx, const Request& req) {
         if (store) {
             key->custom_key_store_id = store->store_id;
             key->cloudhsm_cluster_id = store->cluster_id;
+            key->xks_key_id = xks_key_id;
         }
         KMSD_ASSIGN_OR_RETURN(
             hsm::SealedMaterial material,

@@ -57,6 +57,10 @@ enum class ErrorCode {
     kXksProxyUriUnreachable,                     // XksProxyUriUnreachableException
     kXksKeyInvalidConfiguration,                 // XksKeyInvalidConfigurationException
     kXksKeyNotFound,                             // XksKeyNotFoundException
+    kXksKeyAlreadyInUse,                         // XksKeyAlreadyInUseException
+    kXksProxyUriInUse,                           // XksProxyUriInUseException
+    kXksProxyUriEndpointInUse,                   // XksProxyUriEndpointInUseException
+    kXksProxyVpcEndpointServiceInUse,            // XksProxyVpcEndpointServiceInUseException
     kInvalidImportToken,                         // InvalidImportTokenException
     kExpiredImportToken,                         // ExpiredImportTokenException
     kIncorrectKeyMaterial,                       // IncorrectKeyMaterialException

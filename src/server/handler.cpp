@@ -134,6 +134,20 @@ Response HandleRequest(App& app, Request& req, std::string_view peer_ip) {
 
 }  // namespace
 
+bool MayWaitOnProxy(const App& app, const Request& req) {
+    const std::string_view target = View(req["X-Amz-Target"]);
+    constexpr std::string_view kPrefix = "TrentService.";
+    if (target.substr(0, kPrefix.size()) == kPrefix) {
+        const std::string_view op = target.substr(kPrefix.size());
+        if (op == "CreateCustomKeyStore" || op == "UpdateCustomKeyStore") return true;
+        if (!app.services().catalog.HasExternalStores()) return false;
+        return op == "CreateKey" || op == "Encrypt" || op == "Decrypt" || op == "ReEncrypt" ||
+               op == "GenerateDataKey" || op == "GenerateDataKeyWithoutPlaintext";
+    }
+    return app.services().catalog.HasExternalStores() && View(req.target()) == "/_kmsd/clock" &&
+           req.method() == http::verb::post;
+}
+
 Response HandleHttpRequest(App& app, Request& req, std::string_view peer_ip) {
     // An exception that left a session's handler would end io_context::run and the process with
     // it; one request's failure must stay that request's 500. (Dispatch catches its own; this

@@ -21,6 +21,11 @@ using Response = boost::beast::http::response<SecureBody>;
 // keep-alive follows the request's; its payload is prepared. Never throws for any request.
 Response HandleHttpRequest(App& app, Request& req, std::string_view peer_ip);
 
+// Whether handling `req` may wait on an external key store proxy (then the server runs it off its
+// serving threads): the key store operations that reach a proxy, and, once an external key store
+// exists, CreateKey, the encryption operations and the clock's advance (it connects stores).
+bool MayWaitOnProxy(const App& app, const Request& req);
+
 // The reply to a request the parser refused before it was complete: 413 for a body over the
 // limit, 431 for a head over its limit, 503 when the server is short of room for the body, 400
 // otherwise. Always closes the connection (the rest of the stream cannot be trusted).

@@ -73,6 +73,34 @@ struct ServerState {
     std::atomic<int>& connections;  // the metrics' gauge: one count, two readers
     std::atomic<bool> draining{false};
     std::atomic<std::uint64_t> body_bytes{0};  // charged against kMaxBodyBytesInFlight
+
+    // Where requests that may wait on an external key store proxy run (design.md §2: nothing
+    // that can block runs on a serving thread). Made on first use: a server without external
+    // key stores never starts these threads.
+    asio::thread_pool& Blocking() {
+        std::lock_guard lock(blocking_mu);
+        if (!blocking) blocking = std::make_unique<asio::thread_pool>(kBlockingThreads);
+        return *blocking;
+    }
+    // After the workers stopped: lets running requests end, drops queued ones.
+    void StopBlocking() {
+        std::unique_ptr<asio::thread_pool> pool;
+        {
+            std::lock_guard lock(blocking_mu);
+            pool = std::move(blocking);
+        }
+        if (!pool) return;
+        pool->stop();
+        pool->join();
+    }
+
+private:
+    // Each proxy call is bounded (--xks-timeout-ms, 250 ms by default), so 8 threads serve at
+    // least 32 such requests a second even when every proxy is at its timeout, and thousands
+    // when proxies answer on time.
+    static constexpr std::size_t kBlockingThreads = 8;
+    std::mutex blocking_mu;
+    std::unique_ptr<asio::thread_pool> blocking;
 };
 
 class Session;
@@ -240,8 +268,27 @@ private:
                 buffer_.shrink_to_fit();
             }
         }
+        if (MayWaitOnProxy(state_.app, req)) return HandleElsewhere(std::move(req));
         Response res = HandleHttpRequest(state_.app, req, peer_ip_);
         req = Request{};  // the body is no longer needed: wiped and freed before the reply is sent
+        Reply(std::move(res));
+    }
+
+    // A request that may wait on an external key store proxy runs on the blocking pool; its
+    // reply comes back to this connection's thread. The connection's deadline allows for it.
+    void HandleElsewhere(Request req) {
+        deadline_ = Clock::now() + state_.request_timeout;
+        asio::post(state_.Blocking(), [self = shared_from_this(), req = std::move(req)]() mutable {
+            Response res = HandleHttpRequest(self->state_.app, req, self->peer_ip_);
+            req = Request{};
+            auto executor = self->socket_.get_executor();
+            asio::post(executor, [self = std::move(self), res = std::move(res)]() mutable {
+                self->Reply(std::move(res));
+            });
+        });
+    }
+
+    void Reply(Response res) {
         ReleaseBody();
         if (state_.draining.load(std::memory_order_relaxed)) res.keep_alive(false);
         Write(std::move(res));
@@ -520,6 +567,7 @@ void Server::Stop() {
     for (auto& w : impl_->workers) w->Stop();
     for (auto& t : impl_->threads) t.join();
     impl_->threads.clear();
+    impl_->state->StopBlocking();
 }
 
 int RunServer(App& app) {

@@ -325,10 +325,6 @@ TEST_CASE("unsupported CreateKey features are refused, not ignored", "[api]") {
         {"{\"KeySpec\":\"ML_DSA_44\",\"KeyUsage\":\"SIGN_VERIFY\"}",
          "KeySpec ML_DSA_44 needs OpenSSL 3.5 or later (ML-DSA); this kmsd is built with OpenSSL "
          "3.0 and does not support it."},
-        {"{\"Origin\":\"EXTERNAL_KEY_STORE\"}",
-         "External key stores (EXTERNAL_KEY_STORE) are not supported by kmsd yet."},
-        {"{\"XksKeyId\":\"abc\",\"CustomKeyStoreId\":\"cks-1234567890abcdef0\"}",
-         "External key stores (EXTERNAL_KEY_STORE) are not supported by kmsd yet."},
     };
     for (const auto& [body, message] : refused) {
         INFO(body);
@@ -339,7 +335,19 @@ TEST_CASE("unsupported CreateKey features are refused, not ignored", "[api]") {
                "Origin AWS_CLOUDHSM requires a CustomKeyStoreId.");
     CheckError(kms.Call("CreateKey", "{\"CustomKeyStoreId\":\"cks-1234567890abcdef0\"}"),
                "ValidationException",
-               "A key in custom key store cks-1234567890abcdef0 must have Origin AWS_CLOUDHSM.");
+               "A key in custom key store cks-1234567890abcdef0 must have Origin AWS_CLOUDHSM or "
+               "EXTERNAL_KEY_STORE.");
+    // An external key store's key needs its store, its origin and its external key.
+    CheckError(kms.Call("CreateKey", "{\"Origin\":\"EXTERNAL_KEY_STORE\"}"), "ValidationException",
+               "Origin EXTERNAL_KEY_STORE requires a CustomKeyStoreId.");
+    CheckError(kms.Call("CreateKey",
+                        "{\"XksKeyId\":\"abc\",\"CustomKeyStoreId\":\"cks-1234567890abcdef0\"}"),
+               "ValidationException", "XksKeyId is valid only when Origin is EXTERNAL_KEY_STORE.");
+    CheckError(
+        kms.Call(
+            "CreateKey",
+            "{\"Origin\":\"EXTERNAL_KEY_STORE\",\"CustomKeyStoreId\":\"cks-1234567890abcdef0\"}"),
+        "ValidationException", "Origin EXTERNAL_KEY_STORE requires an XksKeyId.");
     CHECK(kms.catalog->KeyCount() == 0);
 }
 

@@ -162,13 +162,10 @@ class MetadataTest(KmsdTestCase):
 
     def test_unsupported_create_key_features(self):
         # README: "<what> is not supported by kmsd yet." rather than a different key.
-        self.assertKmsError(self.kms.create_key, "UnsupportedOperationException",
-                            "External key stores (EXTERNAL_KEY_STORE) are not supported by kmsd "
-                            "yet.", Origin="EXTERNAL_KEY_STORE")
-        # A CloudHSM key store's key needs its store (test_custom_key_stores).
-        self.assertKmsError(self.kms.create_key, "ValidationException",
-                            "Origin AWS_CLOUDHSM requires a CustomKeyStoreId.",
-                            Origin="AWS_CLOUDHSM")
+        # A key store's key needs its store (test_custom_key_stores, test_xks).
+        for origin in ("AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"):
+            self.assertKmsError(self.kms.create_key, "ValidationException",
+                                f"Origin {origin} requires a CustomKeyStoreId.", Origin=origin)
         self.assertKmsError(self.kms.create_key, "CustomKeyStoreNotFoundException",
                             "Custom key store cks-1234567890abcdef0 does not exist.",
                             CustomKeyStoreId="cks-1234567890abcdef0", Origin="AWS_CLOUDHSM")
@@ -182,7 +179,8 @@ class MetadataTest(KmsdTestCase):
     def test_custom_key_store_needs_its_origin(self):
         self.assertKmsError(self.kms.create_key, "ValidationException",
                             "A key in custom key store cks-1234567890abcdef0 must have Origin "
-                            "AWS_CLOUDHSM.", CustomKeyStoreId="cks-1234567890abcdef0")
+                            "AWS_CLOUDHSM or EXTERNAL_KEY_STORE.",
+                            CustomKeyStoreId="cks-1234567890abcdef0")
 
 
 class ListKeysTest(KmsdTestCase):

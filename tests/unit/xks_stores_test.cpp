@@ -1,0 +1,294 @@
+// [api][xks]: external key stores end to end without sockets: kmsd's operations reach an
+// in-process `kmsd xks-proxy` (ProxyCore) through a transport that signs each request as the
+// HTTPS transport does and hands it to the proxy, which checks the signature. A switch makes the
+// transport fail as a network would, to check what each operation makes of it.
+#include <catch2/catch.hpp>
+
+#include "api/key_stores.h"
+#include "api/lifecycle.h"
+#include "hsm/blob.h"
+#include "src/xks/proxy.h"
+#include "src/xks/transport.h"
+#include "support/fakes.h"
+
+using namespace kmsd;
+using api::xks::Failure;
+using kmsd::testing::TestKms;
+
+namespace {
+
+constexpr char kAccessKeyId[] = "ABCDEFGHIJKLMNOPQRST";
+constexpr char kSecret[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP1234";
+
+std::string S(const api::Json& j) { return api::ToStd(j.get<SecureString>()); }
+
+// The proxy, in process: what it is sent, and how the network misbehaves.
+struct InProcessProxy final : api::xks::Transport {
+    xks::ProxyCore core{[] {
+                            xks::ProxyOptions o;
+                            o.access_key_id = kAccessKeyId;
+                            o.secret_access_key = kSecret;
+                            o.keys = {"k1", "k2"};
+                            o.disabled_keys = {"off"};
+                            return o;
+                        }(),
+                        SecureBytes(32, 9)};
+    Failure network = Failure::kNone;  // what every call fails with, when not kNone
+    std::vector<std::pair<std::string, std::string>> calls;  // target, body
+
+    Failure Post(const api::xks::Endpoint& endpoint, std::string_view path, std::string_view body,
+                 int& status, std::string& answer) override {
+        if (network != Failure::kNone) return network;
+        const std::string target = endpoint.uri_path + std::string(path);
+        const std::string date = xks::AmzDateNow();
+        const std::string host = endpoint.uri_endpoint.substr(8);
+        const std::vector<std::pair<std::string, std::string>> headers = {
+            {"host", host},
+            {"x-amz-date", date},
+            {"authorization", xks::XksAuthorization(endpoint, host, target, date, body)}};
+        calls.emplace_back(target, std::string(body));
+        const double now = static_cast<double>(std::time(nullptr));
+        xks::ProxyReply reply = core.Handle("POST", target, headers, body, now);
+        status = reply.status;
+        answer = std::move(reply.body);
+        return Failure::kNone;
+    }
+};
+
+struct XksKms : TestKms {
+    InProcessProxy proxy;
+    XksKms() { services.xks = &proxy; }
+
+    std::string CreateStore(const std::string& secret = kSecret) {
+        nlohmann::json create = {{"CustomKeyStoreName", "xks"},
+                                 {"CustomKeyStoreType", "EXTERNAL_KEY_STORE"},
+                                 {"XksProxyConnectivity", "PUBLIC_ENDPOINT"},
+                                 {"XksProxyUriEndpoint", "https://xks.example.com"},
+                                 {"XksProxyUriPath", "/kms/xks/v1"},
+                                 {"XksProxyAuthenticationCredential",
+                                  {{"AccessKeyId", kAccessKeyId}, {"RawSecretAccessKey", secret}}}};
+        auto r = Call("CreateCustomKeyStore", create.dump());
+        return r.status == 200 ? r.str("CustomKeyStoreId") : r.type();
+    }
+    std::string State(const std::string& id) {
+        auto r = Call("DescribeCustomKeyStores", "{\"CustomKeyStoreId\":\"" + id + "\"}");
+        const auto& s = r.json["CustomKeyStores"][0];
+        std::string state = S(s["ConnectionState"]);
+        if (s.contains("ConnectionErrorCode")) state += " " + S(s["ConnectionErrorCode"]);
+        return state;
+    }
+    void Connect(const std::string& id) {
+        REQUIRE(Call("ConnectCustomKeyStore", "{\"CustomKeyStoreId\":\"" + id + "\"}").status ==
+                200);
+        REQUIRE(api::RunDue(services, clock.Now() + api::kConnectSeconds + 1).ok());
+    }
+    Reply XksKey(const std::string& store, const std::string& xks_key_id) {
+        return Call("CreateKey", "{\"Origin\":\"EXTERNAL_KEY_STORE\",\"CustomKeyStoreId\":\"" +
+                                     store + "\",\"XksKeyId\":\"" + xks_key_id + "\"}");
+    }
+};
+
+}  // namespace
+
+TEST_CASE("an external key store is checked against its proxy when created", "[api][xks]") {
+    XksKms kms;
+    SECTION("a proxy that does not answer: nothing is stored") {
+        kms.proxy.network = Failure::kUnreachable;
+        CHECK(kms.CreateStore() == "XksProxyUriUnreachableException");
+        kms.proxy.network = Failure::kTimeout;
+        CHECK(kms.CreateStore() == "XksProxyUriUnreachableException");
+        kms.proxy.network = Failure::kTls;
+        CHECK(kms.CreateStore() == "XksProxyUriUnreachableException");
+        CHECK(kms.catalog->ListStores("111122223333", "us-east-1").empty());
+        CHECK_FALSE(kms.catalog->HasExternalStores());
+    }
+    SECTION("a wrong secret: the proxy refuses the signature") {
+        CHECK(kms.CreateStore(std::string(44, 'A')) ==
+              "XksProxyIncorrectAuthenticationCredentialException");
+        CHECK(kms.catalog->ListStores("111122223333", "us-east-1").empty());
+    }
+    SECTION("the proxy answers: a DISCONNECTED store that shows no secret") {
+        const std::string id = kms.CreateStore();
+        REQUIRE(id.rfind("cks-", 0) == 0);
+        CHECK(kms.catalog->HasExternalStores());
+        REQUIRE(kms.proxy.calls.size() == 1);
+        CHECK(kms.proxy.calls[0].first == "/kms/xks/v1/health");
+        CHECK(kms.proxy.calls[0].second.find("CreateCustomKeyStore") != std::string::npos);
+        CHECK(kms.State(id) == "DISCONNECTED");
+        auto r = kms.Call("DescribeCustomKeyStores", "{}");
+        CHECK(r.body.find(kSecret) == std::string::npos);
+        CHECK(S(r.json["CustomKeyStores"][0]["XksProxyConfiguration"]["AccessKeyId"]) ==
+              kAccessKeyId);
+        // Nor is it in the database in the clear.
+        auto store = kms.catalog->FindStore(id);
+        CHECK(store->config.find(kSecret) == std::string::npos);
+        CHECK(kms.CreateStore() == "CustomKeyStoreNameInUseException");
+    }
+}
+
+TEST_CASE("an external key store connects when its proxy is healthy", "[api][xks]") {
+    XksKms kms;
+    const std::string id = kms.CreateStore();
+    kms.proxy.network = Failure::kTimeout;
+    kms.Connect(id);
+    CHECK(kms.State(id) == "FAILED XKS_PROXY_TIMED_OUT");
+    CHECK(kms.Call("ConnectCustomKeyStore", "{\"CustomKeyStoreId\":\"" + id + "\"}").type() ==
+          "CustomKeyStoreInvalidStateException");
+    REQUIRE(kms.Call("DisconnectCustomKeyStore", "{\"CustomKeyStoreId\":\"" + id + "\"}").status ==
+            200);
+    kms.proxy.network = Failure::kUnreachable;
+    kms.Connect(id);
+    CHECK(kms.State(id) == "FAILED XKS_PROXY_NOT_REACHABLE");
+    REQUIRE(kms.Call("DisconnectCustomKeyStore", "{\"CustomKeyStoreId\":\"" + id + "\"}").status ==
+            200);
+    kms.proxy.network = Failure::kNone;
+    kms.Connect(id);
+    CHECK(kms.State(id) == "CONNECTED");
+}
+
+TEST_CASE("keys in an external key store encrypt twice: kmsd's layer, then the proxy's",
+          "[api][xks]") {
+    XksKms kms;
+    const std::string store = kms.CreateStore();
+    kms.Connect(store);
+    CHECK(kms.XksKey(store, "nope").type() == "XksKeyNotFoundException");
+    CHECK(kms.XksKey(store, "off").message() ==
+          "The status of the external key must be ENABLED. The status of specified external key "
+          "is DISABLED.");
+    auto created = kms.XksKey(store, "k1");
+    REQUIRE(created.status == 200);
+    const auto& meta = created.json["KeyMetadata"];
+    CHECK(S(meta["Origin"]) == "EXTERNAL_KEY_STORE");
+    CHECK(S(meta["XksKeyConfiguration"]["Id"]) == "k1");
+    CHECK(S(meta["CustomKeyStoreId"]) == store);
+    CHECK_FALSE(meta.contains("CloudHsmClusterId"));
+    CHECK(kms.XksKey(store, "k1").type() == "XksKeyAlreadyInUseException");
+    const std::string key = S(meta["KeyId"]);
+
+    auto enc = kms.Call("Encrypt", "{\"KeyId\":\"" + key +
+                                       "\",\"Plaintext\":\"c2VjcmV0\","
+                                       "\"EncryptionContext\":{\"a\":\"b\"}}");
+    REQUIRE(enc.status == 200);
+    const std::string blob_b64 = enc.str("CiphertextBlob");
+    const SecureBytes blob = *Base64Decode(blob_b64);
+    // The blob is the external key store envelope, naming the key's material.
+    REQUIRE(hsm::IsXksEnvelope(blob));
+    CHECK(hsm::Hsm::BlobMaterialId(blob).value() ==
+          kms.catalog->FindKey({"111122223333", "us-east-1", key})->current_material_id());
+    // What the proxy encrypted was kmsd's own blob, not the plaintext.
+    CHECK(kms.proxy.calls.back().first == "/kms/xks/v1/keys/k1/encrypt");
+    CHECK(kms.proxy.calls.back().second.find("c2VjcmV0") == std::string::npos);
+
+    auto dec = kms.Call(
+        "Decrypt", "{\"CiphertextBlob\":\"" + blob_b64 + "\",\"EncryptionContext\":{\"a\":\"b\"}}");
+    REQUIRE(dec.status == 200);
+    CHECK(dec.str("Plaintext") == "c2VjcmV0");
+    CHECK(kms.proxy.calls.back().first == "/kms/xks/v1/keys/k1/decrypt");
+
+    // A changed header byte (the proxy's AAD) or ciphertext: the proxy refuses.
+    SecureBytes tampered = blob;
+    tampered.back() ^= 1;
+    auto bad = kms.Call("Decrypt", "{\"CiphertextBlob\":\"" + std::string(Base64Encode(tampered)) +
+                                       "\",\"EncryptionContext\":{\"a\":\"b\"}}");
+    CHECK(bad.type() == "KMSInvalidStateException");
+    CHECK(bad.message() ==
+          "The external key store proxy rejected the request because the specified ciphertext or "
+          "additional authenticated data is corrupted, missing, or otherwise invalid.");
+    // The wrong context: the proxy's layer opens, kmsd's does not.
+    CHECK(kms.Call("Decrypt", "{\"CiphertextBlob\":\"" + blob_b64 + "\"}").type() ==
+          "KMSInvalidStateException");
+
+    // The network fails: AWS's text for each cause, as KMSInvalidStateException.
+    kms.proxy.network = Failure::kTimeout;
+    auto slow = kms.Call(
+        "Decrypt", "{\"CiphertextBlob\":\"" + blob_b64 + "\",\"EncryptionContext\":{\"a\":\"b\"}}");
+    CHECK(slow.type() == "KMSInvalidStateException");
+    CHECK(slow.message().rfind("AWS KMS rejected the request because the external key store proxy "
+                               "did not respond in time.",
+                               0) == 0);
+    kms.proxy.network = Failure::kNone;
+
+    // Data keys and re-encryption to and from an ordinary key.
+    auto dk = kms.Call("GenerateDataKey", "{\"KeyId\":\"" + key + "\",\"NumberOfBytes\":32}");
+    REQUIRE(dk.status == 200);
+    auto again = kms.Call("Decrypt", "{\"CiphertextBlob\":\"" + dk.str("CiphertextBlob") + "\"}");
+    CHECK(again.str("Plaintext") == dk.str("Plaintext"));
+    const std::string plain = kms.NewKey();
+    auto moved = kms.Call("ReEncrypt", "{\"CiphertextBlob\":\"" + dk.str("CiphertextBlob") +
+                                           "\",\"DestinationKeyId\":\"" + plain + "\"}");
+    REQUIRE(moved.status == 200);
+    auto back = kms.Call("ReEncrypt", "{\"CiphertextBlob\":\"" + moved.str("CiphertextBlob") +
+                                          "\",\"DestinationKeyId\":\"" + key + "\"}");
+    REQUIRE(back.status == 200);
+    CHECK(kms.Call("Decrypt", "{\"CiphertextBlob\":\"" + back.str("CiphertextBlob") + "\"}")
+              .str("Plaintext") == dk.str("Plaintext"));
+
+    // Not for an external key store.
+    CHECK(kms.Call("GenerateRandom", "{\"NumberOfBytes\":8,\"CustomKeyStoreId\":\"" + store + "\"}")
+              .type() == "UnsupportedOperationException");
+    CHECK(kms.Call("EnableKeyRotation", "{\"KeyId\":\"" + key + "\"}").type() ==
+          "UnsupportedOperationException");
+
+    // Disconnected: the key is Unavailable, and nothing reaches the proxy.
+    REQUIRE(
+        kms.Call("DisconnectCustomKeyStore", "{\"CustomKeyStoreId\":\"" + store + "\"}").status ==
+        200);
+    const std::size_t calls = kms.proxy.calls.size();
+    auto off = kms.Call("Encrypt", "{\"KeyId\":\"" + key + "\",\"Plaintext\":\"c2VjcmV0\"}");
+    CHECK(off.type() == "KMSInvalidStateException");
+    CHECK(kms.proxy.calls.size() == calls);
+}
+
+TEST_CASE("the XKS envelope parser takes only what the builder writes", "[hsm][xks]") {
+    hsm::XksEnvelope e;
+    for (std::size_t i = 0; i < e.material_id.size(); ++i)
+        e.material_id[i] = static_cast<std::uint8_t>(i);
+    e.metadata = {1, 2, 3};
+    e.iv = Bytes(12, 4);
+    e.tag = Bytes(16, 5);
+    e.ciphertext = Bytes(10, 6);
+    const Bytes blob = hsm::BuildXksEnvelope(e);
+    auto parsed = hsm::ParseXksEnvelope(blob);
+    REQUIRE(parsed.ok());
+    CHECK(parsed->metadata == e.metadata);
+    CHECK(parsed->ciphertext == e.ciphertext);
+    // Every truncation fails; so does a metadata length over 20 or an IV of another size.
+    for (std::size_t n = 0; n < blob.size(); ++n)
+        CHECK_FALSE(hsm::ParseXksEnvelope(ByteView(blob.data(), n)).ok());
+    Bytes long_metadata = blob;
+    long_metadata[37] = 21;
+    CHECK_FALSE(hsm::ParseXksEnvelope(long_metadata).ok());
+    Bytes odd_iv = blob;
+    odd_iv[37 + 1 + 3] = 13;
+    CHECK_FALSE(hsm::ParseXksEnvelope(odd_iv).ok());
+}
+
+TEST_CASE("kmsd xks-proxy refuses what the specification says it must", "[xks]") {
+    InProcessProxy proxy;
+    api::xks::Endpoint endpoint{"https://xks.example.com", "/kms/xks/v1", kAccessKeyId, kSecret,
+                                "us-east-1"};
+    const auto send = [&](const std::string& method, const std::string& target,
+                          const std::string& body, double skew = 0) {
+        const std::string date = xks::AmzDateNow();
+        const std::vector<std::pair<std::string, std::string>> headers = {
+            {"Host", "xks.example.com"},
+            {"X-Amz-Date", date},
+            {"Authorization",
+             xks::XksAuthorization(endpoint, "xks.example.com", target, date, body)}};
+        return proxy.core.Handle(method, target, headers, body,
+                                 static_cast<double>(std::time(nullptr)) + skew);
+    };
+    const std::string health = R"({"requestMetadata":{"kmsOperation":"x","kmsRequestId":"r"}})";
+    CHECK(send("POST", "/kms/xks/v1/health", health).status == 200);
+    CHECK(send("GET", "/kms/xks/v1/health", health).status == 405);
+    CHECK(send("POST", "/other/kms/xks/v1/health", health).body ==
+          R"({"errorName":"InvalidUriPathException"})");
+    CHECK(send("POST", "/kms/xks/v1/health", health, 301).status == 401);  // 5 minutes off
+    CHECK(send("POST", "/kms/xks/v1/health", "{}").body ==
+          R"({"errorName":"ValidationException"})");
+    endpoint.secret = "wrong";
+    CHECK(send("POST", "/kms/xks/v1/health", health).status == 401);
+    endpoint.secret = kSecret;
+    endpoint.access_key_id = "ABCDEFGHIJKLMNOPQRSZ";
+    CHECK(send("POST", "/kms/xks/v1/health", health).status == 401);
+}
