@@ -14,6 +14,9 @@ namespace {
 
 constexpr std::string_view kPasswordLabel = "kmsd kmsuser password v1";
 
+// External key stores whose connection one FinishConnections call checks with their proxies.
+constexpr int kMaxProxyChecksPerRun = 4;
+
 // Simulated clusters a server keeps: each costs a few KB (its certificate), and GET
 // /_kmsd/cloudhsm-clusters lists them all.
 constexpr std::size_t kMaxClusters = 1000;
@@ -94,7 +97,11 @@ std::string PasswordDigest(std::string_view password) {
 
 Result<int> FinishConnections(const Services& services, double up_to) {
     int finished = 0;
+    int checked = 0;
     for (const auto& due : services.catalog.StoresDue(up_to)) {
+        // Each external store's check may take a proxy's whole timeout: a few per call, the rest
+        // at the scheduler's next tick, so rotations and deletions are never held up for long.
+        if (due->type == "EXTERNAL_KEY_STORE" && ++checked > kMaxProxyChecksPerRun) break;
         // An external key store connects when its proxy answers GetHealthStatus: asked here,
         // outside the Catalog's writer (it may take the proxy's whole timeout).
         std::string xks_error;
@@ -108,8 +115,11 @@ Result<int> FinishConnections(const Services& services, double up_to) {
         KMSD_RETURN_IF_ERROR(services.catalog.Write([&]() -> Result<storage::Change> {
             storage::Change change;
             auto now = services.catalog.FindStore(due->store_id);
-            // Disconnected or deleted meanwhile: nothing left to finish.
-            if (!now || now->connection_state != "CONNECTING" || !now->state_due) return change;
+            // Disconnected or deleted meanwhile: nothing left to finish. Changed, or connected
+            // again, while its proxy was asked: that answer is not about this attempt.
+            if (!now || now->connection_state != "CONNECTING" || !now->state_due ||
+                now->state_due != due->state_due || now->config != due->config)
+                return change;
             auto next = std::make_shared<storage::CustomKeyStoreRecord>(*now);
             next->connection_error_code =
                 now->type == "EXTERNAL_KEY_STORE" ? xks_error : ConnectionError(services, *now);

@@ -502,6 +502,9 @@ Result<std::string> ExportSeed(const api::Services& services, bool with_material
         // AWS managed keys are AWS's (a seed declares customer keys): a server seeded from this
         // makes them again on first use.
         if (key->aws_managed) continue;
+        // Keys in custom key stores belong to their store (a CloudHSM cluster, an external
+        // proxy), which a seed file cannot declare: a key made from this would be another key.
+        if (!key->custom_key_store_id.empty()) continue;
         nlohmann::ordered_json e = nlohmann::ordered_json::object();
         e["KeyId"] = key->key_id;
         e["Account"] = key->account;

@@ -221,6 +221,7 @@ Status Catalog::Load() {
         keys_.emplace_hint(keys_.end(), name, rec);  // in order: constant time each
         CountKey(*rec, +1);
         if (!rec->custom_key_store_id.empty()) store_keys_[rec->custom_key_store_id].insert(name);
+        if (!rec->xks_key_id.empty()) external_key_ids_.insert(rec->key_id);
         if (rec->multi_region) mrk_sets_[{rec->account, rec->key_id}].insert(rec->region);
     }
     std::map<std::string, std::shared_ptr<GrantRecord>> loaded;
@@ -682,6 +683,7 @@ void Catalog::Publish(const Change& c) {
         CountKey(*it->second, -1);
         if (!it->second->custom_key_store_id.empty())
             store_keys_[it->second->custom_key_store_id].erase(k);
+        if (!it->second->xks_key_id.empty()) external_key_ids_.erase(k.name);
         keys_.erase(it);
         key_index_.erase(k);
         // Grants and aliases cascade with the key in SQL; mirror that here.
@@ -714,6 +716,7 @@ void Catalog::Publish(const Change& c) {
         if (k->multi_region) mrk_sets_[{k->account, k->key_id}].insert(k->region);
         if (!k->custom_key_store_id.empty())
             store_keys_[k->custom_key_store_id].insert(k->scoped());
+        if (!k->xks_key_id.empty()) external_key_ids_.insert(k->key_id);
     }
     // A store's keys show its cluster and connection: republish those it changed.
     for (const auto& st : c.put_stores) {
@@ -778,7 +781,13 @@ Status Catalog::Reset(const std::vector<std::string>& meta_to_clear) {
     NoteExternalStores();
     clusters_.clear();
     store_keys_.clear();
+    external_key_ids_.clear();
     return Status::Ok();
+}
+
+bool Catalog::IsExternalKeyId(std::string_view key_id) const {
+    std::shared_lock lock(mu_);
+    return external_key_ids_.find(key_id) != external_key_ids_.end();
 }
 
 void Catalog::NoteExternalStores() {

@@ -117,6 +117,8 @@ public:
     // Whether any external key store exists (one atomic read, no lock: the request path asks
     // it to decide whether a request may wait on a proxy).
     bool HasExternalStores() const { return has_external_stores_.load(std::memory_order_relaxed); }
+    // Whether `key_id` (a bare key ID, any account and Region) is a key in an external key store.
+    bool IsExternalKeyId(std::string_view key_id) const;
 
     // --- SealedKeyStore (a SQLite read; only on an HSM cache miss) ---
     Result<Bytes> LoadSealed(const std::string& arn, const std::string& material_id) const override;
@@ -179,7 +181,8 @@ private:
     std::int64_t next_grant_seq_ = 1;
     std::map<std::string, StorePtr> stores_;  // by store ID
     std::atomic<bool> has_external_stores_{false};
-    void NoteExternalStores();  // after stores_ changed
+    std::set<std::string, std::less<>> external_key_ids_;  // keys with an XksKeyId
+    void NoteExternalStores();                             // after stores_ changed
     std::map<ScopedName, ClusterPtr> clusters_;
     // The keys of each custom key store (a store's change republishes only them).
     std::map<std::string, std::set<ScopedName>> store_keys_;

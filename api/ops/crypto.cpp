@@ -133,6 +133,8 @@ Result<Decrypted> DecryptBlob(OpContext& ctx, const Request& req, const char* co
     const hsm::KeyRef ref = RefOf(key, source.material_id);
     Decrypted out{source.key, source.material_id, alg, {}};
     if (IsSymmetric(key) && InExternalStore(key)) {
+        // A dry run stops at its gate (DryRunGate, after this) without reaching the proxy.
+        if (req.Bool("DryRun")) return out;
         KMSD_ASSIGN_OR_RETURN(SecureBytes inner, OpenWithProxy(ctx, key, blob));
         KMSD_ASSIGN_OR_RETURN(out.plaintext, DecryptInner(ctx, ref, inner, ec));
     } else if (IsSymmetric(key)) {

@@ -5,6 +5,8 @@
 // store or cluster (README: Custom key stores).
 #include "api/key_stores.h"
 
+#include <algorithm>
+
 #include "api/ops/common.h"
 #include "common/base64.h"
 #include "hsm/crypto.h"
@@ -134,6 +136,15 @@ Result<XksConfig> XksSettings(const OpContext& ctx, const Request& req, XksConfi
                 ByteView(reinterpret_cast<const std::uint8_t*>(secret.data()), secret.size())));
         base.sealed_secret = Base64Encode(sealed);
     }
+    // The model's pattern lets an IPv4 address through; the specification wants a host name
+    // (the proxy's certificate names it).
+    if (const std::string host = base.uri_endpoint.substr(
+            std::min<std::size_t>(base.uri_endpoint.size(), std::string_view("https://").size()));
+        !host.empty() && std::all_of(host.begin(), host.end(),
+                                     [](char c) { return (c >= '0' && c <= '9') || c == '.'; }))
+        return Error(ErrorCode::kValidation,
+                     "XksProxyUriEndpoint must name the proxy by its DNS name, not an IP "
+                     "address.");
     const bool vpc = base.connectivity == "VPC_ENDPOINT_SERVICE";
     if (vpc && base.vpc_service_name.empty())
         return Error(ErrorCode::kValidation,
@@ -179,10 +190,11 @@ Status CheckXksUnique(const OpContext& ctx, const XksConfig& c, const std::strin
 }
 
 // CreateCustomKeyStore and UpdateCustomKeyStore reach a public endpoint's proxy before
-// anything is stored, as AWS does; VPC endpoint service connectivity waits for Connect.
+// anything is stored, as AWS does; a VPC endpoint service's proxy is reached only through a
+// connected store (a new one waits for Connect).
 Status CheckNewXksSettings(const OpContext& ctx, const storage::CustomKeyStoreRecord& store,
                            const XksConfig& config) {
-    if (config.connectivity != "PUBLIC_ENDPOINT") return Status::Ok();
+    if (config.connectivity != "PUBLIC_ENDPOINT" && !store.connected()) return Status::Ok();
     KMSD_ASSIGN_OR_RETURN(xks::Endpoint endpoint, ProxyEndpoint(ctx.services, store, config));
     return xks::ToKmsError(CheckProxyHealth(ctx.services, endpoint, ctx.operation, ctx.request_id),
                            xks::Context::kKeyStore);
@@ -237,16 +249,23 @@ Result<Json> UpdateExternalKeyStore(OpContext& ctx, const Request& req,
                                     const storage::StorePtr& current) {
     KMSD_RETURN_IF_ERROR(RejectCloudHsmMembers(req));
     const std::string& id = current->store_id;
-    const bool disconnected = current->connection_state == "DISCONNECTED";
-    for (const char* member : {"XksProxyUriEndpoint", "XksProxyConnectivity",
-                               "XksProxyVpcEndpointServiceName", "XksProxyVpcEndpointServiceOwner"})
-        if (req.Has(member) && !disconnected)
-            return InvalidState(
-                *current, std::string(member) + " can be changed only while it is DISCONNECTED.");
-    if (req.Has("XksProxyConnectivity") && !req.Has("XksProxyUriEndpoint"))
+    // Checked here and again inside the write (a Connect may come in between).
+    const auto only_disconnected = [&](const storage::CustomKeyStoreRecord& store) -> Status {
+        for (const char* member :
+             {"XksProxyUriEndpoint", "XksProxyConnectivity", "XksProxyVpcEndpointServiceName",
+              "XksProxyVpcEndpointServiceOwner"})
+            if (req.Has(member) && store.connection_state != "DISCONNECTED")
+                return InvalidState(
+                    store, std::string(member) + " can be changed only while it is DISCONNECTED.");
+        return Status::Ok();
+    };
+    KMSD_RETURN_IF_ERROR(only_disconnected(*current));
+    const XksConfig before = ParseXksConfig(current->config);
+    if (auto connectivity = req.OptString("XksProxyConnectivity");
+        connectivity && *connectivity != before.connectivity &&
+        req.String("XksProxyUriEndpoint", before.uri_endpoint) == before.uri_endpoint)
         return Error(ErrorCode::kValidation,
                      "A new XksProxyConnectivity requires a new XksProxyUriEndpoint.");
-    const XksConfig before = ParseXksConfig(current->config);
     KMSD_ASSIGN_OR_RETURN(XksConfig config, XksSettings(ctx, req, before, id));
     const bool proxy_changed =
         config.connectivity != before.connectivity || config.uri_endpoint != before.uri_endpoint ||
@@ -264,12 +283,11 @@ Result<Json> UpdateExternalKeyStore(OpContext& ctx, const Request& req,
             if (NameTaken(ctx, *name, id)) return NameInUse(*name);
             next->name = *name;
         }
+        KMSD_RETURN_IF_ERROR(only_disconnected(*store));
         if (proxy_changed) {
             if (store->config != current->config)
                 return Error(ErrorCode::kConflict,
                              "Custom key store " + id + " was changed by another request.");
-            if (!disconnected && store->connection_state == "DISCONNECTED")
-                return InvalidState(*store, "It was disconnected while it was being updated.");
             KMSD_RETURN_IF_ERROR(CheckXksUnique(ctx, config, id));
             next->config = XksConfigJson(config);
         }

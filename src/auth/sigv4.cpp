@@ -1,5 +1,7 @@
 #include "src/auth/sigv4.h"
 
+#include <openssl/crypto.h>
+
 #include <algorithm>
 #include <map>
 
@@ -129,18 +131,28 @@ std::string CanonicalRequest(const SignedRequest& req,
     return out + "\n" + names + "\n" + HexOf(body_hash);
 }
 
-std::string Sign(const std::string& secret, const std::string& amz_date, const Credential& scope,
+std::string Sign(std::string_view secret, const std::string& amz_date, const Credential& scope,
                  const std::string& canonical_request) {
     const std::string scope_text =
         scope.date + "/" + scope.region + "/" + scope.service + "/aws4_request";
     const std::string to_sign = "AWS4-HMAC-SHA256\n" + amz_date + "\n" + scope_text + "\n" +
                                 HexOf(hsm::Sha256(View(canonical_request)));
-    const std::string k_secret = "AWS4" + secret;
-    auto k = hsm::HmacSha256(View(k_secret), View(scope.date));
-    k = hsm::HmacSha256(k, View(scope.region));
-    k = hsm::HmacSha256(k, View(scope.service));
-    k = hsm::HmacSha256(k, View(std::string("aws4_request")));
-    return HexOf(hsm::HmacSha256(k, View(to_sign)));
+    // The secret and the keys derived from it are wiped once the signature is made.
+    SecureString k_secret("AWS4");
+    k_secret.append(secret.data(), secret.size());
+    Bytes k = hsm::HmacSha256(kmsd::View(k_secret), View(scope.date));
+    const auto next = [&k](ByteView data) {
+        Bytes derived = hsm::HmacSha256(k, data);
+        OPENSSL_cleanse(k.data(), k.size());
+        k = std::move(derived);
+    };
+    next(View(scope.region));
+    next(View(scope.service));
+    next(View(std::string("aws4_request")));
+    next(View(to_sign));
+    std::string signature = HexOf(k);
+    OPENSSL_cleanse(k.data(), k.size());
+    return signature;
 }
 
 std::optional<Credential> ParseAuthorization(std::string_view header) {

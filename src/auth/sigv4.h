@@ -48,7 +48,7 @@ std::string CanonicalRequest(const SignedRequest& req,
                              const std::vector<std::string>& signed_headers);
 
 // The signature (64 lower-case hex) of `canonical_request` for this credential scope.
-std::string Sign(const std::string& secret, const std::string& amz_date, const Credential& scope,
+std::string Sign(std::string_view secret, const std::string& amz_date, const Credential& scope,
                  const std::string& canonical_request);
 
 // The value of header `lower_name` (lower case) in `req`, any name case; "" when absent.

@@ -4,10 +4,14 @@
 
 #include <chrono>
 #include <ctime>
+#include <optional>
+#include <string>
 
 #include "api/errors.h"
 #include "api/resolve.h"
+#include "common/base64.h"
 #include "common/clock.h"
+#include "hsm/blob.h"
 #include "src/admin.h"
 #include "src/auth/sigv4.h"
 
@@ -134,18 +138,82 @@ Response HandleRequest(App& app, Request& req, std::string_view peer_ip) {
 
 }  // namespace
 
+namespace {
+
+// The text of the string member `"name": "..."` of a JSON object's text, found by a linear scan
+// rather than a parse (MayWaitOnProxy runs before the body is parsed). nullopt when the member is
+// not there; "?" when it is there but not as a plain string (an escape, another type): the
+// caller then assumes the worst. What it finds only decides which thread runs the request.
+std::optional<std::string_view> ScanStringMember(std::string_view body, std::string_view name) {
+    const std::string quoted = "\"" + std::string(name) + "\"";
+    std::size_t at = body.find(quoted);
+    if (at == std::string_view::npos) return std::nullopt;
+    at += quoted.size();
+    const auto skip_space = [&] {
+        while (at < body.size() &&
+               (body[at] == ' ' || body[at] == '\t' || body[at] == '\n' || body[at] == '\r'))
+            ++at;
+    };
+    skip_space();
+    if (at >= body.size() || body[at] != ':') return "?";
+    ++at;
+    skip_space();
+    if (at >= body.size() || body[at] != '"') return "?";
+    const std::size_t start = ++at;
+    const std::size_t end = body.find_first_of("\"\\", start);
+    if (end == std::string_view::npos || body[end] != '"') return "?";
+    return body.substr(start, end - start);
+}
+
+// Whether the key `member` names may be in an external key store: a key ID or key ARN of one,
+// or an alias (not resolved here).
+bool NamesExternalKey(const App& app, std::string_view body, std::string_view member) {
+    const auto ref = ScanStringMember(body, member);
+    if (!ref) return false;  // no key named: the request fails before any proxy
+    if (*ref == "?" || ref->find("alias/") != std::string_view::npos) return true;
+    const std::size_t slash = ref->rfind('/');
+    return app.services().catalog.IsExternalKeyId(
+        slash == std::string_view::npos ? *ref : ref->substr(slash + 1));
+}
+
+// Whether CiphertextBlob is a blob of a key in an external key store (its third byte,
+// hsm/blob.h's kXksEnvelopeKind): the first four base64 characters tell.
+bool CarriesExternalCiphertext(std::string_view body) {
+    const auto blob = ScanStringMember(body, "CiphertextBlob");
+    if (!blob) return false;
+    if (blob->size() < 4) return *blob == "?";
+    const auto head = Base64Decode(blob->substr(0, 4));
+    return !head || head->size() != 3 || (*head)[2] == hsm::kXksEnvelopeKind;
+}
+
+}  // namespace
+
 bool MayWaitOnProxy(const App& app, const Request& req) {
+    if (!app.services().catalog.HasExternalStores()) {
+        // The store operations that reach a proxy before any external key store exists.
+        const std::string_view target = View(req["X-Amz-Target"]);
+        return target == "TrentService.CreateCustomKeyStore" ||
+               target == "TrentService.UpdateCustomKeyStore";
+    }
     const std::string_view target = View(req["X-Amz-Target"]);
     constexpr std::string_view kPrefix = "TrentService.";
+    const std::string_view body(req.body().data(), req.body().size());
     if (target.substr(0, kPrefix.size()) == kPrefix) {
         const std::string_view op = target.substr(kPrefix.size());
         if (op == "CreateCustomKeyStore" || op == "UpdateCustomKeyStore") return true;
-        if (!app.services().catalog.HasExternalStores()) return false;
-        return op == "CreateKey" || op == "Encrypt" || op == "Decrypt" || op == "ReEncrypt" ||
-               op == "GenerateDataKey" || op == "GenerateDataKeyWithoutPlaintext";
+        if (op == "CreateKey") return body.find("EXTERNAL_KEY_STORE") != std::string_view::npos;
+        if (op == "Encrypt" || op == "GenerateDataKey" || op == "GenerateDataKeyWithoutPlaintext")
+            return NamesExternalKey(app, body, "KeyId");
+        if (op == "Decrypt") return CarriesExternalCiphertext(body);
+        if (op == "ReEncrypt")
+            return CarriesExternalCiphertext(body) ||
+                   NamesExternalKey(app, body, "DestinationKeyId");
+        return false;
     }
-    return app.services().catalog.HasExternalStores() && View(req.target()) == "/_kmsd/clock" &&
-           req.method() == http::verb::post;
+    // Advancing the clock finishes connections, which asks proxies for their health.
+    std::string_view path = View(req.target());
+    path = path.substr(0, path.find('?'));
+    return path == "/_kmsd/clock" && req.method() == http::verb::post;
 }
 
 Response HandleHttpRequest(App& app, Request& req, std::string_view peer_ip) {

@@ -278,10 +278,10 @@ private:
     // reply comes back to this connection's thread. The connection's deadline allows for it.
     void HandleElsewhere(Request req) {
         deadline_ = Clock::now() + state_.request_timeout;
-        asio::post(state_.Blocking(), [self = shared_from_this(), req = std::move(req)]() mutable {
+        asio::post(state_.Blocking(), [self = shared_from_this(), req = std::move(req),
+                                       executor = socket_.get_executor()]() mutable {
             Response res = HandleHttpRequest(self->state_.app, req, self->peer_ip_);
             req = Request{};
-            auto executor = self->socket_.get_executor();
             asio::post(executor, [self = std::move(self), res = std::move(res)]() mutable {
                 self->Reply(std::move(res));
             });

@@ -14,6 +14,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -23,7 +24,6 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "api/json.h"
 #include "auth/sigv4.h"
@@ -155,8 +155,8 @@ ProxyReply ProxyCore::Handle(std::string_view method, std::string_view target,
             return Fail(401, "AuthenticationFailedException");
     }
     const std::string expected = auth::Sign(
-        std::string(options_.secret_access_key.data(), options_.secret_access_key.size()), amz_date,
-        *cred, auth::CanonicalRequest(signed_req, cred->signed_headers));
+        std::string_view(options_.secret_access_key.data(), options_.secret_access_key.size()),
+        amz_date, *cred, auth::CanonicalRequest(signed_req, cred->signed_headers));
     if (CRYPTO_memcmp(expected.data(), cred->signature.data(),
                       std::min(expected.size(), cred->signature.size())) != 0 ||
         expected.size() != cred->signature.size())
@@ -287,10 +287,23 @@ public:
     ProxyServer(const ProxyCore& core, ssl::context& tls) : core_(core), tls_(tls) {}
 
     asio::awaitable<void> Accept(tcp::acceptor& acceptor) {
+        asio::steady_timer pause(acceptor.get_executor());
         for (;;) {
-            tcp::socket socket = co_await acceptor.async_accept(asio::use_awaitable);
-            if (connections_.load() >= kMaxConnections) continue;  // closed at once
-            asio::co_spawn(acceptor.get_executor(), Serve(std::move(socket)), asio::detached);
+            bool failed = false;
+            try {
+                tcp::socket socket = co_await acceptor.async_accept(asio::use_awaitable);
+                if (connections_.load() >= kMaxConnections) continue;  // closed at once
+                asio::co_spawn(acceptor.get_executor(), Serve(std::move(socket)), asio::detached);
+            } catch (const boost::system::system_error& e) {
+                if (e.code() == asio::error::operation_aborted) co_return;
+                spdlog::warn("accept failed: {}", e.what());
+                failed = true;
+            }
+            // Out of descriptors, say: wait a little and go on accepting.
+            if (failed) {
+                pause.expires_after(std::chrono::milliseconds(100));
+                co_await pause.async_wait(asio::use_awaitable);
+            }
         }
     }
 
@@ -305,7 +318,8 @@ private:
         beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
         try {
             co_await stream.async_handshake(ssl::stream_base::server, asio::use_awaitable);
-            beast::flat_buffer buffer;
+            // Bounded: the parser's limits do not bound a chunk-size line without end.
+            beast::flat_buffer buffer(kMaxBodyBytes + 16 * 1024);
             for (;;) {
                 http::request_parser<http::string_body> parser;
                 parser.body_limit(kMaxBodyBytes);
@@ -445,9 +459,9 @@ int RunProxyCommand(int argc, char** argv) {
                      o.keys.size() + o.disabled_keys.size());
         std::cerr << "xks-proxy listening on " << bound.address().to_string() << ":" << bound.port()
                   << std::endl;
-        std::thread second([&] { ioc.run(); });
+        // One thread: each connection's timer and I/O then never run at once (Beast's
+        // tcp_stream wants a strand otherwise), and a test proxy needs no more.
         ioc.run();
-        second.join();
     } catch (const std::exception& e) {
         std::cerr << "kmsd xks-proxy: " << e.what() << "\n";
         return 1;

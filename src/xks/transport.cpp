@@ -3,6 +3,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -73,21 +74,28 @@ std::vector<tcp::endpoint> Resolve(const std::string& host, const std::string& p
         return {};
     }
     auto state = std::make_shared<Resolution>();
-    std::thread([state, host, port] {
-        std::vector<tcp::endpoint> found;
-        asio::io_context ioc;
-        tcp::resolver resolver(ioc);
-        boost::system::error_code rec;
-        for (const auto& entry : resolver.resolve(host, port, rec))
-            found.push_back(entry.endpoint());
-        {
-            std::lock_guard lock(state->mu);
-            state->endpoints = std::move(found);
-            state->done = true;
-        }
-        state->done_cv.notify_all();
-        resolving.fetch_sub(1);
-    }).detach();
+    std::thread thread;
+    try {
+        thread = std::thread([state, host, port] {
+            std::vector<tcp::endpoint> found;
+            asio::io_context ioc;
+            tcp::resolver resolver(ioc);
+            boost::system::error_code rec;
+            for (const auto& entry : resolver.resolve(host, port, rec))
+                found.push_back(entry.endpoint());
+            {
+                std::lock_guard lock(state->mu);
+                state->endpoints = std::move(found);
+                state->done = true;
+            }
+            state->done_cv.notify_all();
+            resolving.fetch_sub(1);
+        });
+    } catch (const std::system_error&) {
+        resolving.fetch_sub(1);  // no thread: nothing will give the slot back
+        return {};
+    }
+    thread.detach();
     std::unique_lock lock(state->mu);
     state->done_cv.wait_for(lock, timeout, [&] { return state->done; });
     return state->endpoints;
@@ -102,10 +110,13 @@ Status AddEndpointMapping(TransportOptions& options, std::string_view mapping) {
         colon < eq + 2 || colon + 1 == mapping.size())
         return Error(ErrorCode::kValidation, "--xks-endpoint-map wants host=address:port, not '" +
                                                  std::string(mapping) + "'");
-    for (char c : mapping.substr(colon + 1))
-        if (c < '0' || c > '9')
-            return Error(ErrorCode::kValidation, "--xks-endpoint-map: the port of '" +
-                                                     std::string(mapping) + "' is not a number");
+    const std::string_view port = mapping.substr(colon + 1);
+    const bool digits = port.size() <= 5 && std::all_of(port.begin(), port.end(), [](char c) {
+                            return c >= '0' && c <= '9';
+                        });
+    if (!digits || std::stoi(std::string(port)) < 1 || std::stoi(std::string(port)) > 65535)
+        return Error(ErrorCode::kValidation, "--xks-endpoint-map: the port of '" +
+                                                 std::string(mapping) + "' is not 1-65535");
     options.endpoint_map[std::string(mapping.substr(0, eq))] = std::string(mapping.substr(eq + 1));
     return Status::Ok();
 }
@@ -135,7 +146,7 @@ std::string XksAuthorization(const api::xks::Endpoint& endpoint, std::string_vie
     scope.signed_headers = {"host", "x-amz-date"};
     const std::string canonical = auth::CanonicalRequest(req, scope.signed_headers);
     const std::string signature =
-        auth::Sign(std::string(endpoint.secret.data(), endpoint.secret.size()),
+        auth::Sign(std::string_view(endpoint.secret.data(), endpoint.secret.size()),
                    std::string(amz_date), scope, canonical);
     return "AWS4-HMAC-SHA256 Credential=" + scope.access_key_id + "/" + scope.date + "/" +
            scope.region + "/" + scope.service + "/aws4_request, SignedHeaders=host;x-amz-date, " +
@@ -161,6 +172,17 @@ Result<std::unique_ptr<HttpsTransport>> HttpsTransport::Create(TransportOptions 
 
 Failure HttpsTransport::Post(const api::xks::Endpoint& endpoint, std::string_view path,
                              std::string_view body, int& status, std::string& answer) {
+    // Nothing a proxy (or the machine: no thread, no memory) does may escape as an exception: the
+    // caller may be the scheduler's thread.
+    try {
+        return Exchange(endpoint, path, body, status, answer);
+    } catch (const std::exception&) {
+        return Failure::kUnreachable;
+    }
+}
+
+Failure HttpsTransport::Exchange(const api::xks::Endpoint& endpoint, std::string_view path,
+                                 std::string_view body, int& status, std::string& answer) {
     if (endpoint.uri_endpoint.compare(0, kScheme.size(), kScheme) != 0)
         return Failure::kUnreachable;
     const std::string host = endpoint.uri_endpoint.substr(kScheme.size());
@@ -191,13 +213,19 @@ Failure HttpsTransport::Post(const api::xks::Endpoint& endpoint, std::string_vie
                                              std::chrono::steady_clock::now() - started);
     if (left.count() <= 0) return Failure::kTimeout;
 
-    // Declared before the objects whose operations it runs: destroyed last, after them.
-    asio::io_context ioc;
-    ssl::stream<beast::tcp_stream> stream(ioc, ssl_);
-    beast::flat_buffer buffer;
+    // What the coroutine and its completion write: declared before the io_context, so they
+    // outlive the handlers that ~io_context destroys (unrun) after a timeout.
+    Stage stage = Stage::kConnect;
+    bool finished = false;
+    bool garbled = false;  // bytes came back, but not an HTTP answer within the limits
+    // A read buffer of bounded size: a chunk-size line without end (`1;aaaa...`) is not bounded
+    // by the parser's limits, and would grow an unbounded buffer until the timeout.
+    beast::flat_buffer buffer(kMaxAnswerBytes + 16 * 1024);
     http::response_parser<http::string_body> parser;
     parser.body_limit(kMaxAnswerBytes);
-    Stage stage = Stage::kConnect;
+    // Declared before the objects whose operations it runs: destroyed after them.
+    asio::io_context ioc;
+    ssl::stream<beast::tcp_stream> stream(ioc, ssl_);
 
     SSL* handle = stream.native_handle();
     SSL_set_tlsext_host_name(handle, host.c_str());  // SNI
@@ -212,8 +240,6 @@ Failure HttpsTransport::Post(const api::xks::Endpoint& endpoint, std::string_vie
         co_await http::async_read(stream, buffer, parser, asio::use_awaitable);
         stage = Stage::kDone;
     };
-    bool finished = false;
-    bool garbled = false;  // bytes came back, but not an HTTP answer within the limits
     asio::co_spawn(ioc, exchange(), [&](std::exception_ptr error) {
         finished = true;
         if (!error) return;

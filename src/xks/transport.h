@@ -35,6 +35,8 @@ public:
                            std::string_view body, int& status, std::string& answer) override;
 
 private:
+    api::xks::Failure Exchange(const api::xks::Endpoint& endpoint, std::string_view path,
+                               std::string_view body, int& status, std::string& answer);
     HttpsTransport(TransportOptions options, boost::asio::ssl::context ssl)
         : options_(std::move(options)), ssl_(std::move(ssl)) {}
 

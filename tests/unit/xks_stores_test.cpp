@@ -126,6 +126,112 @@ TEST_CASE("an external key store is checked against its proxy when created", "[a
     }
 }
 
+TEST_CASE("external key store settings are checked before the proxy is asked", "[api][xks]") {
+    XksKms kms;
+    const nlohmann::json credential = {{"AccessKeyId", kAccessKeyId},
+                                       {"RawSecretAccessKey", kSecret}};
+    const nlohmann::json base = {{"CustomKeyStoreName", "v"},
+                                 {"CustomKeyStoreType", "EXTERNAL_KEY_STORE"},
+                                 {"XksProxyConnectivity", "PUBLIC_ENDPOINT"},
+                                 {"XksProxyUriEndpoint", "https://xks.example.com"},
+                                 {"XksProxyUriPath", "/kms/xks/v1"},
+                                 {"XksProxyAuthenticationCredential", credential}};
+    const auto create = [&](nlohmann::json body) {
+        return kms.Call("CreateCustomKeyStore", body.dump());
+    };
+    for (const char* member : {"XksProxyConnectivity", "XksProxyUriEndpoint", "XksProxyUriPath",
+                               "XksProxyAuthenticationCredential"}) {
+        INFO(member);
+        nlohmann::json body = base;
+        body.erase(member);
+        auto r = create(body);
+        CHECK(r.type() == "ValidationException");
+        CHECK(r.message() ==
+              std::string(member) + " is required for an EXTERNAL_KEY_STORE custom key store.");
+    }
+    nlohmann::json body = base;
+    body["KeyStorePassword"] = "kmsPswd1";
+    CHECK(create(body).message() ==
+          "KeyStorePassword is valid only for an AWS_CLOUDHSM custom key store.");
+    body = base;
+    body["XksProxyVpcEndpointServiceName"] =
+        "com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0";
+    CHECK(create(body).type() == "ValidationException");  // not for PUBLIC_ENDPOINT
+    body = base;
+    body["XksProxyConnectivity"] = "VPC_ENDPOINT_SERVICE";
+    CHECK(create(body).message() ==
+          "XksProxyVpcEndpointServiceName is required when XksProxyConnectivity is "
+          "VPC_ENDPOINT_SERVICE.");
+    // The model's patterns: a port, plain HTTP, a path in the endpoint; a short access key ID.
+    for (const char* endpoint : {"https://xks.example.com:8443", "http://xks.example.com",
+                                 "https://xks.example.com/kms"}) {
+        INFO(endpoint);
+        body = base;
+        body["XksProxyUriEndpoint"] = endpoint;
+        CHECK(create(body).type() == "ValidationException");
+    }
+    body = base;
+    body["XksProxyAuthenticationCredential"]["AccessKeyId"] = "ABCDEFG";
+    CHECK(create(body).type() == "ValidationException");
+    body = base;
+    body["XksProxyAuthenticationCredential"].erase("RawSecretAccessKey");
+    CHECK(create(body).type() == "ValidationException");
+    CHECK(kms.proxy.calls.empty());  // none of these reached the proxy
+    CHECK(kms.catalog->ListStores("111122223333", "us-east-1").empty());
+
+    // Uniqueness: the same endpoint and path; a VPC store's endpoint; its endpoint service.
+    REQUIRE(create(base).status == 200);
+    body = base;
+    body["CustomKeyStoreName"] = "w";
+    CHECK(create(body).type() == "XksProxyUriInUseException");
+    body["XksProxyUriPath"] = "/tenant-b/kms/xks/v1";
+    // The same endpoint with another path is not in use: the proxy is asked (and this one
+    // serves only /kms/xks/v1).
+    CHECK(create(body).type() == "XksProxyInvalidConfigurationException");
+    nlohmann::json vpc = base;
+    vpc["CustomKeyStoreName"] = "vpc";
+    vpc["XksProxyConnectivity"] = "VPC_ENDPOINT_SERVICE";
+    vpc["XksProxyUriEndpoint"] = "https://vpc.example.com";
+    vpc["XksProxyVpcEndpointServiceName"] =
+        "com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0";
+    const std::size_t calls = kms.proxy.calls.size();
+    auto made = create(vpc);
+    REQUIRE(made.status == 200);
+    CHECK(kms.proxy.calls.size() == calls);  // a VPC store waits for Connect
+    nlohmann::json reuse = base;
+    reuse["CustomKeyStoreName"] = "public-on-vpc-endpoint";
+    reuse["XksProxyUriEndpoint"] = "https://vpc.example.com";
+    reuse["XksProxyUriPath"] = "/public/kms/xks/v1";
+    CHECK(create(reuse).type() == "XksProxyUriEndpointInUseException");
+    vpc["CustomKeyStoreName"] = "vpc-2";
+    vpc["XksProxyUriEndpoint"] = "https://vpc2.example.com";
+    CHECK(create(vpc).type() == "XksProxyVpcEndpointServiceInUseException");
+    auto listed = kms.Call("DescribeCustomKeyStores",
+                           "{\"CustomKeyStoreId\":\"" + made.str("CustomKeyStoreId") + "\"}");
+    const auto& config = listed.json["CustomKeyStores"][0]["XksProxyConfiguration"];
+    CHECK(S(config["Connectivity"]) == "VPC_ENDPOINT_SERVICE");
+    CHECK(S(config["VpcEndpointServiceOwner"]) == "111122223333");
+
+    // Update: the endpoint only while DISCONNECTED; a new connectivity needs a new endpoint.
+    const std::string id = made.str("CustomKeyStoreId");
+    CHECK(kms.Call("UpdateCustomKeyStore", "{\"CustomKeyStoreId\":\"" + id +
+                                               "\",\"XksProxyConnectivity\":\"PUBLIC_ENDPOINT\"}")
+              .message() == "A new XksProxyConnectivity requires a new XksProxyUriEndpoint.");
+    kms.Connect(id);
+    REQUIRE(kms.State(id) == "CONNECTED");
+    CHECK(kms.Call("UpdateCustomKeyStore",
+                   "{\"CustomKeyStoreId\":\"" + id +
+                       "\",\"XksProxyUriEndpoint\":\"https://x.example.com\"}")
+              .type() == "CustomKeyStoreInvalidStateException");
+    // A new path while connected is checked with the proxy, and kept only if it answers.
+    auto moved =
+        kms.Call("UpdateCustomKeyStore",
+                 "{\"CustomKeyStoreId\":\"" + id + "\",\"XksProxyUriPath\":\"/other/kms/xks/v1\"}");
+    CHECK(moved.type() == "XksProxyInvalidConfigurationException");
+    CHECK(kms.Call("DeleteCustomKeyStore", "{\"CustomKeyStoreId\":\"" + id + "\"}").type() ==
+          "CustomKeyStoreInvalidStateException");
+}
+
 TEST_CASE("an external key store connects when its proxy is healthy", "[api][xks]") {
     XksKms kms;
     const std::string id = kms.CreateStore();
@@ -222,6 +328,13 @@ TEST_CASE("keys in an external key store encrypt twice: kmsd's layer, then the p
     REQUIRE(back.status == 200);
     CHECK(kms.Call("Decrypt", "{\"CiphertextBlob\":\"" + back.str("CiphertextBlob") + "\"}")
               .str("Plaintext") == dk.str("Plaintext"));
+
+    // The largest plaintext (4096 bytes) fits the proxy's 4300 after kmsd's inner layer.
+    const std::string big = Base64Encode(Bytes(4096, 0x61));
+    auto large = kms.Call("Encrypt", "{\"KeyId\":\"" + key + "\",\"Plaintext\":\"" + big + "\"}");
+    REQUIRE(large.status == 200);
+    CHECK(kms.Call("Decrypt", "{\"CiphertextBlob\":\"" + large.str("CiphertextBlob") + "\"}")
+              .str("Plaintext") == big);
 
     // Not for an external key store.
     CHECK(kms.Call("GenerateRandom", "{\"NumberOfBytes\":8,\"CustomKeyStoreId\":\"" + store + "\"}")

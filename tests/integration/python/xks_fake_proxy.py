@@ -206,6 +206,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             super().finish()
         finally:
             self.server.proxy._track(self.request, False)
+            # setup() replaced self.request with the TLS socket, which took the descriptor over
+            # (the plain socket is detached): the server's shutdown_request() only gets that
+            # detached socket, so the TLS socket is closed here rather than left to the garbage
+            # collector (ResourceWarning: unclosed <ssl.SSLSocket ...>).
+            with contextlib.suppress(OSError):
+                self.request.close()
 
     def log_message(self, fmt, *args):  # quiet
         pass
