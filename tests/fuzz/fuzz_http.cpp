@@ -21,6 +21,7 @@ constexpr int kMaxRequestsPerInput = 8;
 
 // What the server's session does with one parsed request, minus the socket.
 void Handle(App& app, Request& req) {
+    (void)MayWaitOnProxy(app, req);  // which thread: a scan of the body before any parse
     Response res = HandleHttpRequest(app, req, "127.0.0.1");
     const std::string_view body(res.body().data(), res.body().size());
     if (std::getenv("KMSD_FUZZ_VERBOSE") != nullptr)

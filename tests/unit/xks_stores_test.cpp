@@ -10,6 +10,7 @@
 #include "src/xks/proxy.h"
 #include "src/xks/transport.h"
 #include "support/fakes.h"
+#include "support/http_app.h"
 
 using namespace kmsd;
 using api::xks::Failure;
@@ -404,4 +405,62 @@ TEST_CASE("kmsd xks-proxy refuses what the specification says it must", "[xks]")
     endpoint.secret = kSecret;
     endpoint.access_key_id = "ABCDEFGHIJKLMNOPQRSZ";
     CHECK(send("POST", "/kms/xks/v1/health", health).status == 401);
+}
+
+TEST_CASE("only requests that may reach a proxy leave the serving threads", "[server][xks]") {
+    auto app = testing::OpenInMemoryApp();
+    const auto leaves = [&](const std::string& op, const std::string& body) {
+        Request req = testing::ParseHttpRequest(testing::KmsRequestBytes(op, body));
+        return MayWaitOnProxy(*app, req);
+    };
+    const std::string xks_id = "11111111-2222-3333-4444-555555555555";
+    const std::string plain_id = "66666666-7777-8888-9999-000000000000";
+    // Without external key stores, only the store operations that reach a proxy.
+    CHECK(leaves("CreateCustomKeyStore", "{}"));
+    CHECK(leaves("UpdateCustomKeyStore", "{}"));
+    CHECK_FALSE(leaves("Encrypt", "{\"KeyId\":\"" + xks_id + "\"}"));
+    CHECK_FALSE(leaves("CreateKey", "{\"Origin\":\"EXTERNAL_KEY_STORE\"}"));
+
+    auto store = std::make_shared<storage::CustomKeyStoreRecord>();
+    store->store_id = "cks-1234567890abcdef0";
+    store->account = "111122223333";
+    store->region = "us-east-1";
+    store->name = "x";
+    store->type = "EXTERNAL_KEY_STORE";
+    auto key = std::make_shared<storage::KeyRecord>();
+    key->account = "111122223333";
+    key->region = "us-east-1";
+    key->key_id = xks_id;
+    key->arn = "arn:aws:kms:us-east-1:111122223333:key/" + xks_id;
+    key->key_spec = "SYMMETRIC_DEFAULT";
+    key->key_usage = "ENCRYPT_DECRYPT";
+    key->origin = "EXTERNAL_KEY_STORE";
+    key->custom_key_store_id = store->store_id;
+    key->xks_key_id = "k1";
+    REQUIRE(app->services()
+                .catalog
+                .Write([&]() -> Result<storage::Change> {
+                    storage::Change change;
+                    change.put_stores.push_back(store);
+                    change.put_keys.push_back(key);
+                    return change;
+                })
+                .ok());
+    CHECK(leaves("Encrypt", "{\"KeyId\":\"" + xks_id + "\"}"));
+    CHECK(leaves("Encrypt", "{ \"KeyId\" :  \"" + key->arn + "\"}"));
+    CHECK(leaves("GenerateDataKey", "{\"KeyId\":\"alias/anything\"}"));  // not resolved there
+    CHECK_FALSE(leaves("Encrypt", "{\"KeyId\":\"" + plain_id + "\"}"));
+    CHECK_FALSE(leaves("DescribeKey", "{\"KeyId\":\"" + xks_id + "\"}"));
+    CHECK(leaves("ReEncrypt",
+                 "{\"CiphertextBlob\":\"AQIC\",\"DestinationKeyId\":\"" + xks_id + "\"}"));
+    // A ciphertext's third byte: 05 for an external key's envelope ("AQIF"), 02 otherwise.
+    CHECK(leaves("Decrypt", "{\"CiphertextBlob\":\"AQIFAHg=\"}"));
+    CHECK_FALSE(leaves("Decrypt", "{\"CiphertextBlob\":\"AQICAHg=\"}"));
+    CHECK(leaves("CreateKey", "{\"Origin\":\"EXTERNAL_KEY_STORE\"}"));
+    CHECK_FALSE(leaves("CreateKey", "{}"));
+    // A member that is not a plain string: assume the worst.
+    CHECK(leaves("Encrypt", "{\"KeyId\":\"a\\u0062c\"}"));
+    Request clock = testing::ParseHttpRequest(
+        "POST /_kmsd/clock?x=1 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{}");
+    CHECK(MayWaitOnProxy(*app, clock));
 }
