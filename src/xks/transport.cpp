@@ -153,21 +153,42 @@ std::string XksAuthorization(const api::xks::Endpoint& endpoint, std::string_vie
            "Signature=" + signature;
 }
 
-Result<std::unique_ptr<HttpsTransport>> HttpsTransport::Create(TransportOptions options) {
-    ssl::context ctx(ssl::context::tls_client);
-    // TLS 1.2 or later, as the specification requires of a proxy.
-    SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+namespace {
+
+// The client's TLS settings: TLS 1.2 or later (the specification's minimum for a proxy), the
+// peer verified against the system's CAs and `ca_file`'s.
+Result<std::unique_ptr<ssl::context>> MakeTlsContext(const std::string& ca_file) {
+    auto ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
+    SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
     boost::system::error_code ec;
-    ctx.set_default_verify_paths(ec);
-    if (!options.ca_file.empty()) {
-        ctx.load_verify_file(options.ca_file, ec);
+    ctx->set_default_verify_paths(ec);
+    if (!ca_file.empty()) {
+        ctx->load_verify_file(ca_file, ec);
         if (ec)
-            return Error(ErrorCode::kValidation, "--xks-ca-file " + options.ca_file +
-                                                     ": cannot load certificates (" + ec.message() +
-                                                     ")");
+            return Error(
+                ErrorCode::kValidation,
+                "--xks-ca-file " + ca_file + ": cannot load certificates (" + ec.message() + ")");
     }
-    ctx.set_verify_mode(ssl::verify_peer);
-    return std::unique_ptr<HttpsTransport>(new HttpsTransport(std::move(options), std::move(ctx)));
+    ctx->set_verify_mode(ssl::verify_peer);
+    return ctx;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<HttpsTransport>> HttpsTransport::Create(TransportOptions options) {
+    // A bad CA file stops the start; the context itself is made on the first call (loading the
+    // system's CAs costs startup time and memory that a server without external key stores
+    // never needs).
+    if (!options.ca_file.empty()) KMSD_RETURN_IF_ERROR(MakeTlsContext(options.ca_file).status());
+    return std::unique_ptr<HttpsTransport>(new HttpsTransport(std::move(options)));
+}
+
+Result<ssl::context*> HttpsTransport::Tls() {
+    std::lock_guard lock(tls_mu_);
+    if (!tls_) {
+        KMSD_ASSIGN_OR_RETURN(tls_, MakeTlsContext(options_.ca_file));
+    }
+    return tls_.get();
 }
 
 Failure HttpsTransport::Post(const api::xks::Endpoint& endpoint, std::string_view path,
@@ -225,7 +246,9 @@ Failure HttpsTransport::Exchange(const api::xks::Endpoint& endpoint, std::string
     parser.body_limit(kMaxAnswerBytes);
     // Declared before the objects whose operations it runs: destroyed after them.
     asio::io_context ioc;
-    ssl::stream<beast::tcp_stream> stream(ioc, ssl_);
+    auto tls = Tls();
+    if (!tls.ok()) return Failure::kTls;
+    ssl::stream<beast::tcp_stream> stream(ioc, **tls);
 
     SSL* handle = stream.native_handle();
     SSL_set_tlsext_host_name(handle, host.c_str());  // SNI

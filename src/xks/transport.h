@@ -7,6 +7,8 @@
 #include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -37,11 +39,12 @@ public:
 private:
     api::xks::Failure Exchange(const api::xks::Endpoint& endpoint, std::string_view path,
                                std::string_view body, int& status, std::string& answer);
-    HttpsTransport(TransportOptions options, boost::asio::ssl::context ssl)
-        : options_(std::move(options)), ssl_(std::move(ssl)) {}
+    explicit HttpsTransport(TransportOptions options) : options_(std::move(options)) {}
+    Result<boost::asio::ssl::context*> Tls();
 
     TransportOptions options_;
-    boost::asio::ssl::context ssl_;
+    std::mutex tls_mu_;
+    std::unique_ptr<boost::asio::ssl::context> tls_;  // made on first use
 };
 
 // The SigV4 Authorization header value for a POST of `body` to `host` and `target` at
