@@ -1,6 +1,5 @@
 #include "api/json.h"
 
-#include <openssl/crypto.h>
 #include <simdjson.h>
 
 #include <charconv>
@@ -11,6 +10,7 @@
 #include <vector>
 
 #include "common/json_limits.h"
+#include "common/secure_bytes.h"
 
 namespace kmsd::api {
 
@@ -30,7 +30,7 @@ public:
     FastParser() : input_(kFastParseMax + simdjson::SIMDJSON_PADDING) {
         ready_ = parser_.allocate(kFastParseMax) == simdjson::SUCCESS;
     }
-    ~FastParser() { OPENSSL_cleanse(input_.data(), input_.size()); }
+    ~FastParser() { SecureWipe(input_.data(), input_.size()); }
 
     bool ready() const { return ready_; }
 
@@ -42,11 +42,10 @@ public:
         simdjson::dom::element root;
         const auto error = parser_.parse(input_.data(), body.size(), false).get(root);
         auto result = use(error, root);
-        OPENSSL_cleanse(input_.data(), body.size());
+        SecureWipe(input_.data(), body.size());
         // simdjson writes each string as a 4-byte length, the bytes and a NUL: never more than
         // 5/3 of the input plus its padding, which is how document::allocate sizes the buffer.
-        OPENSSL_cleanse(parser_.doc.string_buf.get(),
-                        5 * body.size() / 3 + simdjson::SIMDJSON_PADDING);
+        SecureWipe(parser_.doc.string_buf.get(), 5 * body.size() / 3 + simdjson::SIMDJSON_PADDING);
         return result;
     }
 

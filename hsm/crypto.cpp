@@ -59,7 +59,7 @@ int Len(std::size_t n) { return static_cast<int>(n); }
 // to OpenSSL.
 class RandomPool {
 public:
-    ~RandomPool() { OPENSSL_cleanse(bytes_, sizeof bytes_); }
+    ~RandomPool() { SecureWipe(bytes_, sizeof bytes_); }
     void Fill(std::uint8_t* out, std::size_t n) {
         if (n > sizeof bytes_ / 4) return Draw(out, n);
         if (n > left_) {
@@ -68,7 +68,7 @@ public:
         }
         std::uint8_t* from = bytes_ + (sizeof bytes_ - left_);
         std::memcpy(out, from, n);
-        OPENSSL_cleanse(from, n);
+        SecureWipe(from, n);
         left_ -= n;
     }
 
@@ -170,10 +170,10 @@ void Hmac(ByteView key, ByteView a, ByteView b, std::uint8_t* out) {
     SHA256_Update(&ctx, pad, kBlock);
     SHA256_Update(&ctx, inner, kSha256Bytes);
     SHA256_Final(out, &ctx);
-    OPENSSL_cleanse(k, sizeof k);
-    OPENSSL_cleanse(pad, sizeof pad);
-    OPENSSL_cleanse(inner, sizeof inner);
-    OPENSSL_cleanse(&ctx, sizeof ctx);
+    SecureWipe(k, sizeof k);
+    SecureWipe(pad, sizeof pad);
+    SecureWipe(inner, sizeof inner);
+    SecureWipe(&ctx, sizeof ctx);
 }
 
 }  // namespace
@@ -199,7 +199,7 @@ Result<SecureBytes> HkdfSha256(ByteView ikm, ByteView salt, ByteView info, std::
         std::memcpy(out.data() + done, t, take);
         done += take;
     }
-    OPENSSL_cleanse(t, sizeof t);
+    SecureWipe(t, sizeof t);
     return out;
 }
 

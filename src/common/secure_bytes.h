@@ -1,4 +1,4 @@
-// SecureBytes: a byte vector whose memory is wiped (OPENSSL_cleanse) before it is freed.
+// SecureBytes: a byte vector whose memory is wiped (SecureWipe) before it is freed.
 // Used for every root key, data key and plaintext. The allocator is also used for the
 // request/response body strings and the JSON string type so plaintext does not linger in freed
 // heap.
@@ -13,7 +13,7 @@
 
 namespace kmsd {
 
-// Wipes memory; implemented in secure_bytes.cpp with OPENSSL_cleanse so the compiler cannot drop
+// Wipes memory; implemented in secure_bytes.cpp with explicit_bzero so the compiler cannot drop
 // it.
 void SecureWipe(void* p, std::size_t n);
 

@@ -1,6 +1,5 @@
 #include "src/server/server.h"
 
-#include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
@@ -9,6 +8,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/secure_bytes.h"
 #include "src/server/handler.h"
 
 namespace kmsd {
@@ -263,7 +264,7 @@ private:
         if (buffer_.size() == 0) {
             if (buffer_.capacity() <= kKeptBufferBytes) {
                 const auto storage = buffer_.prepare(buffer_.capacity());
-                OPENSSL_cleanse(storage.data(), storage.size());
+                SecureWipe(storage.data(), storage.size());
             } else {
                 buffer_.shrink_to_fit();
             }
@@ -317,10 +318,16 @@ private:
         std::size_t size = 32 + reason.size() + res.body().size();
         for (const auto& field : res) size += field.name_string().size() + field.value().size() + 4;
         out.reserve(size);
-        char line[32];
-        const int n = std::snprintf(line, sizeof line, "HTTP/%u.%u %u ", res.version() / 10,
-                                    res.version() % 10, res.result_int());
-        out.append(line, static_cast<std::size_t>(n));
+        // "HTTP/1.1 200 ": to_chars, not snprintf (a format parse per reply).
+        char line[32] = {'H', 'T', 'T', 'P', '/'};
+        char* end = line + 5;
+        *end++ = static_cast<char>('0' + res.version() / 10 % 10);
+        *end++ = '.';
+        *end++ = static_cast<char>('0' + res.version() % 10);
+        *end++ = ' ';
+        end = std::to_chars(end, line + sizeof line - 1, res.result_int()).ptr;
+        *end++ = ' ';
+        out.append(line, static_cast<std::size_t>(end - line));
         out.append(reason.data(), reason.size());
         out.append("\r\n");
         for (const auto& field : res) {
@@ -336,7 +343,7 @@ private:
     void OnWrite(bool keep_alive, beast::error_code ec, std::size_t /*bytes*/) {
         // The reply is sent: wipe it (it may hold plaintext or a data key). A buffer of an
         // ordinary size is kept for the next reply; a large one is freed.
-        OPENSSL_cleanse(out_.data(), out_.size());
+        SecureWipe(out_.data(), out_.size());
         out_.clear();
         if (out_.capacity() > kKeptBufferBytes) SecureString().swap(out_);
         if (ec || !keep_alive) return Close();
