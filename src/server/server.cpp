@@ -214,6 +214,19 @@ private:
     }
 
     void ReadBody() {
+        // Nearly always the whole body arrived with the headers: parse it from the buffer here,
+        // as Beast's read operation would, instead of starting one more asynchronous read (a
+        // composed operation and a trip through the scheduler per request).
+        parser_->eager(true);
+        while (buffer_.size() > 0 && !parser_->is_done()) {
+            beast::error_code ec;
+            const std::size_t used = parser_->put(buffer_.data(), ec);
+            buffer_.consume(used);
+            if (ec == http::error::need_more) break;
+            if (ec) return OnRead(ec, 0);
+            if (used == 0) break;  // nothing parsed: let the read operation decide
+        }
+        if (parser_->is_done()) return OnRead({}, 0);
         http::async_read(socket_, buffer_, *parser_,
                          beast::bind_front_handler(&Session::OnRead, shared_from_this()));
     }
