@@ -235,6 +235,25 @@ TEST_CASE("base64 is strict", "[hsm]") {
     }
 }
 
+TEST_CASE("base64: the decoder accepts exactly what the size check accepts", "[hsm]") {
+    // Every byte value at every position of encodings with no, one and two padding characters:
+    // the one-pass decoder and the plain validator must agree, and a valid text decodes to the
+    // size the validator gives.
+    for (const std::string base : {"aGVsbG8h", "aGVsbG8=", "aGVsbA==", "QUJD", "QQ=="}) {
+        for (std::size_t i = 0; i < base.size(); ++i) {
+            for (int c = 0; c < 256; ++c) {
+                std::string text = base;
+                text[i] = static_cast<char>(c);
+                const auto size = Base64DecodedSize(text);
+                const auto decoded = Base64Decode(text);
+                CAPTURE(text);
+                REQUIRE(decoded.has_value() == size.has_value());
+                if (decoded) CHECK(decoded->size() == *size);
+            }
+        }
+    }
+}
+
 TEST_CASE("base64 agrees with OpenSSL's encoder at every length", "[hsm]") {
     // EVP_EncodeBlock is the independent reference: same alphabet, same padding, no line breaks.
     for (std::size_t n = 0; n <= 70; ++n) {
