@@ -99,7 +99,7 @@ sanitize_build() {
     [[ $san == address,undefined ]] && extra+=(-DKMSD_FUZZ=ON)
     cmake -S "$ROOT" -B "$SBUILD" -G Ninja -DCMAKE_BUILD_TYPE=Sanitize \
         -DCMAKE_CXX_FLAGS_SANITIZE="-O1 -gline-tables-only" -DCMAKE_CXX_COMPILER=clang++-14 \
-        -DKMSD_SANITIZE="$san" "${extra[@]}" >/dev/null
+        -DKMSD_SANITIZE="$san" -DKMSD_UNITY_TESTS=ON "${extra[@]}" >/dev/null
     cmake --build "$SBUILD" ${KMSD_BUILD_JOBS:+-j "$KMSD_BUILD_JOBS"} --target "$@"
 }
 

@@ -8,6 +8,7 @@
 
 #include "api/dispatcher.h"
 #include "api/json.h"
+#include "common/base64.h"
 #include "hsm/blob.h"
 #include "hsm/hsm.h"
 #include "storage/catalog.h"
@@ -77,5 +78,14 @@ struct TestKms {
         return api::ToStd(r.json["KeyMetadata"]["KeyId"].get<SecureString>());
     }
 };
+
+// Helpers several test files share (one definition, so the test files can also be compiled
+// together as a unity build).
+inline std::string S(const api::Json& j) { return api::ToStd(j.get<SecureString>()); }
+inline const std::string kAcct = "111122223333";
+inline std::string Arn(const std::string& id) {
+    return "arn:aws:kms:us-east-1:" + kAcct + ":key/" + id;
+}
+inline std::string B64(const std::string& s) { return Base64Encode(View(s)); }
 
 }  // namespace kmsd::testing

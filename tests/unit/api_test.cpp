@@ -8,6 +8,7 @@
 #include "api/validate.h"
 #include "common/base64.h"
 #include "common/json_limits.h"
+#include "support/checks.h"
 #include "support/fakes.h"
 
 using namespace kmsd;
@@ -15,17 +16,11 @@ using kmsd::testing::TestKms;
 
 namespace {
 
-const std::string kAcct = "111122223333";
-std::string Arn(const std::string& id) { return "arn:aws:kms:us-east-1:" + kAcct + ":key/" + id; }
-std::string B64(const std::string& s) { return Base64Encode(View(s)); }
+using kmsd::testing::Arn;
+using kmsd::testing::B64;
+using kmsd::testing::kAcct;
 
-void CheckError(const TestKms::Reply& r, const std::string& type, const std::string& message,
-                int status = 400) {
-    INFO(r.body);
-    CHECK(r.status == status);
-    CHECK(r.type() == type);
-    CHECK(r.message() == message);
-}
+using kmsd::testing::CheckError;
 
 }  // namespace
 

@@ -25,13 +25,13 @@ using kmsd::testing::BodyOf;
 using kmsd::testing::KmsRequestBytes;
 using kmsd::testing::SendHttp;
 
-struct TempDir {
+struct AuditDir {
     std::string path;
-    TempDir() {
+    AuditDir() {
         char tmpl[] = "/tmp/kmsd-audit-XXXXXX";
         path = mkdtemp(tmpl);
     }
-    ~TempDir() { std::filesystem::remove_all(path); }
+    ~AuditDir() { std::filesystem::remove_all(path); }
 };
 
 // Alice, an IAM user as in AWS's examples, calling in us-west-2 (open mode reads the access key
@@ -59,7 +59,7 @@ constexpr const char* kAliceAuth =
     "Signature=00\r\nUser-Agent: aws-cli/2.0 test\r\n";
 
 struct AuditFixture {
-    TempDir dir;
+    AuditDir dir;
     std::unique_ptr<kmsd::App> app;
 
     explicit AuditFixture(std::size_t ring = 10000, bool file = false) {

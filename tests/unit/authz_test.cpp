@@ -101,7 +101,7 @@ TEST_CASE("denial messages are AWS's", "[api][authz]") {
 
 namespace {
 
-constexpr char kAcct[] = "111122223333";
+constexpr char kAccount[] = "111122223333";
 constexpr char kOther[] = "444455556666";
 
 std::shared_ptr<const std::vector<Policy>> Identity(const std::string& json) {
@@ -120,13 +120,13 @@ void BeUser(TestKms& kms, const std::string& account, const std::string& name,
     kms.caller.identity_policies = Identity(identity);
 }
 
-void BeRoot(TestKms& kms, const std::string& account = kAcct) {
+void BeRoot(TestKms& kms, const std::string& account = kAccount) {
     kms.caller.account = account;
     kms.caller.principal_arn = "arn:aws:iam::" + account + ":root";
     kms.caller.identity_policies = nullptr;
 }
 
-std::string Arn(const std::string& id, const std::string& account = kAcct) {
+std::string KeyArn(const std::string& id, const std::string& account = kAccount) {
     return "arn:aws:kms:us-east-1:" + account + ":key/" + id;
 }
 
@@ -137,25 +137,25 @@ TEST_CASE("identity policies and key policies decide together", "[api][authz]") 
     const std::string id = kms.NewKey();
     const std::string enc = R"({"KeyId":")" + id + R"(","Plaintext":"AQID"})";
 
-    BeUser(kms, kAcct, "nobody", "");
+    BeUser(kms, kAccount, "nobody", "");
     auto r = kms.Call("Encrypt", enc);
     CHECK(r.type() == "AccessDeniedException");
     CHECK(r.message() ==
           "User: arn:aws:iam::111122223333:user/nobody is not authorized to perform: "
           "kms:Encrypt on resource: " +
-              Arn(id) + " because no identity-based policy allows the kms:Encrypt action");
+              KeyArn(id) + " because no identity-based policy allows the kms:Encrypt action");
     r = kms.Call("CreateKey", "{}");
     CHECK(r.message() ==
           "User: arn:aws:iam::111122223333:user/nobody is not authorized to perform: "
           "kms:CreateKey on resource: * because no identity-based policy allows "
           "the kms:CreateKey action");
 
-    BeUser(kms, kAcct, "alice", kAllowAllIdentity);
+    BeUser(kms, kAccount, "alice", kAllowAllIdentity);
     CHECK(kms.Call("Encrypt", enc).status == 200);
     CHECK(kms.Call("CreateKey", "{}").status == 200);
 
     // An identity policy that denies Decrypt.
-    BeUser(kms, kAcct, "denied",
+    BeUser(kms, kAccount, "denied",
            R"({"Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"},)"
            R"({"Effect":"Deny","Action":"kms:Decrypt","Resource":"*"}]})");
     auto blob = kms.Call("Encrypt", enc).str("CiphertextBlob");
@@ -170,7 +170,7 @@ TEST_CASE("identity policies and key policies decide together", "[api][authz]") 
     CHECK(r.message() ==
           "User: arn:aws:iam::111122223333:user/denied is not authorized to perform: "
           "kms:Decrypt on resource: " +
-              Arn(id) + " with an explicit deny in an identity-based policy");
+              KeyArn(id) + " with an explicit deny in an identity-based policy");
 }
 
 TEST_CASE("conditions on the encryption context, alias and caller", "[api][authz]") {
@@ -202,7 +202,7 @@ TEST_CASE("conditions on the encryption context, alias and caller", "[api][authz
     CHECK(none.message() ==
           "User: arn:aws:sts::111122223333:assumed-role/app/s1 is not authorized to perform: "
           "kms:Encrypt on resource: " +
-              Arn(id) + " because no resource-based policy allows the kms:Encrypt action");
+              KeyArn(id) + " because no resource-based policy allows the kms:Encrypt action");
     CHECK(kms.Call("Decrypt", R"({"CiphertextBlob":")" + ok.str("CiphertextBlob") +
                                   R"(","EncryptionContext":{"tenant":"t1"}})")
               .status == 200);
@@ -289,12 +289,12 @@ TEST_CASE("grants: operations, constraints, tokens, retire and revoke", "[api][a
     auto listed = kms.Call("ListGrants", R"({"KeyId":")" + id + R"("})");
     REQUIRE(listed.json["Grants"].size() == 1);
     const auto& entry = listed.json["Grants"][0];
-    CHECK(entry["KeyId"] == Arn(id));
+    CHECK(entry["KeyId"] == KeyArn(id));
     CHECK(entry["IssuingAccount"] == "arn:aws:iam::111122223333:root");
     CHECK(entry["Constraints"]["EncryptionContextSubset"]["tenant"] == "t1");
     CHECK(entry["Name"] == "g1");
 
-    BeUser(kms, kAcct, "bob", "");
+    BeUser(kms, kAccount, "bob", "");
     auto gdk = [&](const std::string& ctx, const std::string& tokens) {
         return kms.Call("GenerateDataKey", R"({"KeyId":")" + id +
                                                R"(","KeySpec":"AES_256","EncryptionContext":)" +
@@ -317,18 +317,18 @@ TEST_CASE("grants: operations, constraints, tokens, retire and revoke", "[api][a
     CHECK(kms.Call("RetireGrant", R"({"GrantToken":")" + token + R"("})").type() ==
           "AccessDeniedException");
 
-    BeUser(kms, kAcct, "ret", "");
+    BeUser(kms, kAccount, "ret", "");
     CHECK(kms.Call("RetireGrant", R"({"GrantToken":")" + token + R"("})").status == 200);
     CHECK(kms.Call("RetireGrant", R"({"GrantToken":")" + token + R"("})").type() ==
           "InvalidGrantIdException");
-    BeUser(kms, kAcct, "bob", "");
+    BeUser(kms, kAccount, "bob", "");
     CHECK(gdk(R"({"tenant":"t1"})", "").type() == "AccessDeniedException");
 
     // Revoke by the key's administrators.
     BeRoot(kms);
     auto second = kms.Call("CreateGrant", R"({"KeyId":")" + id + R"(","GranteePrincipal":")" + bob +
                                               R"(","Operations":["DescribeKey"]})");
-    BeUser(kms, kAcct, "bob", "");
+    BeUser(kms, kAccount, "bob", "");
     CHECK(kms.Call("DescribeKey", R"({"KeyId":")" + id + R"("})").status == 200);
     BeRoot(kms);
     CHECK(kms.Call("RevokeGrant",
@@ -337,7 +337,7 @@ TEST_CASE("grants: operations, constraints, tokens, retire and revoke", "[api][a
     CHECK(kms.Call("RevokeGrant",
                    R"({"KeyId":")" + id + R"(","GrantId":")" + second.str("GrantId") + R"("})")
               .type() == "InvalidGrantIdException");
-    BeUser(kms, kAcct, "bob", "");
+    BeUser(kms, kAccount, "bob", "");
     CHECK(kms.Call("DescribeKey", R"({"KeyId":")" + id + R"("})").type() ==
           "AccessDeniedException");
 }
@@ -407,46 +407,47 @@ TEST_CASE("cross-account: key ARNs of other accounts, never aliases", "[api][aut
                 .status == 200);
 
     BeUser(kms, kOther, "bob", kAllowAllIdentity);
-    auto enc = kms.Call("Encrypt", R"({"KeyId":")" + Arn(shared) + R"(","Plaintext":"AQID"})");
+    auto enc = kms.Call("Encrypt", R"({"KeyId":")" + KeyArn(shared) + R"(","Plaintext":"AQID"})");
     REQUIRE(enc.status == 200);
-    CHECK(enc.str("KeyId") == Arn(shared));
+    CHECK(enc.str("KeyId") == KeyArn(shared));
     CHECK(kms.Call("Decrypt", R"({"CiphertextBlob":")" + enc.str("CiphertextBlob") + R"("})")
               .status == 200);
-    CHECK(kms.Call("DescribeKey", R"({"KeyId":")" + Arn(shared) + R"("})").status == 200);
+    CHECK(kms.Call("DescribeKey", R"({"KeyId":")" + KeyArn(shared) + R"("})").status == 200);
     // Not in the key policy for B.
     auto gdk =
-        kms.Call("GenerateDataKey", R"({"KeyId":")" + Arn(shared) + R"(","KeySpec":"AES_256"})");
+        kms.Call("GenerateDataKey", R"({"KeyId":")" + KeyArn(shared) + R"(","KeySpec":"AES_256"})");
     CHECK(gdk.message() ==
           "User: arn:aws:iam::444455556666:user/bob is not authorized to perform: "
           "kms:GenerateDataKey on resource: " +
-              Arn(shared) +
+              KeyArn(shared) +
               " because no resource-based policy allows the kms:GenerateDataKey "
               "action");
-    CHECK(kms.Call("Encrypt", R"({"KeyId":")" + Arn(private_key) + R"(","Plaintext":"AQID"})")
+    CHECK(kms.Call("Encrypt", R"({"KeyId":")" + KeyArn(private_key) + R"(","Plaintext":"AQID"})")
               .type() == "AccessDeniedException");
     // Aliases never cross accounts; nor do operations AWS keeps in-account.
     // An alias ARN names the other account's key (AWS allows key ARNs and alias ARNs there).
     CHECK(kms.Call("Encrypt",
                    R"({"KeyId":"arn:aws:kms:us-east-1:111122223333:alias/s","Plaintext":"AQID"})")
-              .str("KeyId") == Arn(shared));
+              .str("KeyId") == KeyArn(shared));
     CHECK(kms.Call("Encrypt",
                    R"({"KeyId":"arn:aws:kms:us-east-1:111122223333:alias/t","Plaintext":"AQID"})")
               .message() == "Alias arn:aws:kms:us-east-1:111122223333:alias/t is not found.");
     CHECK(kms.Call("Encrypt", R"({"KeyId":"alias/s","Plaintext":"AQID"})").message() ==
           "Alias arn:aws:kms:us-east-1:444455556666:alias/s is not found.");
-    CHECK(kms.Call("DisableKey", R"({"KeyId":")" + Arn(shared) + R"("})").message() ==
-          "Key '" + Arn(shared) + "' does not exist");
+    CHECK(kms.Call("DisableKey", R"({"KeyId":")" + KeyArn(shared) + R"("})").message() ==
+          "Key '" + KeyArn(shared) + "' does not exist");
     // B's user without identity policies: the key policy alone is not enough across accounts.
     BeUser(kms, kOther, "carol", "");
-    CHECK(
-        kms.Call("Encrypt", R"({"KeyId":")" + Arn(shared) + R"(","Plaintext":"AQID"})").message() ==
-        "User: arn:aws:iam::444455556666:user/carol is not authorized to "
-        "perform: kms:Encrypt on resource: " +
-            Arn(shared) + " because no identity-based policy allows the kms:Encrypt action");
+    CHECK(kms.Call("Encrypt", R"({"KeyId":")" + KeyArn(shared) + R"(","Plaintext":"AQID"})")
+              .message() ==
+          "User: arn:aws:iam::444455556666:user/carol is not authorized to "
+          "perform: kms:Encrypt on resource: " +
+              KeyArn(shared) + " because no identity-based policy allows the kms:Encrypt action");
     // B's root is not limited by IAM.
     BeRoot(kms, kOther);
-    CHECK(kms.Call("Encrypt", R"({"KeyId":")" + Arn(shared) + R"(","Plaintext":"AQID"})").status ==
-          200);
+    CHECK(
+        kms.Call("Encrypt", R"({"KeyId":")" + KeyArn(shared) + R"(","Plaintext":"AQID"})").status ==
+        200);
 }
 
 TEST_CASE("a grant with CreateGrant only creates narrower grants", "[api][authz]") {
@@ -458,7 +459,7 @@ TEST_CASE("a grant with CreateGrant only creates narrower grants", "[api][authz]
                                R"("Operations":["Decrypt","CreateGrant"],)"
                                R"("Constraints":{"EncryptionContextSubset":{"tenant":"t1"}}})");
     REQUIRE(parent.status == 200);
-    BeUser(kms, kAcct, "bob", "");
+    BeUser(kms, kAccount, "bob", "");
     auto child = [&](const std::string& ops, const std::string& constraints) {
         return kms.Call("CreateGrant",
                         R"({"KeyId":")" + id +
@@ -490,13 +491,13 @@ TEST_CASE("retiring: only the grant itself, and listing stays in the caller's ac
                               R"(","GranteePrincipal":"arn:aws:iam::111122223333:user/carol",)"
                               R"("RetiringPrincipal":"arn:aws:iam::444455556666:user/x",)"
                               R"("Operations":["Decrypt"]})");
-    BeUser(kms, kAcct, "bob", "");
+    BeUser(kms, kAccount, "bob", "");
     // bob's grant lets him retire his grant, not carol's.
-    CHECK(kms.Call("RetireGrant",
-                   R"({"KeyId":")" + Arn(id) + R"(","GrantId":")" + other.str("GrantId") + R"("})")
+    CHECK(kms.Call("RetireGrant", R"({"KeyId":")" + KeyArn(id) + R"(","GrantId":")" +
+                                      other.str("GrantId") + R"("})")
               .type() == "AccessDeniedException");
-    CHECK(kms.Call("RetireGrant",
-                   R"({"KeyId":")" + Arn(id) + R"(","GrantId":")" + mine.str("GrantId") + R"("})")
+    CHECK(kms.Call("RetireGrant", R"({"KeyId":")" + KeyArn(id) + R"(","GrantId":")" +
+                                      mine.str("GrantId") + R"("})")
               .status == 200);
     // Account B lists retirable grants for its user: the grant is on A's key, so not listed.
     BeUser(kms, kOther, "x", kAllowAllIdentity);
@@ -519,7 +520,7 @@ TEST_CASE("condition keys come only from the operation's own input", "[api][auth
         R"({"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/app"},)"
         R"("Action":"kms:DescribeKey","Resource":"*","Condition":{"ArnEquals":{"aws:PrincipalArn":"arn:aws:iam::111122223333:role/app"}}}]})";
     const std::string id = kms.NewKey(R"({"Policy":)" + Quote(policy) + "}");
-    BeUser(kms, kAcct, "ops", "");
+    BeUser(kms, kAccount, "ops", "");
     // An EncryptionContext member in ScheduleKeyDeletion is not input: the condition is not met.
     CHECK(kms.Call("ScheduleKeyDeletion",
                    R"({"KeyId":")" + id + R"(","EncryptionContext":{"tenant":"t1"}})")
@@ -568,12 +569,12 @@ TEST_CASE("a grant to an account delegates to that account's identity policies",
                                         R"(","GranteePrincipal":"arn:aws:iam::444455556666:root",)"
                                         R"("Operations":["Encrypt"]})")
                 .status == 200);
-    const std::string enc = R"({"KeyId":")" + Arn(id) + R"(","Plaintext":"AQID"})";
+    const std::string enc = R"({"KeyId":")" + KeyArn(id) + R"(","Plaintext":"AQID"})";
     BeUser(kms, kOther, "bob", kAllowAllIdentity);
     CHECK(kms.Call("Encrypt", enc).status == 200);
     BeUser(kms, kOther, "carol", "");
     CHECK(kms.Call("Encrypt", enc).message() ==
           "User: arn:aws:iam::444455556666:user/carol is not authorized to perform: kms:Encrypt "
           "on resource: " +
-              Arn(id) + " because no identity-based policy allows the kms:Encrypt action");
+              KeyArn(id) + " because no identity-based policy allows the kms:Encrypt action");
 }

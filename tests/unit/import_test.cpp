@@ -39,7 +39,7 @@ const hsm::WrappingKeySpecInfo& Wrapping(std::string_view name) {
     return *spec;
 }
 
-Pkey FromSpki(ByteView der) {
+Pkey PublicKeyFromSpki(ByteView der) {
     const unsigned char* p = der.data();
     return Pkey(d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size())), EVP_PKEY_free);
 }
@@ -78,7 +78,7 @@ Bytes AesKeyWrapPad(ByteView key, ByteView data) {
 // Wraps `material` for the parameters as AWS documents each algorithm.
 Bytes WrapFor(const hsm::Hsm::ImportParameters& params, const hsm::WrappingAlgorithmInfo& alg,
               ByteView material) {
-    Pkey pub = FromSpki(params.public_key);
+    Pkey pub = PublicKeyFromSpki(params.public_key);
     REQUIRE(pub);
     if (!alg.aes_key_wrap) return PublicEncrypt(pub.get(), alg.oaep_digest, material);
     const Bytes aes_key(32, 0x5a);

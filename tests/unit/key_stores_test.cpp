@@ -17,7 +17,7 @@ namespace {
 constexpr char kCluster[] = "cluster-abcdefghijk";
 constexpr char kPassword[] = "kmsPswd1";
 
-std::string S(const api::Json& j) { return api::ToStd(j.get<SecureString>()); }
+using kmsd::testing::S;
 
 nlohmann::ordered_json Declare(TestKms& kms, nlohmann::json spec) {
     auto out = api::DeclareCluster(kms.services, spec, "111122223333", "us-east-1");

@@ -13,7 +13,7 @@ namespace {
 
 constexpr double kDay = 86400.0;
 
-std::string S(const api::Json& j) { return api::ToStd(j.get<SecureString>()); }
+using kmsd::testing::S;
 
 std::string CurrentMaterial(TestKms& kms, const std::string& id) {
     return S(kms.Call("DescribeKey", "{\"KeyId\":\"" + id + "\"}")

@@ -19,7 +19,7 @@ using kmsd::testing::TestKms;
 
 namespace {
 
-std::string S(const api::Json& j) { return api::ToStd(j.get<SecureString>()); }
+using kmsd::testing::S;
 
 std::vector<std::string> AliasNames(TestKms& kms, int limit) {
     std::vector<std::string> names;

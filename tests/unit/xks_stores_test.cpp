@@ -21,7 +21,7 @@ namespace {
 constexpr char kAccessKeyId[] = "ABCDEFGHIJKLMNOPQRST";
 constexpr char kSecret[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP1234";
 
-std::string S(const api::Json& j) { return api::ToStd(j.get<SecureString>()); }
+using kmsd::testing::S;
 
 // The proxy, in process: what it is sent, and how the network misbehaves.
 struct InProcessProxy final : api::xks::Transport {
