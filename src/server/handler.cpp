@@ -41,7 +41,7 @@ auth::SignedRequest SignedPartsOf(const App& app, const Request& req) {
 
 }  // namespace
 
-std::string HttpDate() {
+const std::string& HttpDate() {
     // Formatted once per second per thread: strftime is a tenth of a microsecond per reply.
     thread_local std::time_t formatted_at = -1;
     thread_local std::string formatted;

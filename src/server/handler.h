@@ -31,7 +31,8 @@ bool MayWaitOnProxy(const App& app, const Request& req);
 // otherwise. Always closes the connection (the rest of the stream cannot be trusted).
 Response HttpErrorResponse(boost::beast::http::status status);
 
-// The HTTP Date header value for now.
-std::string HttpDate();
+// The HTTP Date header value for now: this thread's copy, valid until its next call (a
+// reference, so a reply's header takes it without an intermediate string).
+const std::string& HttpDate();
 
 }  // namespace kmsd
