@@ -47,6 +47,10 @@ NP=$(port)
 SIZE=$(call Encrypt "{\"KeyId\":\"$KEY\",\"Plaintext\":\"$PLAIN\"}" | wc -c)
 mkdir -p "$WORK/www"
 head -c "$SIZE" /dev/zero | tr '\0' 'x' > "$WORK/www/r.json"
+# nginx's workers run unprivileged: let them through mktemp's 0700 dir (else every answer is 403).
+chmod 711 "$WORK"
+chmod 755 "$WORK/www"
+chmod 644 "$WORK/www/r.json"
 cat > "$WORK/nginx.conf" <<NGX
 worker_processes 2; daemon off; pid $WORK/nginx.pid; error_log $WORK/nginx.err;
 events { worker_connections 1024; }
