@@ -134,7 +134,7 @@ void AssignRequest(const CallOutcome& call, SecureString& out) {
     out.clear();
     Json& request = call.input;
     if (!request.is_object() || call.operation == "GenerateRandom") return;
-    RemoveUnrecordedMembers(call.operation, request);
+    RemoveUnrecordedMembers(call.operation_index, request);
     // Grant tokens are bearer secrets: never recorded.
     request.erase("GrantTokens");
     request.erase("GrantToken");

@@ -80,6 +80,7 @@ public:
 // What Dispatch knows of one call when it ends.
 struct CallOutcome {
     std::string_view operation;  // a model operation
+    int operation_index;         // its index in the model (api/validate.h)
     const std::string& request_id;
     Json& input;  // the parsed request (null if it did not parse); loses its unrecorded members
     const Json* output = nullptr;                      // the operation's result; null on failure

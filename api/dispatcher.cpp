@@ -15,8 +15,6 @@
 namespace kmsd::api {
 namespace {
 
-constexpr std::string_view kTargetPrefix = "TrentService.";
-
 constexpr auto kFirst = Resolve::kBeforeHandler;
 
 // The key GenerateDataKey* encrypt under, named by KeyId.
@@ -177,6 +175,18 @@ std::span<const Route> Routes() { return kRoutes; }
 
 const Route* FindRoute(std::string_view operation) { return FindByName(kRoutes, operation); }
 
+const Route* RouteOf(int operation) {
+    // Indexed once by the model's operations, so a request finds its route without a lookup.
+    static const std::vector<const Route*> by_index = [] {
+        std::vector<const Route*> out(OperationCount());
+        for (std::size_t i = 0; i < out.size(); ++i) out[i] = FindRoute(OperationName(i));
+        return out;
+    }();
+    return operation >= 0 && static_cast<std::size_t>(operation) < by_index.size()
+               ? by_index[static_cast<std::size_t>(operation)]
+               : nullptr;
+}
+
 namespace {
 
 bool AcceptedContentType(std::string_view ct) {
@@ -195,20 +205,20 @@ struct RunState {
     Json input;
 };
 
-Result<Json> Run(const Services& services, const Caller& caller, std::string_view target,
+// `operation`: the model index of the operation `target` names, -1 for none.
+Result<Json> Run(const Services& services, const Caller& caller, int operation,
                  std::string_view content_type, std::string_view body,
                  const std::string& request_id, RunState& state) {
-    if (target.substr(0, kTargetPrefix.size()) != kTargetPrefix ||
-        !AcceptedContentType(content_type))
+    if (operation < 0 || !AcceptedContentType(content_type))
         return Error(ErrorCode::kUnknownOperation);
-    const std::string op(target.substr(kTargetPrefix.size()));
-    if (!IsModelOperation(op)) return Error(ErrorCode::kUnknownOperation);
     KMSD_ASSIGN_OR_RETURN(state.input, ParseRequestBody(body));
     const Json& input = state.input;
-    KMSD_RETURN_IF_ERROR(ValidateInput(op, input));
-    const Route* route = FindRoute(op);
+    KMSD_RETURN_IF_ERROR(ValidateInput(operation, input));
+    const Route* route = RouteOf(operation);
     if (route == nullptr)
-        return Error(ErrorCode::kUnsupportedOperation, op + " is not supported by kmsd yet.");
+        return Error(ErrorCode::kUnsupportedOperation,
+                     std::string(OperationName(static_cast<std::size_t>(operation))) +
+                         " is not supported by kmsd yet.");
     const Request req(input);
     OpContext ctx(services, caller, request_id, *route, &req);
     Result<Json> out = [&]() -> Result<Json> {
@@ -227,11 +237,12 @@ namespace {
 
 // The call's audit record, to Services::audit. An on-demand rotation also makes the RotateKey
 // service event AWS records after the call.
-void Audit(const Services& services, const Caller& caller, std::string_view target,
+void Audit(const Services& services, const Caller& caller, int operation,
            const std::string& request_id, RunState& state, const Json* output,
            const Status* failure) {
-    const std::string_view op = target.substr(kTargetPrefix.size());
-    CallOutcome call{op, request_id, state.input, output, failure, state.key, state.target};
+    const std::string_view op = OperationName(static_cast<std::size_t>(operation));
+    CallOutcome call{op,     operation, request_id, state.input,
+                     output, failure,   state.key,  state.target};
     auto fill = [&](AuditEvent& event) { CaptureCall(services, caller, call, event); };
     services.audit->Record(AuditFill(fill));
     if (op == "RotateKeyOnDemand" && output != nullptr && state.key)
@@ -252,16 +263,17 @@ Response Dispatcher::Dispatch(const Caller& caller, std::string_view target,
                               const std::string& request_id) const {
     Status failure;
     RunState state;
+    const int operation = OperationIndexOfTarget(target);
     // Only model operations name an event.
-    const bool audit = services_.audit != nullptr &&
-                       target.substr(0, kTargetPrefix.size()) == kTargetPrefix &&
-                       OperationIndex(target.substr(kTargetPrefix.size())) >= 0;
+    const bool audit = services_.audit != nullptr && operation >= 0;
     try {
-        Result<Json> result = Run(services_, caller, target, content_type, body, request_id, state);
+        Result<Json> result =
+            Run(services_, caller, operation, content_type, body, request_id, state);
         if (result.ok()) {
             Response out;
+            out.operation = operation;
             if (!result->is_null()) out.body = Serialize(*result);
-            if (audit) Audit(services_, caller, target, request_id, state, &*result, nullptr);
+            if (audit) Audit(services_, caller, operation, request_id, state, &*result, nullptr);
             out.key = std::move(state.key);
             return out;
         }
@@ -276,10 +288,10 @@ Response Dispatcher::Dispatch(const Caller& caller, std::string_view target,
     }
     if (failure.code() == ErrorCode::kInternal || failure.code() == ErrorCode::kStorage)
         spdlog::error("request {}: {}", request_id, failure.message());
-    if (audit) Audit(services_, caller, target, request_id, state, nullptr, &failure);
+    if (audit) Audit(services_, caller, operation, request_id, state, nullptr, &failure);
     WireError wire = ToWire(failure);
     return Response{wire.http_status, std::move(wire.body), std::move(wire.type),
-                    std::move(state.key)};
+                    std::move(state.key), operation};
 }
 
 }  // namespace kmsd::api

@@ -15,6 +15,7 @@ struct Response {
     SecureString body;       // JSON, or empty for operations without output
     std::string error_type;  // "" on success; the exception name otherwise (for logs, metrics)
     storage::KeyPtr key;     // the key the request resolved, if it got that far (for logs)
+    int operation = -1;      // the model index of the operation named (api/validate.h); -1: none
 };
 
 class Dispatcher {

@@ -198,5 +198,7 @@ Status CheckKeyKinds(const storage::KeyRecord& key, KeyKinds kinds, std::string_
 // The implemented routes, sorted by name; the route for `operation`, or null.
 std::span<const Route> Routes();
 const Route* FindRoute(std::string_view operation);
+// The route of the model operation with index `operation` (api/validate.h), or null.
+const Route* RouteOf(int operation);
 
 }  // namespace kmsd::api

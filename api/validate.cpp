@@ -406,8 +406,18 @@ nlohmann::ordered_json CloudTrailNames(const Shape& s, const Json& v) {
 
 }  // namespace
 
-void RemoveUnrecordedMembers(std::string_view operation, Json& input) {
-    const Operation* op = FindOperation(operation);
+namespace {
+
+const Operation* OperationAt(int index) {
+    return index >= 0 && static_cast<std::size_t>(index) < std::size(kOperations)
+               ? &kOperations[index]
+               : nullptr;
+}
+
+}  // namespace
+
+void RemoveUnrecordedMembers(int operation, Json& input) {
+    const Operation* op = OperationAt(operation);
     if (op == nullptr || op->input < 0) return;
     RemoveUnrecorded(kShapes[op->input], input);
 }
@@ -427,6 +437,12 @@ int OperationIndex(std::string_view operation) {
     return op == nullptr ? -1 : static_cast<int>(op - kOperations);
 }
 
+int OperationIndexOfTarget(std::string_view target) {
+    constexpr std::string_view kPrefix = "TrentService.";
+    if (target.substr(0, kPrefix.size()) != kPrefix) return -1;
+    return OperationIndex(target.substr(kPrefix.size()));
+}
+
 std::string_view OperationName(std::size_t index) { return kOperations[index].name; }
 
 bool ModelInputHasMember(const std::string& operation, std::string_view member) {
@@ -438,8 +454,8 @@ bool ModelInputHasMember(const std::string& operation, std::string_view member) 
     return false;
 }
 
-Status ValidateInput(const std::string& operation, const Json& input) {
-    const Operation* op = FindOperation(operation);
+Status ValidateInput(int operation, const Json& input) {
+    const Operation* op = OperationAt(operation);
     if (op == nullptr) return Error(ErrorCode::kUnknownOperation);
     if (op->input < 0) return Status::Ok();
     return Validator().Run(op->input, input);

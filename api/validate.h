@@ -23,18 +23,21 @@ bool IsModelOperation(const std::string& operation);
 std::size_t OperationCount();
 // -1 when `operation` is not in the model.
 int OperationIndex(std::string_view operation);
+// The index of the operation an X-Amz-Target ("TrentService.<operation>") names; -1 for none.
+// A request's operation is looked up once, by this, and passed on by index.
+int OperationIndexOfTarget(std::string_view target);
 std::string_view OperationName(std::size_t index);
 
 // Whether the input shape of `operation` has a member `member` (the route table's tests).
 bool ModelInputHasMember(const std::string& operation, std::string_view member);
 
-// Validates `input` as the input shape of `operation`.
-Status ValidateInput(const std::string& operation, const Json& input);
+// Validates `input` as the input shape of the model operation `operation` (its index).
+Status ValidateInput(int operation, const Json& input);
 
 // Removes from `input` (a validated request of `operation`) what CloudTrail never records: members
 // whose shape is a blob (plaintext, ciphertexts, messages, signatures, MACs, public keys, import
 // tokens) or sensitive in the model (custom key store passwords, XKS proxy credentials).
-void RemoveUnrecordedMembers(std::string_view operation, Json& input);
+void RemoveUnrecordedMembers(int operation, Json& input);
 
 // `params` (what RemoveUnrecordedMembers left) as CloudTrail's requestParameters: structure
 // members in lowerCamelCase in the model's order; map keys (encryption context) as sent. Null

@@ -77,7 +77,10 @@ class Reader {
 public:
     explicit Reader(ByteView in) : in_(in) {}
     bool Expect(const std::uint8_t* p, std::size_t n) {
-        if (in_.size() - pos_ < n || std::memcmp(in_.data() + pos_, p, n) != 0) return false;
+        if (in_.size() - pos_ < n) return false;
+        // A loop, not memcmp: the pieces are 1 to 11 bytes, shorter than a call into libc.
+        for (std::size_t i = 0; i < n; ++i)
+            if (in_[pos_ + i] != p[i]) return false;
         pos_ += n;
         return true;
     }
@@ -123,7 +126,12 @@ Bytes BlobHeader(const BlobParts& parts, std::size_t der_size) {
 }
 
 Bytes BuildBlob(const BlobParts& parts) {
-    const std::size_t enc_len = parts.encrypted.size();
+    Bytes out = BuildBlobPrefix(parts, parts.encrypted.size());
+    PutRaw(out, parts.encrypted.data(), parts.encrypted.size());
+    return out;
+}
+
+Bytes BuildBlobPrefix(const BlobParts& parts, std::size_t enc_len) {
     const DerLayout l = Layout(enc_len);
     Bytes out = BlobHeader(parts, Tlv(l.content_info));
     out.reserve(kHeaderBytes + Tlv(l.content_info));
@@ -149,15 +157,25 @@ Bytes BuildBlob(const BlobParts& parts) {
     PutRaw(out, kInteger16);
     out.push_back(0x80);  // [0] IMPLICIT encrypted content
     PutLength(out, enc_len);
-    PutRaw(out, parts.encrypted.data(), enc_len);
     return out;
 }
 
 Result<BlobParts> ParseBlob(ByteView blob) {
+    KMSD_ASSIGN_OR_RETURN(BlobView view, ParseBlobView(blob));
+    BlobParts parts;
+    parts.kind = view.kind;
+    parts.material_id = view.material_id;
+    parts.nonce = view.nonce;
+    parts.iv = view.iv;
+    parts.encrypted.assign(view.encrypted.begin(), view.encrypted.end());
+    return parts;
+}
+
+Result<BlobView> ParseBlobView(ByteView blob) {
     const Status bad = Error(ErrorCode::kInvalidCiphertext);
     // Smallest legal blob carries 1 byte of plaintext.
     if (blob.size() < kHeaderBytes + DerSize(kFramingBytes + 1 + 16)) return bad;
-    BlobParts parts;
+    BlobView parts;
     Reader r(blob);
     std::uint8_t kind = 0;
     static constexpr std::uint8_t kMid[] = {0x00, 0x78};
@@ -174,12 +192,21 @@ Result<BlobParts> ParseBlob(ByteView blob) {
     const std::size_t der_len = (std::size_t{len_be[0]} << 24) | (std::size_t{len_be[1]} << 16) |
                                 (std::size_t{len_be[2]} << 8) | len_be[3];
     if (der_len != r.remaining()) return bad;
-    // Find the encrypted length whose DER size equals der_len (sizes are monotonic).
+    // The encrypted length whose DER size is der_len. DerSize(e) is e plus an overhead that
+    // grows with e (longer length octets), so e is at most der_len - DerSize(0); counting down
+    // from there, DerSize falls by at least one per step, and the overhead grows by a few bytes
+    // at most: the first guess at or below der_len decides.
     std::size_t enc_len = 0;
-    for (std::size_t guess = der_len > 80 ? der_len - 80 : 0; guess <= der_len; ++guess) {
-        if (DerSize(guess) == der_len) {
-            enc_len = guess;
-            break;
+    const std::size_t least_overhead = DerSize(0);
+    if (der_len >= least_overhead) {
+        for (std::size_t guess = der_len - least_overhead, steps = 0; steps < 64;
+             --guess, ++steps) {
+            const std::size_t size = DerSize(guess);
+            if (size <= der_len) {
+                if (size == der_len) enc_len = guess;
+                break;
+            }
+            if (guess == 0) break;
         }
     }
     if (enc_len < kFramingBytes + 16 + 1) return bad;
@@ -192,7 +219,7 @@ Result<BlobParts> ParseBlob(ByteView blob) {
         !r.Header(0x80, enc_len))
         return bad;
     if (r.remaining() != enc_len) return bad;
-    parts.encrypted.assign(blob.begin() + static_cast<std::ptrdiff_t>(r.pos()), blob.end());
+    parts.encrypted = blob.subspan(r.pos());
     return parts;
 }
 

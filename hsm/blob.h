@@ -34,6 +34,15 @@ struct BlobParts {
     Bytes encrypted;
 };
 
+// A parsed blob's parts, `encrypted` pointing into the blob (valid while it is).
+struct BlobView {
+    BlobKind kind = BlobKind::kEncrypt;
+    std::array<std::uint8_t, kMaterialIdBytes> material_id{};
+    std::array<std::uint8_t, kNonceBytes> nonce{};
+    std::array<std::uint8_t, 12> iv{};
+    ByteView encrypted;
+};
+
 // Size of the DER part for a GCM output of `encrypted_len` bytes.
 std::size_t DerSize(std::size_t encrypted_len);
 
@@ -42,10 +51,16 @@ Bytes BlobHeader(const BlobParts& parts, std::size_t der_size);
 
 // Serialises header + DER.
 Bytes BuildBlob(const BlobParts& parts);
+// The blob for parts whose GCM output (`encrypted_len` bytes) is not made yet: everything before
+// it, with room reserved for it, so it can be encrypted straight into the blob's end.
+// (`parts.encrypted` is not read.)
+Bytes BuildBlobPrefix(const BlobParts& parts, std::size_t encrypted_len);
 
 // Parses a blob strictly: every byte of the header and the DER is checked and nothing may follow.
 // Any deviation is kInvalidCiphertext with no message.
 Result<BlobParts> ParseBlob(ByteView blob);
+// The same without copying the encrypted part out of `blob`.
+Result<BlobView> ParseBlobView(ByteView blob);
 
 // The blob of a key in an external key store: the proxy's encryption of the key's own blob
 // (double encryption, as AWS does), with the proxy's parts kept as the proxy gave them:

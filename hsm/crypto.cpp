@@ -106,39 +106,80 @@ std::string RandomHex(std::size_t n) {
     return out;
 }
 
-Result<Bytes> AesGcmEncrypt(ByteView key, ByteView iv, ByteView aad, ByteView plaintext) {
+namespace {
+
+// The AAD pieces into a GCM context (EVP_CipherUpdate with no output); GCM takes AAD in pieces of
+// any size as long as all of it comes before the text.
+bool AddAad(EVP_CIPHER_CTX* ctx, std::initializer_list<ByteView> aad) {
+    int len = 0;
+    for (ByteView piece : aad)
+        if (!piece.empty() &&
+            EVP_CipherUpdate(ctx, nullptr, &len, piece.data(), Len(piece.size())) != 1)
+            return false;
+    return true;
+}
+
+}  // namespace
+
+Status AesGcmSealInto(ByteView key, ByteView iv, std::initializer_list<ByteView> aad,
+                      std::initializer_list<ByteView> plaintext, std::uint8_t* out) {
+    const Status failed = Error(ErrorCode::kInternal, "AES-GCM encryption failed");
     if (key.size() != kAes256KeyBytes || iv.size() != kGcmIvBytes)
         return Error(ErrorCode::kInternal, "bad AES-GCM parameters");
     EVP_CIPHER_CTX* ctx = ThreadGcmCtx();
-    Bytes out(plaintext.size() + kGcmTagBytes);
-    int len = 0;
     if (ctx == nullptr ||
         EVP_CipherInit_ex2(ctx, nullptr, key.data(), iv.data(), 1, nullptr) != 1 ||
-        (!aad.empty() && EVP_EncryptUpdate(ctx, nullptr, &len, aad.data(), Len(aad.size())) != 1) ||
-        EVP_EncryptUpdate(ctx, out.data(), &len, plaintext.data(), Len(plaintext.size())) != 1 ||
-        EVP_EncryptFinal_ex(ctx, out.data() + len, &len) != 1 ||
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kGcmTagBytes,
-                            out.data() + plaintext.size()) != 1)
-        return Error(ErrorCode::kInternal, "AES-GCM encryption failed");
-    return out;
+        !AddAad(ctx, aad))
+        return failed;
+    std::size_t done = 0;
+    int len = 0;
+    for (ByteView piece : plaintext) {
+        if (piece.empty()) continue;
+        // GCM is a stream mode: each piece's ciphertext is exactly its length.
+        if (EVP_EncryptUpdate(ctx, out + done, &len, piece.data(), Len(piece.size())) != 1)
+            return failed;
+        done += static_cast<std::size_t>(len);
+    }
+    if (EVP_EncryptFinal_ex(ctx, out + done, &len) != 1) return failed;
+    done += static_cast<std::size_t>(len);
+    if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kGcmTagBytes, out + done) != 1)
+        return failed;
+    return Status::Ok();
 }
 
-Result<SecureBytes> AesGcmDecrypt(ByteView key, ByteView iv, ByteView aad, ByteView sealed) {
+Status AesGcmOpenInto(ByteView key, ByteView iv, std::initializer_list<ByteView> aad,
+                      ByteView sealed, std::uint8_t* out) {
+    const Status bad = Error(ErrorCode::kInvalidCiphertext);
     if (key.size() != kAes256KeyBytes || iv.size() != kGcmIvBytes || sealed.size() < kGcmTagBytes)
-        return Error(ErrorCode::kInvalidCiphertext);
+        return bad;
     EVP_CIPHER_CTX* ctx = ThreadGcmCtx();
-    std::size_t ct_len = sealed.size() - kGcmTagBytes;
-    SecureBytes out(ct_len);
+    const std::size_t ct_len = sealed.size() - kGcmTagBytes;
     int len = 0;
     // The tag is const in practice; OpenSSL's ctrl signature takes a void*.
     auto* tag = const_cast<std::uint8_t*>(sealed.data() + ct_len);
     if (ctx == nullptr ||
         EVP_CipherInit_ex2(ctx, nullptr, key.data(), iv.data(), 0, nullptr) != 1 ||
-        (!aad.empty() && EVP_DecryptUpdate(ctx, nullptr, &len, aad.data(), Len(aad.size())) != 1) ||
-        EVP_DecryptUpdate(ctx, out.data(), &len, sealed.data(), Len(ct_len)) != 1 ||
+        !AddAad(ctx, aad) ||
+        (ct_len > 0 && EVP_DecryptUpdate(ctx, out, &len, sealed.data(), Len(ct_len)) != 1) ||
         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, kGcmTagBytes, tag) != 1 ||
-        EVP_DecryptFinal_ex(ctx, out.data() + len, &len) != 1)
-        return Error(ErrorCode::kInvalidCiphertext);
+        EVP_DecryptFinal_ex(ctx, out + len, &len) != 1) {
+        // Unauthenticated plaintext never leaves: the caller sees only the failure.
+        if (ct_len > 0) SecureWipe(out, ct_len);
+        return bad;
+    }
+    return Status::Ok();
+}
+
+Result<Bytes> AesGcmEncrypt(ByteView key, ByteView iv, ByteView aad, ByteView plaintext) {
+    Bytes out(plaintext.size() + kGcmTagBytes);
+    KMSD_RETURN_IF_ERROR(AesGcmSealInto(key, iv, {aad}, {plaintext}, out.data()));
+    return out;
+}
+
+Result<SecureBytes> AesGcmDecrypt(ByteView key, ByteView iv, ByteView aad, ByteView sealed) {
+    if (sealed.size() < kGcmTagBytes) return Error(ErrorCode::kInvalidCiphertext);
+    SecureBytes out(sealed.size() - kGcmTagBytes);
+    KMSD_RETURN_IF_ERROR(AesGcmOpenInto(key, iv, {aad}, sealed, out.data()));
     return out;
 }
 

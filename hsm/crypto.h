@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 
 #include "common/secure_bytes.h"
@@ -26,6 +27,17 @@ std::string RandomHex(std::size_t n);
 Result<Bytes> AesGcmEncrypt(ByteView key, ByteView iv, ByteView aad, ByteView plaintext);
 // Decrypt takes ciphertext||tag; any failure is kInvalidCiphertext with no detail.
 Result<SecureBytes> AesGcmDecrypt(ByteView key, ByteView iv, ByteView aad, ByteView sealed);
+// The same in place, over data in pieces: the blob's AAD is its header and the encoded context,
+// its plaintext the framing and the caller's bytes, and its ciphertext is written inside the
+// blob, so no piece is first copied into a buffer of its own.
+// Seal writes the ciphertext of the concatenated `plaintext` pieces, then the tag, at `out`
+// (their total size + kGcmTagBytes).
+Status AesGcmSealInto(ByteView key, ByteView iv, std::initializer_list<ByteView> aad,
+                      std::initializer_list<ByteView> plaintext, std::uint8_t* out);
+// Open writes the plaintext of `sealed` (ciphertext||tag) at `out` (sealed.size() - kGcmTagBytes
+// bytes); kInvalidCiphertext, with `out` wiped, when it does not authenticate.
+Status AesGcmOpenInto(ByteView key, ByteView iv, std::initializer_list<ByteView> aad,
+                      ByteView sealed, std::uint8_t* out);
 
 // HKDF-SHA256 (RFC 5869) of `ikm` with `salt` and `info`, `out_len` bytes.
 Result<SecureBytes> HkdfSha256(ByteView ikm, ByteView salt, ByteView info, std::size_t out_len);

@@ -375,40 +375,44 @@ Result<Bytes> Hsm::Encrypt(const KeyRef& ref, ByteView plaintext, const Encrypti
     // Per-message key: HKDF(backing key, nonce), so no two messages share a GCM key.
     KMSD_ASSIGN_OR_RETURN(SecureBytes msg_key, HkdfSha256(material->bytes, parts.nonce,
                                                           StrView(kBlobInfo), kAes256KeyBytes));
-    SecureBytes inner;
-    inner.reserve(kFramingBytes + plaintext.size());  // one allocation
-    inner.resize(kFramingBytes, 0);
-    inner[0] = kFramingVersion;
-    inner[1] = static_cast<std::uint8_t>(kind);
-    inner.insert(inner.end(), plaintext.begin(), plaintext.end());
-
-    const std::size_t enc_len = inner.size() + kGcmTagBytes;
-    Bytes aad = BlobHeader(parts, DerSize(enc_len));
+    // The GCM input is our framing, then the plaintext; the AAD is the blob's header, then the
+    // encoded context. The output goes straight to the blob's end.
+    std::uint8_t framing[kFramingBytes] = {kFramingVersion, static_cast<std::uint8_t>(kind)};
+    const std::size_t enc_len = kFramingBytes + plaintext.size() + kGcmTagBytes;
+    Bytes blob = BuildBlobPrefix(parts, enc_len);
+    const std::size_t at = blob.size();
+    blob.resize(at + enc_len);
     const Bytes ctx_bytes = EncodeContext(ctx);
-    aad.insert(aad.end(), ctx_bytes.begin(), ctx_bytes.end());
-    KMSD_ASSIGN_OR_RETURN(parts.encrypted, AesGcmEncrypt(msg_key, parts.iv, aad, inner));
-    return BuildBlob(parts);
+    KMSD_RETURN_IF_ERROR(AesGcmSealInto(msg_key, parts.iv,
+                                        {ByteView(blob.data(), kHeaderBytes), ctx_bytes},
+                                        {ByteView(framing), plaintext}, blob.data() + at));
+    return blob;
 }
 
 Result<SecureBytes> Hsm::Decrypt(const KeyRef& ref, ByteView blob, const EncryptionContext& ctx) {
     const Status bad = Error(ErrorCode::kInvalidCiphertext);
-    KMSD_ASSIGN_OR_RETURN(BlobParts parts, ParseBlob(blob));
-    if (ToHex(parts.material_id) != ref.material_id) return bad;
+    KMSD_ASSIGN_OR_RETURN(BlobView parts, ParseBlobView(blob));
+    std::array<std::uint8_t, kMaterialIdBytes> wanted{};
+    if (!FromHexInto(ref.material_id, wanted.data(), wanted.size()) || wanted != parts.material_id)
+        return bad;
     KMSD_ASSIGN_OR_RETURN(auto material, Material(ref));
     KMSD_ASSIGN_OR_RETURN(SecureBytes msg_key, HkdfSha256(material->bytes, parts.nonce,
                                                           StrView(kBlobInfo), kAes256KeyBytes));
-    Bytes aad(blob.begin(), blob.begin() + kHeaderBytes);
-    Bytes ctx_bytes = EncodeContext(ctx);
-    aad.insert(aad.end(), ctx_bytes.begin(), ctx_bytes.end());
-    auto inner = AesGcmDecrypt(msg_key, parts.iv, aad, parts.encrypted);
-    if (!inner.ok()) return bad;
-    SecureBytes& in = inner.value();
+    const Bytes ctx_bytes = EncodeContext(ctx);
+    // ParseBlobView guarantees the encrypted part holds the framing, a byte and the tag.
+    SecureBytes in(parts.encrypted.size() - kGcmTagBytes);
+    if (!AesGcmOpenInto(msg_key, parts.iv, {blob.first(kHeaderBytes), ctx_bytes}, parts.encrypted,
+                        in.data())
+             .ok())
+        return bad;
     if (in.size() <= kFramingBytes || in[0] != kFramingVersion ||
         in[1] != static_cast<std::uint8_t>(parts.kind))
         return bad;
     for (std::size_t i = 2; i < kFramingBytes; ++i)
         if (in[i] != 0) return bad;
-    return SecureBytes(in.begin() + kFramingBytes, in.end());
+    // The plaintext moves to the front; the bytes left behind are wiped with the buffer.
+    in.erase(in.begin(), in.begin() + kFramingBytes);
+    return in;
 }
 
 Result<DataKey> Hsm::GenerateDataKey(const KeyRef& ref, std::size_t bytes,
@@ -510,7 +514,7 @@ Result<std::string> Hsm::BlobMaterialId(ByteView blob) {
         KMSD_ASSIGN_OR_RETURN(XksEnvelope envelope, ParseXksEnvelope(blob));
         return ToHex(envelope.material_id);
     }
-    KMSD_ASSIGN_OR_RETURN(BlobParts parts, ParseBlob(blob));
+    KMSD_ASSIGN_OR_RETURN(BlobView parts, ParseBlobView(blob));
     return ToHex(parts.material_id);
 }
 

@@ -62,15 +62,15 @@ void AuditLog::Record(api::AuditFill fill) {
     // Filled outside the lock into this thread's scratch event, then swapped into the ring's
     // slot: the lock is held for a swap of pointers, and the scratch takes the slot's old strings
     // (their storage serves the next record) and its old request, freed at the next fill.
-    thread_local api::AuditEvent scratch;
-    fill(scratch);
+    thread_local auto scratch = std::make_unique<api::AuditEvent>();
+    if (!scratch) scratch = std::make_unique<api::AuditEvent>();  // given to a growing ring
+    fill(*scratch);
     EventPtr copy;
-    if (!file_.empty()) copy = std::make_shared<const api::AuditEvent>(scratch);
+    if (!file_.empty()) copy = std::make_shared<const api::AuditEvent>(*scratch);
     {
         std::lock_guard lock(ring_mu_);
         if (ring_.size() < ring_size_) {
-            ring_.emplace_back();
-            std::swap(ring_.back(), scratch);
+            ring_.push_back(std::move(scratch));
         } else {
             std::swap(ring_[next_], scratch);
             next_ = (next_ + 1) % ring_size_;
@@ -86,7 +86,7 @@ std::vector<api::AuditEvent> AuditLog::Find(const Query& query) const {
     // Newest first: the slot before next_ once the ring is full, else the last pushed.
     const std::size_t newest = n < ring_size_ ? n : next_ + n;
     for (std::size_t i = 0; i < n && out.size() < query.limit; ++i) {
-        const api::AuditEvent& e = ring_[(newest - 1 - i) % n];
+        const api::AuditEvent& e = *ring_[(newest - 1 - i) % n];
         if (e.time < query.since) continue;
         if (!query.event_name.empty() && e.event_name != query.event_name) continue;
         if (!query.key_arn.empty()) {
@@ -100,7 +100,7 @@ std::vector<api::AuditEvent> AuditLog::Find(const Query& query) const {
 }
 
 void AuditLog::Clear() {
-    std::vector<api::AuditEvent> old;  // freed outside the lock
+    std::vector<std::unique_ptr<api::AuditEvent>> old;  // freed outside the lock
     {
         std::lock_guard lock(ring_mu_);
         old.swap(ring_);

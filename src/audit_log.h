@@ -68,7 +68,9 @@ private:
     const std::string file_;
 
     mutable std::mutex ring_mu_;
-    std::vector<api::AuditEvent> ring_;  // circular once full; next_ is the oldest slot
+    // Circular once full; next_ is the oldest slot. Events by pointer, so a record swaps two
+    // pointers under the lock, not an event's twenty members (three moves each).
+    std::vector<std::unique_ptr<api::AuditEvent>> ring_;
     std::size_t next_ = 0;
 
     mutable std::mutex queue_mu_;

@@ -13,7 +13,6 @@
 namespace kmsd {
 namespace {
 
-constexpr std::string_view kTargetPrefix = "TrentService.";
 constexpr std::size_t kErrorCodes = static_cast<std::size_t>(ErrorCode::kStorage) + 1;
 
 // Index of each __type name: the first ErrorCode with that name (kInternal and kStorage share
@@ -36,11 +35,9 @@ std::string_view ErrorName(std::size_t i) {
     return api::ExceptionName(static_cast<ErrorCode>(i));
 }
 
-std::size_t OperationSlot(std::string_view target) {
-    if (target.substr(0, kTargetPrefix.size()) != kTargetPrefix) return api::OperationCount();
-    const int i = api::OperationIndex(target.substr(kTargetPrefix.size()));
+std::size_t OperationSlot(int operation) {
     // (A unit test keeps the model's operations within RequestMetrics::kOperations.)
-    return i < 0 ? api::OperationCount() : static_cast<std::size_t>(i);
+    return operation < 0 ? api::OperationCount() : static_cast<std::size_t>(operation);
 }
 
 std::string_view OperationLabel(std::size_t slot) {
@@ -50,8 +47,12 @@ std::string_view OperationLabel(std::size_t slot) {
 }  // namespace
 
 void RequestMetrics::Record(std::string_view target, std::string_view error_type, double seconds) {
+    Record(api::OperationIndexOfTarget(target), error_type, seconds);
+}
+
+void RequestMetrics::Record(int operation, std::string_view error_type, double seconds) {
     static_assert(kErrorCodes + 1 <= kErrorTypes);
-    const std::size_t op = std::min(OperationSlot(target), kOperations - 1);
+    const std::size_t op = std::min(OperationSlot(operation), kOperations - 1);
     requests_.Add(op * kErrorTypes + ErrorIndex(error_type));
     metrics::Observe(latency_, op * metrics::kHistogramSlots, seconds);
 }

@@ -23,6 +23,8 @@ public:
     // One KMS API request: `target` as X-Amz-Target gave it, `error_type` its __type ("" for
     // success). A few relaxed atomic adds on this thread's shard; lookups are hashed.
     void Record(std::string_view target, std::string_view error_type, double seconds);
+    // The same, by the model index of the operation (api/validate.h; -1: none).
+    void Record(int operation, std::string_view error_type, double seconds);
 
     void Render(metrics::TextWriter& out) const;
 

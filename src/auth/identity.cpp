@@ -86,8 +86,8 @@ Result<std::shared_ptr<const std::vector<api::authz::Policy>>> ParsePolicies(
     return std::shared_ptr<const std::vector<api::authz::Policy>>(std::move(out));
 }
 
-Status AddPrincipal(std::map<std::string, Principal>& out, const YAML::Node& node, Principal p,
-                    bool root) {
+Status AddPrincipal(std::map<std::string, Principal, std::less<>>& out, const YAML::Node& node,
+                    Principal p, bool root) {
     if (!root) {
         KMSD_ASSIGN_OR_RETURN(p.policies, ParsePolicies(node, p.arn));
     }
@@ -158,33 +158,37 @@ bool IdentityStore::Knows(const std::string& principal) const {
     return principal == "*" || known_.count(principal) > 0;
 }
 
-const Principal* IdentityStore::Find(const std::string& access_key_id) const {
+const Principal* IdentityStore::Find(std::string_view access_key_id) const {
     auto it = by_access_key_.find(access_key_id);
     return it == by_access_key_.end() ? nullptr : &it->second;
 }
 
 Result<api::Caller> Authenticate(const IdentityStore& ids, const AuthDefaults& defaults,
                                  const SignedRequest& req, double now) {
-    const std::string authorization = HeaderValue(req, "authorization");
-    auto cred = ParseAuthorization(authorization);
-    const bool strict = defaults.mode == AuthMode::kStrict;
-    if (!strict) {
+    const std::string_view authorization = HeaderView(req, "authorization");
+    if (defaults.mode != AuthMode::kStrict) {
         // Open mode: identify, never verify. The Region names where keys live and goes into
         // ARNs and replies, so a scope Region that is not shaped like one (say "local", or bytes
         // that are not UTF-8) means the default Region rather than a Region of its own.
-        const std::string region =
-            cred && IsRegionName(cred->region) ? cred->region : defaults.region;
+        const auto cred = ParseAuthorizationView(authorization);
+        const std::string_view region =
+            cred && IsRegionName(cred->region) ? cred->region : std::string_view(defaults.region);
         const Principal* p = cred ? ids.Find(cred->access_key_id) : nullptr;
-        const std::string account = p ? p->account : defaults.account;
-        return api::Caller{
-            account,
-            region,
-            p ? p->arn : "arn:" + api::Partition(region) + ":iam::" + account + ":root",
-            cred ? cred->access_key_id : "",
-            p ? p->policies : nullptr,
-            {},
-            {}};
+        const std::string_view account = p ? std::string_view(p->account) : defaults.account;
+        std::string root;
+        if (!p) {
+            root.append("arn:").append(api::Partition(std::string(region)));
+            root.append(":iam::").append(account).append(":root");
+        }
+        return api::Caller{std::string(account),
+                           std::string(region),
+                           p ? p->arn : std::move(root),
+                           cred ? std::string(cred->access_key_id) : std::string(),
+                           p ? p->policies : nullptr,
+                           {},
+                           {}};
     }
+    auto cred = ParseAuthorization(authorization);
     if (authorization.empty())
         return Error(ErrorCode::kMissingAuthenticationToken, "Missing Authentication Token");
     if (!cred)
@@ -199,7 +203,7 @@ Result<api::Caller> Authenticate(const IdentityStore& ids, const AuthDefaults& d
         return Incomplete(
             "Authorization header requires existence of either a 'X-Amz-Date' or a "
             "'Date' header. Authorization=" +
-            authorization);
+            std::string(authorization));
     KMSD_RETURN_IF_ERROR(CheckSignedHeaders(*cred, req));
     if (signed_at < now - kMaxSkewSeconds)
         return Error(ErrorCode::kInvalidSignature,

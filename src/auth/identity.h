@@ -38,13 +38,13 @@ public:
     // The same from the file's text; `path` only names the file in messages. The document must
     // stay within CheckYamlLimits (src/yaml_limits.h).
     static Result<IdentityStore> LoadFromString(const std::string& text, const std::string& path);
-    const Principal* Find(const std::string& access_key_id) const;
+    const Principal* Find(std::string_view access_key_id) const;
     // Whether a principal as a policy or grant names it exists in the file: "*", an account ID
     // or its root ARN, a user, a role, or a role session ARN.
     bool Knows(const std::string& principal) const;
 
 private:
-    std::map<std::string, Principal> by_access_key_;
+    std::map<std::string, Principal, std::less<>> by_access_key_;
     std::set<std::string> known_;  // account IDs and every principal ARN the file defines
 };
 

@@ -155,21 +155,46 @@ std::string Sign(std::string_view secret, const std::string& amz_date, const Cre
     return signature;
 }
 
-std::optional<Credential> ParseAuthorization(std::string_view header) {
+namespace {
+
+// The next piece of `s` up to `sep` (all of it when there is none), consumed from `s`; false
+// once `s` is used up (after its last piece).
+bool NextPiece(std::string_view& s, bool& done, char sep, std::string_view& piece) {
+    if (done) return false;
+    const auto pos = s.find(sep);
+    piece = s.substr(0, pos);
+    if (pos == std::string_view::npos)
+        done = true;
+    else
+        s.remove_prefix(pos + 1);
+    return true;
+}
+
+}  // namespace
+
+std::optional<CredentialView> ParseAuthorizationView(std::string_view header) {
     constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256";
     header = Trim(header);
     if (header.substr(0, kAlgorithm.size()) != kAlgorithm) return std::nullopt;
     header.remove_prefix(kAlgorithm.size());
-    Credential c;
+    CredentialView c;
     bool have_credential = false, have_headers = false, have_signature = false;
-    for (const auto& part : Split(header, ',')) {
+    std::string_view part;
+    for (bool done = false; NextPiece(header, done, ',', part);) {
         std::string_view kv = Trim(part);
         auto eq = kv.find('=');
         if (eq == std::string_view::npos) return std::nullopt;
         std::string_view name = kv.substr(0, eq), value = kv.substr(eq + 1);
         if (name == "Credential") {
-            auto scope = Split(value, '/');
-            if (scope.size() != 5 || scope[0].empty()) return std::nullopt;
+            // Exactly five elements: four slashes.
+            std::string_view scope[5];
+            std::size_t n = 0;
+            std::string_view element;
+            for (bool end = false; NextPiece(value, end, '/', element);) {
+                if (n == 5) return std::nullopt;
+                scope[n++] = element;
+            }
+            if (n != 5 || scope[0].empty()) return std::nullopt;
             c.access_key_id = scope[0];
             c.date = scope[1];
             c.region = scope[2];
@@ -177,17 +202,30 @@ std::optional<Credential> ParseAuthorization(std::string_view header) {
             c.terminator = scope[4];
             have_credential = true;
         } else if (name == "SignedHeaders") {
-            c.signed_headers.clear();  // a repeated SignedHeaders= replaces, as before
-            for (const auto header_name : Split(value, ';'))
-                c.signed_headers.emplace_back(header_name);
+            c.signed_headers = value;  // a repeated SignedHeaders= replaces
             have_headers = true;
         } else if (name == "Signature") {
-            c.signature = std::string(value);
+            c.signature = value;
             have_signature = true;
         }
     }
     if (!have_credential || !have_headers || !have_signature || c.region.empty())
         return std::nullopt;
+    return c;
+}
+
+std::optional<Credential> ParseAuthorization(std::string_view header) {
+    const auto view = ParseAuthorizationView(header);
+    if (!view) return std::nullopt;
+    Credential c;
+    c.access_key_id = view->access_key_id;
+    c.date = view->date;
+    c.region = view->region;
+    c.service = view->service;
+    c.terminator = view->terminator;
+    for (const auto header_name : Split(view->signed_headers, ';'))
+        c.signed_headers.emplace_back(header_name);
+    c.signature = view->signature;
     return c;
 }
 
@@ -233,6 +271,10 @@ std::string IncompleteAuthorizationMessage(std::string_view header, bool has_dat
 }
 
 std::string HeaderValue(const SignedRequest& req, std::string_view lower_name) {
+    return std::string(HeaderView(req, lower_name));
+}
+
+std::string_view HeaderView(const SignedRequest& req, std::string_view lower_name) {
     for (const auto& [k, v] : req.headers) {
         if (k.size() != lower_name.size()) continue;
         bool same = true;

@@ -29,6 +29,15 @@ struct Credential {
 // scope elements; the terminator is checked by CheckCredentialScope, with AWS's message).
 std::optional<Credential> ParseAuthorization(std::string_view header);
 
+// The same parse, as views into `header` (SignedHeaders unsplit): what open mode reads of every
+// request, without the allocations of a Credential. Accepts exactly what ParseAuthorization does.
+struct CredentialView {
+    std::string_view access_key_id, date, region, service, terminator;
+    std::string_view signed_headers;  // "host;x-amz-date"
+    std::string_view signature;
+};
+std::optional<CredentialView> ParseAuthorizationView(std::string_view header);
+
 // IncompleteSignatureException's text for a header ParseAuthorization refused, in the words of
 // AWS's SigV4 front end: a part without '=' is named; otherwise one sentence per missing
 // parameter (Credential, Signature, SignedHeaders), then the missing date header if
@@ -53,6 +62,8 @@ std::string Sign(std::string_view secret, const std::string& amz_date, const Cre
 
 // The value of header `lower_name` (lower case) in `req`, any name case; "" when absent.
 std::string HeaderValue(const SignedRequest& req, std::string_view lower_name);
+// The same as a view into `req`.
+std::string_view HeaderView(const SignedRequest& req, std::string_view lower_name);
 
 // The header that dates the request as AWS reads it: "x-amz-date", else "date", else "" when
 // the request has neither.

@@ -9,6 +9,7 @@
 
 #include "api/errors.h"
 #include "api/resolve.h"
+#include "api/validate.h"
 #include "common/base64.h"
 #include "common/clock.h"
 #include "hsm/blob.h"
@@ -111,7 +112,8 @@ Response HandleRequest(App& app, Request& req, std::string_view peer_ip) {
     }
     if (!caller.ok()) {
         api::WireError wire = api::ToWire(caller.status());
-        out = {wire.http_status, std::move(wire.body), std::move(wire.type), nullptr};
+        out = {wire.http_status, std::move(wire.body), std::move(wire.type), nullptr,
+               api::OperationIndexOfTarget(target)};
     } else if (req.method() == http::verb::post) {
         out = app.dispatcher().Dispatch(*caller, target, content_type,
                                         std::string_view(req.body().data(), req.body().size()),
@@ -127,7 +129,7 @@ Response HandleRequest(App& app, Request& req, std::string_view peer_ip) {
     res.prepare_payload();
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    app.metrics().Record(target, out.error_type, seconds);
+    app.metrics().Record(out.operation, out.error_type, seconds);
     // One line per request at debug: never a body, a plaintext or key material.
     spdlog::debug("request {} {} {} {} {}us key={} caller={}", request_id, target, out.http_status,
                   out.error_type.empty() ? "OK" : out.error_type,

@@ -147,7 +147,8 @@ BENCHMARK(BM_JsonDump_EncryptResponse);
 
 void BM_ValidateInput_Encrypt(benchmark::State& state) {
     const api::Json input = api::ParseRequestBody(TheWorld().encrypt_body).value();
-    for (auto _ : state) benchmark::DoNotOptimize(api::ValidateInput("Encrypt", input));
+    for (auto _ : state)
+        benchmark::DoNotOptimize(api::ValidateInput(api::OperationIndex("Encrypt"), input));
 }
 BENCHMARK(BM_ValidateInput_Encrypt);
 
@@ -163,7 +164,7 @@ void BM_BlobParse(benchmark::State& state) {
     const std::string b64 =
         api::ToStd(w.Call("Encrypt", w.encrypt_body)["CiphertextBlob"].get<SecureString>());
     const SecureBytes blob = Base64Decode(b64).value();
-    for (auto _ : state) benchmark::DoNotOptimize(hsm::ParseBlob(blob));
+    for (auto _ : state) benchmark::DoNotOptimize(hsm::ParseBlobView(blob));
 }
 BENCHMARK(BM_BlobParse);
 

@@ -108,6 +108,64 @@ TEST_CASE("blob sizes match AWS for every plaintext length in the table", "[hsm]
     }
 }
 
+TEST_CASE("ParseBlobView reads back what BuildBlob writes, at every DER length boundary", "[hsm]") {
+    // The parser finds the encrypted length from the DER size by counting down; every size up
+    // to past the 3-octet lengths (each nested length grows at 128, 256 and 65,536) must come
+    // back exactly, and one byte more or less must not parse.
+    hsm::BlobParts parts;
+    parts.kind = hsm::BlobKind::kDataKey;
+    for (std::size_t i = 0; i < parts.material_id.size(); ++i)
+        parts.material_id[i] = static_cast<std::uint8_t>(i);
+    parts.nonce.fill(0x5a);
+    parts.iv.fill(0xa5);
+    std::size_t checked = 0;
+    for (std::size_t len = hsm::kFramingBytes + 1 + hsm::kGcmTagBytes; len <= 70000; ++len) {
+        if (len > 1200 && (len < 65400 || len > 65700)) continue;
+        parts.encrypted.assign(len, static_cast<std::uint8_t>(len));
+        const Bytes blob = hsm::BuildBlob(parts);
+        const auto view = hsm::ParseBlobView(blob);
+        INFO("encrypted length " << len);
+        REQUIRE(view.ok());
+        CHECK(view->kind == parts.kind);
+        CHECK(view->material_id == parts.material_id);
+        CHECK(view->nonce == parts.nonce);
+        CHECK(view->iv == parts.iv);
+        CHECK(view->encrypted.size() == len);
+        CHECK(view->encrypted.data() == blob.data() + (blob.size() - len));
+        Bytes longer = blob;
+        longer.push_back(0);
+        CHECK_FALSE(hsm::ParseBlobView(longer).ok());
+        CHECK_FALSE(hsm::ParseBlobView(ByteView(blob).first(blob.size() - 1)).ok());
+        ++checked;
+    }
+    CHECK(checked > 1400);
+}
+
+TEST_CASE("AES-GCM over pieces equals AES-GCM over their concatenation", "[hsm]") {
+    const Bytes key(32, 7), iv(12, 9);
+    const Bytes a = Hex("000102030405060708090a0b0c0d0e0f10"), b = Hex("aabbcc");
+    const Bytes p1 = Hex("0102"), p2(37, 0x33);
+    Bytes aad = a;
+    aad.insert(aad.end(), b.begin(), b.end());
+    Bytes plain = p1;
+    plain.insert(plain.end(), p2.begin(), p2.end());
+    const Bytes whole = hsm::AesGcmEncrypt(key, iv, aad, plain).value();
+    Bytes pieces(plain.size() + hsm::kGcmTagBytes);
+    REQUIRE(hsm::AesGcmSealInto(key, iv, {a, b}, {p1, p2}, pieces.data()).ok());
+    CHECK(pieces == whole);
+    Bytes opened(plain.size(), 0);
+    REQUIRE(hsm::AesGcmOpenInto(key, iv, {ByteView(aad).first(5), ByteView(aad).subspan(5)}, whole,
+                                opened.data())
+                .ok());
+    CHECK(opened == plain);
+    // A failed open leaves no unauthenticated plaintext behind.
+    Bytes tampered = whole;
+    tampered[0] ^= 1;
+    CHECK(hsm::AesGcmOpenInto(key, iv, {aad}, tampered, opened.data()).code() ==
+          ErrorCode::kInvalidCiphertext);
+    CHECK(opened == Bytes(plain.size(), 0));
+}
+
 TEST_CASE("the blob header has AWS's shape and names the material", "[hsm]") {
     HsmFixture f;
     auto enc = f.hsm->Encrypt(f.ref, Bytes(5, 1), {}).value();
