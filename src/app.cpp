@@ -139,13 +139,25 @@ Status EnsureDataDir(const std::string& dir) {
 
 }  // namespace
 
-Result<SecureBytes> LoadOrCreateMasterKey(const StorageOptions& storage, bool database_has_keys) {
+// The master key given by --master-key-file or KMSD_MASTER_KEY; nullopt when neither is set.
+// Read before the data directory or the database is touched: a key that cannot be read or
+// parsed refuses to start and leaves nothing behind.
+Result<std::optional<SecureBytes>> GivenMasterKey(const StorageOptions& storage) {
     if (!storage.master_key_file.empty()) {
         KMSD_ASSIGN_OR_RETURN(SecureString text, ReadSecretFile(storage.master_key_file));
-        return ParseKeyText(text, "--master-key-file " + storage.master_key_file);
+        KMSD_ASSIGN_OR_RETURN(SecureBytes key,
+                              ParseKeyText(text, "--master-key-file " + storage.master_key_file));
+        return std::optional<SecureBytes>(std::move(key));
     }
-    if (const char* env = std::getenv("KMSD_MASTER_KEY"); env != nullptr && *env != '\0')
-        return ParseKeyText(SecureString(env), "KMSD_MASTER_KEY");
+    if (const char* env = std::getenv("KMSD_MASTER_KEY"); env != nullptr && *env != '\0') {
+        KMSD_ASSIGN_OR_RETURN(SecureBytes key, ParseKeyText(SecureString(env), "KMSD_MASTER_KEY"));
+        return std::optional<SecureBytes>(std::move(key));
+    }
+    return std::optional<SecureBytes>();
+}
+
+// The data directory's master.key, or a new one when the database holds no keys yet.
+Result<SecureBytes> LoadOrCreateMasterKey(const StorageOptions& storage, bool database_has_keys) {
     const std::string path = storage.data_dir + "/master.key";
     if (!storage.in_memory) {
         struct stat st {};
@@ -229,6 +241,7 @@ Status App::MoveClock(const std::function<Result<double>(double offset)>& next_o
 }
 
 Result<std::unique_ptr<App>> App::Open(const Options& options) {
+    KMSD_ASSIGN_OR_RETURN(std::optional<SecureBytes> given_master, GivenMasterKey(options.storage));
     std::string db_path = ":memory:";
     if (!options.storage.in_memory) {
         KMSD_RETURN_IF_ERROR(EnsureDataDir(options.storage.data_dir));
@@ -263,7 +276,12 @@ Result<std::unique_ptr<App>> App::Open(const Options& options) {
             arn, db_path);
     KMSD_ASSIGN_OR_RETURN(auto check, catalog->GetMeta(kCheckMeta));
     const bool has_keys = check.has_value() || catalog->KeyCount() > 0;
-    KMSD_ASSIGN_OR_RETURN(SecureBytes master, LoadOrCreateMasterKey(options.storage, has_keys));
+    SecureBytes master;
+    if (given_master) {
+        master = std::move(*given_master);
+    } else {
+        KMSD_ASSIGN_OR_RETURN(master, LoadOrCreateMasterKey(options.storage, has_keys));
+    }
     KMSD_ASSIGN_OR_RETURN(auto hsm, hsm::Hsm::New(master));
     if (check) {
         if (!hsm->VerifyCheckValue(*check).ok())

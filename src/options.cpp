@@ -5,6 +5,8 @@
 #include <cctype>
 #include <iostream>
 
+#include "src/xks/transport.h"
+
 namespace kmsd {
 namespace {
 
@@ -25,6 +27,19 @@ std::string CheckAddress(const std::string& v) {
     boost::system::error_code ec;
     boost::asio::ip::make_address(v, ec);
     return ec ? "'" + v + "' is not an IPv4 or IPv6 address" : std::string();
+}
+
+// The server applies each mapping with AddEndpointMapping; checked here with the same code so a
+// bad one is a usage error (exit 105) like every other bad option, not a failure to start.
+std::string CheckEndpointMapping(const std::string& v) {
+    xks::TransportOptions scratch;
+    const Status added = xks::AddEndpointMapping(scratch, v);
+    if (added.ok()) return std::string();
+    // CLI11 puts the option's name before the message; the message names it too.
+    std::string_view why = added.message();
+    for (std::string_view prefix : {"--xks-endpoint-map: ", "--xks-endpoint-map "})
+        if (why.substr(0, prefix.size()) == prefix) why.remove_prefix(prefix.size());
+    return std::string(why);
 }
 
 std::string CheckNotEmpty(const std::string& v) {
@@ -89,7 +104,8 @@ Result<Options> ParseOptions(int argc, char** argv, int& exit_code) {
                    "host=address:port: reach the external key store proxy of https://host at "
                    "address:port (its certificate is still checked for host); repeatable")
         ->envname("KMSD_XKS_ENDPOINT_MAP")
-        ->delimiter(',');
+        ->delimiter(',')
+        ->check(CheckEndpointMapping);
     app.add_option("--xks-ca-file", o.xks.ca_file,
                    "PEM certificates trusted for external key store proxies, besides the "
                    "system's")

@@ -36,9 +36,11 @@ class BadOptionsTest(unittest.TestCase):
         self.addCleanup(shutil.rmtree, self.tmp, True)
         self.data = os.path.join(self.tmp, "data")
 
-    def assertRefused(self, args, mention, env=None):
+    def assertRefused(self, args, mention, env=None, code=None):
         rc, out = run_kmsd(args, env=env, data_dir=self.data)
         self.assertNotEqual(rc, 0, "kmsd accepted %r %r:\n%s" % (args, env, out))
+        if code is not None:
+            self.assertEqual(rc, code, (args, env, out))
         self.assertIn(mention, out, (args, env))
         self.assertFalse(os.path.exists(self.data), "data dir created before options checked")
 
@@ -76,6 +78,18 @@ class BadOptionsTest(unittest.TestCase):
         for opt, bad in cases:
             with self.subTest(option=opt, value=bad):
                 self.assertRefused([opt, bad], opt)
+
+    def test_xks_endpoint_map(self):
+        # Checked with the other options, as the README says: a bad value exits with 105 (a
+        # usage error) before the data directory is made, not with 1 once the server starts.
+        cases = ["xks.example.com", "=127.0.0.1:443", "xks.example.com=127.0.0.1",
+                 "xks.example.com=:443", "xks.example.com=127.0.0.1:0",
+                 "xks.example.com=127.0.0.1:99999", "xks.example.com=127.0.0.1:4x3"]
+        for bad in cases:
+            with self.subTest(mapping=bad):
+                self.assertRefused(["--xks-endpoint-map", bad], "--xks-endpoint-map", code=105)
+        self.assertRefused([], "--xks-endpoint-map", code=105,
+                           env={"KMSD_XKS_ENDPOINT_MAP": "a.example=127.0.0.1:1,b.example"})
 
     def test_unknown_option(self):
         self.assertRefused(["--prot", "8080"], "--prot")
@@ -329,13 +343,14 @@ class MasterKeyFileTest(unittest.TestCase):
                 path = self.key_file(content, name.replace(" ", "_"))
                 out = self.refused(path)
                 self.assertIn(self.WRONG_SIZE % path, out)
-                self.assertFalse(os.path.exists(os.path.join(self.data, "master.key")))
+                # The key is read first: nothing is made on disk, no kmsd.db either.
+                self.assertFalse(os.path.exists(self.data), os.listdir(self.tmp))
 
     def test_missing_file_is_refused(self):
         path = os.path.join(self.tmp, "no-such-dir", "master.key")
         self.assertIn(self.CANNOT_READ % path, self.refused(path))
         self.assertFalse(os.path.exists(path))
-        self.assertFalse(os.path.exists(os.path.join(self.data, "master.key")))
+        self.assertFalse(os.path.exists(self.data))
 
     def test_unreadable_file_is_refused(self):
         path = self.key_file(base64.b64encode(os.urandom(32)))
