@@ -221,7 +221,7 @@ Status Catalog::Load() {
         keys_.emplace_hint(keys_.end(), name, rec);  // in order: constant time each
         CountKey(*rec, +1);
         if (!rec->custom_key_store_id.empty()) store_keys_[rec->custom_key_store_id].insert(name);
-        if (!rec->xks_key_id.empty()) external_key_ids_.insert(rec->key_id);
+        IndexExternalKey(*rec);
         if (rec->multi_region) mrk_sets_[{rec->account, rec->key_id}].insert(rec->region);
     }
     std::map<std::string, std::shared_ptr<GrantRecord>> loaded;
@@ -683,7 +683,12 @@ void Catalog::Publish(const Change& c) {
         CountKey(*it->second, -1);
         if (!it->second->custom_key_store_id.empty())
             store_keys_[it->second->custom_key_store_id].erase(k);
-        if (!it->second->xks_key_id.empty()) external_key_ids_.erase(k.name);
+        if (!it->second->xks_key_id.empty()) {
+            external_key_ids_.erase(k.name);
+            const auto user =
+                xks_key_users_.find({it->second->custom_key_store_id, it->second->xks_key_id});
+            if (user != xks_key_users_.end() && user->second == k) xks_key_users_.erase(user);
+        }
         keys_.erase(it);
         key_index_.erase(k);
         // Grants and aliases cascade with the key in SQL; mirror that here.
@@ -716,7 +721,7 @@ void Catalog::Publish(const Change& c) {
         if (k->multi_region) mrk_sets_[{k->account, k->key_id}].insert(k->region);
         if (!k->custom_key_store_id.empty())
             store_keys_[k->custom_key_store_id].insert(k->scoped());
-        if (!k->xks_key_id.empty()) external_key_ids_.insert(k->key_id);
+        IndexExternalKey(*k);
     }
     // A store's keys show its cluster and connection: republish those it changed.
     for (const auto& st : c.put_stores) {
@@ -782,7 +787,23 @@ Status Catalog::Reset(const std::vector<std::string>& meta_to_clear) {
     clusters_.clear();
     store_keys_.clear();
     external_key_ids_.clear();
+    xks_key_users_.clear();
     return Status::Ok();
+}
+
+void Catalog::IndexExternalKey(const KeyRecord& key) {
+    if (key.xks_key_id.empty()) return;
+    external_key_ids_.insert(key.key_id);
+    xks_key_users_.emplace(std::make_pair(key.custom_key_store_id, key.xks_key_id), key.scoped());
+}
+
+KeyPtr Catalog::FindKeyByXksKeyId(const std::string& store_id,
+                                  const std::string& xks_key_id) const {
+    std::shared_lock lock(mu_);
+    const auto user = xks_key_users_.find({store_id, xks_key_id});
+    if (user == xks_key_users_.end()) return nullptr;
+    const auto it = key_index_.find(user->second);
+    return it == key_index_.end() ? nullptr : it->second;
 }
 
 bool Catalog::IsExternalKeyId(std::string_view key_id) const {

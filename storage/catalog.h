@@ -112,6 +112,9 @@ public:
     std::vector<ClusterPtr> AllClusters() const;
     // The keys in a store, in any state.
     std::vector<KeyPtr> KeysInStore(const std::string& store_id) const;
+    // The key of external key store `store_id` whose XksKeyId is `xks_key_id`, if any: found in
+    // an index, so CreateKey's "already in use" check does not walk the store's keys.
+    KeyPtr FindKeyByXksKeyId(const std::string& store_id, const std::string& xks_key_id) const;
     // Stores whose CONNECTING ends at or before `time`.
     std::vector<StorePtr> StoresDue(double time) const;
     // Whether any external key store exists (one atomic read, no lock: the request path asks
@@ -182,7 +185,10 @@ private:
     std::map<std::string, StorePtr> stores_;  // by store ID
     std::atomic<bool> has_external_stores_{false};
     std::set<std::string, std::less<>> external_key_ids_;  // keys with an XksKeyId
-    void NoteExternalStores();                             // after stores_ changed
+    // (store ID, XksKeyId) -> the key that uses that external key.
+    std::map<std::pair<std::string, std::string>, ScopedName> xks_key_users_;
+    void IndexExternalKey(const KeyRecord& key);
+    void NoteExternalStores();  // after stores_ changed
     std::map<ScopedName, ClusterPtr> clusters_;
     // The keys of each custom key store (a store's change republishes only them).
     std::map<std::string, std::set<ScopedName>> store_keys_;

@@ -68,11 +68,10 @@ Result<storage::StorePtr> KeyStoreOfNewKey(const OpContext& ctx, const Request& 
                          ". KMS keys can be created only in a CONNECTED custom key store.");
     if (external) {
         const std::string xks_key_id = req.String("XksKeyId");
-        for (const auto& key : ctx.services.catalog.KeysInStore(id))
-            if (key->xks_key_id == xks_key_id)
-                return Error(ErrorCode::kXksKeyAlreadyInUse,
-                             "The external key " + xks_key_id + " is already associated with " +
-                                 key->arn + " in custom key store " + id + ".");
+        if (const auto key = ctx.services.catalog.FindKeyByXksKeyId(id, xks_key_id))
+            return Error(ErrorCode::kXksKeyAlreadyInUse,
+                         "The external key " + xks_key_id + " is already associated with " +
+                             key->arn + " in custom key store " + id + ".");
         return store;
     }
     auto cluster =

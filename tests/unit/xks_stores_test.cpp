@@ -353,6 +353,29 @@ TEST_CASE("keys in an external key store encrypt twice: kmsd's layer, then the p
     CHECK(kms.proxy.calls.size() == calls);
 }
 
+TEST_CASE("an external key is in use while a KMS key uses it, and free once that key is deleted",
+          "[api][xks]") {
+    XksKms kms;
+    const std::string store = kms.CreateStore();
+    kms.Connect(store);
+    auto first = kms.XksKey(store, "k1");
+    REQUIRE(first.status == 200);
+    const std::string key = S(first.json["KeyMetadata"]["KeyId"]);
+    auto again = kms.XksKey(store, "k1");
+    CHECK(again.message() == "The external key k1 is already associated with " +
+                                 S(first.json["KeyMetadata"]["Arn"]) + " in custom key store " +
+                                 store + ".");
+    CHECK(kms.XksKey(store, "k2").status == 200);
+    // Pending deletion still holds it; once the key is gone, a new key may take it.
+    REQUIRE(kms.Call("ScheduleKeyDeletion", "{\"KeyId\":\"" + key + "\",\"PendingWindowInDays\":7}")
+                .status == 200);
+    CHECK(kms.XksKey(store, "k1").type() == "XksKeyAlreadyInUseException");
+    REQUIRE(api::RunDue(kms.services, kms.clock.Now() + 8 * 86400).ok());
+    REQUIRE_FALSE(kms.catalog->FindKey({"111122223333", "us-east-1", key}));
+    CHECK(kms.XksKey(store, "k1").status == 200);
+    CHECK(kms.XksKey(store, "k2").type() == "XksKeyAlreadyInUseException");
+}
+
 TEST_CASE("the XKS envelope parser takes only what the builder writes", "[hsm][xks]") {
     hsm::XksEnvelope e;
     for (std::size_t i = 0; i < e.material_id.size(); ++i)
