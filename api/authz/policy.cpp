@@ -63,7 +63,8 @@ struct Condition {
     enum class Set { kSingle, kAnyValue, kAllValues } set = Set::kSingle;
     std::string key;  // lower-case
     std::vector<std::string> values;
-    // kNumeric: the values as numbers, NAN for one that is not a number (it never matches).
+    // kNumeric, kDate: the values as numbers (dates as epoch seconds), NAN for one that is not
+    // one (it never matches).
     std::vector<double> numbers;
 };
 
@@ -165,15 +166,44 @@ const char* const kOperators[] = {"StringEquals",
                                   "NotIpAddress",
                                   "BinaryEquals"};
 
-// Epoch seconds of an ISO 8601 date (YYYY-MM-DD[Thh:mm:ss[Z]]) or of a number; NAN otherwise.
+double ParseNumber(const std::string& s);
+
+// Epoch seconds of an ISO 8601 date (YYYY-MM-DD, or YYYY-MM-DDThh:mm:ss with an optional
+// fraction of a second and an optional Z) or of a number as ParseNumber reads one; NAN for
+// anything else: no "inf" or "nan" (strtod's), no trailing text, no month 13 or hour 25 (which
+// timegm would carry into the next year or day).
 double ParseDate(const std::string& s) {
-    char* end = nullptr;
-    double n = std::strtod(s.c_str(), &end);
-    if (end != s.c_str() && *end == '\0') return n;
+    if (const double n = ParseNumber(s); !std::isnan(n)) return n;
+    std::size_t i = 0;
+    const auto field = [&](std::size_t width, int& out) {
+        out = 0;
+        for (std::size_t k = 0; k < width; ++k, ++i) {
+            if (i >= s.size() || s[i] < '0' || s[i] > '9') return false;
+            out = out * 10 + (s[i] - '0');
+        }
+        return true;
+    };
+    const auto literal = [&](char c) { return i < s.size() && s[i++] == c; };
     std::tm tm{};
-    int got = sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                     &tm.tm_hour, &tm.tm_min, &tm.tm_sec);
-    if (got != 3 && got != 6) return NAN;
+    if (!field(4, tm.tm_year) || !literal('-') || !field(2, tm.tm_mon) || !literal('-') ||
+        !field(2, tm.tm_mday))
+        return NAN;
+    if (i < s.size()) {
+        if (!literal('T') || !field(2, tm.tm_hour) || !literal(':') || !field(2, tm.tm_min) ||
+            !literal(':') || !field(2, tm.tm_sec))
+            return NAN;
+        if (i < s.size() && s[i] == '.') {
+            ++i;
+            const std::size_t start = i;
+            while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+            if (i == start) return NAN;
+        }
+        if (i < s.size() && !literal('Z')) return NAN;
+        if (i != s.size()) return NAN;
+    }
+    if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+        tm.tm_min > 59 || tm.tm_sec > 60)
+        return NAN;
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
     return static_cast<double>(timegm(&tm));
@@ -334,11 +364,10 @@ bool Matches(const Condition& c, const std::string& policy, const std::string& r
         case K::kIp:
             return InCidr(policy, request);
         case K::kNumeric:  // handled by NumericHolds
-            return false;
         case K::kDate:
-            break;
+            return false;
     }
-    return Compare(c.cmp, ParseDate(request), ParseDate(policy));
+    return false;
 }
 
 // Numeric operators compare numbers. A value that is not a number, in the request or in the
@@ -346,9 +375,10 @@ bool Matches(const Condition& c, const std::string& policy, const std::string& r
 // for it either: "not equal" between a number and a word is not an answer. IAM does not document
 // the case; IAM policy simulators built to mirror IAM treat it so. (Arn operators differ: a
 // non-ARN is simply not like the pattern, so ArnNotLike holds for it and a Deny written with
-// it still applies; see ArnMatches.)
+// it still applies; see ArnMatches.) Date operators are the same over epoch seconds: a value
+// that is not a date is not before, after or other than any date.
 bool NumericHolds(const Condition& c, const std::string& request) {
-    const double r = ParseNumber(request);
+    const double r = c.kind == Condition::Kind::kDate ? ParseDate(request) : ParseNumber(request);
     if (std::isnan(r)) return false;
     if (!c.negated)
         return std::any_of(c.numbers.begin(), c.numbers.end(),
@@ -377,7 +407,8 @@ bool Holds(const Condition& c, const RequestContext& req) {
     }
     const bool negated = c.negated;
     auto value_ok = [&](const std::string& v) {
-        if (c.kind == Condition::Kind::kNumeric) return NumericHolds(c, v);
+        if (c.kind == Condition::Kind::kNumeric || c.kind == Condition::Kind::kDate)
+            return NumericHolds(c, v);
         bool m = AnyPolicyValueMatches(c, v);
         return negated ? !m : m;
     };
@@ -563,6 +594,8 @@ Result<Policy::Statement> ParseStatement(const json& s, bool require_principal) 
                 KMSD_ASSIGN_OR_RETURN(c.values, Strings(key.value(), "Condition value"));
                 if (c.kind == Condition::Kind::kNumeric)
                     for (const auto& v : c.values) c.numbers.push_back(ParseNumber(v));
+                if (c.kind == Condition::Kind::kDate)
+                    for (const auto& v : c.values) c.numbers.push_back(ParseDate(v));
                 st.conditions.push_back(std::move(c));
             }
         }
