@@ -111,7 +111,7 @@ private:
 
 std::size_t DerSize(std::size_t encrypted_len) { return Tlv(Layout(encrypted_len).content_info); }
 
-Bytes BlobHeader(const BlobParts& parts, std::size_t der_size) {
+Bytes BlobHeader(const BlobFields& parts, std::size_t der_size) {
     Bytes out;
     out.reserve(kHeaderBytes);
     PutRaw(out, kHeaderPrefix);
@@ -131,7 +131,7 @@ Bytes BuildBlob(const BlobParts& parts) {
     return out;
 }
 
-Bytes BuildBlobPrefix(const BlobParts& parts, std::size_t enc_len) {
+Bytes BuildBlobPrefix(const BlobFields& parts, std::size_t enc_len) {
     const DerLayout l = Layout(enc_len);
     Bytes out = BlobHeader(parts, Tlv(l.content_info));
     out.reserve(kHeaderBytes + Tlv(l.content_info));
@@ -163,10 +163,7 @@ Bytes BuildBlobPrefix(const BlobParts& parts, std::size_t enc_len) {
 Result<BlobParts> ParseBlob(ByteView blob) {
     KMSD_ASSIGN_OR_RETURN(BlobView view, ParseBlobView(blob));
     BlobParts parts;
-    parts.kind = view.kind;
-    parts.material_id = view.material_id;
-    parts.nonce = view.nonce;
-    parts.iv = view.iv;
+    static_cast<BlobFields&>(parts) = view;
     parts.encrypted.assign(view.encrypted.begin(), view.encrypted.end());
     return parts;
 }

@@ -25,21 +25,21 @@ constexpr std::size_t kNonceBytes = 16;
 constexpr std::size_t kHeaderBytes = 58;  // everything before the DER part
 constexpr std::size_t kFramingBytes = 11;
 
-// The parts of a blob, as built or parsed. `encrypted` is GCM output (framing+plaintext, tag).
-struct BlobParts {
+// What a blob says besides its encrypted part.
+struct BlobFields {
     BlobKind kind = BlobKind::kEncrypt;
     std::array<std::uint8_t, kMaterialIdBytes> material_id{};
     std::array<std::uint8_t, kNonceBytes> nonce{};
     std::array<std::uint8_t, 12> iv{};
+};
+
+// The parts of a blob, as built or parsed. `encrypted` is GCM output (framing+plaintext, tag).
+struct BlobParts : BlobFields {
     Bytes encrypted;
 };
 
 // A parsed blob's parts, `encrypted` pointing into the blob (valid while it is).
-struct BlobView {
-    BlobKind kind = BlobKind::kEncrypt;
-    std::array<std::uint8_t, kMaterialIdBytes> material_id{};
-    std::array<std::uint8_t, kNonceBytes> nonce{};
-    std::array<std::uint8_t, 12> iv{};
+struct BlobView : BlobFields {
     ByteView encrypted;
 };
 
@@ -47,14 +47,13 @@ struct BlobView {
 std::size_t DerSize(std::size_t encrypted_len);
 
 // The 58-byte clear header (authenticated as AAD) for these parts and DER size.
-Bytes BlobHeader(const BlobParts& parts, std::size_t der_size);
+Bytes BlobHeader(const BlobFields& parts, std::size_t der_size);
 
 // Serialises header + DER.
 Bytes BuildBlob(const BlobParts& parts);
 // The blob for parts whose GCM output (`encrypted_len` bytes) is not made yet: everything before
 // it, with room reserved for it, so it can be encrypted straight into the blob's end.
-// (`parts.encrypted` is not read.)
-Bytes BuildBlobPrefix(const BlobParts& parts, std::size_t encrypted_len);
+Bytes BuildBlobPrefix(const BlobFields& parts, std::size_t encrypted_len);
 
 // Parses a blob strictly: every byte of the header and the DER is checked and nothing may follow.
 // Any deviation is kInvalidCiphertext with no message.

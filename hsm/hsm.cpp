@@ -365,7 +365,7 @@ std::shared_ptr<const Hsm::Unsealed> Hsm::FindCached(const KeyRef& ref) const {
 Result<Bytes> Hsm::Encrypt(const KeyRef& ref, ByteView plaintext, const EncryptionContext& ctx,
                            BlobKind kind) {
     KMSD_ASSIGN_OR_RETURN(auto material, Material(ref));
-    BlobParts parts;
+    BlobFields parts;
     parts.kind = kind;
     if (!FromHexInto(ref.material_id, parts.material_id.data(), kMaterialIdBytes))
         return Error(ErrorCode::kInternal, "bad material id");

@@ -314,6 +314,57 @@ class BlobShapeTest(KmsdTestCase):
         self.assertNotEqual(blobs[0], blobs[1])
         self.assertNotEqual(blobs[0][38:54], blobs[1][38:54])
 
+    def test_blobs_open_and_are_made_with_pythons_cryptography(self):
+        """The blob's cryptography, checked by a library kmsd does not use: with the key's
+        material known (the _custom_key_material_ tag), Python's `cryptography` derives the
+        message key (HKDF-SHA256: salt = the blob's nonce, info = "kmsd-blob-v1") and opens the
+        AES-256-GCM part (AAD: the 58-byte header, then the context as u32 count and u32-length-
+        prefixed keys and values in key order); and a blob it seals itself, kmsd decrypts."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+        material = os.urandom(32)
+        kid = self.kms.create_key(Tags=[{"TagKey": "_custom_key_material_",
+                                         "TagValue": base64.b64encode(material).decode()}]
+                                  )["KeyMetadata"]["KeyId"]
+        gcm_params = bytes.fromhex("060960864801650304012e") + bytes.fromhex("3011040c")
+
+        def encoded(ctx):
+            out = len(ctx).to_bytes(4, "big")
+            for k, v in sorted((k.encode(), v.encode()) for k, v in ctx.items()):
+                out += len(k).to_bytes(4, "big") + k + len(v).to_bytes(4, "big") + v
+            return out
+
+        def msg_key(nonce):
+            return HKDF(algorithm=hashes.SHA256(), length=32, salt=nonce,
+                        info=b"kmsd-blob-v1").derive(material)
+
+        for plain, ctx, kind in [(b"x", {}, 2), (os.urandom(300), {"b": "2", "a": "\u00e9"}, 2),
+                                 (None, {"tenant": "t-1"}, 3)]:
+            if plain is None:
+                dk = self.kms.generate_data_key(KeyId=kid, NumberOfBytes=200,
+                                                EncryptionContext=ctx)
+                plain, blob = dk["Plaintext"], dk["CiphertextBlob"]
+            else:
+                blob = self.kms.encrypt(KeyId=kid, Plaintext=plain,
+                                        EncryptionContext=ctx)["CiphertextBlob"]
+            with self.subTest(size=len(plain), kind=kind):
+                self.assertEqual(blob[2], kind)
+                at = blob.index(gcm_params) + len(gcm_params)
+                iv, sealed = blob[at:at + 12], blob[-(len(plain) + 27):]
+                inner = AESGCM(msg_key(blob[38:54])).decrypt(iv, sealed, blob[:58] + encoded(ctx))
+                self.assertEqual(inner, bytes([1, kind]) + bytes(9) + plain)
+
+                # The same layout sealed here, with a fresh nonce and IV, decrypts in kmsd.
+                nonce, iv2 = os.urandom(16), os.urandom(12)
+                header = blob[:38] + nonce + blob[54:58]
+                resealed = AESGCM(msg_key(nonce)).encrypt(
+                    iv2, bytes([1, kind]) + bytes(9) + plain, header + encoded(ctx))
+                mine = header + blob[58:at] + iv2 + blob[at + 12:-len(sealed)] + resealed
+                self.assertEqual(len(mine), len(blob))
+                out = self.kms.decrypt(CiphertextBlob=mine, EncryptionContext=ctx)
+                self.assertEqual(out["Plaintext"], plain)
+                self.assertEqual(out["KeyId"], key_arn(kid))
+
     def test_context_does_not_change_size(self):
         kid = self.md["KeyId"]
         a = self.kms.encrypt(KeyId=kid, Plaintext=b"p" * 10)["CiphertextBlob"]
