@@ -86,7 +86,7 @@ struct OpContext {
     double Now() const { return services.clock.Now(); }
     // Notes a successful cryptographic use of `key` for GetKeyLastUsage.
     void RecordUse(const storage::KeyRecord& key, const char* used_by) const {
-        services.usage.Record({key.account, key.region, key.key_id}, used_by, Now(), request_id);
+        services.usage.Record(key, used_by, Now(), request_id);
     }
 
     // route.key named by its member (KeyFrom::kMember, or kCiphertext's optional member):

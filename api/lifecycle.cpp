@@ -103,14 +103,12 @@ Result<DueReport> RunDue(const Services& services, double up_to) {
         const std::vector<storage::ScopedName> due = services.catalog.KeysDue(up_to);
         if (due.empty()) break;
         std::vector<std::string> evict;
-        std::vector<storage::ScopedName> deleted;
         std::vector<AuditEvent> events;  // recorded once the batch is committed
         const bool audit = services.audit != nullptr;
         DueReport batch;
         KMSD_RETURN_IF_ERROR(services.catalog.Write([&]() -> Result<storage::Change> {
             storage::Change change;
             evict.clear();
-            deleted.clear();
             events.clear();
             batch = {};
             int budget = kBatchWork;
@@ -141,7 +139,6 @@ Result<DueReport> RunDue(const Services& services, double up_to) {
                                   [&](const auto& k) { return k->scoped() == due[i]; });
                     std::erase_if(change.put_materials,
                                   [&](const auto& m) { return m.key == due[i]; });
-                    deleted.push_back(due[i]);
                     for (const auto& m : key->materials) evict.push_back(m.material_id);
                     if (audit)
                         events.push_back(
@@ -197,7 +194,6 @@ Result<DueReport> RunDue(const Services& services, double up_to) {
         }));
         // Deleted keys' material leaves the HSM cache as well as the database.
         for (const auto& id : evict) services.hsm.Evict(id);
-        for (const auto& name : deleted) services.usage.Forget(name);
         for (auto& event : events) services.audit->Record(std::move(event));
         report.rotations += batch.rotations;
         report.deletions += batch.deletions;

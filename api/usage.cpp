@@ -6,65 +6,80 @@
 #include "api/audit.h"
 
 namespace kmsd::api {
-UsageTracker::Shard& UsageTracker::ShardOf(const storage::ScopedNameRef& key) const {
-    return shards_[storage::ScopedNameHash{}(key) % shards_.size()];
+
+void UsageTracker::List(SlotPtr slot) {
+    Shard& shard = shards_[std::hash<const void*>{}(slot.get()) % shards_.size()];
+    std::lock_guard lock(shard.mu);
+    shard.dirty.push_back(std::move(slot));
 }
 
-void UsageTracker::Record(const storage::ScopedNameRef& key, const char* operation,
-                          double timestamp, const std::string& request_id) {
-    Shard& shard = ShardOf(key);
-    std::lock_guard lock(shard.mu);
-    auto it = shard.entries.find(key);
-    if (it == shard.entries.end()) {
-        storage::ScopedName name{std::string(key.account), std::string(key.region),
-                                 std::string(key.name)};
-        it = shard.entries.emplace(name, Entry{}).first;
-        it->second.record.key = std::move(name);
+void UsageTracker::Record(const storage::KeyRecord& key, const char* operation, double timestamp,
+                          const std::string& request_id) {
+    const SlotPtr& slot = key.usage;
+    if (slot == nullptr) return;
+    bool newly_dirty = false;
+    {
+        std::lock_guard lock(slot->mu);
+        slot->operation = operation;
+        slot->timestamp = timestamp;
+        slot->request_id = request_id;  // the slot's capacity is reused after the first use
+        newly_dirty = !slot->dirty;
+        slot->dirty = true;
     }
-    Entry& entry = it->second;
-    entry.record.operation = operation;
-    entry.record.timestamp = timestamp;
-    entry.record.request_id = request_id;
-    entry.record.event_id.clear();  // derived when read, off the hot path
-    if (!entry.dirty) {
-        entry.dirty = true;
-        shard.dirty.push_back(entry.record.key);
-    }
+    if (newly_dirty) List(slot);
 }
 
-std::optional<storage::UsageRecord> UsageTracker::Get(const storage::ScopedName& key) const {
-    Shard& shard = ShardOf(key);
-    std::lock_guard lock(shard.mu);
-    auto it = shard.entries.find(key);
-    if (it == shard.entries.end()) return std::nullopt;
-    storage::UsageRecord out = it->second.record;
-    if (out.event_id.empty()) out.event_id = CloudTrailEventId(out.request_id);
+std::optional<storage::UsageRecord> UsageTracker::Get(const storage::KeyRecord& key) {
+    if (key.usage == nullptr) return std::nullopt;
+    storage::UsageRecord out;
+    {
+        std::lock_guard lock(key.usage->mu);
+        if (key.usage->operation.empty()) return std::nullopt;
+        out.operation = key.usage->operation;
+        out.timestamp = key.usage->timestamp;
+        out.request_id = key.usage->request_id;
+    }
+    out.key = key.usage->key;
+    out.event_id = CloudTrailEventId(out.request_id);  // derived when read, off the hot path
     return out;
 }
 
-Result<std::optional<storage::UsageRecord>> UsageTracker::Lookup(
-    const storage::ScopedName& key, const storage::Catalog& stored) const {
+Result<std::optional<storage::UsageRecord>> UsageTracker::Lookup(const storage::KeyRecord& key,
+                                                                 const storage::Catalog& stored) {
     if (auto recorded = Get(key)) return recorded;
-    KMSD_ASSIGN_OR_RETURN(auto record, stored.ReadUsage(key));
+    KMSD_ASSIGN_OR_RETURN(auto record, stored.ReadUsage(key.scoped()));
     if (record && record->event_id.empty())
         record->event_id = CloudTrailEventId(record->request_id);
     return record;
 }
 
 Status UsageTracker::Flush(storage::Catalog& catalog) {
-    storage::Change change;
+    std::vector<SlotPtr> taken;
     for (auto& shard : shards_) {
-        std::lock_guard lock(shard.mu);
-        for (const auto& key : shard.dirty) {
-            auto it = shard.entries.find(key);
-            if (it == shard.entries.end()) continue;
-            it->second.dirty = false;
-            // Stored without its event ID, which is derived from the request ID when read.
-            change.put_usage.push_back(it->second.record);
+        std::vector<SlotPtr> listed;
+        {
+            std::lock_guard lock(shard.mu);
+            listed.swap(shard.dirty);
         }
-        shard.dirty.clear();
+        taken.insert(taken.end(), std::make_move_iterator(listed.begin()),
+                     std::make_move_iterator(listed.end()));
     }
-    if (change.put_usage.empty()) return Status::Ok();
+    if (taken.empty()) return Status::Ok();
+    storage::Change change;
+    change.put_usage.reserve(taken.size());
+    for (const auto& slot : taken) {
+        storage::UsageRecord rec;
+        {
+            std::lock_guard lock(slot->mu);
+            slot->dirty = false;
+            rec.operation = slot->operation;
+            rec.timestamp = slot->timestamp;
+            rec.request_id = slot->request_id;
+        }
+        // Stored without its event ID, which is derived from the request ID when read.
+        rec.key = slot->key;
+        change.put_usage.push_back(std::move(rec));
+    }
     // In primary-key order, so the upserts walk SQLite's B-tree pages in order and each page is
     // read once; in hash order, with many keys in use, SQLite's small page cache re-read the
     // same pages again and again.
@@ -73,31 +88,32 @@ Status UsageTracker::Flush(storage::Catalog& catalog) {
         [](const storage::UsageRecord& x, const storage::UsageRecord& y) { return x.key < y.key; });
     Status st = catalog.Apply(change);
     if (!st.ok()) {
-        // Nothing was written: mark the records dirty again so the next flush retries them
-        // (a record used again meanwhile is already dirty, with its newer value).
-        for (const auto& rec : change.put_usage) {
-            Shard& shard = ShardOf(rec.key);
-            std::lock_guard lock(shard.mu);
-            auto it = shard.entries.find(rec.key);
-            if (it == shard.entries.end() || it->second.dirty) continue;
-            it->second.dirty = true;
-            shard.dirty.push_back(rec.key);
+        // Nothing was written: list the slots again so the next flush retries them (a slot
+        // used again meanwhile is already listed, with its newer value).
+        for (auto& slot : taken) {
+            bool relist = false;
+            {
+                std::lock_guard lock(slot->mu);
+                relist = !slot->dirty;
+                slot->dirty = true;
+            }
+            if (relist) List(std::move(slot));
         }
     }
     return st;
 }
 
-void UsageTracker::Forget(const storage::ScopedName& key) {
-    Shard& shard = ShardOf(key);
-    std::lock_guard lock(shard.mu);
-    shard.entries.erase(key);  // a stale name in `dirty` is skipped by Flush
-}
-
 void UsageTracker::Clear() {
     for (auto& shard : shards_) {
-        std::lock_guard lock(shard.mu);
-        shard.entries.clear();
-        shard.dirty.clear();
+        std::vector<SlotPtr> dropped;
+        {
+            std::lock_guard lock(shard.mu);
+            dropped.swap(shard.dirty);
+        }
+        for (const auto& slot : dropped) {
+            std::lock_guard lock(slot->mu);
+            slot->dirty = false;  // so a later use lists it again
+        }
     }
 }
 

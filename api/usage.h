@@ -1,15 +1,15 @@
 // UsageTracker: the last successful cryptographic use of each key (GetKeyLastUsage), kept in
 // memory on the hot path and flushed to SQLite every second and at shutdown (design.md §2).
-// Thread-safe. Recording takes one of 64 shard mutexes for a few hundred nanoseconds, never the
-// Catalog's locks.
+// Thread-safe. The use is written into the key's own slot (storage::UsageSlot, reached through
+// the record the request holds), under the slot's mutex; a slot that was clean is also listed
+// for the next flush, under one of a few list mutexes. No lookup by name, no Catalog lock.
 #pragma once
 
 #include <array>
-#include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "storage/catalog.h"
@@ -19,36 +19,33 @@ namespace kmsd::api {
 
 class UsageTracker {
 public:
-    void Record(const storage::ScopedNameRef& key, const char* operation, double timestamp,
+    // Notes a use of `key` (a published record: one without a slot is ignored).
+    void Record(const storage::KeyRecord& key, const char* operation, double timestamp,
                 const std::string& request_id);
     // The last use recorded since startup (memory only).
-    std::optional<storage::UsageRecord> Get(const storage::ScopedName& key) const;
+    static std::optional<storage::UsageRecord> Get(const storage::KeyRecord& key);
     // The last use of `key`: recorded since startup, or else as `stored` holds it. The stored
     // records are read on demand, not loaded at startup.
-    Result<std::optional<storage::UsageRecord>> Lookup(const storage::ScopedName& key,
-                                                       const storage::Catalog& stored) const;
+    static Result<std::optional<storage::UsageRecord>> Lookup(const storage::KeyRecord& key,
+                                                              const storage::Catalog& stored);
     // Writes every record changed since the last flush in one transaction. When that fails the
     // records stay dirty for the next flush.
     Status Flush(storage::Catalog& catalog);
-    // Drops a deleted key's record, so memory does not grow with keys that are gone.
-    void Forget(const storage::ScopedName& key);
+    // Drops the list of changed records (the Catalog's reset dropped the keys themselves).
     void Clear();
 
 private:
-    struct Entry {
-        storage::UsageRecord record;
-        bool dirty = false;  // changed since the last flush
-    };
+    using SlotPtr = std::shared_ptr<storage::UsageSlot>;
     struct Shard {
-        mutable std::mutex mu;
-        std::unordered_map<storage::ScopedName, Entry, storage::ScopedNameHash,
-                           storage::ScopedNameEqual>
-            entries;
-        std::vector<storage::ScopedName> dirty;  // the entries with dirty set, once each
+        std::mutex mu;
+        std::vector<SlotPtr> dirty;  // each slot with dirty set, once
     };
-    Shard& ShardOf(const storage::ScopedNameRef& key) const;
+    // Lists slots that became dirty, the flush's worklist. Several, by slot address, so the
+    // workers rarely meet on one; the flush takes each list by swapping it, so a worker waits
+    // at most for that swap.
+    void List(SlotPtr slot);
 
-    mutable std::array<Shard, 64> shards_;
+    std::array<Shard, 8> shards_;
 };
 
 }  // namespace kmsd::api

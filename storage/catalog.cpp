@@ -132,6 +132,7 @@ Status Catalog::Load() {
         rec->custom_key_store_id = k.Text(19);
         rec->xks_key_id = k.Text(20);
         const std::int64_t rowid = k.Int(21);
+        rec->usage = std::make_shared<UsageSlot>(rec->scoped());
         KeyPtr published = WithStore(std::move(rec));
         auto [entry, fresh] = key_index_.emplace(published->scoped(), std::move(published));
         if (!fresh) return Error(ErrorCode::kStorage, "duplicate key in database");
@@ -220,6 +221,7 @@ Status Catalog::Load() {
             keys_without_material_.push_back(rec->arn);
         keys_.emplace_hint(keys_.end(), name, rec);  // in order: constant time each
         CountKey(*rec, +1);
+        IndexDue(nullptr, rec.get());
         if (!rec->custom_key_store_id.empty()) store_keys_[rec->custom_key_store_id].insert(name);
         IndexExternalKey(*rec);
         if (rec->multi_region) mrk_sets_[{rec->account, rec->key_id}].insert(rec->region);
@@ -256,6 +258,16 @@ Status Catalog::Load() {
     }));
     for (auto& rec : ordered) PublishGrant(rec);
     return Status::Ok();
+}
+
+void Catalog::AttachUsage(const KeyRecord& next, const KeyRecord* previous) {
+    // A new version shares its key's slot. A new key gets a slot of its own, even when its
+    // record was copied from another key's (a replica from its primary).
+    if (previous != nullptr && previous->usage != nullptr) {
+        if (next.usage != previous->usage) next.usage = previous->usage;
+    } else {
+        next.usage = std::make_shared<UsageSlot>(next.scoped());
+    }
 }
 
 KeyPtr Catalog::FindKey(const ScopedNameRef& key) const {
@@ -426,30 +438,63 @@ std::size_t Catalog::KeyCount() const {
     return keys_.size();
 }
 
+namespace {
+// The earliest time at which `key` has scheduled work (DueAt below is true from then on).
+std::optional<double> EarliestDue(const KeyRecord& key) {
+    std::optional<double> at;
+    const auto consider = [&](double t) { at = at ? std::min(*at, t) : t; };
+    if (key.state == KeyState::kPendingDeletion && key.deletion_date) consider(*key.deletion_date);
+    if (key.state == KeyState::kEnabled && key.rotation_enabled && key.next_rotation_date)
+        consider(*key.next_rotation_date);
+    for (const auto& m : key.materials)
+        if (m.imported() && m.valid_to) consider(*m.valid_to);
+    return at;
+}
+}  // namespace
+
+void Catalog::IndexDue(const KeyRecord* before, const KeyRecord* after) {
+    if (before != nullptr) {
+        if (auto at = EarliestDue(*before)) due_.erase({*at, before->scoped()});
+        if (before->state == KeyState::kPendingReplicaDeletion)
+            awaiting_replicas_.erase(before->scoped());
+    }
+    if (after != nullptr) {
+        if (auto at = EarliestDue(*after)) due_.emplace(*at, after->scoped());
+        if (after->state == KeyState::kPendingReplicaDeletion)
+            awaiting_replicas_.insert(after->scoped());
+    }
+}
+
 std::vector<ScopedName> Catalog::KeysDue(double time) const {
     std::vector<std::pair<double, ScopedName>> due;
     {
         std::shared_lock lock(mu_);
-        for (const auto& [name, key] : keys_) {
-            if (key->state == KeyState::kPendingDeletion && key->deletion_date &&
-                *key->deletion_date <= time)
-                due.emplace_back(*key->deletion_date, name);
-            else if (key->state == KeyState::kPendingReplicaDeletion &&
-                     mrk_sets_.count({key->account, key->key_id}) != 0 &&
-                     mrk_sets_.at({key->account, key->key_id}).size() <= 1)
+        // Each candidate is then ordered by the first of its kinds of work that is due.
+        const auto check = [&](const ScopedName& name) {
+            auto found = key_index_.find(name);
+            if (found == key_index_.end()) return;
+            const KeyRecord& key = *found->second;
+            if (key.state == KeyState::kPendingDeletion && key.deletion_date &&
+                *key.deletion_date <= time)
+                due.emplace_back(*key.deletion_date, name);
+            else if (key.state == KeyState::kPendingReplicaDeletion &&
+                     mrk_sets_.count({key.account, key.key_id}) != 0 &&
+                     mrk_sets_.at({key.account, key.key_id}).size() <= 1)
                 // Its last replica is gone: the waiting period starts now.
                 due.emplace_back(0.0, name);
-            else if (key->state == KeyState::kEnabled && key->rotation_enabled &&
-                     key->next_rotation_date && *key->next_rotation_date <= time)
-                due.emplace_back(*key->next_rotation_date, name);
+            else if (key.state == KeyState::kEnabled && key.rotation_enabled &&
+                     key.next_rotation_date && *key.next_rotation_date <= time)
+                due.emplace_back(*key.next_rotation_date, name);
             else
                 // Imported material whose ValidTo passed (expiry, kms-reference §5.5).
-                for (const auto& m : key->materials)
+                for (const auto& m : key.materials)
                     if (m.imported() && m.valid_to && *m.valid_to <= time) {
                         due.emplace_back(*m.valid_to, name);
                         break;
                     }
-        }
+        };
+        for (auto it = due_.begin(); it != due_.end() && it->first <= time; ++it) check(it->second);
+        for (const auto& name : awaiting_replicas_) check(name);
     }
     std::sort(due.begin(), due.end());
     std::vector<ScopedName> out;
@@ -681,6 +726,7 @@ void Catalog::Publish(const Change& c) {
                 mrk_sets_.erase(set);
         }
         CountKey(*it->second, -1);
+        IndexDue(it->second.get(), nullptr);
         if (!it->second->custom_key_store_id.empty())
             store_keys_[it->second->custom_key_store_id].erase(k);
         if (!it->second->xks_key_id.empty()) {
@@ -716,6 +762,8 @@ void Catalog::Publish(const Change& c) {
         keys_[k->scoped()] = k;
         KeyPtr& slot = key_index_[k->scoped()];
         if (slot) CountKey(*slot, -1);
+        AttachUsage(*k, slot.get());
+        IndexDue(slot.get(), k.get());
         slot = k;
         CountKey(*k, +1);
         if (k->multi_region) mrk_sets_[{k->account, k->key_id}].insert(k->region);
@@ -775,6 +823,8 @@ Status Catalog::Reset(const std::vector<std::string>& meta_to_clear) {
     std::unique_lock map_lock(mu_);
     keys_.clear();
     key_index_.clear();
+    due_.clear();
+    awaiting_replicas_.clear();
     census_.clear();
     aliases_.clear();
     material_owner_.clear();

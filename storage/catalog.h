@@ -188,6 +188,15 @@ private:
     // (store ID, XksKeyId) -> the key that uses that external key.
     std::map<std::pair<std::string, std::string>, ScopedName> xks_key_users_;
     void IndexExternalKey(const KeyRecord& key);
+    // Gives `next`, about to replace `previous` (null for a new key), its key's usage slot.
+    static void AttachUsage(const KeyRecord& next, const KeyRecord* previous);
+    // Keys with scheduled work, by the earliest time it can fall due, so KeysDue, called every
+    // second, reads only the keys due rather than every key. A key waiting for its replicas'
+    // deletion is due when its last replica goes, which no time says: those are listed apart.
+    std::set<std::pair<double, ScopedName>> due_;
+    std::set<ScopedName> awaiting_replicas_;
+    // Moves a key's entries from what `before` needed to what `after` needs (either may be null).
+    void IndexDue(const KeyRecord* before, const KeyRecord* after);
     void NoteExternalStores();  // after stores_ changed
     std::map<ScopedName, ClusterPtr> clusters_;
     // The keys of each custom key store (a store's change republishes only them).

@@ -137,6 +137,8 @@ struct MaterialRecord {
 
 using Tags = std::vector<std::pair<std::string, std::string>>;  // in insertion order
 
+struct UsageSlot;
+
 struct KeyRecord {
     std::string account;
     std::string region;
@@ -173,6 +175,11 @@ struct KeyRecord {
     // A key in an external key store (Origin EXTERNAL_KEY_STORE): its XksKeyId, the external key
     // its store's proxy encrypts with (the outer layer of its ciphertexts).
     std::string xks_key_id;
+    // The key's last use since startup (GetKeyLastUsage): one slot per key, which the Catalog
+    // attaches when it publishes the record and every later version of the record shares, so a
+    // request records its use through the record it already holds (no lookup by name). Set
+    // only before the record is published.
+    mutable std::shared_ptr<UsageSlot> usage;
 
     // PendingDeletion, or PendingReplicaDeletion (a primary waiting for its replicas to go).
     bool pending_deletion() const {
@@ -260,6 +267,20 @@ struct UsageRecord {
     double timestamp = 0;
     std::string event_id;    // CloudTrail event ID
     std::string request_id;  // x-amzn-RequestId of the call
+};
+
+// Where a key's last successful cryptographic use since startup is kept in memory: written by
+// the request that used the key (api::UsageTracker::Record), read by GetKeyLastUsage and by the
+// flush that writes it to SQLite every second.
+struct UsageSlot {
+    explicit UsageSlot(ScopedName name) : key(std::move(name)) {}
+    const ScopedName key;
+    std::mutex mu;
+    // Under mu:
+    std::string operation;  // "" until the key is first used
+    double timestamp = 0;
+    std::string request_id;
+    bool dirty = false;  // changed since the flush last took it; the tracker lists it once
 };
 
 // A grant on a key (CreateGrant). Immutable; retiring or revoking deletes it.

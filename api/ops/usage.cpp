@@ -11,8 +11,7 @@ Result<Json> GetKeyLastUsage(OpContext& ctx, const Request& /*req*/) {
     out["KeyCreationDate"] = key->creation_date;
     // kmsd tracks every key from its creation.
     out["TrackingStartDate"] = key->creation_date;
-    KMSD_ASSIGN_OR_RETURN(auto usage,
-                          ctx.services.usage.Lookup(key->scoped(), ctx.services.catalog));
+    KMSD_ASSIGN_OR_RETURN(auto usage, UsageTracker::Lookup(*key, ctx.services.catalog));
     if (usage) {
         Json last = Json::object();
         last["CloudTrailEventId"] = Str(usage->event_id);

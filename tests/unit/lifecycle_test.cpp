@@ -205,8 +205,11 @@ TEST_CASE("GetKeyLastUsage tracks the last successful cryptographic call", "[api
                          "{\"KeyId\":\"" + other + "\",\"PendingWindowInDays\":7}")
                     .status == 200);
         kms.Call("GenerateDataKey", "{\"KeyId\":\"" + id + "\",\"KeySpec\":\"AES_256\"}");
+        // A request that still holds the deleted key's record records its use late.
+        const auto held = kms.catalog->FindKey({"111122223333", "us-east-1", other});
+        REQUIRE(held != nullptr);
         REQUIRE(RunIn(kms, 8 * kDay).deletions == 1);
-        kms.usage.Record({"111122223333", "us-east-1", other}, "Encrypt", 1, "late");
+        kms.usage.Record(*held, "Encrypt", 1, "late");
         REQUIRE(kms.usage.Flush(*kms.catalog).ok());
         auto rows = kms.catalog->ReadUsage().value();
         REQUIRE(rows.size() == 1);
@@ -219,18 +222,30 @@ TEST_CASE("GetKeyLastUsage tracks the last successful cryptographic call", "[api
         const auto before = last();
         REQUIRE(before["KeyLastUsage"].contains("CloudTrailEventId"));
         REQUIRE(kms.usage.Flush(*kms.catalog).ok());
-        kms.usage.Clear();  // what a restart leaves: nothing recorded in memory
-        REQUIRE_FALSE(kms.usage.Get({"111122223333", "us-east-1", id}).has_value());
+        // What a restart leaves: the key's record loaded again, nothing recorded in memory.
+        const auto rec = kms.catalog->FindKey({"111122223333", "us-east-1", id});
+        {
+            std::lock_guard lock(rec->usage->mu);
+            rec->usage->operation.clear();
+        }
+        REQUIRE_FALSE(api::UsageTracker::Get(*rec).has_value());
         CHECK(last() == before);
     }
-    SECTION("the tracker forgets a key when it is deleted") {
+    SECTION("a deleted key's usage is freed with it, flushed or not") {
         const storage::ScopedName gone{"111122223333", "us-east-1", other};
-        REQUIRE(kms.usage.Get(gone).has_value());
+        std::weak_ptr<storage::UsageSlot> slot;
+        {
+            const auto rec = kms.catalog->FindKey(gone);
+            REQUIRE(api::UsageTracker::Get(*rec).has_value());
+            slot = rec->usage;
+        }
         REQUIRE(kms.Call("ScheduleKeyDeletion",
                          "{\"KeyId\":\"" + other + "\",\"PendingWindowInDays\":7}")
                     .status == 200);
+        REQUIRE_FALSE(slot.expired());  // every version of the record shares the slot
         REQUIRE(RunIn(kms, 8 * kDay).deletions == 1);
-        CHECK_FALSE(kms.usage.Get(gone).has_value());
+        REQUIRE(kms.usage.Flush(*kms.catalog).ok());  // the flush's list let go of it too
+        CHECK(slot.expired());
     }
     SECTION("a failed flush keeps its records for the next one") {
         int failed = 0;
@@ -248,6 +263,40 @@ TEST_CASE("GetKeyLastUsage tracks the last successful cryptographic call", "[api
         REQUIRE(kms.usage.Flush(*kms.catalog).ok());
         CheckBothRowsFlushed(*kms.catalog, id, other);
     }
+}
+
+TEST_CASE("a key's last use outlives changes to the key, and each Region's member has its own",
+          "[api][usage]") {
+    TestKms kms;
+    const std::string id = kms.NewKey("{\"MultiRegion\":true}");
+    const std::string ref = "{\"KeyId\":\"" + id + "\"";
+    const auto last_op = [&] {
+        auto r = kms.Call("GetKeyLastUsage", ref + "}");
+        REQUIRE(r.status == 200);
+        return r.json.contains("KeyLastUsage") ? S(r.json["KeyLastUsage"]["Operation"]) : "";
+    };
+    REQUIRE(kms.Call("Encrypt", ref + ",\"Plaintext\":\"AQID\"}").status == 200);
+    // Each of these publishes a new version of the key's record.
+    REQUIRE(kms.Call("UpdateKeyDescription", ref + ",\"Description\":\"d\"}").status == 200);
+    REQUIRE(kms.Call("TagResource", ref + ",\"Tags\":[{\"TagKey\":\"a\",\"TagValue\":\"b\"}]}")
+                .status == 200);
+    REQUIRE(kms.Call("DisableKey", ref + "}").status == 200);
+    REQUIRE(kms.Call("EnableKey", ref + "}").status == 200);
+    CHECK(last_op() == "Encrypt");
+    // A replica is a key of its own Region, with a use of its own (kms-reference §9.2).
+    REQUIRE(kms.Call("ReplicateKey", ref + ",\"ReplicaRegion\":\"us-west-2\"}").status == 200);
+    kms.caller.region = "us-west-2";
+    CHECK(last_op().empty());
+    REQUIRE(kms.Call("GenerateDataKey", ref + ",\"KeySpec\":\"AES_256\"}").status == 200);
+    CHECK(last_op() == "GenerateDataKey");
+    kms.caller.region = "us-east-1";
+    CHECK(last_op() == "Encrypt");
+    // Both reach SQLite, each under its own Region.
+    REQUIRE(kms.usage.Flush(*kms.catalog).ok());
+    const auto rows = kms.catalog->ReadUsage().value();
+    REQUIRE(rows.size() == 2);
+    for (const auto& row : rows)
+        CHECK(row.operation == (row.key.region == "us-east-1" ? "Encrypt" : "GenerateDataKey"));
 }
 
 TEST_CASE("a failure inside scheduled work leaves each batch done or not done",
