@@ -65,6 +65,11 @@ Status UsageTracker::Flush(storage::Catalog& catalog) {
                      std::make_move_iterator(listed.end()));
     }
     if (taken.empty()) return Status::Ok();
+    // In primary-key order, so the upserts walk SQLite's B-tree pages in order and each page is
+    // read once; in hash order, with many keys in use, SQLite's small page cache re-read the
+    // same pages again and again. (The slots are sorted, not the copies: a swap is two pointers.)
+    std::sort(taken.begin(), taken.end(),
+              [](const SlotPtr& x, const SlotPtr& y) { return x->key < y->key; });
     storage::Change change;
     change.put_usage.reserve(taken.size());
     for (const auto& slot : taken) {
@@ -78,14 +83,9 @@ Status UsageTracker::Flush(storage::Catalog& catalog) {
         }
         // Stored without its event ID, which is derived from the request ID when read.
         rec.key = slot->key;
+        rec.slot = slot.get();
         change.put_usage.push_back(std::move(rec));
     }
-    // In primary-key order, so the upserts walk SQLite's B-tree pages in order and each page is
-    // read once; in hash order, with many keys in use, SQLite's small page cache re-read the
-    // same pages again and again.
-    std::sort(
-        change.put_usage.begin(), change.put_usage.end(),
-        [](const storage::UsageRecord& x, const storage::UsageRecord& y) { return x.key < y.key; });
     Status st = catalog.Apply(change);
     if (!st.ok()) {
         // Nothing was written: list the slots again so the next flush retries them (a slot

@@ -694,15 +694,15 @@ Status Catalog::WriteSqlTransaction(const Change& c) {
     std::optional<Statement> usage;
     for (const auto& u : c.put_usage) {
         // A flush may race with a deletion; usage of a key that is gone is dropped.
-        if (!key_index_.contains(u.key)) continue;
+        if (u.slot != nullptr ? u.slot->deleted : !key_index_.contains(u.key)) continue;
         if (!usage)
             usage.emplace(*db_,
                           "INSERT INTO key_last_usage (account, region, key_id, operation, "
                           "timestamp, event_id, request_id) VALUES (?1,?2,?3,?4,?5,?6,?7) ON "
                           "CONFLICT (account, region, key_id) DO UPDATE SET operation=?4, "
                           "timestamp=?5, event_id=?6, request_id=?7");
-        KMSD_RETURN_IF_ERROR(usage->Run({u.key.account, u.key.region, u.key.name, u.operation,
-                                         u.timestamp, u.event_id, u.request_id}));
+        KMSD_RETURN_IF_ERROR(usage->RunViews({u.key.account, u.key.region, u.key.name, u.operation,
+                                              u.timestamp, u.event_id, u.request_id}));
     }
     return tx.Commit();
 }
@@ -727,6 +727,7 @@ void Catalog::Publish(const Change& c) {
         }
         CountKey(*it->second, -1);
         IndexDue(it->second.get(), nullptr);
+        if (it->second->usage) it->second->usage->deleted = true;
         if (!it->second->custom_key_store_id.empty())
             store_keys_[it->second->custom_key_store_id].erase(k);
         if (!it->second->xks_key_id.empty()) {
@@ -821,6 +822,8 @@ Status Catalog::Reset(const std::vector<std::string>& meta_to_clear) {
         KMSD_RETURN_IF_ERROR(tx.Commit());
     }
     std::unique_lock map_lock(mu_);
+    for (const auto& [name, key] : key_index_)
+        if (key->usage) key->usage->deleted = true;
     keys_.clear();
     key_index_.clear();
     due_.clear();

@@ -56,6 +56,38 @@ Result<bool> Statement::Step() {
     return db_.LastError("step");
 }
 
+Status Statement::RunViews(std::initializer_list<SqlArg> values) {
+    if (prepare_rc_ != SQLITE_OK) return db_.LastError("prepare");
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    int idx = 0;
+    for (const auto& value : values) {
+        ++idx;
+        int rc = std::visit(
+            [&](const auto& v) -> int {
+                using T = std::decay_t<decltype(v)>;
+                if constexpr (std::is_same_v<T, std::monostate>) {
+                    return sqlite3_bind_null(stmt_, idx);
+                } else if constexpr (std::is_same_v<T, std::int64_t>) {
+                    return sqlite3_bind_int64(stmt_, idx, v);
+                } else if constexpr (std::is_same_v<T, double>) {
+                    return sqlite3_bind_double(stmt_, idx, v);
+                } else {
+                    return sqlite3_bind_text(stmt_, idx, v.data(), static_cast<int>(v.size()),
+                                             SQLITE_STATIC);
+                }
+            },
+            value);
+        if (rc != SQLITE_OK) return db_.LastError("bind");
+    }
+    Result<bool> row = true;
+    while (row.ok() && *row) row = Step();
+    // Unbound, so the statement holds no pointer into the caller's strings once they are gone.
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    return row.ok() ? Status::Ok() : row.status();
+}
+
 Status Statement::Run(const std::vector<SqlValue>& values) {
     KMSD_RETURN_IF_ERROR(Bind(values));
     for (;;) {

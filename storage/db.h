@@ -9,8 +9,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -23,6 +25,7 @@ class Db;
 
 // A bindable value. std::monostate is SQL NULL.
 using SqlValue = std::variant<std::monostate, std::int64_t, double, std::string, Bytes>;
+using SqlArg = std::variant<std::monostate, std::int64_t, double, std::string_view>;
 
 class Statement {
 public:
@@ -37,6 +40,9 @@ public:
     Result<bool> Step();
     // Runs to completion (for statements without result rows).
     Status Run(const std::vector<SqlValue>& values = {});
+    // The same, binding text without copying it (it only has to outlive the call): for
+    // statements run once per row of a large batch.
+    Status RunViews(std::initializer_list<SqlArg> values);
     // Binds `values`, then calls `row` for each result row until done or `row` fails.
     Status ForEachRow(const std::vector<SqlValue>& values, const std::function<Status()>& row);
 

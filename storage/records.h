@@ -267,6 +267,9 @@ struct UsageRecord {
     double timestamp = 0;
     std::string event_id;    // CloudTrail event ID
     std::string request_id;  // x-amzn-RequestId of the call
+    // Where a flush took it from: the write then knows a deleted key by its slot, not by looking
+    // its name up. Null for a record read from SQLite.
+    const UsageSlot* slot = nullptr;
 };
 
 // Where a key's last successful cryptographic use since startup is kept in memory: written by
@@ -281,6 +284,9 @@ struct UsageSlot {
     double timestamp = 0;
     std::string request_id;
     bool dirty = false;  // changed since the flush last took it; the tracker lists it once
+    // Set when the key is deleted, under the Catalog's writer lock, and read under it by the
+    // write of a flush that took the slot before: usage of a key that is gone is dropped.
+    bool deleted = false;
 };
 
 // A grant on a key (CreateGrant). Immutable; retiring or revoking deletes it.
