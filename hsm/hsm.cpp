@@ -321,7 +321,24 @@ Result<Hsm::ImportedKey> Hsm::ImportPrivateKeyPem(const std::string& arn, std::s
     return out;
 }
 
+std::size_t Hsm::IdentityOf(const KeyRef& ref) {
+    std::size_t h = 0;
+    for (const std::string* field : {&ref.arn, &ref.material_id, &ref.key_spec, &ref.partition})
+        h = (h ^ std::hash<std::string>{}(*field)) * 0x100000001b3ULL;  // FNV-style combine
+    return h;
+}
+
 Result<std::shared_ptr<const Hsm::Unsealed>> Hsm::Material(const KeyRef& ref) {
+    if (ref.memo == nullptr) return CachedOrUnsealed(ref);
+    const std::size_t identity = IdentityOf(ref);
+    auto memo = std::static_pointer_cast<const Unsealed>(ref.memo->Get());
+    if (memo != nullptr && memo->identity == identity) return memo;
+    auto found = CachedOrUnsealed(ref);
+    if (found.ok() && memo == nullptr) ref.memo->Set(*found);
+    return found;
+}
+
+Result<std::shared_ptr<const Hsm::Unsealed>> Hsm::CachedOrUnsealed(const KeyRef& ref) {
     {
         std::shared_lock lock(cache_mu_);
         if (auto hit = FindCached(ref)) return hit;
@@ -338,6 +355,7 @@ Result<std::shared_ptr<const Hsm::Unsealed>> Hsm::Material(const KeyRef& ref) {
     // entry keeps all three, so a cached root key serves only the key it was sealed for.
     KMSD_ASSIGN_OR_RETURN(SecureBytes plain, Unseal(ref, sealed));
     auto unsealed = std::make_shared<Unsealed>();
+    unsealed->identity = IdentityOf(ref);
     const KeySpecInfo* spec = FindKeySpec(ref.key_spec);
     // An asymmetric key is kept only as the parsed key; other material as its bytes.
     if (spec != nullptr && IsAsymmetric(*spec)) {

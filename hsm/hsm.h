@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/record_memo.h"
 #include "common/secure_bytes.h"
 #include "common/status.h"
 #include "hsm/blob.h"
@@ -35,6 +36,10 @@ struct KeyRef {
     // "" for the HSM's own keys; a custom key store's keys live in its partition, sealed under
     // the partition's own key.
     std::string partition = {};
+    // Where the HSM may keep the unsealed material for the record this ref was made from (its
+    // MaterialRecord's memo), so the next use of that record skips the cache lookup. The memo
+    // belongs to one version of one key's record, which fixes all four fields above. Optional.
+    const RecordMemo* memo = nullptr;
 };
 
 struct SealedMaterial {
@@ -196,12 +201,18 @@ private:
     struct Unsealed {
         SecureBytes bytes;
         std::shared_ptr<evp_pkey_st> pkey;
+        // IdentityOf the ref it was unsealed for: a memo serves only a ref with the same one, so
+        // a ref whose fields were changed after it was made cannot reach another key's material.
+        std::size_t identity = 0;
     };
+    static std::size_t IdentityOf(const KeyRef& ref);
     Hsm(SecureBytes sealing_key, SecureBytes token_key, SecureBytes import_key)
         : sealing_key_(std::move(sealing_key)),
           token_key_(std::move(token_key)),
           import_key_(std::move(import_key)) {}
+    // Through ref.memo when it holds the material, else CachedOrUnsealed (and then kept there).
     Result<std::shared_ptr<const Unsealed>> Material(const KeyRef& ref);
+    Result<std::shared_ptr<const Unsealed>> CachedOrUnsealed(const KeyRef& ref);
     // The parsed private key of an asymmetric key.
     Result<std::shared_ptr<evp_pkey_st>> PrivateKey(const KeyRef& ref);
     // The cached material sealed for exactly `ref` (ARN, material ID and spec); cache_mu_ held.

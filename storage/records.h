@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/record_memo.h"
+
 namespace kmsd::storage {
 
 enum class KeyState {
@@ -46,36 +48,6 @@ private:
     static std::shared_ptr<const std::string> Intern(std::string text);
     static const std::string& Empty();
     std::shared_ptr<const std::string> text_;
-};
-
-// A value derived from an immutable record and kept with it: the parsed key policy, which the
-// authorizer sets on first use (type-erased, as storage does not know its type). A copy starts
-// empty: a copy is the start of a changed record. Thread-safe.
-// A mutex, not std::atomic<std::shared_ptr>: libstdc++ 12's load() releases its internal
-// lock with relaxed order, so a load and a later store on another thread are not ordered
-// (ThreadSanitizer reported it when two requests met on a fresh key). Both take a lock word on
-// every read, so the mutex costs the same.
-class RecordMemo {
-public:
-    RecordMemo() = default;
-    RecordMemo(const RecordMemo&) noexcept {}
-    RecordMemo& operator=(const RecordMemo&) noexcept {
-        std::lock_guard lock(mu_);
-        value_.reset();
-        return *this;
-    }
-    std::shared_ptr<const void> Get() const {
-        std::lock_guard lock(mu_);
-        return value_;
-    }
-    void Set(std::shared_ptr<const void> v) const {
-        std::lock_guard lock(mu_);
-        value_ = std::move(v);
-    }
-
-private:
-    mutable std::mutex mu_;
-    mutable std::shared_ptr<const void> value_;
 };
 
 // (account, region, name): the identity of a key or an alias.
@@ -131,6 +103,9 @@ struct MaterialRecord {
     std::optional<double> valid_to;  // when it expires (KEY_MATERIAL_EXPIRES)
     std::string description;         // KeyMaterialDescription
     bool pending_rotation = false;   // imported as NEW_KEY_MATERIAL, not yet current
+    // The HSM's unsealed form of this material for this version of the key (hsm::KeyRef::memo):
+    // a request reaches it through the record it holds, not through the HSM's cache by ID.
+    RecordMemo unsealed;
 
     bool imported() const { return import_state == "IMPORTED"; }
 };

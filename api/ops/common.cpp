@@ -90,8 +90,11 @@ Result<storage::StorePtr> CallerKeyStore(const OpContext& ctx, const std::string
 std::string StorePartition(const std::string& store_id) { return "custom-key-store:" + store_id; }
 
 hsm::KeyRef RefOf(const storage::KeyRecord& key, const std::string& material_id) {
-    return {key.arn, material_id, key.key_spec,
-            key.custom_key_store_id.empty() ? "" : StorePartition(key.custom_key_store_id)};
+    hsm::KeyRef ref{key.arn, material_id, key.key_spec,
+                    key.custom_key_store_id.empty() ? "" : StorePartition(key.custom_key_store_id)};
+    for (const auto& m : key.materials)
+        if (m.material_id == material_id) ref.memo = &m.unsealed;
+    return ref;
 }
 
 hsm::KeyRef RefOf(const storage::KeyRecord& key) { return RefOf(key, key.current_material_id()); }
