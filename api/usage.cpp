@@ -65,11 +65,18 @@ Status UsageTracker::Flush(storage::Catalog& catalog) {
                      std::make_move_iterator(listed.end()));
     }
     if (taken.empty()) return Status::Ok();
-    // In primary-key order, so the upserts walk SQLite's B-tree pages in order and each page is
-    // read once; in hash order, with many keys in use, SQLite's small page cache re-read the
-    // same pages again and again. (The slots are sorted, not the copies: a swap is two pointers.)
-    std::sort(taken.begin(), taken.end(),
-              [](const SlotPtr& x, const SlotPtr& y) { return x->key < y->key; });
+    // In primary-key order (the key's rowid), so the upserts walk SQLite's B-tree pages in order
+    // and each page is read once; in hash order, with many keys in use, SQLite's small page
+    // cache re-read the same pages again and again. Keys made since startup (row 0) first.
+    std::vector<std::pair<std::int64_t, SlotPtr>> ordered;
+    ordered.reserve(taken.size());
+    for (auto& slot : taken) {
+        const std::int64_t row = slot->row.load(std::memory_order_relaxed);
+        ordered.emplace_back(row, std::move(slot));
+    }
+    std::sort(ordered.begin(), ordered.end(),
+              [](const auto& x, const auto& y) { return x.first < y.first; });
+    for (std::size_t i = 0; i < ordered.size(); ++i) taken[i] = std::move(ordered[i].second);
     storage::Change change;
     change.put_usage.reserve(taken.size());
     for (const auto& slot : taken) {

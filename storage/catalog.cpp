@@ -133,6 +133,7 @@ Status Catalog::Load() {
         rec->xks_key_id = k.Text(20);
         const std::int64_t rowid = k.Int(21);
         rec->usage = std::make_shared<UsageSlot>(rec->scoped());
+        rec->usage->row.store(rowid, std::memory_order_relaxed);
         KeyPtr published = WithStore(std::move(rec));
         auto [entry, fresh] = key_index_.emplace(published->scoped(), std::move(published));
         if (!fresh) return Error(ErrorCode::kStorage, "duplicate key in database");
@@ -526,9 +527,10 @@ Result<Bytes> Catalog::LoadSealed(const std::string& arn, const std::string& mat
 }
 
 namespace {
+// A usage row whose key ID is not its key's (a rowid renumbered by VACUUM) is no usage.
 constexpr const char* kUsageColumns =
-    "SELECT account, region, key_id, operation, timestamp, event_id, request_id "
-    "FROM key_last_usage";
+    "SELECT k.account, k.region, k.key_id, u.operation, u.timestamp, u.event_id, u.request_id "
+    "FROM key_usage u JOIN keys k ON k.rowid = u.key_row AND k.key_id = u.key_id";
 UsageRecord UsageRow(const Statement& s) {
     return {{s.Text(0), s.Text(1), s.Text(2)}, s.Text(3), s.Real(4), s.Text(5), s.Text(6)};
 }
@@ -548,7 +550,7 @@ Result<std::vector<UsageRecord>> Catalog::ReadUsage() const {
 Result<std::optional<UsageRecord>> Catalog::ReadUsage(const ScopedName& key) const {
     std::lock_guard lock(writer_mu_);
     static const std::string sql =
-        std::string(kUsageColumns) + " WHERE account = ?1 AND region = ?2 AND key_id = ?3";
+        std::string(kUsageColumns) + " WHERE k.account = ?1 AND k.region = ?2 AND k.key_id = ?3";
     Statement s(*db_, sql.c_str());
     std::optional<UsageRecord> out;
     KMSD_RETURN_IF_ERROR(s.ForEachRow({key.account, key.region, key.name}, [&]() -> Status {
@@ -584,6 +586,11 @@ Status Catalog::WriteSqlTransaction(const Change& c) {
         KMSD_RETURN_IF_ERROR(s.Run({a.account, a.region, a.name}));
     }
     for (const auto& k : c.delete_keys) {
+        // Its usage row first: that table has no foreign key to cascade from.
+        Statement u(*db_,
+                    "DELETE FROM key_usage WHERE key_row = (SELECT rowid FROM keys WHERE "
+                    "account=?1 AND region=?2 AND key_id=?3)");
+        KMSD_RETURN_IF_ERROR(u.Run({k.account, k.region, k.name}));
         Statement s(*db_, "DELETE FROM keys WHERE account=?1 AND region=?2 AND key_id=?3");
         KMSD_RETURN_IF_ERROR(s.Run({k.account, k.region, k.name}));
     }
@@ -692,17 +699,31 @@ Status Catalog::WriteSqlTransaction(const Change& c) {
     // Prepared once for the whole flush, which writes a row per key used in the last second:
     // with many keys in use, preparing the statement per row cost more than the writes.
     std::optional<Statement> usage;
+    std::optional<Statement> row_of;
     for (const auto& u : c.put_usage) {
         // A flush may race with a deletion; usage of a key that is gone is dropped.
         if (u.slot != nullptr ? u.slot->deleted : !key_index_.contains(u.key)) continue;
+        std::int64_t row = u.slot != nullptr ? u.slot->row.load(std::memory_order_relaxed) : 0;
+        if (row == 0) {
+            // A key made since startup: its rowid, read once (the slot keeps it).
+            if (!row_of)
+                row_of.emplace(*db_,
+                               "SELECT rowid FROM keys WHERE account=?1 AND region=?2 AND "
+                               "key_id=?3");
+            KMSD_RETURN_IF_ERROR(row_of->Bind({u.key.account, u.key.region, u.key.name}));
+            KMSD_ASSIGN_OR_RETURN(bool found, row_of->Step());
+            if (!found) continue;  // not in SQLite: nothing to attach the usage to
+            row = row_of->Int(0);
+            if (u.slot != nullptr) u.slot->row.store(row, std::memory_order_relaxed);
+        }
         if (!usage)
             usage.emplace(*db_,
-                          "INSERT INTO key_last_usage (account, region, key_id, operation, "
-                          "timestamp, event_id, request_id) VALUES (?1,?2,?3,?4,?5,?6,?7) ON "
-                          "CONFLICT (account, region, key_id) DO UPDATE SET operation=?4, "
-                          "timestamp=?5, event_id=?6, request_id=?7");
-        KMSD_RETURN_IF_ERROR(usage->RunViews({u.key.account, u.key.region, u.key.name, u.operation,
-                                              u.timestamp, u.event_id, u.request_id}));
+                          "INSERT INTO key_usage (key_row, key_id, operation, timestamp, "
+                          "event_id, request_id) VALUES (?1,?2,?3,?4,?5,?6) ON CONFLICT (key_row) "
+                          "DO UPDATE SET key_id=?2, operation=?3, timestamp=?4, event_id=?5, "
+                          "request_id=?6");
+        KMSD_RETURN_IF_ERROR(
+            usage->RunViews({row, u.key.name, u.operation, u.timestamp, u.event_id, u.request_id}));
     }
     return tx.Commit();
 }
@@ -808,7 +829,7 @@ Status Catalog::Reset(const std::vector<std::string>& meta_to_clear) {
         Transaction tx(*db_);
         KMSD_RETURN_IF_ERROR(tx.status());
         // Children first; then keys (the cascade would do it, this keeps it explicit).
-        for (const char* sql : {"DELETE FROM key_last_usage", "DELETE FROM grant_constraints",
+        for (const char* sql : {"DELETE FROM key_usage", "DELETE FROM grant_constraints",
                                 "DELETE FROM grants", "DELETE FROM aliases", "DELETE FROM tags",
                                 "DELETE FROM key_materials", "DELETE FROM keys",
                                 "DELETE FROM custom_key_stores", "DELETE FROM cloudhsm_clusters"}) {

@@ -262,6 +262,10 @@ struct UsageSlot {
     // Set when the key is deleted, under the Catalog's writer lock, and read under it by the
     // write of a flush that took the slot before: usage of a key that is gone is dropped.
     bool deleted = false;
+    // The key's rowid in SQLite, the usage row's key: set when the key is loaded, or by the
+    // first flush of a key made since (0 until then). Atomic: the flush sorts by it before it
+    // takes the Catalog's writer lock.
+    mutable std::atomic<std::int64_t> row{0};
 };
 
 // A grant on a key (CreateGrant). Immutable; retiring or revoking deletes it.

@@ -381,3 +381,76 @@ TEST_CASE("a reopen rebuilds key order, material order and last usage from the f
     REQUIRE(c->Apply(remove_b).ok());
     CHECK(c->KeyCensus() == Catalog::Census{{Row{"Enabled", "SYMMETRIC_DEFAULT", "AWS_KMS"}, 4}});
 }
+
+namespace {
+int CountRows(const std::string& path, const char* sql) {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, sql, -1, &st, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+    const int n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+void RunSql(const std::string& path, const char* sql) {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    char* err = nullptr;
+    const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
+    INFO((err != nullptr ? err : ""));
+    sqlite3_free(err);
+    sqlite3_close(db);
+    REQUIRE(rc == SQLITE_OK);
+}
+}  // namespace
+
+TEST_CASE(
+    "last usage kept by key rowid: migrated from version 10, deleted with its key, never "
+    "given to another key",
+    "[storage]") {
+    TempDir dir;
+    const ScopedName a{"111122223333", "us-east-1", "a"};
+    const ScopedName b{"111122223333", "us-east-1", "b"};
+    {
+        auto c = Catalog::Open(dir.db()).value();
+        for (const auto& id : {"a", "b"})
+            REQUIRE(c->Apply(NewKeyChange(id, std::string(64, id[0]))).ok());
+    }
+    // The file as kmsd 10 left it: usage keyed by name, with a row for "a".
+    RunSql(dir.db(),
+           "DROP TABLE key_usage;"
+           "CREATE TABLE key_last_usage (account TEXT NOT NULL, region TEXT NOT NULL, key_id TEXT "
+           "NOT NULL, operation TEXT NOT NULL, timestamp REAL NOT NULL, event_id TEXT NOT NULL, "
+           "request_id TEXT NOT NULL, PRIMARY KEY (account, region, key_id), FOREIGN KEY "
+           "(account, region, key_id) REFERENCES keys ON DELETE CASCADE);"
+           "INSERT INTO key_last_usage VALUES ('111122223333', 'us-east-1', 'a', 'Sign', 17.5, "
+           "'', 'request-a');"
+           "PRAGMA user_version=10;");
+    {
+        auto c = Catalog::Open(dir.db()).value();
+        auto used = c->ReadUsage(a).value();
+        REQUIRE(used.has_value());
+        CHECK(used->operation == "Sign");
+        CHECK(used->timestamp == 17.5);
+        CHECK(used->request_id == "request-a");
+        CHECK_FALSE(c->ReadUsage(b).value().has_value());
+        // A flush of "b" (made by this process: its rowid is looked up once).
+        Change usage;
+        usage.put_usage.push_back({b, "Decrypt", 18.0, "", "request-b"});
+        REQUIRE(c->Apply(usage).ok());
+        REQUIRE(c->ReadUsage(b).value().has_value());
+        CHECK(c->ReadUsage().value().size() == 2);
+        // Deleting "a" deletes its usage row, which no foreign key cascades to.
+        Change gone;
+        gone.delete_keys.push_back(a);
+        REQUIRE(c->Apply(gone).ok());
+    }
+    CHECK(CountRows(dir.db(), "SELECT count(*) FROM key_usage") == 1);
+    // A row whose rowid now names another key (as VACUUM may renumber) is no usage of it.
+    RunSql(dir.db(), "UPDATE key_usage SET key_id = 'a'");
+    auto c = Catalog::Open(dir.db()).value();
+    CHECK_FALSE(c->ReadUsage(b).value().has_value());
+    CHECK(c->ReadUsage().value().empty());
+}
