@@ -90,13 +90,12 @@ Status Catalog::Load() {
     };
     KMSD_RETURN_IF_ERROR(LoadStores());
     const std::size_t key_count = count("SELECT COUNT(*) FROM keys");
-    key_index_.reserve(key_count);
+    key_index_.Reserve(key_count);
     const std::size_t material_count = count("SELECT COUNT(*) FROM key_materials");
     material_owner_.reserve(material_count);
     const auto loading = [&](const ScopedName& name) -> KeyRecord* {
-        auto it = key_index_.find(name);
-        return it == key_index_.end() ? nullptr
-                                      : std::const_pointer_cast<KeyRecord>(it->second).get();
+        const KeyPtr* found = key_index_.Find(name);
+        return found == nullptr ? nullptr : std::const_pointer_cast<KeyRecord>(*found).get();
     };
     Statement k(*db_,
                 "SELECT account, region, key_id, arn, creation_date, description, key_state, "
@@ -104,7 +103,7 @@ Status Catalog::Load() {
                 "rotation_enabled, rotation_period_days, next_rotation_date, multi_region, "
                 "primary_region, key_manager, custom_key_store_id, xks_key_id, rowid FROM keys");
     // By rowid, for the ordered map below.
-    std::vector<std::pair<std::int64_t, const std::pair<const ScopedName, KeyPtr>*>> by_rowid;
+    std::vector<std::pair<std::int64_t, KeyPtr>> by_rowid;
     by_rowid.reserve(key_count);
     KMSD_RETURN_IF_ERROR(k.ForEachRow({}, [&]() -> Status {
         auto rec = std::make_shared<KeyRecord>();
@@ -135,9 +134,9 @@ Status Catalog::Load() {
         rec->usage = std::make_shared<UsageSlot>(rec->scoped());
         rec->usage->row.store(rowid, std::memory_order_relaxed);
         KeyPtr published = WithStore(std::move(rec));
-        auto [entry, fresh] = key_index_.emplace(published->scoped(), std::move(published));
-        if (!fresh) return Error(ErrorCode::kStorage, "duplicate key in database");
-        by_rowid.emplace_back(rowid, &*entry);
+        if (key_index_.Put(published) != nullptr)
+            return Error(ErrorCode::kStorage, "duplicate key in database");
+        by_rowid.emplace_back(rowid, std::move(published));
         return Status::Ok();
     }));
     // Oldest first: by date, then insertion order (a multi-Region replica may import its
@@ -201,7 +200,7 @@ Status Catalog::Load() {
     // (BINARY collation compares bytes, as std::string does); a wrong hint would only be slower.
     if (!std::is_sorted(by_rowid.begin(), by_rowid.end()))
         std::sort(by_rowid.begin(), by_rowid.end());
-    std::vector<const std::pair<const ScopedName, KeyPtr>*> sorted;
+    std::vector<const KeyPtr*> sorted;
     sorted.reserve(by_rowid.size());
     Statement in_order(*db_, "SELECT rowid FROM keys ORDER BY account, region, key_id");
     KMSD_RETURN_IF_ERROR(in_order.ForEachRow({}, [&]() -> Status {
@@ -210,11 +209,12 @@ Status Catalog::Load() {
                                    [](const auto& e, std::int64_t r) { return e.first < r; });
         if (it == by_rowid.end() || it->first != rowid)
             return Error(ErrorCode::kStorage, "keys changed while loading");
-        sorted.push_back(it->second);
+        sorted.push_back(&it->second);
         return Status::Ok();
     }));
-    for (const auto* entry : sorted) {
-        const auto& [name, rec] = *entry;
+    for (const KeyPtr* entry : sorted) {
+        const KeyPtr& rec = *entry;
+        const ScopedName name = rec->scoped();
         // A damaged database: the key is still served (its metadata, aliases and grants), its
         // cryptographic operations fail, and the operator is told which key it is.
         // (An EXTERNAL key has none until its first import.)
@@ -273,8 +273,8 @@ void Catalog::AttachUsage(const KeyRecord& next, const KeyRecord* previous) {
 
 KeyPtr Catalog::FindKey(const ScopedNameRef& key) const {
     std::shared_lock lock(mu_);
-    auto it = key_index_.find(key);
-    return it == key_index_.end() ? nullptr : it->second;
+    const KeyPtr* found = key_index_.Find(key);
+    return found == nullptr ? nullptr : *found;
 }
 
 AliasPtr Catalog::FindAlias(const ScopedName& alias) const {
@@ -410,8 +410,7 @@ std::vector<KeyPtr> Catalog::MultiRegionMembers(const std::string& account,
     auto it = mrk_sets_.find({account, key_id});
     if (it == mrk_sets_.end()) return out;
     for (const auto& region : it->second)
-        if (auto k = key_index_.find({account, region, key_id}); k != key_index_.end())
-            out.push_back(k->second);
+        if (const KeyPtr* k = key_index_.Find({account, region, key_id})) out.push_back(*k);
     return out;
 }
 
@@ -472,9 +471,9 @@ std::vector<ScopedName> Catalog::KeysDue(double time) const {
         std::shared_lock lock(mu_);
         // Each candidate is then ordered by the first of its kinds of work that is due.
         const auto check = [&](const ScopedName& name) {
-            auto found = key_index_.find(name);
-            if (found == key_index_.end()) return;
-            const KeyRecord& key = *found->second;
+            const KeyPtr* found = key_index_.Find(name);
+            if (found == nullptr) return;
+            const KeyRecord& key = **found;
             if (key.state == KeyState::kPendingDeletion && key.deletion_date &&
                 *key.deletion_date <= time)
                 due.emplace_back(*key.deletion_date, name);
@@ -702,7 +701,7 @@ Status Catalog::WriteSqlTransaction(const Change& c) {
     std::optional<Statement> row_of;
     for (const auto& u : c.put_usage) {
         // A flush may race with a deletion; usage of a key that is gone is dropped.
-        if (u.slot != nullptr ? u.slot->deleted : !key_index_.contains(u.key)) continue;
+        if (u.slot != nullptr ? u.slot->deleted : !key_index_.Contains(u.key)) continue;
         std::int64_t row = u.slot != nullptr ? u.slot->row.load(std::memory_order_relaxed) : 0;
         if (row == 0) {
             // A key made since startup: its rowid, read once (the slot keeps it).
@@ -758,7 +757,7 @@ void Catalog::Publish(const Change& c) {
             if (user != xks_key_users_.end() && user->second == k) xks_key_users_.erase(user);
         }
         keys_.erase(it);
-        key_index_.erase(k);
+        key_index_.Erase(k);
         // Grants and aliases cascade with the key in SQL; mirror that here.
         if (auto g = grants_.find(k); g != grants_.end()) {
             for (const auto& [grantee, list] : g->second)
@@ -782,11 +781,12 @@ void Catalog::Publish(const Change& c) {
     for (const auto& put : c.put_keys) {
         KeyPtr k = WithStore(put);
         keys_[k->scoped()] = k;
-        KeyPtr& slot = key_index_[k->scoped()];
-        if (slot) CountKey(*slot, -1);
-        AttachUsage(*k, slot.get());
-        IndexDue(slot.get(), k.get());
-        slot = k;
+        const KeyPtr* found = key_index_.Find(k->scoped());
+        const KeyPtr previous = found != nullptr ? *found : nullptr;
+        if (previous) CountKey(*previous, -1);
+        AttachUsage(*k, previous.get());
+        IndexDue(previous.get(), k.get());
+        key_index_.Put(k);
         CountKey(*k, +1);
         if (k->multi_region) mrk_sets_[{k->account, k->key_id}].insert(k->region);
         if (!k->custom_key_store_id.empty())
@@ -803,7 +803,7 @@ void Catalog::Publish(const Change& c) {
             KeyPtr now = WithStore(it->second);
             if (now == it->second) continue;
             it->second = now;
-            key_index_[name] = now;
+            key_index_.Put(now);
         }
     }
     for (const auto& m : c.put_materials) {
@@ -843,10 +843,11 @@ Status Catalog::Reset(const std::vector<std::string>& meta_to_clear) {
         KMSD_RETURN_IF_ERROR(tx.Commit());
     }
     std::unique_lock map_lock(mu_);
-    for (const auto& [name, key] : key_index_)
-        if (key->usage) key->usage->deleted = true;
+    key_index_.ForEach([](const KeyRecord& key) {
+        if (key.usage) key.usage->deleted = true;
+    });
     keys_.clear();
-    key_index_.clear();
+    key_index_.Clear();
     due_.clear();
     awaiting_replicas_.clear();
     census_.clear();
@@ -876,8 +877,8 @@ KeyPtr Catalog::FindKeyByXksKeyId(const std::string& store_id,
     std::shared_lock lock(mu_);
     const auto user = xks_key_users_.find({store_id, xks_key_id});
     if (user == xks_key_users_.end()) return nullptr;
-    const auto it = key_index_.find(user->second);
-    return it == key_index_.end() ? nullptr : it->second;
+    const KeyPtr* found = key_index_.Find(user->second);
+    return found == nullptr ? nullptr : *found;
 }
 
 bool Catalog::IsExternalKeyId(std::string_view key_id) const {
@@ -1014,7 +1015,7 @@ std::vector<KeyPtr> Catalog::KeysInStore(const std::string& store_id) const {
     auto names = store_keys_.find(store_id);
     if (names == store_keys_.end()) return out;
     for (const auto& name : names->second)
-        if (auto it = key_index_.find(name); it != key_index_.end()) out.push_back(it->second);
+        if (const KeyPtr* found = key_index_.Find(name)) out.push_back(*found);
     return out;
 }
 

@@ -22,6 +22,7 @@
 #include "common/status.h"
 #include "hsm/sealed_key_store.h"
 #include "storage/db.h"
+#include "storage/key_index.h"
 #include "storage/records.h"
 
 namespace kmsd::storage {
@@ -170,8 +171,7 @@ private:
     mutable std::shared_mutex mu_;       // guards the maps below
     std::map<ScopedName, KeyPtr> keys_;  // in order, for ListKeys' pages
     Census census_;
-    std::unordered_map<ScopedName, KeyPtr, ScopedNameHash, ScopedNameEqual>
-        key_index_;  // the same, for lookups
+    KeyIndex key_index_;  // the same, for lookups
     std::map<ScopedName, AliasPtr> aliases_;
     // Material ID → the keys holding it (one, or each member of a multi-Region key).
     std::unordered_map<std::string, std::vector<ScopedName>> material_owner_;

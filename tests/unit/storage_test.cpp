@@ -5,9 +5,11 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <map>
 
 #include "storage/catalog.h"
 #include "storage/db.h"
+#include "storage/key_index.h"
 
 using namespace kmsd;
 using namespace kmsd::storage;
@@ -453,4 +455,55 @@ TEST_CASE(
     auto c = Catalog::Open(dir.db()).value();
     CHECK_FALSE(c->ReadUsage(b).value().has_value());
     CHECK(c->ReadUsage().value().empty());
+}
+
+TEST_CASE("the key index finds, replaces and erases like a map, across growth and deletions",
+          "[storage]") {
+    // Random operations on 3,000 names, checked against std::map after each: erasure shifts
+    // later entries of a probe run back, which must keep every entry reachable.
+    KeyIndex index;
+    std::map<ScopedName, KeyPtr> model;
+    std::uint64_t seed = 12345;
+    const auto next = [&] {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        return seed >> 33;
+    };
+    const auto make = [&](std::size_t n) {
+        auto k = std::make_shared<KeyRecord>();
+        k->account = n % 7 == 0 ? "999988887777" : "111122223333";
+        k->region = n % 5 == 0 ? "eu-west-1" : "us-east-1";
+        k->key_id = "key-" + std::to_string(n);
+        k->description = std::to_string(next());
+        return k;
+    };
+    for (int op = 0; op < 60000; ++op) {
+        const std::size_t n = next() % 3000;
+        auto k = make(n);
+        const ScopedName name = k->scoped();
+        if (next() % 3 == 0) {
+            index.Erase(name);
+            model.erase(name);
+        } else {
+            const KeyPtr replaced = index.Put(k);
+            auto it = model.find(name);
+            CHECK(replaced == (it == model.end() ? nullptr : it->second));
+            model[name] = k;
+        }
+        if (op % 997 == 0 || op == 59999) {
+            REQUIRE(index.size() == model.size());
+            std::size_t seen = 0;
+            index.ForEach([&](const KeyRecord&) { ++seen; });
+            CHECK(seen == model.size());
+            for (std::size_t m = 0; m < 3000; ++m) {
+                const ScopedName probe = make(m)->scoped();
+                const KeyPtr* found = index.Find(probe);
+                auto it = model.find(probe);
+                REQUIRE((found == nullptr) == (it == model.end()));
+                if (found != nullptr) CHECK(*found == it->second);
+            }
+        }
+    }
+    index.Clear();
+    CHECK(index.size() == 0);
+    CHECK(index.Find(ScopedName{"111122223333", "us-east-1", "key-1"}) == nullptr);
 }

@@ -1,0 +1,70 @@
+#include "storage/key_index.h"
+
+#include <utility>
+
+namespace kmsd::storage {
+
+std::size_t KeyIndex::Probe(const ScopedNameRef& name, std::size_t hash) const {
+    std::size_t i = Home(hash);
+    while (slots_[i].key && !(slots_[i].hash == hash && Names(*slots_[i].key, name))) i = Next(i);
+    return i;
+}
+
+const KeyIndex::KeyPtr* KeyIndex::Find(const ScopedNameRef& name) const {
+    if (size_ == 0) return nullptr;
+    const std::size_t i = Probe(name, HashOf(name));
+    return slots_[i].key ? &slots_[i].key : nullptr;
+}
+
+KeyIndex::KeyPtr KeyIndex::Put(KeyPtr key) {
+    if ((size_ + 1) * 4 > slots_.size() * 3) Grow(slots_.empty() ? 16 : slots_.size() * 2);
+    const ScopedNameRef name(key->account, key->region, key->key_id);
+    const std::size_t hash = HashOf(name);
+    Slot& slot = slots_[Probe(name, hash)];
+    if (!slot.key) ++size_;
+    slot.hash = hash;
+    std::swap(slot.key, key);
+    return key;
+}
+
+void KeyIndex::Erase(const ScopedNameRef& name) {
+    if (size_ == 0) return;
+    std::size_t hole = Probe(name, HashOf(name));
+    if (!slots_[hole].key) return;
+    slots_[hole].key.reset();
+    --size_;
+    // Backward shift: move up each later entry of the run whose home is not between the hole and
+    // it, so every entry stays reachable from its home without tombstones.
+    for (std::size_t i = Next(hole); slots_[i].key; i = Next(i)) {
+        const std::size_t home = Home(slots_[i].hash);
+        const bool stays = hole <= i ? (hole < home && home <= i) : (hole < home || home <= i);
+        if (stays) continue;
+        slots_[hole] = std::move(slots_[i]);
+        slots_[i].key.reset();
+        hole = i;
+    }
+}
+
+void KeyIndex::Clear() {
+    slots_.clear();
+    size_ = 0;
+}
+
+void KeyIndex::Reserve(std::size_t count) {
+    std::size_t capacity = 16;
+    while (capacity * 3 < count * 4) capacity *= 2;
+    if (capacity > slots_.size()) Grow(capacity);
+}
+
+void KeyIndex::Grow(std::size_t capacity) {
+    std::vector<Slot> old(capacity);
+    old.swap(slots_);
+    for (auto& slot : old) {
+        if (!slot.key) continue;
+        std::size_t i = Home(slot.hash);
+        while (slots_[i].key) i = Next(i);
+        slots_[i] = std::move(slot);
+    }
+}
+
+}  // namespace kmsd::storage

@@ -1,0 +1,55 @@
+// KeyIndex: the Catalog's hash index of published key records by (account, Region, key ID).
+// Open addressing with linear probing: a slot holds the name's hash and the record, and a lookup
+// compares the name with the record's own fields. With many keys in use, a lookup reads the slot
+// and the record (which the request reads next anyway); a node-based map also read its node and
+// the node's own copy of the key ID, each a cache miss of its own. Not thread-safe: the Catalog
+// guards it with its mutex.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "storage/records.h"
+
+namespace kmsd::storage {
+
+class KeyIndex {
+public:
+    using KeyPtr = std::shared_ptr<const KeyRecord>;
+
+    // The record published under `name`, or null.
+    const KeyPtr* Find(const ScopedNameRef& name) const;
+    bool Contains(const ScopedNameRef& name) const { return Find(name) != nullptr; }
+    // Publishes `key` under its own name; returns the record it replaced (null if none).
+    KeyPtr Put(KeyPtr key);
+    void Erase(const ScopedNameRef& name);
+    void Clear();
+    void Reserve(std::size_t count);
+    std::size_t size() const { return size_; }
+    template <class F>
+    void ForEach(F&& f) const {
+        for (const auto& slot : slots_)
+            if (slot.key) f(*slot.key);
+    }
+
+private:
+    struct Slot {
+        std::size_t hash = 0;
+        KeyPtr key;  // null: empty
+    };
+    static std::size_t HashOf(const ScopedNameRef& name) { return ScopedNameHash{}(name); }
+    static bool Names(const KeyRecord& key, const ScopedNameRef& name) {
+        return key.key_id == name.name && key.region == name.region && key.account == name.account;
+    }
+    std::size_t Home(std::size_t hash) const { return hash & (slots_.size() - 1); }
+    std::size_t Next(std::size_t i) const { return (i + 1) & (slots_.size() - 1); }
+    // Where `name` is, or the empty slot where it would go (the table is never full).
+    std::size_t Probe(const ScopedNameRef& name, std::size_t hash) const;
+    void Grow(std::size_t capacity);
+
+    std::vector<Slot> slots_;  // a power of two in size, at most 3/4 full; empty until used
+    std::size_t size_ = 0;
+};
+
+}  // namespace kmsd::storage
