@@ -59,10 +59,33 @@ class UpgradeTest(unittest.TestCase):
             shutil.copy(os.path.join(fixture, name), data)
         os.chmod(os.path.join(data, "master.key"), 0o600)
 
+        # The last usage each key had, as the old layout stored it (before schema 11, by name;
+        # since, by the key's rowid), read before any call here records a new one.
+        db = sqlite3.connect(os.path.join(data, "kmsd.db"))
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "key_last_usage" in tables:
+            used = db.execute("SELECT region, key_id, operation, request_id FROM key_last_usage")
+        else:
+            used = db.execute("SELECT k.region, k.key_id, u.operation, u.request_id FROM key_usage u"
+                              " JOIN keys k ON k.rowid = u.key_row")
+        last_usage = used.fetchall()
+        db.close()
+
         srv = KmsdServer(data_dir=data)
         self.addCleanup(srv.cleanup)
         srv.start()
         clients = {"us-east-1": srv.client(), "us-west-2": srv.client(region="us-west-2")}
+        checked = 0
+        for region, kid, operation, request_id in last_usage:
+            try:
+                got = clients[region].get_key_last_usage(KeyId=kid)
+            except ClientError as e:  # deleted by the catch-up at startup
+                self.assertEqual(e.response["Error"]["Code"], "NotFoundException")
+                continue
+            self.assertEqual(got["KeyLastUsage"]["Operation"], operation, kid)
+            self.assertEqual(got["KeyLastUsage"]["KmsRequestId"], request_id, kid)
+            checked += 1
+        self.assertGreater(checked, 0)  # every fixture recorded some usage
         now = datetime.datetime.now(datetime.timezone.utc)
 
         for rec in expected["keys"]:
