@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 namespace kmsd {
@@ -51,32 +52,125 @@ void AuditLog::Enqueue(EventPtr event) {
     if (wake) queue_cv_.notify_one();
 }
 
-void AuditLog::Record(api::AuditFill fill) {
-    if (ring_size_ == 0) {
-        if (file_.empty()) return;
-        auto event = std::make_shared<api::AuditEvent>();
-        fill(*event);
-        Enqueue(std::move(event));
-        return;
+namespace {
+
+// The packed form: the kind as one byte, the time as 8, then each string member as a 4-byte
+// length and its bytes, in AuditEvent's order (response and details as JSON text, "" for null),
+// and the resources as a count and strings. Native byte order: it never leaves the process.
+void PutBytes(SecureString& out, const void* p, std::size_t n) {
+    out.append(static_cast<const char*>(p), n);
+}
+void PutString(SecureString& out, std::string_view s) {
+    const auto n = static_cast<std::uint32_t>(s.size());
+    PutBytes(out, &n, sizeof n);
+    PutBytes(out, s.data(), s.size());
+}
+
+class Unpacker {
+public:
+    explicit Unpacker(std::string_view in) : in_(in) {}
+    bool Bytes(void* p, std::size_t n) {
+        if (!ok_ || in_.size() < n) return ok_ = false;
+        std::memcpy(p, in_.data(), n);
+        in_.remove_prefix(n);
+        return true;
     }
-    // Filled outside the lock into this thread's scratch event, then swapped into the ring's
-    // slot: the lock is held for a swap of pointers, and the scratch takes the slot's old strings
-    // (their storage serves the next record) and its old request, freed at the next fill.
-    thread_local auto scratch = std::make_unique<api::AuditEvent>();
-    if (!scratch) scratch = std::make_unique<api::AuditEvent>();  // given to a growing ring
-    fill(*scratch);
-    EventPtr copy;
-    if (!file_.empty()) copy = std::make_shared<const api::AuditEvent>(*scratch);
-    {
-        std::lock_guard lock(ring_mu_);
-        if (ring_.size() < ring_size_) {
-            ring_.push_back(std::move(scratch));
-        } else {
-            std::swap(ring_[next_], scratch);
-            next_ = (next_ + 1) % ring_size_;
+    std::string_view String() {
+        std::uint32_t n = 0;
+        if (!Bytes(&n, sizeof n) || in_.size() < n) {
+            ok_ = false;
+            return {};
         }
+        const std::string_view s = in_.substr(0, n);
+        in_.remove_prefix(n);
+        return s;
     }
-    if (copy) Enqueue(std::move(copy));
+    template <class S>
+    void String(S& to) {
+        const std::string_view s = String();
+        to.assign(s.data(), s.size());
+    }
+    bool ok() const { return ok_; }
+    bool done() const { return ok_ && in_.empty(); }
+
+private:
+    std::string_view in_;
+    bool ok_ = true;
+};
+
+}  // namespace
+
+void PackAuditEvent(const api::AuditEvent& e, SecureString& out) {
+    out.clear();
+    const auto kind = static_cast<std::uint8_t>(e.kind);
+    PutBytes(out, &kind, sizeof kind);
+    PutBytes(out, &e.time, sizeof e.time);
+    for (const std::string* s :
+         {&e.event_name, &e.request_id, &e.account, &e.region, &e.principal_arn, &e.access_key_id,
+          &e.source_ip, &e.user_agent, &e.recipient_account})
+        PutString(out, *s);
+    PutString(out, e.request);
+    // The response as JSON text, written at the buffer's end after its length is known.
+    const std::size_t length_at = out.size();
+    std::uint32_t length = 0;
+    PutBytes(out, &length, sizeof length);
+    if (!e.response.is_null()) api::AppendJson(e.response, out);
+    length = static_cast<std::uint32_t>(out.size() - length_at - sizeof length);
+    std::memcpy(out.data() + length_at, &length, sizeof length);
+    for (const std::string* s : {&e.key_material_id, &e.source_key_material_id, &e.grant_id})
+        PutString(out, *s);
+    PutString(out, e.details.is_null() ? std::string() : e.details.dump());
+    PutString(out, e.error_code);
+    PutString(out, e.error_message);
+    const auto count = static_cast<std::uint32_t>(e.resources.size());
+    PutBytes(out, &count, sizeof count);
+    for (const auto& r : e.resources) PutString(out, r);
+}
+
+bool UnpackAuditEvent(std::string_view packed, api::AuditEvent& e) {
+    Unpacker in(packed);
+    std::uint8_t kind = 0;
+    in.Bytes(&kind, sizeof kind);
+    e.kind = kind == 0 ? api::AuditEvent::Kind::kApiCall : api::AuditEvent::Kind::kServiceEvent;
+    in.Bytes(&e.time, sizeof e.time);
+    for (std::string* s : {&e.event_name, &e.request_id, &e.account, &e.region, &e.principal_arn,
+                           &e.access_key_id, &e.source_ip, &e.user_agent, &e.recipient_account})
+        in.String(*s);
+    in.String(e.request);
+    const std::string_view response = in.String();
+    e.response = response.empty() ? api::Json() : api::Json::parse(response, nullptr, false);
+    for (std::string* s : {&e.key_material_id, &e.source_key_material_id, &e.grant_id})
+        in.String(*s);
+    const std::string_view details = in.String();
+    e.details = details.empty() ? nlohmann::ordered_json()
+                                : nlohmann::ordered_json::parse(details, nullptr, false);
+    in.String(e.error_code);
+    in.String(e.error_message);
+    std::uint32_t count = 0;
+    in.Bytes(&count, sizeof count);
+    e.resources.clear();
+    for (std::uint32_t i = 0; i < count && in.ok(); ++i) e.resources.emplace_back(in.String());
+    return in.done() && !e.response.is_discarded() && !e.details.is_discarded();
+}
+
+void AuditLog::Record(api::AuditFill fill) {
+    if (ring_size_ == 0 && file_.empty()) return;
+    // Filled and packed outside the lock into this thread's scratch event and buffer; the
+    // buffer is then swapped with the ring's oldest slot, whose storage serves the next record.
+    thread_local api::AuditEvent scratch;
+    thread_local SecureString packed;
+    fill(scratch);
+    PackAuditEvent(scratch, packed);
+    if (!file_.empty()) Enqueue(std::make_shared<const SecureString>(packed));
+    if (ring_size_ == 0) return;
+    std::lock_guard lock(ring_mu_);
+    if (ring_.size() < ring_size_) {
+        ring_.push_back(std::move(packed));
+        packed = SecureString();  // a moved-from string is valid but unspecified
+    } else {
+        std::swap(ring_[next_], packed);
+        next_ = (next_ + 1) % ring_size_;
+    }
 }
 
 std::vector<api::AuditEvent> AuditLog::Find(const Query& query) const {
@@ -85,8 +179,9 @@ std::vector<api::AuditEvent> AuditLog::Find(const Query& query) const {
     const std::size_t n = ring_.size();
     // Newest first: the slot before next_ once the ring is full, else the last pushed.
     const std::size_t newest = n < ring_size_ ? n : next_ + n;
+    api::AuditEvent e;
     for (std::size_t i = 0; i < n && out.size() < query.limit; ++i) {
-        const api::AuditEvent& e = *ring_[(newest - 1 - i) % n];
+        if (!UnpackAuditEvent(ring_[(newest - 1 - i) % n], e)) continue;  // never: Pack made it
         if (e.time < query.since) continue;
         if (!query.event_name.empty() && e.event_name != query.event_name) continue;
         if (!query.key_arn.empty()) {
@@ -100,7 +195,7 @@ std::vector<api::AuditEvent> AuditLog::Find(const Query& query) const {
 }
 
 void AuditLog::Clear() {
-    std::vector<std::unique_ptr<api::AuditEvent>> old;  // freed outside the lock
+    std::vector<SecureString> old;  // freed outside the lock
     {
         std::lock_guard lock(ring_mu_);
         old.swap(ring_);
@@ -162,9 +257,11 @@ void AuditLog::WriterLoop() {
         }
         // Formatting happens here, off the request path: one JSON line per record.
         std::string text;
-        for (const auto& e : batch) {
-            text += api::FormatCloudTrail(*e).dump(
-                -1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+        api::AuditEvent e;
+        for (const auto& packed : batch) {
+            if (!UnpackAuditEvent(*packed, e)) continue;  // never: Pack made it
+            text += api::FormatCloudTrail(e).dump(-1, ' ', false,
+                                                  nlohmann::ordered_json::error_handler_t::replace);
             text += '\n';
         }
         const bool ok = WriteAll(fd_, text) && ::fsync(fd_) == 0;

@@ -611,3 +611,71 @@ TEST_CASE("--audit-log appends one CloudTrail record per line", "[audit]") {
     CHECK(f.app->audit().dropped() == 0);
     CHECK(f.app->audit().Find({}).empty());  // --audit-ring 0 keeps nothing in memory
 }
+
+TEST_CASE("A packed event unpacks to the same event, and a damaged one does not unpack",
+          "[audit]") {
+    kmsd::api::AuditEvent e;
+    e.kind = kmsd::api::AuditEvent::Kind::kServiceEvent;
+    e.time = 1764547200.123456;
+    e.event_name = "RotateKey";
+    e.request_id = "0b6a7a64-5f1e-4b0c-9d2b-6c2f5d1e9a10";
+    e.account = "111122223333";
+    e.region = "eu-west-1";
+    e.principal_arn = "arn:aws:iam::111122223333:user/alice";
+    e.access_key_id = "AKIAALICE111EXAMPLE";
+    e.source_ip = "127.0.0.1";
+    e.user_agent = std::string(3000, 'u');  // longer than any other member
+    e.recipient_account = "444455556666";
+    e.request = kmsd::api::ToSecure(R"({"KeyId":"k","Nested":{"A":[1,2.5,"x"]}})");
+    e.response = kmsd::api::Json::parse(R"({"DeletionDate":1764547200.5,"KeyId":"arn:k"})");
+    e.key_material_id = std::string(64, 'a');
+    e.source_key_material_id = std::string(64, 'b');
+    e.grant_id = std::string(64, 'c');
+    e.details = OJson{{"rotationType", "AUTOMATIC"}, {"n", 3}};
+    e.error_code = "AccessDenied";
+    e.error_message = "no";
+    e.resources = {"arn:aws:kms:eu-west-1:111122223333:key/k", "", "arn:aws:kms:alias/a"};
+
+    kmsd::SecureString packed;
+    kmsd::PackAuditEvent(e, packed);
+    kmsd::api::AuditEvent back;
+    REQUIRE(kmsd::UnpackAuditEvent(packed, back));
+    CHECK(back.kind == e.kind);
+    CHECK(back.time == e.time);
+    CHECK(back.event_name == e.event_name);
+    CHECK(back.request_id == e.request_id);
+    CHECK(back.account == e.account);
+    CHECK(back.region == e.region);
+    CHECK(back.principal_arn == e.principal_arn);
+    CHECK(back.access_key_id == e.access_key_id);
+    CHECK(back.source_ip == e.source_ip);
+    CHECK(back.user_agent == e.user_agent);
+    CHECK(back.recipient_account == e.recipient_account);
+    CHECK(back.request == e.request);
+    CHECK(back.response == e.response);
+    CHECK(back.key_material_id == e.key_material_id);
+    CHECK(back.source_key_material_id == e.source_key_material_id);
+    CHECK(back.grant_id == e.grant_id);
+    CHECK(back.details == e.details);
+    CHECK(back.error_code == e.error_code);
+    CHECK(back.error_message == e.error_message);
+    CHECK(back.resources == e.resources);
+
+    // Null response and details, no resources; the buffer is reused.
+    e.kind = kmsd::api::AuditEvent::Kind::kApiCall;
+    e.response = nullptr;
+    e.details = nullptr;
+    e.resources.clear();
+    kmsd::PackAuditEvent(e, packed);
+    REQUIRE(kmsd::UnpackAuditEvent(packed, back));
+    CHECK(back.kind == kmsd::api::AuditEvent::Kind::kApiCall);
+    CHECK(back.response.is_null());
+    CHECK(back.details.is_null());
+    CHECK(back.resources.empty());
+    CHECK(back.user_agent == e.user_agent);
+
+    // Cut short anywhere, or with bytes after the end, it is refused.
+    for (std::size_t cut = 0; cut < packed.size(); cut += 7)
+        CHECK_FALSE(kmsd::UnpackAuditEvent(std::string_view(packed.data(), cut), back));
+    CHECK_FALSE(kmsd::UnpackAuditEvent(kmsd::api::ToStd(packed) + "x", back));
+}
