@@ -134,9 +134,8 @@ Result<CiphertextKey> OpContext::KeyOfCiphertext(ByteView blob) {
         return CiphertextKey{requested, requested->current_material_id()};
     }
     KMSD_ASSIGN_OR_RETURN(std::string material_id, hsm::Hsm::BlobMaterialId(blob));
-    auto owner = services.catalog.FindMaterialOwner(material_id, caller.region);
-    storage::KeyPtr key = owner ? services.catalog.FindKey(*owner) : nullptr;
-    if (requested && (!key || key->scoped() != requested->scoped()))
+    storage::KeyPtr key = services.catalog.FindMaterialOwner(material_id, caller.region);
+    if (requested && (!key || key->name() != requested->name()))
         return Error(ErrorCode::kIncorrectKey,
                      "The key ID in the request does not identify a CMK that can perform this "
                      "operation.");

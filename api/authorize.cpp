@@ -157,14 +157,14 @@ constexpr std::string_view kGrantTokenOperations[] = {"CreateGrant",
 std::string SameKeyReEncrypt(const RequestFacts& f) {
     const Request& req = *f.ctx.request;
     auto material = hsm::Hsm::BlobMaterialId(req.Blob("CiphertextBlob"));
-    auto owner = material.ok()
-                     ? f.ctx.services.catalog.FindMaterialOwner(*material, f.ctx.caller.region)
-                     : std::nullopt;
+    storage::KeyPtr owner =
+        material.ok() ? f.ctx.services.catalog.FindMaterialOwner(*material, f.ctx.caller.region)
+                      : nullptr;
     // The destination as ReEncrypt's route declares it, found without authorizing it (this
     // runs while it is being authorized).
     const KeyDecl& decl = f.ctx.route->target;
     auto dest = LookupKey(f.ctx, req.String(decl.member), decl.aliases, decl.cross_account);
-    return owner && dest.ok() && *owner == (*dest)->scoped() ? "true" : "false";
+    return owner && dest.ok() && owner->name() == (*dest)->name() ? "true" : "false";
 }
 
 // The value of the condition key `name` (lower-case) for this request; nullopt when the request

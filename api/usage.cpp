@@ -15,7 +15,7 @@ void UsageTracker::List(SlotPtr slot) {
 
 void UsageTracker::Record(const storage::KeyRecord& key, const char* operation, double timestamp,
                           const std::string& request_id) {
-    const SlotPtr& slot = key.usage;
+    const SlotPtr& slot = key.slot;
     if (slot == nullptr) return;
     bool newly_dirty = false;
     {
@@ -30,16 +30,16 @@ void UsageTracker::Record(const storage::KeyRecord& key, const char* operation, 
 }
 
 std::optional<storage::UsageRecord> UsageTracker::Get(const storage::KeyRecord& key) {
-    if (key.usage == nullptr) return std::nullopt;
+    if (key.slot == nullptr) return std::nullopt;
     storage::UsageRecord out;
     {
-        std::lock_guard lock(key.usage->mu);
-        if (key.usage->operation.empty()) return std::nullopt;
-        out.operation = key.usage->operation;
-        out.timestamp = key.usage->timestamp;
-        out.request_id = key.usage->request_id;
+        std::lock_guard lock(key.slot->mu);
+        if (key.slot->operation.empty()) return std::nullopt;
+        out.operation = key.slot->operation;
+        out.timestamp = key.slot->timestamp;
+        out.request_id = key.slot->request_id;
     }
-    out.key = key.usage->key;
+    out.key = key.slot->key;
     out.event_id = CloudTrailEventId(out.request_id);  // derived when read, off the hot path
     return out;
 }

@@ -1,6 +1,6 @@
 // UsageTracker: the last successful cryptographic use of each key (GetKeyLastUsage), kept in
 // memory on the hot path and flushed to SQLite every second and at shutdown (design.md §2).
-// Thread-safe. The use is written into the key's own slot (storage::UsageSlot, reached through
+// Thread-safe. The use is written into the key's own slot (storage::KeySlot, reached through
 // the record the request holds), under the slot's mutex; a slot that was clean is also listed
 // for the next flush, under one of a few list mutexes. No lookup by name, no Catalog lock.
 #pragma once
@@ -35,7 +35,7 @@ public:
     void Clear();
 
 private:
-    using SlotPtr = std::shared_ptr<storage::UsageSlot>;
+    using SlotPtr = std::shared_ptr<storage::KeySlot>;
     struct Shard {
         std::mutex mu;
         std::vector<SlotPtr> dirty;  // each slot with dirty set, once

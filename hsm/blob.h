@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/hex.h"
 #include "common/secure_bytes.h"
 #include "common/status.h"
 
@@ -84,10 +85,9 @@ Bytes BuildXksEnvelope(const XksEnvelope& envelope);
 Result<XksEnvelope> ParseXksEnvelope(ByteView blob);
 bool IsXksEnvelope(ByteView blob);
 
-// Material IDs travel as 64 lower-case hex characters outside the blob.
-std::string ToHex(ByteView bytes);
-Result<Bytes> FromHex(const std::string& hex);
-// Lower-case hex of exactly `n` bytes into `out`; false for any other length or character.
-bool FromHexInto(std::string_view hex, std::uint8_t* out, std::size_t n);
+// Material IDs travel as 64 lower-case hex characters outside the blob (common/hex.h).
+using kmsd::FromHex;
+using kmsd::FromHexInto;
+using kmsd::ToHex;
 
 }  // namespace kmsd::hsm

@@ -6,6 +6,8 @@
 #include <sstream>
 #include <tuple>
 
+#include "common/hex.h"
+
 namespace kmsd::storage {
 namespace {
 
@@ -93,7 +95,7 @@ Status Catalog::Load() {
     key_index_.Reserve(key_count);
     const std::size_t material_count = count("SELECT COUNT(*) FROM key_materials");
     material_owner_.reserve(material_count);
-    const auto loading = [&](const ScopedName& name) -> KeyRecord* {
+    const auto loading = [&](const ScopedNameRef& name) -> KeyRecord* {
         const KeyPtr* found = key_index_.Find(name);
         return found == nullptr ? nullptr : std::const_pointer_cast<KeyRecord>(*found).get();
     };
@@ -131,8 +133,8 @@ Status Catalog::Load() {
         rec->custom_key_store_id = k.Text(19);
         rec->xks_key_id = k.Text(20);
         const std::int64_t rowid = k.Int(21);
-        rec->usage = std::make_shared<UsageSlot>(rec->scoped());
-        rec->usage->row.store(rowid, std::memory_order_relaxed);
+        rec->slot = std::make_shared<KeySlot>(rec->scoped());
+        rec->slot->row.store(rowid, std::memory_order_relaxed);
         KeyPtr published = WithStore(std::move(rec));
         if (key_index_.Put(published) != nullptr)
             return Error(ErrorCode::kStorage, "duplicate key in database");
@@ -146,7 +148,6 @@ Status Catalog::Load() {
         double date;
         std::int64_t seq;
         KeyRecord* key;
-        ScopedName owner;
         MaterialRecord record;
     };
     std::vector<LoadedMaterial> materials;
@@ -156,8 +157,7 @@ Status Catalog::Load() {
                 "import_state, expiration_model, valid_to, description, pending_rotation, seq "
                 "FROM key_materials");
     KMSD_RETURN_IF_ERROR(m.ForEachRow({}, [&]() -> Status {
-        ScopedName owner{m.Text(0), m.Text(1), m.Text(2)};
-        KeyRecord* key = loading(owner);
+        KeyRecord* key = loading({m.TextView(0), m.TextView(1), m.TextView(2)});
         if (key == nullptr) return Error(ErrorCode::kStorage, "key material without its key");
         MaterialRecord rec{m.Text(3), m.Real(4), m.Text(5)};
         rec.import_state = m.Text(6);
@@ -165,7 +165,7 @@ Status Catalog::Load() {
         if (!m.IsNull(8)) rec.valid_to = m.Real(8);
         rec.description = m.Text(9);
         rec.pending_rotation = m.Int(10) != 0;
-        materials.push_back({rec.creation_date, m.Int(11), key, std::move(owner), std::move(rec)});
+        materials.push_back({rec.creation_date, m.Int(11), key, std::move(rec)});
         return Status::Ok();
     }));
     std::vector<std::uint32_t> order(materials.size());
@@ -176,13 +176,13 @@ Status Catalog::Load() {
     });
     for (std::uint32_t n : order) {
         LoadedMaterial& lm = materials[n];
-        material_owner_[lm.record.material_id].push_back(std::move(lm.owner));
+        AddMaterialOwner(lm.record.material_id, lm.key->slot.get());
         lm.key->materials.push_back(std::move(lm.record));
     }
     Statement t(*db_,
                 "SELECT account, region, key_id, tag_key, tag_value FROM tags ORDER BY position");
     KMSD_RETURN_IF_ERROR(t.ForEachRow({}, [&]() -> Status {
-        if (KeyRecord* key = loading({t.Text(0), t.Text(1), t.Text(2)}))
+        if (KeyRecord* key = loading({t.TextView(0), t.TextView(1), t.TextView(2)}))
             key->tags.emplace_back(t.Text(3), t.Text(4));
         return Status::Ok();
     }));
@@ -214,16 +214,16 @@ Status Catalog::Load() {
     }));
     for (const KeyPtr* entry : sorted) {
         const KeyPtr& rec = *entry;
-        const ScopedName name = rec->scoped();
         // A damaged database: the key is still served (its metadata, aliases and grants), its
         // cryptographic operations fail, and the operator is told which key it is.
         // (An EXTERNAL key has none until its first import.)
         if (rec->materials.empty() && rec->origin != "EXTERNAL")
             keys_without_material_.push_back(rec->arn);
-        keys_.emplace_hint(keys_.end(), name, rec);  // in order: constant time each
+        keys_.emplace_hint(keys_.end(), rec->slot->key, rec);  // in order: constant time each
         CountKey(*rec, +1);
         IndexDue(nullptr, rec.get());
-        if (!rec->custom_key_store_id.empty()) store_keys_[rec->custom_key_store_id].insert(name);
+        if (!rec->custom_key_store_id.empty())
+            store_keys_[rec->custom_key_store_id].insert(rec->scoped());
         IndexExternalKey(*rec);
         if (rec->multi_region) mrk_sets_[{rec->account, rec->key_id}].insert(rec->region);
     }
@@ -261,13 +261,13 @@ Status Catalog::Load() {
     return Status::Ok();
 }
 
-void Catalog::AttachUsage(const KeyRecord& next, const KeyRecord* previous) {
+void Catalog::AttachSlot(const KeyRecord& next, const KeyRecord* previous) {
     // A new version shares its key's slot. A new key gets a slot of its own, even when its
     // record was copied from another key's (a replica from its primary).
-    if (previous != nullptr && previous->usage != nullptr) {
-        if (next.usage != previous->usage) next.usage = previous->usage;
+    if (previous != nullptr && previous->slot != nullptr) {
+        if (next.slot != previous->slot) next.slot = previous->slot;
     } else {
-        next.usage = std::make_shared<UsageSlot>(next.scoped());
+        next.slot = std::make_shared<KeySlot>(next.scoped());
     }
 }
 
@@ -287,7 +287,7 @@ std::vector<KeyPtr> Catalog::ListKeys(const std::string& account, const std::str
                                       const std::string& from, std::size_t limit) const {
     std::vector<KeyPtr> out;
     std::shared_lock lock(mu_);
-    for (auto it = keys_.lower_bound({account, region, from});
+    for (auto it = keys_.lower_bound(ScopedNameRef(account, region, from));
          it != keys_.end() && out.size() < limit; ++it) {
         if (it->first.account != account || it->first.region != region) break;
         out.push_back(it->second);
@@ -391,16 +391,41 @@ void Catalog::UnpublishGrant(const std::string& grant_id) {
     if (k->second.empty()) grants_.erase(k);
 }
 
-std::optional<ScopedName> Catalog::FindMaterialOwner(const std::string& material_id,
-                                                     const std::string& region) const {
+KeyPtr Catalog::FindMaterialOwner(std::string_view material_id, std::string_view region) const {
+    MaterialDigest digest;
+    if (!FromHexInto(material_id, digest.data(), digest.size())) return nullptr;
     std::shared_lock lock(mu_);
-    auto it = material_owner_.find(material_id);
-    if (it == material_owner_.end() || it->second.empty()) return std::nullopt;
+    auto [first, last] = material_owner_.equal_range(digest);
+    if (first == last) return nullptr;
     // The members of a multi-Region key share material: the one in `region`, else any (the
     // caller then finds it in the wrong Region, as for a single-Region key elsewhere).
-    for (const auto& owner : it->second)
-        if (owner.region == region) return owner;
-    return it->second.front();
+    const KeySlot* owner = first->second;
+    for (auto it = first; it != last; ++it)
+        if (it->second->key.region == region) owner = it->second;
+    const KeyPtr* found = key_index_.Find(owner->key);
+    return found == nullptr ? nullptr : *found;
+}
+
+void Catalog::AddMaterialOwner(const std::string& material_id, const KeySlot* slot) {
+    MaterialDigest digest;
+    // Not hex (a damaged row): no ciphertext can name it, as a blob carries the 32 bytes.
+    if (slot == nullptr || !FromHexInto(material_id, digest.data(), digest.size())) return;
+    auto [first, last] = material_owner_.equal_range(digest);
+    for (auto it = first; it != last; ++it)
+        if (it->second == slot) return;
+    material_owner_.emplace(digest, slot);
+}
+
+void Catalog::RemoveMaterialOwner(const std::string& material_id, const KeySlot* slot) {
+    MaterialDigest digest;
+    if (!FromHexInto(material_id, digest.data(), digest.size())) return;
+    auto [first, last] = material_owner_.equal_range(digest);
+    for (auto it = first; it != last; ++it) {
+        if (it->second == slot) {
+            material_owner_.erase(it);
+            return;
+        }
+    }
 }
 
 std::vector<KeyPtr> Catalog::MultiRegionMembers(const std::string& account,
@@ -733,13 +758,8 @@ void Catalog::Publish(const Change& c) {
     for (const auto& k : c.delete_keys) {
         auto it = keys_.find(k);
         if (it == keys_.end()) continue;
-        for (const auto& m : it->second->materials) {
-            auto owners = material_owner_.find(m.material_id);
-            if (owners == material_owner_.end()) continue;
-            auto& list = owners->second;
-            list.erase(std::remove(list.begin(), list.end(), k), list.end());
-            if (list.empty()) material_owner_.erase(owners);
-        }
+        for (const auto& m : it->second->materials)
+            RemoveMaterialOwner(m.material_id, it->second->slot.get());
         if (it->second->multi_region) {
             auto set = mrk_sets_.find({k.account, k.name});
             if (set != mrk_sets_.end() && set->second.erase(k.region) && set->second.empty())
@@ -747,7 +767,7 @@ void Catalog::Publish(const Change& c) {
         }
         CountKey(*it->second, -1);
         IndexDue(it->second.get(), nullptr);
-        if (it->second->usage) it->second->usage->deleted = true;
+        if (it->second->slot) it->second->slot->deleted = true;
         if (!it->second->custom_key_store_id.empty())
             store_keys_[it->second->custom_key_store_id].erase(k);
         if (!it->second->xks_key_id.empty()) {
@@ -780,11 +800,12 @@ void Catalog::Publish(const Change& c) {
     if (!c.put_stores.empty() || !c.delete_stores.empty()) NoteExternalStores();
     for (const auto& put : c.put_keys) {
         KeyPtr k = WithStore(put);
-        keys_[k->scoped()] = k;
-        const KeyPtr* found = key_index_.Find(k->scoped());
+        const KeyPtr* found = key_index_.Find(k->name());
         const KeyPtr previous = found != nullptr ? *found : nullptr;
         if (previous) CountKey(*previous, -1);
-        AttachUsage(*k, previous.get());
+        AttachSlot(*k, previous.get());
+        // A new version keeps its entry's name, a view of the slot it shares with the previous.
+        keys_.insert_or_assign(ScopedNameRef(k->slot->key), k);
         IndexDue(previous.get(), k.get());
         key_index_.Put(k);
         CountKey(*k, +1);
@@ -806,10 +827,9 @@ void Catalog::Publish(const Change& c) {
             key_index_.Put(now);
         }
     }
-    for (const auto& m : c.put_materials) {
-        auto& owners = material_owner_[m.record.material_id];
-        if (std::find(owners.begin(), owners.end(), m.key) == owners.end()) owners.push_back(m.key);
-    }
+    for (const auto& m : c.put_materials)
+        if (const KeyPtr* key = key_index_.Find(m.key))
+            AddMaterialOwner(m.record.material_id, (*key)->slot.get());
     for (const auto& a : c.put_aliases) aliases_[a->scoped()] = a;
     for (const auto& id : c.delete_grants) UnpublishGrant(id);
     for (const auto& g : c.put_grants) PublishGrant(g);
@@ -844,7 +864,7 @@ Status Catalog::Reset(const std::vector<std::string>& meta_to_clear) {
     }
     std::unique_lock map_lock(mu_);
     key_index_.ForEach([](const KeyRecord& key) {
-        if (key.usage) key.usage->deleted = true;
+        if (key.slot) key.slot->deleted = true;
     });
     keys_.clear();
     key_index_.Clear();

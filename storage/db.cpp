@@ -112,6 +112,12 @@ std::string Statement::Text(int col) const {
              : std::string();
 }
 
+std::string_view Statement::TextView(int col) const {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
+             : std::string_view();
+}
+
 Bytes Statement::Blob(int col) const {
     const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(stmt_, col));
     return p ? Bytes(p, p + sqlite3_column_bytes(stmt_, col)) : Bytes();

@@ -47,6 +47,8 @@ public:
     Status ForEachRow(const std::vector<SqlValue>& values, const std::function<Status()>& row);
 
     std::string Text(int col) const;
+    // The same without a copy: valid until the statement steps again (lookups while loading).
+    std::string_view TextView(int col) const;
     Bytes Blob(int col) const;
     double Real(int col) const;
     std::int64_t Int(int col) const;

@@ -88,6 +88,16 @@ struct ScopedNameEqual {
     using is_transparent = void;
     bool operator()(const ScopedNameRef& a, const ScopedNameRef& b) const { return a == b; }
 };
+// ScopedName's order (account, Region, name, each byte-wise), for ordered maps keyed by
+// ScopedNameRef. Transparent: a ScopedName finds a ScopedNameRef.
+struct ScopedNameLess {
+    using is_transparent = void;
+    bool operator()(const ScopedNameRef& a, const ScopedNameRef& b) const {
+        if (int c = a.account.compare(b.account); c != 0) return c < 0;
+        if (int c = a.region.compare(b.region); c != 0) return c < 0;
+        return a.name < b.name;
+    }
+};
 
 struct MaterialRecord {
     MaterialRecord() = default;
@@ -112,7 +122,7 @@ struct MaterialRecord {
 
 using Tags = std::vector<std::pair<std::string, std::string>>;  // in insertion order
 
-struct UsageSlot;
+struct KeySlot;
 
 struct KeyRecord {
     std::string account;
@@ -150,11 +160,11 @@ struct KeyRecord {
     // A key in an external key store (Origin EXTERNAL_KEY_STORE): its XksKeyId, the external key
     // its store's proxy encrypts with (the outer layer of its ciphertexts).
     std::string xks_key_id;
-    // The key's last use since startup (GetKeyLastUsage): one slot per key, which the Catalog
-    // attaches when it publishes the record and every later version of the record shares, so a
-    // request records its use through the record it already holds (no lookup by name). Set
-    // only before the record is published.
-    mutable std::shared_ptr<UsageSlot> usage;
+    // What the key keeps across the versions of its record (KeySlot): one per key, which the
+    // Catalog attaches when it publishes the record and every later version shares. A request
+    // records its use through the record it already holds (no lookup by name). Set only before
+    // the record is published.
+    mutable std::shared_ptr<KeySlot> slot;
 
     // PendingDeletion, or PendingReplicaDeletion (a primary waiting for its replicas to go).
     bool pending_deletion() const {
@@ -167,6 +177,7 @@ struct KeyRecord {
     bool is_replica() const { return multi_region && primary_region != region; }
 
     ScopedName scoped() const { return {account, region, key_id}; }
+    ScopedNameRef name() const { return {account, region, key_id}; }  // without copies
     // The material in use: the newest one not waiting for rotation. Null for a key without
     // material (an EXTERNAL key before its first import, or a damaged database).
     const MaterialRecord* current_material() const {
@@ -244,14 +255,17 @@ struct UsageRecord {
     std::string request_id;  // x-amzn-RequestId of the call
     // Where a flush took it from: the write then knows a deleted key by its slot, not by looking
     // its name up. Null for a record read from SQLite.
-    const UsageSlot* slot = nullptr;
+    const KeySlot* slot = nullptr;
 };
 
-// Where a key's last successful cryptographic use since startup is kept in memory: written by
-// the request that used the key (api::UsageTracker::Record), read by GetKeyLastUsage and by the
-// flush that writes it to SQLite every second.
-struct UsageSlot {
-    explicit UsageSlot(ScopedName name) : key(std::move(name)) {}
+// What stays the same across the versions of a key's record, shared by all of them.
+// - Its name, the one copy the Catalog's indexes point at (its ordered map's keys and the owners
+//   of material IDs), so 100,000 keys do not keep three more copies of their names.
+// - Its last successful cryptographic use since startup: written by the request that used the
+//   key (api::UsageTracker::Record), read by GetKeyLastUsage and by the flush that writes it to
+//   SQLite every second.
+struct KeySlot {
+    explicit KeySlot(ScopedName name) : key(std::move(name)) {}
     const ScopedName key;
     std::mutex mu;
     // Under mu:

@@ -225,19 +225,19 @@ TEST_CASE("GetKeyLastUsage tracks the last successful cryptographic call", "[api
         // What a restart leaves: the key's record loaded again, nothing recorded in memory.
         const auto rec = kms.catalog->FindKey({"111122223333", "us-east-1", id});
         {
-            std::lock_guard lock(rec->usage->mu);
-            rec->usage->operation.clear();
+            std::lock_guard lock(rec->slot->mu);
+            rec->slot->operation.clear();
         }
         REQUIRE_FALSE(api::UsageTracker::Get(*rec).has_value());
         CHECK(last() == before);
     }
     SECTION("a deleted key's usage is freed with it, flushed or not") {
         const storage::ScopedName gone{"111122223333", "us-east-1", other};
-        std::weak_ptr<storage::UsageSlot> slot;
+        std::weak_ptr<storage::KeySlot> slot;
         {
             const auto rec = kms.catalog->FindKey(gone);
             REQUIRE(api::UsageTracker::Get(*rec).has_value());
-            slot = rec->usage;
+            slot = rec->slot;
         }
         REQUIRE(kms.Call("ScheduleKeyDeletion",
                          "{\"KeyId\":\"" + other + "\",\"PendingWindowInDays\":7}")

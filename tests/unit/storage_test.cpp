@@ -85,7 +85,7 @@ TEST_CASE("changes are written through and survive a reopen", "[storage]") {
     CHECK(k->tags == Tags{{"b", "2"}, {"a", "1"}});
     CHECK(k->current_material_id() == std::string(64, 'a'));
     CHECK(c->FindAlias({"111122223333", "us-east-1", "alias/k1"})->key_id == "k1");
-    CHECK(c->FindMaterialOwner(std::string(64, 'a'), "us-east-1")->name == "k1");
+    CHECK(c->FindMaterialOwner(std::string(64, 'a'), "us-east-1")->key_id == "k1");
 }
 
 TEST_CASE("a failure at any SQL step leaves memory and disk unchanged", "[storage]") {
@@ -207,6 +207,43 @@ TEST_CASE("listing pages through keys of one account and Region in ID order", "[
     CHECK(c->ListKeys("111122223333", "us-west-2", "", 10).empty());
 }
 
+// The ordered map's names and the material owners point at each key's slot, not at copies: a
+// new version of a record must keep them valid, and a deleted key must take its entries along
+// (under ASan a dangling name is a use after free here).
+TEST_CASE("key order and material owners follow new versions and deletions of keys", "[storage]") {
+    auto c = Catalog::Open(":memory:").value();
+    for (char ch : std::string("dcab")) {
+        std::string id(1, ch);
+        REQUIRE(c->Apply(NewKeyChange(id, std::string(64, ch))).ok());
+    }
+    // New versions of "b" (twice: the first one's record is then gone) and "d".
+    for (const char* id : {"b", "b", "d"}) {
+        auto next = std::make_shared<KeyRecord>(*c->FindKey({"111122223333", "us-east-1", id}));
+        next->description = "changed";
+        Change change;
+        change.put_keys = {next};
+        REQUIRE(c->Apply(change).ok());
+    }
+    Change del;
+    del.delete_keys.push_back({"111122223333", "us-east-1", "a"});
+    REQUIRE(c->Apply(del).ok());
+    std::string order;
+    for (const auto& k : c->ListKeys("111122223333", "us-east-1", "", 10)) order += k->key_id;
+    CHECK(order == "bcd");
+    CHECK(c->ListKeys("111122223333", "us-east-1", "c", 10).size() == 2);
+    CHECK(c->FindMaterialOwner(std::string(64, 'b'), "us-east-1")->description == "changed");
+    CHECK(c->FindMaterialOwner(std::string(64, 'c'), "us-east-1")->key_id == "c");
+    CHECK_FALSE(c->FindMaterialOwner(std::string(64, 'a'), "us-east-1"));
+    // Not 64 lower-case hex digits: no blob can carry it, nothing owns it.
+    CHECK_FALSE(c->FindMaterialOwner(std::string(64, 'B'), "us-east-1"));
+    CHECK_FALSE(c->FindMaterialOwner(std::string(63, 'b'), "us-east-1"));
+    // A key made again under a deleted one's name gets a slot (and entries) of its own.
+    REQUIRE(c->Apply(NewKeyChange("a", std::string(64, 'e'))).ok());
+    CHECK(c->FindMaterialOwner(std::string(64, 'e'), "us-east-1")->key_id == "a");
+    CHECK_FALSE(c->FindMaterialOwner(std::string(64, 'a'), "us-east-1"));
+    CHECK(c->ListKeys("111122223333", "us-east-1", "", 1).front()->key_id == "a");
+}
+
 TEST_CASE("grants are written through, indexed, survive a reopen and cascade with their key",
           "[storage]") {
     TempDir dir;
@@ -266,7 +303,7 @@ TEST_CASE("members of a multi-Region key share material IDs, each with its own s
           "[storage]") {
     TempDir dir;
     const std::string id = "mrk-0123456789abcdef0123456789abcdef";
-    const std::string material(64, 'm');
+    const std::string material(64, 'c');
     auto member = [&](const std::string& region) {
         auto k = std::make_shared<KeyRecord>(*MakeKey(id, material));
         k->region = region;
@@ -356,7 +393,7 @@ TEST_CASE("a reopen rebuilds key order, material order and last usage from the f
     // "a" (its first, dated 1700000000.5) before "1" (same date, written later), then by date.
     CHECK(order == "a123");
     CHECK(a->current_material_id() == std::string(64, '3'));
-    CHECK(c->FindMaterialOwner(std::string(64, '2'), "us-east-1")->name == "a");
+    CHECK(c->FindMaterialOwner(std::string(64, '2'), "us-east-1")->key_id == "a");
 
     auto used = c->ReadUsage({"111122223333", "us-east-1", "a"}).value();
     REQUIRE(used.has_value());
