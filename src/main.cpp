@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "src/app.h"
+#include "src/huge_pages.h"
 #include "src/logging.h"
 #include "src/options.h"
 #include "src/server/server.h"
@@ -78,6 +79,9 @@ int main(int argc, char** argv) {
         setrlimit(RLIMIT_NOFILE, &lim);
     }
     kmsd::SetUpLogging(options->log_level, options->log_format);
+    // Before the catalog loads: a large one is the heap this is for.
+    const bool huge_pages = kmsd::AdviseHugePagesForLargeHeaps();
+    spdlog::debug("huge pages for large heaps: {}", huge_pages ? "advised" : "not available");
 
     auto app = kmsd::App::Open(*options);
     if (!app.ok()) {

@@ -20,6 +20,7 @@
 #include "hsm/blob.h"
 #include "hsm/crypto.h"
 #include "src/app.h"
+#include "src/huge_pages.h"
 #include "src/server/handler.h"
 
 using namespace kmsd;
@@ -75,6 +76,9 @@ struct World {
         return api::Json::parse(r.body);
     }
 };
+
+// The allocator set up as kmsd's main sets it up, before anything is allocated for the world.
+[[maybe_unused]] const bool kHugePages = AdviseHugePagesForLargeHeaps();
 
 World& TheWorld() {
     static World world;
