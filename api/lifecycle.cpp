@@ -79,7 +79,7 @@ void SettleImportState(storage::KeyRecord& key) {
 void DropImportedMaterial(storage::KeyRecord& key, storage::MaterialRecord& material,
                           storage::Change& change) {
     material.import_state = "PENDING_IMPORT";
-    material.expiration_model.clear();
+    material.expiration_model = storage::SharedText();
     material.valid_to.reset();
     change.put_materials.push_back({key.scoped(), material, {}});
     SettleImportState(key);

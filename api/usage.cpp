@@ -34,7 +34,7 @@ std::optional<storage::UsageRecord> UsageTracker::Get(const storage::KeyRecord& 
     storage::UsageRecord out;
     {
         std::lock_guard lock(key.slot->mu);
-        if (key.slot->operation.empty()) return std::nullopt;
+        if (key.slot->operation == nullptr) return std::nullopt;
         out.operation = key.slot->operation;
         out.timestamp = key.slot->timestamp;
         out.request_id = key.slot->request_id;
@@ -84,7 +84,7 @@ Status UsageTracker::Flush(storage::Catalog& catalog) {
         {
             std::lock_guard lock(slot->mu);
             slot->dirty = false;
-            rec.operation = slot->operation;
+            if (slot->operation != nullptr) rec.operation = slot->operation;
             rec.timestamp = slot->timestamp;
             rec.request_id = slot->request_id;
         }

@@ -272,9 +272,11 @@ private:
             return Field("PrivateKeyPem", "a " + from_pem->key_spec + " key, not " + key.key_spec);
         std::optional<std::string> usage;
         if (e["KeyUsage"]) usage = e["KeyUsage"].as<std::string>("");
-        if (Status st = api::ops::CheckKeySpecUsage(key.key_spec, usage, key.region, key.key_usage);
+        std::string key_usage;
+        if (Status st = api::ops::CheckKeySpecUsage(key.key_spec, usage, key.region, key_usage);
             !st.ok())
             return Field(usage ? "KeyUsage" : "KeySpec", st.message());
+        key.key_usage = std::move(key_usage);
         const hsm::KeySpecInfo& spec = *hsm::FindKeySpec(key.key_spec);
         Result<hsm::SealedMaterial> sealed = Error(ErrorCode::kInternal);
         if (from_pem) {
@@ -441,7 +443,7 @@ Result<SeedReport> ApplySeedText(const api::Services& services, const std::strin
                 if (!imported.ok())
                     return Bad(path, "key " + id + ": " + imported.status().message());
                 key->key_spec = imported->key_spec;
-                const bool rsa = key->key_spec.rfind("RSA_", 0) == 0;
+                const bool rsa = key->key_spec.str().rfind("RSA_", 0) == 0;
                 if (rsa != (std::string_view(family) == "Rsa"))
                     return Bad(path, "key " + id + ": a " + key->key_spec +
                                          " key under Keys.Asymmetric." + family);

@@ -107,31 +107,42 @@ Status Catalog::Load() {
     // By rowid, for the ordered map below.
     std::vector<std::pair<std::int64_t, KeyPtr>> by_rowid;
     by_rowid.reserve(key_count);
+    // Shared texts (a policy, a key spec): most keys have the same as the key before (the
+    // account's default policy, SYMMETRIC_DEFAULT), whose copy then serves without a copy of
+    // the text or a lookup in the shared texts' table.
+    struct Recent {
+        SharedText text;
+        const SharedText& Of(std::string_view value) {
+            if (value != text.str()) text = std::string(value);
+            return text;
+        }
+    };
+    Recent policy, key_usage, key_spec, origin, primary_region, import_state, expiration_model;
     KMSD_RETURN_IF_ERROR(k.ForEachRow({}, [&]() -> Status {
         auto rec = std::make_shared<KeyRecord>();
-        rec->account = k.Text(0);
-        rec->region = k.Text(1);
-        rec->key_id = k.Text(2);
-        rec->arn = k.Text(3);
+        rec->account = k.TextView(0);
+        rec->region = k.TextView(1);
+        rec->key_id = k.TextView(2);
+        rec->arn = k.TextView(3);
         rec->creation_date = k.Real(4);
-        rec->description = k.Text(5);
+        rec->description = k.TextView(5);
         auto state = ParseKeyState(k.Text(6));
         if (!state) return Error(ErrorCode::kStorage, "unknown key state in database");
         rec->state = *state;
-        rec->key_usage = k.Text(7);
-        rec->key_spec = k.Text(8);
-        rec->origin = k.Text(9);
+        rec->key_usage = key_usage.Of(k.TextView(7));
+        rec->key_spec = key_spec.Of(k.TextView(8));
+        rec->origin = origin.Of(k.TextView(9));
         if (!k.IsNull(10)) rec->deletion_date = k.Real(10);
         rec->pending_window_days = static_cast<int>(k.Int(11));
-        rec->policy = k.Text(12);
+        rec->policy = policy.Of(k.TextView(12));
         rec->rotation_enabled = k.Int(13) != 0;
         rec->rotation_period_days = static_cast<int>(k.Int(14));
         if (!k.IsNull(15)) rec->next_rotation_date = k.Real(15);
         rec->multi_region = k.Int(16) != 0;
-        rec->primary_region = k.Text(17);
-        rec->aws_managed = k.Text(18) == "AWS";
-        rec->custom_key_store_id = k.Text(19);
-        rec->xks_key_id = k.Text(20);
+        rec->primary_region = primary_region.Of(k.TextView(17));
+        rec->aws_managed = k.TextView(18) == "AWS";
+        rec->custom_key_store_id = k.TextView(19);
+        rec->xks_key_id = k.TextView(20);
         const std::int64_t rowid = k.Int(21);
         rec->slot = std::make_shared<KeySlot>(rec->scoped());
         rec->slot->row.store(rowid, std::memory_order_relaxed);
@@ -141,17 +152,17 @@ Status Catalog::Load() {
         by_rowid.emplace_back(rowid, std::move(published));
         return Status::Ok();
     }));
-    // Oldest first: by date, then insertion order (a multi-Region replica may import its
-    // primary's materials in any order). Sorted here, not by SQLite: its ORDER BY sorted every
-    // column of every row and took a fifth of startup with 100,000 keys.
-    struct LoadedMaterial {
-        double date;
-        std::int64_t seq;
+    // Each key's materials, oldest first: by date, then insertion order (seq; a multi-Region
+    // replica may import its primary's materials in any order). Rows are added to their keys as
+    // they come, and only keys with several materials are sorted afterwards: SQLite's ORDER BY
+    // sorted every column of every row (a fifth of startup with 100,000 keys), and a sort of all
+    // rows here first wrote each into a temporary array.
+    struct Added {
         KeyRecord* key;
-        MaterialRecord record;
+        std::int64_t seq;
     };
-    std::vector<LoadedMaterial> materials;
-    materials.reserve(material_count);
+    std::vector<Added> added;  // in the order the materials were added to their keys
+    added.reserve(material_count);
     Statement m(*db_,
                 "SELECT account, region, key_id, material_id, creation_date, rotation_type, "
                 "import_state, expiration_model, valid_to, description, pending_rotation, seq "
@@ -159,25 +170,30 @@ Status Catalog::Load() {
     KMSD_RETURN_IF_ERROR(m.ForEachRow({}, [&]() -> Status {
         KeyRecord* key = loading({m.TextView(0), m.TextView(1), m.TextView(2)});
         if (key == nullptr) return Error(ErrorCode::kStorage, "key material without its key");
-        MaterialRecord rec{m.Text(3), m.Real(4), m.Text(5)};
-        rec.import_state = m.Text(6);
-        rec.expiration_model = m.Text(7);
+        MaterialRecord& rec = key->materials.emplace_back(m.Text(3), m.Real(4), m.Text(5));
+        rec.import_state = import_state.Of(m.TextView(6));
+        rec.expiration_model = expiration_model.Of(m.TextView(7));
         if (!m.IsNull(8)) rec.valid_to = m.Real(8);
-        rec.description = m.Text(9);
+        rec.description = m.TextView(9);
         rec.pending_rotation = m.Int(10) != 0;
-        materials.push_back({rec.creation_date, m.Int(11), key, std::move(rec)});
+        AddMaterialOwner(rec.material_id, key->slot.get());
+        added.push_back({key, m.Int(11)});
         return Status::Ok();
     }));
-    std::vector<std::uint32_t> order(materials.size());
-    for (std::uint32_t n = 0; n < order.size(); ++n) order[n] = n;
-    std::sort(order.begin(), order.end(), [&](std::uint32_t x, std::uint32_t y) {
-        return std::tie(materials[x].date, materials[x].seq) <
-               std::tie(materials[y].date, materials[y].seq);
-    });
-    for (std::uint32_t n : order) {
-        LoadedMaterial& lm = materials[n];
-        AddMaterialOwner(lm.record.material_id, lm.key->slot.get());
-        lm.key->materials.push_back(std::move(lm.record));
+    std::unordered_map<KeyRecord*, std::vector<std::int64_t>> seqs;  // of keys with several
+    for (const Added& a : added)
+        if (a.key->materials.size() > 1) seqs[a.key].push_back(a.seq);
+    for (auto& [key, seq] : seqs) {
+        std::vector<std::size_t> order(seq.size());
+        for (std::size_t n = 0; n < order.size(); ++n) order[n] = n;
+        const auto& ms = key->materials;
+        std::sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) {
+            return std::tie(ms[x].creation_date, seq[x]) < std::tie(ms[y].creation_date, seq[y]);
+        });
+        std::vector<MaterialRecord> sorted;
+        sorted.reserve(order.size());
+        for (std::size_t n : order) sorted.push_back(std::move(key->materials[n]));
+        key->materials = std::move(sorted);
     }
     Statement t(*db_,
                 "SELECT account, region, key_id, tag_key, tag_value FROM tags ORDER BY position");
@@ -195,6 +211,25 @@ Status Catalog::Load() {
         aliases_[rec->scoped()] = rec;
         return Status::Ok();
     }));
+    // The other indexes, in rowid order: the order the records were made in, so mostly memory
+    // order (in key order each record was a cache miss or several).
+    std::map<std::tuple<KeyState, std::string_view, std::string_view>, std::size_t> census;
+    for (const auto& [rowid, rec] : by_rowid) {
+        // A damaged database: the key is still served (its metadata, aliases and grants), its
+        // cryptographic operations fail, and the operator is told which key it is.
+        // (An EXTERNAL key has none until its first import.)
+        if (rec->materials.empty() && rec->origin != "EXTERNAL")
+            keys_without_material_.push_back(rec->arn);
+        ++census[{rec->state, rec->key_spec.str(), rec->origin.str()}];  // CountKey, without copies
+        IndexDue(nullptr, rec.get());
+        if (!rec->custom_key_store_id.empty())
+            store_keys_[rec->custom_key_store_id].insert(rec->scoped());
+        IndexExternalKey(*rec);
+        if (rec->multi_region) mrk_sets_[{rec->account, rec->key_id}].insert(rec->region);
+    }
+    for (const auto& [kind, n] : census)
+        census_[{KeyStateName(std::get<0>(kind)), std::string(std::get<1>(kind)),
+                 std::string(std::get<2>(kind))}] += n;
     // The ordered map in key order, from SQLite's primary-key index (a covering scan of three
     // columns): sorting 100,000 names here cost a sixth of startup. Same order as ScopedName's
     // (BINARY collation compares bytes, as std::string does); a wrong hint would only be slower.
@@ -212,21 +247,8 @@ Status Catalog::Load() {
         sorted.push_back(&it->second);
         return Status::Ok();
     }));
-    for (const KeyPtr* entry : sorted) {
-        const KeyPtr& rec = *entry;
-        // A damaged database: the key is still served (its metadata, aliases and grants), its
-        // cryptographic operations fail, and the operator is told which key it is.
-        // (An EXTERNAL key has none until its first import.)
-        if (rec->materials.empty() && rec->origin != "EXTERNAL")
-            keys_without_material_.push_back(rec->arn);
-        keys_.emplace_hint(keys_.end(), rec->slot->key, rec);  // in order: constant time each
-        CountKey(*rec, +1);
-        IndexDue(nullptr, rec.get());
-        if (!rec->custom_key_store_id.empty())
-            store_keys_[rec->custom_key_store_id].insert(rec->scoped());
-        IndexExternalKey(*rec);
-        if (rec->multi_region) mrk_sets_[{rec->account, rec->key_id}].insert(rec->region);
-    }
+    for (const KeyPtr* entry : sorted)  // in order: constant time each
+        keys_.emplace_hint(keys_.end(), (*entry)->slot->key, *entry);
     std::map<std::string, std::shared_ptr<GrantRecord>> loaded;
     std::vector<std::shared_ptr<GrantRecord>> ordered;
     Statement g(*db_,

@@ -27,6 +27,19 @@ std::shared_ptr<const std::string> SharedText::Intern(std::string text) {
     return copy;
 }
 
+const SharedText& DefaultText::KeyUsage() {
+    static const SharedText text = std::string("ENCRYPT_DECRYPT");
+    return text;
+}
+const SharedText& DefaultText::KeySpec() {
+    static const SharedText text = std::string("SYMMETRIC_DEFAULT");
+    return text;
+}
+const SharedText& DefaultText::Origin() {
+    static const SharedText text = std::string("AWS_KMS");
+    return text;
+}
+
 const std::string& SharedText::Empty() {
     static const std::string empty;
     return empty;

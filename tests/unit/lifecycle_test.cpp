@@ -226,7 +226,7 @@ TEST_CASE("GetKeyLastUsage tracks the last successful cryptographic call", "[api
         const auto rec = kms.catalog->FindKey({"111122223333", "us-east-1", id});
         {
             std::lock_guard lock(rec->slot->mu);
-            rec->slot->operation.clear();
+            rec->slot->operation = nullptr;
         }
         REQUIRE_FALSE(api::UsageTracker::Get(*rec).has_value());
         CHECK(last() == before);
