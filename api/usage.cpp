@@ -22,7 +22,7 @@ void UsageTracker::Record(const storage::KeyRecord& key, const char* operation, 
         std::lock_guard lock(slot->mu);
         slot->operation = operation;
         slot->timestamp = timestamp;
-        slot->request_id = request_id;  // the slot's capacity is reused after the first use
+        slot->SetRequestId(request_id);
         newly_dirty = !slot->dirty;
         slot->dirty = true;
     }
@@ -37,7 +37,7 @@ std::optional<storage::UsageRecord> UsageTracker::Get(const storage::KeyRecord& 
         if (key.slot->operation == nullptr) return std::nullopt;
         out.operation = key.slot->operation;
         out.timestamp = key.slot->timestamp;
-        out.request_id = key.slot->request_id;
+        out.request_id = key.slot->RequestId();
     }
     out.key = key.slot->key;
     out.event_id = CloudTrailEventId(out.request_id);  // derived when read, off the hot path
@@ -86,7 +86,7 @@ Status UsageTracker::Flush(storage::Catalog& catalog) {
             slot->dirty = false;
             if (slot->operation != nullptr) rec.operation = slot->operation;
             rec.timestamp = slot->timestamp;
-            rec.request_id = slot->request_id;
+            rec.request_id = slot->RequestId();
         }
         // Stored without its event ID, which is derived from the request ID when read.
         rec.key = slot->key;

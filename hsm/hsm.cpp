@@ -361,7 +361,10 @@ Result<std::shared_ptr<const Hsm::Unsealed>> Hsm::CachedOrUnsealed(const KeyRef&
     if (spec != nullptr && IsAsymmetric(*spec)) {
         KMSD_ASSIGN_OR_RETURN(unsealed->pkey, ParsePrivateKey(plain, *spec));
     } else {
-        unsealed->bytes = std::move(plain);
+        if (plain.size() > Unsealed::kMaxBytes)
+            return Error(ErrorCode::kInternal, "key material of an unexpected size");
+        std::copy(plain.begin(), plain.end(), unsealed->inline_bytes.begin());
+        unsealed->size = plain.size();
     }
     std::shared_ptr<const Unsealed> material = std::move(unsealed);
     std::unique_lock lock(cache_mu_);
@@ -391,7 +394,7 @@ Result<Bytes> Hsm::Encrypt(const KeyRef& ref, ByteView plaintext, const Encrypti
     RandomFill(parts.iv.data(), parts.iv.size());
 
     // Per-message key: HKDF(backing key, nonce), so no two messages share a GCM key.
-    KMSD_ASSIGN_OR_RETURN(SecureBytes msg_key, HkdfSha256(material->bytes, parts.nonce,
+    KMSD_ASSIGN_OR_RETURN(SecureBytes msg_key, HkdfSha256(material->bytes(), parts.nonce,
                                                           StrView(kBlobInfo), kAes256KeyBytes));
     // The GCM input is our framing, then the plaintext; the AAD is the blob's header, then the
     // encoded context. The output goes straight to the blob's end.
@@ -414,7 +417,7 @@ Result<SecureBytes> Hsm::Decrypt(const KeyRef& ref, ByteView blob, const Encrypt
     if (!FromHexInto(ref.material_id, wanted.data(), wanted.size()) || wanted != parts.material_id)
         return bad;
     KMSD_ASSIGN_OR_RETURN(auto material, Material(ref));
-    KMSD_ASSIGN_OR_RETURN(SecureBytes msg_key, HkdfSha256(material->bytes, parts.nonce,
+    KMSD_ASSIGN_OR_RETURN(SecureBytes msg_key, HkdfSha256(material->bytes(), parts.nonce,
                                                           StrView(kBlobInfo), kAes256KeyBytes));
     const Bytes ctx_bytes = EncodeContext(ctx);
     // ParseBlobView guarantees the encrypted part holds the framing, a byte and the tag.
@@ -470,7 +473,8 @@ Result<DataKeyPair> Hsm::GenerateDataKeyPair(const KeyRef& ref, const KeySpecInf
 Result<SecureBytes> Hsm::ExportMaterial(const KeyRef& ref) {
     KMSD_ASSIGN_OR_RETURN(auto material, Material(ref));
     if (material->pkey) return Pkcs8Of(material->pkey.get());
-    return SecureBytes(material->bytes.begin(), material->bytes.end());
+    const ByteView bytes = material->bytes();
+    return SecureBytes(bytes.begin(), bytes.end());
 }
 
 Result<std::shared_ptr<evp_pkey_st>> Hsm::PrivateKey(const KeyRef& ref) {
@@ -517,7 +521,7 @@ Result<SecureBytes> Hsm::DeriveSharedSecret(const KeyRef& ref, ByteView peer) {
 Result<SecureBytes> Hsm::GenerateMac(const KeyRef& ref, const MacAlgorithmInfo& alg,
                                      ByteView message) {
     KMSD_ASSIGN_OR_RETURN(auto material, Material(ref));
-    return Hmac(material->bytes, alg, message);
+    return Hmac(material->bytes(), alg, message);
 }
 
 Status Hsm::VerifyMac(const KeyRef& ref, const MacAlgorithmInfo& alg, ByteView message,

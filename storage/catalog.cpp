@@ -183,7 +183,9 @@ Status Catalog::Load() {
     std::unordered_map<KeyRecord*, std::vector<std::int64_t>> seqs;  // of keys with several
     for (const Added& a : added)
         if (a.key->materials.size() > 1) seqs[a.key].push_back(a.seq);
-    for (auto& [key, seq] : seqs) {
+    for (const auto& entry : seqs) {
+        KeyRecord* key = entry.first;
+        const std::vector<std::int64_t>& seq = entry.second;  // (clang 14: no binding in a lambda)
         std::vector<std::size_t> order(seq.size());
         for (std::size_t n = 0; n < order.size(); ++n) order[n] = n;
         const auto& ms = key->materials;

@@ -2,9 +2,11 @@
 // new record and swaps the shared_ptr, so readers on the hot path never lock while using one.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <compare>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -290,13 +292,23 @@ struct UsageRecord {
 //   SQLite every second.
 struct KeySlot {
     explicit KeySlot(ScopedName name) : key(std::move(name)) {}
-    const ScopedName key;
+
+    // What a request writes comes first, the request ID inline: a request under a random key of
+    // many then touches one or two cold lines here, not those and a string's buffer elsewhere.
     SpinLock mu;  // held to copy the fields below (a std::mutex is 40 bytes, this one 1)
     // Under mu:
+    bool dirty = false;  // changed since the flush last took it; the tracker lists it once
+    std::uint8_t request_id_size = 0;
     const char* operation = nullptr;  // the operation's name (a literal); null until first used
     double timestamp = 0;
-    std::string request_id;
-    bool dirty = false;  // changed since the flush last took it; the tracker lists it once
+    char request_id[36] = {};  // x-amzn-RequestId of the call: a UUID (kmsd makes them)
+    std::string_view RequestId() const { return {request_id, request_id_size}; }
+    // Keeps the first 36 characters (all of a UUID's).
+    void SetRequestId(std::string_view id) {
+        request_id_size = static_cast<std::uint8_t>(std::min(id.size(), sizeof request_id));
+        std::memcpy(request_id, id.data(), request_id_size);
+    }
+
     // Set when the key is deleted, under the Catalog's writer lock, and read under it by the
     // write of a flush that took the slot before: usage of a key that is gone is dropped.
     bool deleted = false;
@@ -304,6 +316,7 @@ struct KeySlot {
     // first flush of a key made since (0 until then). Atomic: the flush sorts by it before it
     // takes the Catalog's writer lock.
     mutable std::atomic<std::int64_t> row{0};
+    const ScopedName key;
 };
 
 // A grant on a key (CreateGrant). Immutable; retiring or revoking deletes it.
