@@ -225,6 +225,10 @@ struct KeyRecord {
     }
 };
 
+// With make_shared's 16-byte header, a record fits jemalloc's 512-byte class (the next is 640):
+// a field added past that costs 128 bytes per key; pack it with the others or make room.
+static_assert(sizeof(KeyRecord) + 16 <= 512, "KeyRecord outgrew the allocator's 512-byte class");
+
 struct AliasRecord {
     std::string account;
     std::string region;
