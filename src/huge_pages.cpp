@@ -49,9 +49,16 @@ bool AdviseHugePagesForLargeHeaps() {
     return mallctl(name.c_str(), nullptr, nullptr, &ours, sizeof ours) == 0;
 }
 
+void ReturnFreePages() {
+    // MALLCTL_ARENAS_ALL: every arena.
+    const std::string name = "arena." + std::to_string(MALLCTL_ARENAS_ALL) + ".purge";
+    (void)mallctl(name.c_str(), nullptr, nullptr, nullptr, 0);
+}
+
 #else
 
 bool AdviseHugePagesForLargeHeaps() { return false; }
+void ReturnFreePages() {}
 
 #endif
 

@@ -15,4 +15,9 @@ namespace kmsd {
 // jemalloc (sanitizer builds) or if the allocator refused. Call once, early in main.
 bool AdviseHugePagesForLargeHeaps();
 
+// Gives the pages the allocator holds free back to the kernel now (jemalloc would otherwise
+// keep them for its decay time, and an idle server allocates nothing that would trigger it).
+// main calls it once startup's temporary memory (migration, catalog load) is freed.
+void ReturnFreePages();
+
 }  // namespace kmsd

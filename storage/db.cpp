@@ -185,6 +185,8 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path) {
 
 Db::~Db() { sqlite3_close_v2(db_); }
 
+void Db::ReleaseCache() { sqlite3_db_release_memory(db_); }
+
 Status Db::Exec(const std::string& sql) {
     char* err = nullptr;
     if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {

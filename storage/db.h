@@ -71,6 +71,8 @@ public:
 
     Status Exec(const std::string& sql);
     sqlite3* handle() { return db_; }
+    // Frees the page cache's unused pages (sqlite3_db_release_memory).
+    void ReleaseCache();
     Status LastError(const char* what) const;
 
     // Fault injection for tests: the Nth Statement step from now fails (0 = never).

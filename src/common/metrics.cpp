@@ -1,9 +1,33 @@
 #include "common/metrics.h"
 
+#include <sys/mman.h>
+
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
 
 namespace kmsd::metrics {
+
+ZeroedBlock::ZeroedBlock(std::size_t bytes) : bytes_(bytes), mapped_(bytes >= 64 * 1024) {
+    if (mapped_) {
+        data_ = ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (data_ == MAP_FAILED) throw std::bad_alloc();
+    } else {
+        // Shards are cache-line aligned; aligned_alloc wants a multiple of the alignment.
+        data_ = std::aligned_alloc(64, (bytes_ + 63) / 64 * 64);
+        if (data_ == nullptr) throw std::bad_alloc();
+        std::memset(data_, 0, bytes_);
+    }
+}
+
+ZeroedBlock::~ZeroedBlock() {
+    if (mapped_)
+        ::munmap(data_, bytes_);
+    else
+        std::free(data_);
+}
 
 std::size_t ThisShard() {
     static std::atomic<std::size_t> next{0};

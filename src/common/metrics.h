@@ -19,25 +19,46 @@ inline constexpr std::size_t kShards = 8;
 // different ones.
 std::size_t ThisShard();
 
-// N counters, summed over the shards when read.
+// Zero-filled memory for counters. A block of 64 KB or more comes straight from the kernel
+// (mmap), whose pages cost nothing until a counter on them is first added to: most of a
+// per-operation, per-error table is never used, and an idle server should not hold it.
+class ZeroedBlock {
+public:
+    explicit ZeroedBlock(std::size_t bytes);
+    ~ZeroedBlock();
+    ZeroedBlock(const ZeroedBlock&) = delete;
+    ZeroedBlock& operator=(const ZeroedBlock&) = delete;
+    void* data() const { return data_; }
+
+private:
+    void* data_;
+    std::size_t bytes_;
+    bool mapped_;
+};
+
+// N counters, summed over the shards when read. Plain integers in zeroed memory, read and added
+// to as atomics (std::atomic_ref), so nothing has to write the zeros.
 template <std::size_t N>
 class Counters {
 public:
     void Add(std::size_t i, std::uint64_t n = 1) {
-        shards_[ThisShard()].v[i].fetch_add(n, std::memory_order_relaxed);
+        std::atomic_ref(shards_[ThisShard()].v[i]).fetch_add(n, std::memory_order_relaxed);
     }
     std::uint64_t Sum(std::size_t i) const {
         std::uint64_t total = 0;
-        for (const auto& s : shards_) total += s.v[i].load(std::memory_order_relaxed);
+        for (std::size_t s = 0; s < kShards; ++s)
+            total += std::atomic_ref(shards_[s].v[i]).load(std::memory_order_relaxed);
         return total;
     }
     static constexpr std::size_t size() { return N; }
 
 private:
     struct alignas(64) Shard {
-        std::array<std::atomic<std::uint64_t>, N> v{};
+        std::uint64_t v[N];
     };
-    std::array<Shard, kShards> shards_{};
+    static_assert(std::atomic_ref<std::uint64_t>::required_alignment <= alignof(std::uint64_t));
+    ZeroedBlock block_{sizeof(Shard) * kShards};
+    Shard* const shards_ = static_cast<Shard*>(block_.data());
 };
 
 // Upper bounds (seconds) of the latency buckets: 50 µs to 10 s, the range between an in-memory

@@ -5,7 +5,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <catch2/catch.hpp>
+#include <fstream>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -60,6 +62,34 @@ TEST_CASE("counters add up over threads and shards", "[metrics]") {
     CHECK(c.Sum(0) == 0);
     CHECK(c.Sum(1) == 12000);
     CHECK(c.Sum(2) == 60);
+}
+
+namespace {
+
+long ResidentAnonKb() {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.rfind("RssAnon:", 0) == 0) return std::stol(line.substr(8));
+    return -1;
+}
+
+}  // namespace
+
+TEST_CASE("a large counter table holds no memory until its counters are used", "[metrics]") {
+    // The request table is kOperations x kErrorTypes counters per shard (256 KB in all), most of
+    // which an idle server, or any server, never adds to.
+    using Table = kmsd::metrics::Counters<kmsd::RequestMetrics::kOperations *
+                                          kmsd::RequestMetrics::kErrorTypes>;
+    const long before = ResidentAnonKb();
+    REQUIRE(before > 0);
+    auto table = std::make_unique<Table>();
+    CHECK(ResidentAnonKb() - before < 64);  // was 256 KB when the table was zeroed on creation
+    table->Add(7);
+    table->Add(Table::size() - 1, 3);
+    CHECK(table->Sum(7) == 1);
+    CHECK(table->Sum(Table::size() - 1) == 3);
+    CHECK(table->Sum(8) == 0);
 }
 
 TEST_CASE("histograms are cumulative, end in +Inf and count what they saw", "[metrics]") {
