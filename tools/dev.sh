@@ -14,6 +14,7 @@ BUILD=${KMSD_BUILD_DIR:-$ROOT/build}
 
 PACKAGES=(build-essential cmake ninja-build libboost1.81-dev libssl-dev libsqlite3-dev
           nlohmann-json3-dev libsimdjson-dev catch2 libspdlog-dev libcli11-dev libyaml-cpp-dev libre2-dev libsodium-dev libjemalloc-dev pkg-config libbenchmark-dev
+          lld-16  # links kmsd with its code laid out by use (CMakeLists.txt, KMSD_STATIC_DEPS)
           ccache nodejs npm
           # The clients of tests/integration/python/test_clients.py (Debian's, by full path):
           # Go SDK v1 and v2 (built offline in GOPATH mode), Ruby, AWS CLI v2, boto3 1.26.
