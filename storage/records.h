@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <compare>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -148,25 +149,12 @@ using Tags = std::vector<std::pair<std::string, std::string>>;  // in insertion 
 struct KeySlot;
 
 struct KeyRecord {
-    std::string account;
-    std::string region;
-    std::string key_id;
-    std::string arn;
-    double creation_date = 0;
-    std::string description;
+    // The fields every request on the key reads (state checks, authorization, the HSM reference,
+    // usage tracking) come first, in the record's first four cache lines: under a random key of
+    // many, each line the request reads is a miss, and they were spread over all eight.
     KeyState state = KeyState::kEnabled;
-    int pending_window_days = 0;
-    // Shared (SharedText): a few values among all keys, so one copy each, always in cache.
-    SharedText key_usage = DefaultText::KeyUsage();
-    SharedText key_spec = DefaultText::KeySpec();
-    SharedText origin = DefaultText::Origin();
-    std::optional<double> deletion_date;
-    SharedText policy;         // as the caller gave it (or the default), re-formatted on output
-    RecordMemo parsed_policy;  // api::authz::PolicyCache's parse of `policy`
-    Tags tags;
-    std::vector<MaterialRecord> materials;  // oldest first; the last one is current
-    // The flags together, beside an int: the record is then 480 bytes, the allocator's 512-byte
-    // class instead of its 640-byte one (100,000 keys: 12 MB less to allocate at startup).
+    // The flags together: the record is then 480 bytes, the allocator's 512-byte class instead of
+    // its 640-byte one (100,000 keys: 12 MB less to allocate at startup).
     bool rotation_enabled = false;
     // Multi-Region keys (mrk- IDs): every member of the set, primary and replicas, is a record of
     // its own Region with the same key ID and material IDs; each names the primary's Region.
@@ -174,23 +162,40 @@ struct KeyRecord {
     // An AWS managed key (KeyManager AWS): made by kmsd on first use of its alias/aws/<service>
     // (api/managed_keys.h); its policy, rotation, aliases and state are AWS's, not changeable.
     bool aws_managed = false;
-    bool store_disconnected = false;           // see custom_key_store_id
-    int rotation_period_days = 0;              // kept after DisableKeyRotation; 0 if never enabled
-    std::optional<double> next_rotation_date;  // set while rotation is enabled
-    SharedText primary_region;                 // multi_region only
-    // A key in a custom key store (Origin AWS_CLOUDHSM): the store's ID. The store's cluster and
-    // whether the store is connected (store_disconnected) are the store's; the Catalog copies
-    // them here whenever it publishes the key or the store (never stored with the key).
-    std::string custom_key_store_id;
-    std::string cloudhsm_cluster_id;
-    // A key in an external key store (Origin EXTERNAL_KEY_STORE): its XksKeyId, the external key
-    // its store's proxy encrypts with (the outer layer of its ciphertexts).
-    std::string xks_key_id;
+    bool store_disconnected = false;  // see custom_key_store_id
+    int pending_window_days = 0;
+    int rotation_period_days = 0;  // kept after DisableKeyRotation; 0 if never enabled
+    // Shared (SharedText): a few values among all keys, so one copy each, always in cache.
+    SharedText key_usage = DefaultText::KeyUsage();
+    SharedText key_spec = DefaultText::KeySpec();
+    SharedText policy;         // as the caller gave it (or the default), re-formatted on output
+    RecordMemo parsed_policy;  // api::authz::PolicyCache's parse of `policy`
+    std::vector<MaterialRecord> materials;  // oldest first; the last one is current
     // What the key keeps across the versions of its record (KeySlot): one per key, which the
     // Catalog attaches when it publishes the record and every later version shares. A request
     // records its use through the record it already holds (no lookup by name). Set only before
     // the record is published.
     mutable std::shared_ptr<KeySlot> slot;
+    std::string account;
+    std::string arn;
+    // A key in a custom key store (Origin AWS_CLOUDHSM): the store's ID. The store's cluster and
+    // whether the store is connected (store_disconnected) are the store's; the Catalog copies
+    // them here whenever it publishes the key or the store (never stored with the key).
+    std::string custom_key_store_id;
+    // A key in an external key store (Origin EXTERNAL_KEY_STORE): its XksKeyId, the external key
+    // its store's proxy encrypts with (the outer layer of its ciphertexts).
+    std::string xks_key_id;
+    // The rest: read by DescribeKey, ListKeys and the like.
+    SharedText origin = DefaultText::Origin();
+    std::string region;
+    std::string key_id;
+    double creation_date = 0;
+    std::string description;
+    std::optional<double> deletion_date;
+    Tags tags;
+    std::optional<double> next_rotation_date;  // set while rotation is enabled
+    SharedText primary_region;                 // multi_region only
+    std::string cloudhsm_cluster_id;
 
     // PendingDeletion, or PendingReplicaDeletion (a primary waiting for its replicas to go).
     bool pending_deletion() const {
@@ -228,6 +233,9 @@ struct KeyRecord {
 // With make_shared's 16-byte header, a record fits jemalloc's 512-byte class (the next is 640):
 // a field added past that costs 128 bytes per key; pack it with the others or make room.
 static_assert(sizeof(KeyRecord) + 16 <= 512, "KeyRecord outgrew the allocator's 512-byte class");
+// The fields a request reads stay within the first four cache lines (see above).
+static_assert(offsetof(KeyRecord, xks_key_id) + sizeof(std::string) <= 4 * 64,
+              "a field read by every request moved past the record's fourth cache line");
 
 struct AliasRecord {
     std::string account;

@@ -89,15 +89,32 @@ Result<storage::StorePtr> CallerKeyStore(const OpContext& ctx, const std::string
 
 std::string StorePartition(const std::string& store_id) { return "custom-key-store:" + store_id; }
 
-hsm::KeyRef RefOf(const storage::KeyRecord& key, const std::string& material_id) {
+namespace {
+
+hsm::KeyRef RefTo(const storage::KeyRecord& key, const std::string& material_id,
+                  const RecordMemo* memo) {
     hsm::KeyRef ref{key.arn, material_id, key.key_spec,
                     key.custom_key_store_id.empty() ? "" : StorePartition(key.custom_key_store_id)};
-    for (const auto& m : key.materials)
-        if (m.material_id == material_id) ref.memo = &m.unsealed;
+    ref.memo = memo;
     return ref;
 }
 
-hsm::KeyRef RefOf(const storage::KeyRecord& key) { return RefOf(key, key.current_material_id()); }
+}  // namespace
+
+hsm::KeyRef RefOf(const storage::KeyRecord& key, const std::string& material_id) {
+    const RecordMemo* memo = nullptr;
+    for (const auto& m : key.materials)
+        if (m.material_id == material_id) memo = &m.unsealed;
+    return RefTo(key, material_id, memo);
+}
+
+hsm::KeyRef RefOf(const storage::KeyRecord& key) {
+    // The current material itself, not a search by its ID: under a random key, comparing its 64
+    // characters is a cache miss of its own.
+    const storage::MaterialRecord* current = key.current_material();
+    return current != nullptr ? RefTo(key, current->material_id, &current->unsealed)
+                              : RefTo(key, "", nullptr);
+}
 
 Json KeyMetadata(const storage::KeyRecord& key, const std::vector<storage::KeyPtr>& members) {
     Json m = Json::object();

@@ -95,7 +95,7 @@ Result<SecureBytes> OpenWithProxy(const OpContext& ctx, const storage::KeyRecord
 Result<Bytes> EncryptUnder(OpContext& ctx, const storage::KeyRecord& key,
                            const hsm::EncryptionAlgorithmInfo& alg, ByteView plaintext,
                            const hsm::EncryptionContext& ec) {
-    const hsm::KeyRef ref = RefOf(key, key.current_material_id());
+    const hsm::KeyRef ref = RefOf(key);
     if (!IsSymmetric(key)) return ctx.services.hsm.EncryptAsymmetric(ref, alg, plaintext);
     KMSD_ASSIGN_OR_RETURN(Bytes blob, ctx.services.hsm.Encrypt(ref, plaintext, ec));
     if (!InExternalStore(key)) return blob;
@@ -179,7 +179,7 @@ Result<Json> DataKey(OpContext& ctx, const Request& req, bool with_plaintext) {
     KMSD_RETURN_IF_ERROR(DryRunGate(req));
     const std::string& material = key->current_material_id();
     KMSD_ASSIGN_OR_RETURN(hsm::DataKey dk,
-                          ctx.services.hsm.GenerateDataKey(RefOf(*key, material), bytes, ec));
+                          ctx.services.hsm.GenerateDataKey(RefOf(*key), bytes, ec));
     if (InExternalStore(*key)) {
         KMSD_ASSIGN_OR_RETURN(dk.ciphertext_blob,
                               SealWithProxy(ctx, *key, material, dk.ciphertext_blob));
@@ -219,7 +219,7 @@ Result<Json> DataKeyPair(OpContext& ctx, const Request& req, bool with_plaintext
     KMSD_RETURN_IF_ERROR(DryRunGate(req));
     const std::string& material = key->current_material_id();
     KMSD_ASSIGN_OR_RETURN(hsm::DataKeyPair pair,
-                          ctx.services.hsm.GenerateDataKeyPair(RefOf(*key, material), *spec, ec));
+                          ctx.services.hsm.GenerateDataKeyPair(RefOf(*key), *spec, ec));
     Json out = Json::object();
     out["KeyId"] = Str(key->arn);
     out["KeyMaterialId"] = Str(material);
