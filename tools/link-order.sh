@@ -3,7 +3,7 @@
 # --symbol-ordering-file; CMakeLists.txt, KMSD_STATIC_DEPS): what kmsd runs while it starts and
 # idles, then what its commonest requests run. Pages of code are mapped in runs of 64 KB around
 # each one touched, so code that runs scattered among code that never runs costs memory (idle RSS
-# 14.7 -> 9.5 MB with the static link, README "Performance"). Nothing depends on the file being
+# 15.2 -> 9.5 MB with the static link, README "Performance"). Nothing depends on the file being
 # current: a function missing from it only sits where the linker would have put it anyway.
 #
 #   tools/link-order.sh [BUILD_DIR]     (default build/; needs valgrind, curl and python3)
