@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "common/hex.h"
+#include "storage/usage_codec.h"
 
 namespace kmsd::storage {
 namespace {
@@ -20,6 +21,52 @@ constexpr Migration kMigrations[] = {
 #include "migrations.inc"
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
+
+constexpr const char* kUsageColumns =
+    "SELECT k.account, k.region, k.key_id, u.key_check, u.operation, u.timestamp, u.event_id, "
+    "u.request_id FROM key_usage u JOIN keys k ON k.rowid = u.key_row";
+// The row's usage record (usage_codec.h), or nullopt: a row whose key ID digest is not its key's
+// (a rowid VACUUM renumbered) is no usage of that key, nor is one with an unknown operation.
+std::optional<UsageRecord> UsageRow(const Statement& s) {
+    const std::string_view key_id = s.TextView(2);
+    if (s.Int(3) != KeyIdCheck(key_id)) return std::nullopt;
+    const char* operation = UsageOperationName(s.Int(4));
+    if (operation == nullptr) return std::nullopt;
+    UsageRecord out{
+        {s.Text(0), s.Text(1), std::string(key_id)}, operation, s.Real(5), s.Text(6), {}};
+    const ByteView request_id = s.IsBlob(7) ? s.BlobView(7) : ByteView();
+    out.request_id = request_id.size() == 16 ? UnpackUuid(request_id.data()) : s.Text(7);
+    return out;
+}
+
+// Migration 12's view of the codec, as SQL functions of one argument.
+template <class F>
+void AddSqlFunction(sqlite3* db, const char* name, F) {
+    sqlite3_create_function_v2(
+        db, name, 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, nullptr,
+        [](sqlite3_context* ctx, int, sqlite3_value** argv) {
+            const auto* p = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
+            F{}(ctx, std::string_view(p ? p : "",
+                                      static_cast<std::size_t>(sqlite3_value_bytes(argv[0]))));
+        },
+        nullptr, nullptr, nullptr);
+}
+
+void AddUsageFunctions(sqlite3* db) {
+    AddSqlFunction(db, "kmsd_key_check", [](sqlite3_context* ctx, std::string_view text) {
+        sqlite3_result_int64(ctx, KeyIdCheck(text));
+    });
+    AddSqlFunction(db, "kmsd_usage_op", [](sqlite3_context* ctx, std::string_view text) {
+        if (auto code = UsageOperationCode(text)) return sqlite3_result_int64(ctx, *code);
+        sqlite3_result_null(ctx);
+    });
+    AddSqlFunction(db, "kmsd_pack_request_id", [](sqlite3_context* ctx, std::string_view text) {
+        if (auto packed = PackUuid(text))
+            return sqlite3_result_blob(ctx, packed->data(), static_cast<int>(packed->size()),
+                                       SQLITE_TRANSIENT);
+        sqlite3_result_text(ctx, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+    });
+}
 
 }  // namespace
 
@@ -48,6 +95,7 @@ std::optional<KeyState> ParseKeyState(const std::string& s) {
 
 Result<std::unique_ptr<Catalog>> Catalog::Open(const std::string& path) {
     KMSD_ASSIGN_OR_RETURN(auto db, Db::Open(path));
+    AddUsageFunctions(db->handle());
     std::unique_ptr<Catalog> catalog(new Catalog(std::move(db)));
     KMSD_RETURN_IF_ERROR(catalog->Migrate());
     KMSD_RETURN_IF_ERROR(catalog->Load());
@@ -300,9 +348,15 @@ void Catalog::AttachSlot(const KeyRecord& next, const KeyRecord* previous) {
 }
 
 KeyPtr Catalog::FindKey(const ScopedNameRef& key) const {
-    std::shared_lock lock(mu_);
-    const KeyPtr* found = key_index_.Find(key);
-    return found == nullptr ? nullptr : *found;
+    KeyPtr out;
+    {
+        std::shared_lock lock(mu_);
+        const KeyPtr* found = key_index_.Find(key);
+        if (found == nullptr) return nullptr;
+        out = *found;
+    }
+    PrefetchForRequest(*out);  // the request reads it next
+    return out;
 }
 
 AliasPtr Catalog::FindAlias(const ScopedName& alias) const {
@@ -578,22 +632,12 @@ Result<Bytes> Catalog::LoadSealed(const std::string& arn, const std::string& mat
     return s.Blob(0);
 }
 
-namespace {
-// A usage row whose key ID is not its key's (a rowid renumbered by VACUUM) is no usage.
-constexpr const char* kUsageColumns =
-    "SELECT k.account, k.region, k.key_id, u.operation, u.timestamp, u.event_id, u.request_id "
-    "FROM key_usage u JOIN keys k ON k.rowid = u.key_row AND k.key_id = u.key_id";
-UsageRecord UsageRow(const Statement& s) {
-    return {{s.Text(0), s.Text(1), s.Text(2)}, s.Text(3), s.Real(4), s.Text(5), s.Text(6)};
-}
-}  // namespace
-
 Result<std::vector<UsageRecord>> Catalog::ReadUsage() const {
     std::lock_guard lock(writer_mu_);
     std::vector<UsageRecord> out;
     Statement s(*db_, kUsageColumns);
     KMSD_RETURN_IF_ERROR(s.ForEachRow({}, [&]() -> Status {
-        out.push_back(UsageRow(s));
+        if (auto row = UsageRow(s)) out.push_back(std::move(*row));
         return Status::Ok();
     }));
     return out;
@@ -768,14 +812,24 @@ Status Catalog::WriteSqlTransaction(const Change& c) {
             row = row_of->Int(0);
             if (u.slot != nullptr) u.slot->row.store(row, std::memory_order_relaxed);
         }
+        // The compact row (usage_codec.h). Every operation kmsd records has a code (storage
+        // tests write each); failing the flush for one that had none would keep every other
+        // key's usage from being written, so such a row is dropped.
+        const auto operation = UsageOperationCode(u.operation);
+        if (!operation) continue;
+        const auto packed = PackUuid(u.request_id);
+        const SqlArg request_id =
+            packed ? SqlArg(ByteView(*packed)) : SqlArg(std::string_view(u.request_id));
+        const SqlArg event_id =
+            u.event_id.empty() ? SqlArg() : SqlArg(std::string_view(u.event_id));
         if (!usage)
             usage.emplace(*db_,
-                          "INSERT INTO key_usage (key_row, key_id, operation, timestamp, "
-                          "event_id, request_id) VALUES (?1,?2,?3,?4,?5,?6) ON CONFLICT (key_row) "
-                          "DO UPDATE SET key_id=?2, operation=?3, timestamp=?4, event_id=?5, "
-                          "request_id=?6");
-        KMSD_RETURN_IF_ERROR(
-            usage->RunViews({row, u.key.name, u.operation, u.timestamp, u.event_id, u.request_id}));
+                          "INSERT INTO key_usage (key_row, key_check, operation, timestamp, "
+                          "request_id, event_id) VALUES (?1,?2,?3,?4,?5,?6) ON CONFLICT (key_row) "
+                          "DO UPDATE SET key_check=?2, operation=?3, timestamp=?4, request_id=?5, "
+                          "event_id=?6");
+        KMSD_RETURN_IF_ERROR(usage->RunViews(
+            {row, KeyIdCheck(u.key.name), *operation, u.timestamp, request_id, event_id}));
     }
     return tx.Commit();
 }
@@ -866,6 +920,15 @@ void Catalog::Publish(const Change& c) {
 Status Catalog::Write(const std::function<Result<Change>()>& build) {
     std::lock_guard lock(writer_mu_);
     KMSD_ASSIGN_OR_RETURN(Change change, build());
+    return Commit(change);
+}
+
+Status Catalog::Apply(const Change& change) {
+    std::lock_guard lock(writer_mu_);
+    return Commit(change);
+}
+
+Status Catalog::Commit(const Change& change) {
     KMSD_RETURN_IF_ERROR(WriteSql(change));
     Publish(change);
     return Status::Ok();

@@ -144,9 +144,9 @@ public:
     // Runs `build` under the writer mutex (so it sees a stable catalog), then applies its Change.
     // `build` returns the Change or an error (then nothing happens).
     Status Write(const std::function<Result<Change>()>& build);
-    Status Apply(const Change& change) {
-        return Write([&]() -> Result<Change> { return change; });
-    }
+    // Applies `change` under the writer mutex (without copying it: a usage flush's Change holds a
+    // record for every key used in the last second).
+    Status Apply(const Change& change);
     // Deletes every key, alias and tag (and the given meta names); the master key check stays.
     Status Reset(const std::vector<std::string>& meta_to_clear);
 
@@ -159,6 +159,7 @@ private:
     Status Load();
     Status LoadStores();
     Status WriteStoresSql(const Change& change);
+    Status Commit(const Change& change);    // writes, then publishes; writer mutex held
     Status WriteSql(const Change& change);  // times WriteSqlTransaction
     Status WriteSqlTransaction(const Change& change);
     void Publish(const Change& change);

@@ -72,6 +72,9 @@ Status Statement::RunViews(std::initializer_list<SqlArg> values) {
                     return sqlite3_bind_int64(stmt_, idx, v);
                 } else if constexpr (std::is_same_v<T, double>) {
                     return sqlite3_bind_double(stmt_, idx, v);
+                } else if constexpr (std::is_same_v<T, ByteView>) {
+                    return sqlite3_bind_blob(stmt_, idx, v.data(), static_cast<int>(v.size()),
+                                             SQLITE_STATIC);
                 } else {
                     return sqlite3_bind_text(stmt_, idx, v.data(), static_cast<int>(v.size()),
                                              SQLITE_STATIC);
@@ -121,6 +124,13 @@ std::string_view Statement::TextView(int col) const {
 Bytes Statement::Blob(int col) const {
     const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(stmt_, col));
     return p ? Bytes(p, p + sqlite3_column_bytes(stmt_, col)) : Bytes();
+}
+
+bool Statement::IsBlob(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_BLOB; }
+
+ByteView Statement::BlobView(int col) const {
+    const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(stmt_, col));
+    return p ? ByteView(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))) : ByteView();
 }
 
 double Statement::Real(int col) const { return sqlite3_column_double(stmt_, col); }

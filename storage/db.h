@@ -25,7 +25,8 @@ class Db;
 
 // A bindable value. std::monostate is SQL NULL.
 using SqlValue = std::variant<std::monostate, std::int64_t, double, std::string, Bytes>;
-using SqlArg = std::variant<std::monostate, std::int64_t, double, std::string_view>;
+// For RunViews: text and blobs bound without a copy.
+using SqlArg = std::variant<std::monostate, std::int64_t, double, std::string_view, ByteView>;
 
 class Statement {
 public:
@@ -50,6 +51,9 @@ public:
     // The same without a copy: valid until the statement steps again (lookups while loading).
     std::string_view TextView(int col) const;
     Bytes Blob(int col) const;
+    bool IsBlob(int col) const;
+    // Without a copy: valid until the statement steps again.
+    ByteView BlobView(int col) const;
     double Real(int col) const;
     std::int64_t Int(int col) const;
     bool IsNull(int col) const;

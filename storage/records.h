@@ -331,6 +331,34 @@ struct KeySlot {
     const ScopedName key;
 };
 
+// Starts loading the memory a request on `key` reads next, all at once: the record's first four
+// lines, then what they point at (the ARN's text, the usage slot, the current material's entry
+// and its ID's text). Under a random key of many, each is a cache miss, and a request reached
+// them one after another, each waiting for the last (about 3.8 us of misses per Encrypt under a
+// random key of 100,000 in kmsd_bench_dispatch). Only hints: nothing here changes behaviour.
+// Reads only fields fixed before the record was published.
+// GCC drops a __builtin_prefetch whose address only feeds prefetches (seen: none of these were
+// left in FindKey), so on x86-64 the instruction is asm that stays.
+inline void Prefetch(const void* p) {
+#if defined(__x86_64__)
+    asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p)));
+#else
+    __builtin_prefetch(p);
+#endif
+}
+inline void PrefetchForRequest(const KeyRecord& key) {
+    const char* record = reinterpret_cast<const char*>(&key);
+    for (int line = 0; line < 4; ++line) Prefetch(record + line * 64);
+    Prefetch(key.arn.data());
+    Prefetch(key.arn.data() + 64);
+    if (key.slot != nullptr) Prefetch(key.slot.get());
+    if (key.materials.empty()) return;
+    const MaterialRecord& current = key.materials.back();
+    const char* entry = reinterpret_cast<const char*>(&current);
+    for (std::size_t at = 0; at < sizeof current; at += 64) Prefetch(entry + at);
+    Prefetch(current.material_id.data());
+}
+
 // A grant on a key (CreateGrant). Immutable; retiring or revoking deletes it.
 struct GrantRecord {
     ScopedName key;

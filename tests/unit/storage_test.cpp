@@ -10,6 +10,7 @@
 #include "storage/catalog.h"
 #include "storage/db.h"
 #include "storage/key_index.h"
+#include "storage/usage_codec.h"
 
 using namespace kmsd;
 using namespace kmsd::storage;
@@ -487,11 +488,97 @@ TEST_CASE(
         REQUIRE(c->Apply(gone).ok());
     }
     CHECK(CountRows(dir.db(), "SELECT count(*) FROM key_usage") == 1);
-    // A row whose rowid now names another key (as VACUUM may renumber) is no usage of it.
-    RunSql(dir.db(), "UPDATE key_usage SET key_id = 'a'");
+    // A row whose rowid now names another key (as VACUUM may renumber) is no usage of it: its
+    // key ID digest is not that key's.
+    RunSql(dir.db(), "UPDATE key_usage SET key_check = key_check + 1");
     auto c = Catalog::Open(dir.db()).value();
     CHECK_FALSE(c->ReadUsage(b).value().has_value());
     CHECK(c->ReadUsage().value().empty());
+}
+
+TEST_CASE(
+    "last usage rows are compact: a UUID request ID in 16 bytes, the operation as a code; rows "
+    "of schema 11 migrate, their event IDs kept",
+    "[storage]") {
+    TempDir dir;
+    const ScopedName a{"111122223333", "us-east-1", "a"};
+    const ScopedName b{"111122223333", "us-east-1", "b"};
+    const ScopedName c3{"111122223333", "us-east-1", "c"};
+    const std::string uuid = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+    {
+        auto c = Catalog::Open(dir.db()).value();
+        for (const auto& id : {"a", "b", "c"})
+            REQUIRE(c->Apply(NewKeyChange(id, std::string(64, id[0]))).ok());
+    }
+    // As schema 11 stored usage: whole text, "a" with an event ID of its own.
+    RunSql(dir.db(),
+           "DROP TABLE key_usage;"
+           "CREATE TABLE key_usage (key_row INTEGER PRIMARY KEY, key_id TEXT NOT NULL, operation "
+           "TEXT NOT NULL, timestamp REAL NOT NULL, event_id TEXT NOT NULL, request_id TEXT NOT "
+           "NULL);"
+           "INSERT INTO key_usage SELECT rowid, key_id, 'GenerateDataKeyPairWithoutPlaintext', "
+           "20.25, 'event-a', '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0' FROM keys WHERE key_id='a';"
+           "INSERT INTO key_usage SELECT rowid, key_id, 'Verify', 21, '', 'Not-A-UUID' FROM keys "
+           "WHERE key_id='b';"
+           "INSERT INTO key_usage SELECT rowid, key_id, 'NoSuchOperation', 22, '', 'x' FROM keys "
+           "WHERE key_id='c';"
+           "PRAGMA user_version=11;");
+    {
+        auto c = Catalog::Open(dir.db()).value();
+        auto used_a = c->ReadUsage(a).value();
+        REQUIRE(used_a.has_value());
+        CHECK(used_a->operation == "GenerateDataKeyPairWithoutPlaintext");
+        CHECK(used_a->timestamp == 20.25);
+        CHECK(used_a->request_id == uuid);
+        CHECK(used_a->event_id == "event-a");
+        auto used_b = c->ReadUsage(b).value();
+        REQUIRE(used_b.has_value());
+        CHECK(used_b->operation == "Verify");
+        CHECK(used_b->request_id == "Not-A-UUID");          // not a canonical UUID: kept as text
+        CHECK(used_b->event_id.empty());                    // derived from the request ID when read
+        CHECK_FALSE(c->ReadUsage(c3).value().has_value());  // no such operation: not migrated
+    }
+    CHECK(CountRows(dir.db(),
+                    "SELECT count(*) FROM key_usage WHERE typeof(request_id)='blob' "
+                    "AND length(request_id)=16 AND typeof(operation)='integer'") == 1);
+    // Every operation GetKeyLastUsage reports is written and read back by its code.
+    auto c = Catalog::Open(dir.db()).value();
+    for (const char* op :
+         {"Decrypt", "DeriveSharedSecret", "Encrypt", "GenerateDataKey", "GenerateDataKeyPair",
+          "GenerateDataKeyPairWithoutPlaintext", "GenerateDataKeyWithoutPlaintext", "GenerateMac",
+          "ReEncrypt", "Sign", "Verify", "VerifyMac"}) {
+        Change usage;
+        usage.put_usage.push_back({b, op, 30.5, "", uuid});
+        REQUIRE(c->Apply(usage).ok());
+        auto used = c->ReadUsage(b).value();
+        REQUIRE(used.has_value());
+        CHECK(used->operation == op);
+        CHECK(used->request_id == uuid);
+        CHECK(used->event_id.empty());
+    }
+    CHECK(CountRows(dir.db(),
+                    "SELECT max(length(request_id) + length(operation)) FROM key_usage "
+                    "WHERE key_row = (SELECT rowid FROM keys WHERE key_id='b')") <= 18);
+}
+
+TEST_CASE("usage codec: UUIDs pack only when canonical, and unpack to the same text", "[storage]") {
+    const std::string uuid = "00112233-4455-6677-8899-aabbccddeeff";
+    auto packed = PackUuid(uuid);
+    REQUIRE(packed.has_value());
+    CHECK((*packed)[0] == 0x00);
+    CHECK((*packed)[1] == 0x11);
+    CHECK((*packed)[15] == 0xff);
+    CHECK(UnpackUuid(packed->data()) == uuid);
+    for (const char* bad :
+         {"00112233-4455-6677-8899-AABBCCDDEEFF",  // upper case: not kmsd's
+          "00112233-4455-6677-8899-aabbccddeef", "00112233445566778899aabbccddeeff",
+          "00112233-4455-6677-8899_aabbccddeeff", "0011223g-4455-6677-8899-aabbccddeeff", ""})
+        CHECK_FALSE(PackUuid(bad).has_value());
+    CHECK(UsageOperationName(-1) == nullptr);
+    CHECK(UsageOperationName(12) == nullptr);
+    CHECK(UsageOperationCode("Encrypt") == 2);  // codes are in databases: they never change
+    CHECK(KeyIdCheck("a") != KeyIdCheck("b"));
+    CHECK(KeyIdCheck("") == static_cast<std::int32_t>(2166136261u));
 }
 
 TEST_CASE("the key index finds, replaces and erases like a map, across growth and deletions",

@@ -17,6 +17,7 @@ import shutil
 import sqlite3
 import tempfile
 import unittest
+import uuid
 
 from botocore.exceptions import ClientError
 
@@ -24,6 +25,12 @@ from harness import KmsdServer, REPO_ROOT
 
 FIXTURES = sorted(glob.glob(os.path.join(REPO_ROOT, "tests", "fixtures", "db", "v*")),
                   key=lambda p: int(os.path.basename(p)[1:]))
+
+# GetKeyLastUsage's Operation values in the order of the codes schema 12 stores.
+USAGE_OPERATIONS = ["Decrypt", "DeriveSharedSecret", "Encrypt", "GenerateDataKey",
+                    "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext",
+                    "GenerateDataKeyWithoutPlaintext", "GenerateMac", "ReEncrypt", "Sign", "Verify",
+                    "VerifyMac"]
 
 
 def plain(value):
@@ -68,7 +75,11 @@ class UpgradeTest(unittest.TestCase):
         else:
             used = db.execute("SELECT k.region, k.key_id, u.operation, u.request_id FROM key_usage u"
                               " JOIN keys k ON k.rowid = u.key_row")
-        last_usage = used.fetchall()
+        # Since schema 12 (storage/usage_codec.h) the operation is a code and a UUID request ID
+        # its 16 bytes.
+        last_usage = [(region, kid, USAGE_OPERATIONS[op] if isinstance(op, int) else op,
+                       str(uuid.UUID(bytes=rid)) if isinstance(rid, bytes) else rid)
+                      for region, kid, op, rid in used.fetchall()]
         db.close()
 
         srv = KmsdServer(data_dir=data)
