@@ -596,7 +596,9 @@ TEST_CASE("the key index finds, replaces and erases like a map, across growth an
         auto k = std::make_shared<KeyRecord>();
         k->account = n % 7 == 0 ? "999988887777" : "111122223333";
         k->region = n % 5 == 0 ? "eu-west-1" : "us-east-1";
-        k->key_id = "key-" + std::to_string(n);
+        // Names share IDs across accounts and Regions (n / 3), and some IDs are longer than
+        // the index keeps inline.
+        k->key_id = (n % 11 == 0 ? std::string(40, 'x') : "key-") + std::to_string(n / 3);
         k->description = std::to_string(next());
         return k;
     };
