@@ -1,31 +1,12 @@
 #include "storage/key_index.h"
 
-#include <cstring>
 #include <utility>
 
 namespace kmsd::storage {
 
-void KeyIndex::Slot::SetId(std::string_view key_id) {
-    id_size = key_id.size() <= kInlineId ? static_cast<std::uint8_t>(key_id.size()) : kLongId;
-    if (id_size != kLongId) std::memcpy(id, key_id.data(), key_id.size());
-}
-
-bool KeyIndex::Slot::HasId(std::string_view key_id) const {
-    if (id_size == kLongId) return key->key_id == key_id;
-    return id_size == key_id.size() && std::memcmp(id, key_id.data(), id_size) == 0;
-}
-
-bool KeyIndex::Names(const Slot& slot, const ScopedNameRef& name) {
-    if (!slot.HasId(name.name)) return false;
-    // Most likely the record the request reads next: its lines are requested together now, and
-    // the compare below waits for the account's and Region's only.
-    PrefetchRecordLines(*slot.key);
-    return slot.key->account == name.account && slot.key->region == name.region;
-}
-
 std::size_t KeyIndex::Probe(const ScopedNameRef& name, std::size_t hash) const {
     std::size_t i = Home(hash);
-    while (slots_[i].key && !(slots_[i].hash == hash && Names(slots_[i], name))) i = Next(i);
+    while (slots_[i].key && !(slots_[i].hash == hash && Names(*slots_[i].key, name))) i = Next(i);
     return i;
 }
 
@@ -42,7 +23,6 @@ KeyIndex::KeyPtr KeyIndex::Put(KeyPtr key) {
     Slot& slot = slots_[Probe(name, hash)];
     if (!slot.key) ++size_;
     slot.hash = hash;
-    slot.SetId(key->key_id);
     std::swap(slot.key, key);
     return key;
 }

@@ -8,7 +8,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <string_view>
 #include <vector>
 
 #include "storage/records.h"
@@ -35,23 +34,14 @@ public:
     }
 
 private:
-    // A cache line: the record, the name's hash, and the key ID inline (every KMS key ID is 36
-    // characters), so a probe compares the ID without reading the record's ID and then its text,
-    // two cache misses in a row under a random key of many.
-    static constexpr std::size_t kInlineId = 39;
-    static constexpr std::uint8_t kLongId = 0xff;  // id_size of an ID longer than kInlineId
-    struct alignas(64) Slot {
-        KeyPtr key;  // null: empty
+    struct Slot {
         std::size_t hash = 0;
-        std::uint8_t id_size = kLongId;
-        char id[kInlineId] = {};
-        void SetId(std::string_view key_id);
-        bool HasId(std::string_view key_id) const;
+        KeyPtr key;  // null: empty
     };
-    static_assert(sizeof(Slot) == 64, "a slot is one cache line");
     static std::size_t HashOf(const ScopedNameRef& name) { return ScopedNameHash{}(name); }
-    // `slot` holds `name` (its hash already matched).
-    static bool Names(const Slot& slot, const ScopedNameRef& name);
+    static bool Names(const KeyRecord& key, const ScopedNameRef& name) {
+        return key.key_id == name.name && key.region == name.region && key.account == name.account;
+    }
     std::size_t Home(std::size_t hash) const { return hash & (slots_.size() - 1); }
     std::size_t Next(std::size_t i) const { return (i + 1) & (slots_.size() - 1); }
     // Where `name` is, or the empty slot where it would go (the table is never full).

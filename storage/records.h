@@ -185,10 +185,9 @@ struct KeyRecord {
     // A key in an external key store (Origin EXTERNAL_KEY_STORE): its XksKeyId, the external key
     // its store's proxy encrypts with (the outer layer of its ciphertexts).
     std::string xks_key_id;
-    // The rest: read by DescribeKey, ListKeys and the like (the Region also by every lookup,
-    // KeyIndex, so it comes first).
-    std::string region;
+    // The rest: read by DescribeKey, ListKeys and the like.
     SharedText origin = DefaultText::Origin();
+    std::string region;
     std::string key_id;
     double creation_date = 0;
     std::string description;
@@ -347,15 +346,9 @@ inline void Prefetch(const void* p) {
     __builtin_prefetch(p);
 #endif
 }
-// The record's own lines: the four of the fields a request reads (with make_shared's header
-// before it they span five), and the Region's (compared by every lookup).
-inline void PrefetchRecordLines(const KeyRecord& key) {
-    const char* record = reinterpret_cast<const char*>(&key);
-    for (std::size_t at = 0; at <= offsetof(KeyRecord, region); at += 64) Prefetch(record + at);
-    Prefetch(record + offsetof(KeyRecord, region));
-}
 inline void PrefetchForRequest(const KeyRecord& key) {
-    PrefetchRecordLines(key);
+    const char* record = reinterpret_cast<const char*>(&key);
+    for (int line = 0; line < 4; ++line) Prefetch(record + line * 64);
     Prefetch(key.arn.data());
     Prefetch(key.arn.data() + 64);
     if (key.slot != nullptr) Prefetch(key.slot.get());
