@@ -62,6 +62,31 @@ Result<storage::KeyPtr> FindByAlias(const OpContext& ctx, const std::string& acc
 
 }  // namespace
 
+void PrefetchKey(const Services& services, const Caller& caller, std::string_view ref) {
+    std::string_view account = caller.account;
+    std::string_view region = caller.region;
+    std::string_view id = ref;
+    if (ref.starts_with("arn:")) {
+        // arn:<partition>:kms:<region>:<account>:key/<id>
+        std::string_view fields[6];
+        std::size_t at = 0;
+        for (int i = 0; i < 5; ++i) {
+            const std::size_t colon = ref.find(':', at);
+            if (colon == std::string_view::npos) return;
+            fields[i] = ref.substr(at, colon - at);
+            at = colon + 1;
+        }
+        fields[5] = ref.substr(at);
+        if (!fields[5].starts_with("key/")) return;
+        region = fields[3];
+        account = fields[4];
+        id = fields[5].substr(4);
+    } else if (ref.starts_with("alias/")) {
+        return;
+    }
+    services.catalog.PrefetchKey({account, region, id});
+}
+
 std::string Partition(const std::string& region) {
     if (region.rfind("cn-", 0) == 0) return "aws-cn";
     if (region.rfind("us-gov-", 0) == 0) return "aws-us-gov";

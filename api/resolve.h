@@ -21,6 +21,10 @@ std::string AliasArn(const std::string& region, const std::string& account,
 std::string NewUuid();
 // True for a UUID-form key ID or an mrk- multi-Region key ID.
 bool IsKeyIdForm(const std::string& s);
+// A hint that the key `ref` names (a key ID or key ARN; an alias is ignored) is looked up soon:
+// the catalog starts loading where that lookup begins. Never fails and changes nothing; any
+// text is accepted, as it runs before the request is validated.
+void PrefetchKey(const Services& services, const Caller& caller, std::string_view ref);
 
 // Finds the key `ref` names (an ID, a key ARN and, if `aliases` allows, an alias name or alias
 // ARN) in the caller's Region, with AWS's NotFoundException texts (kms-reference §2.3). Key ARNs

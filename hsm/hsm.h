@@ -200,21 +200,22 @@ public:
 private:
     // Unsealed root key material, and for asymmetric keys the parsed private key.
     struct Unsealed {
+        // IdentityOf the ref it was unsealed for: a memo serves only a ref with the same one, so
+        // a ref whose fields were changed after it was made cannot reach another key's material.
+        std::size_t identity = 0;
+        std::size_t size = 0;
         // Symmetric and HMAC material inline (32 bytes; HMAC keys 28 to 64, imported ones up to
         // 128): a request reads it with the rest of this, not from a buffer of its own (a cache
-        // miss fewer under a random key of many).
+        // miss fewer under a random key of many). After the identity and size, so that a 32-byte
+        // key, they and make_shared's header share one line.
         static constexpr std::size_t kMaxBytes = 128;
         std::array<std::uint8_t, kMaxBytes> inline_bytes{};
-        std::size_t size = 0;
         ByteView bytes() const { return {inline_bytes.data(), size}; }
         Unsealed() = default;
         Unsealed(const Unsealed&) = delete;
         Unsealed& operator=(const Unsealed&) = delete;
         ~Unsealed() { SecureWipe(inline_bytes.data(), inline_bytes.size()); }
         std::shared_ptr<evp_pkey_st> pkey;
-        // IdentityOf the ref it was unsealed for: a memo serves only a ref with the same one, so
-        // a ref whose fields were changed after it was made cannot reach another key's material.
-        std::size_t identity = 0;
     };
     static std::size_t IdentityOf(const KeyRef& ref);
     Hsm(SecureBytes sealing_key, SecureBytes token_key, SecureBytes import_key)

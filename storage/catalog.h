@@ -70,6 +70,8 @@ public:
 
     // --- reads (no SQLite) ---
     KeyPtr FindKey(const ScopedNameRef& key) const;
+    // A hint that FindKey(key) follows soon (KeyIndex::PrefetchHome). Takes no lock.
+    void PrefetchKey(const ScopedNameRef& key) const { key_index_.PrefetchHome(key); }
     AliasPtr FindAlias(const ScopedName& alias) const;
     // Keys of one account+Region ordered by key ID, starting at `from` (inclusive).
     std::vector<KeyPtr> ListKeys(const std::string& account, const std::string& region,

@@ -5,9 +5,14 @@
 namespace kmsd::storage {
 
 std::size_t KeyIndex::Probe(const ScopedNameRef& name, std::size_t hash) const {
-    std::size_t i = Home(hash);
-    while (slots_[i].key && !(slots_[i].hash == hash && Names(*slots_[i].key, name))) i = Next(i);
-    return i;
+    for (std::size_t i = Home(hash);; i = Next(i)) {
+        const Slot& slot = slots_[i];
+        if (!slot.key) return i;
+        if (slot.hash != hash) continue;
+        PrefetchRequestLines(*slot.key);
+        Prefetch(slot.id_text);
+        if (Names(*slot.key, name)) return i;
+    }
 }
 
 const KeyIndex::KeyPtr* KeyIndex::Find(const ScopedNameRef& name) const {
@@ -23,6 +28,7 @@ KeyIndex::KeyPtr KeyIndex::Put(KeyPtr key) {
     Slot& slot = slots_[Probe(name, hash)];
     if (!slot.key) ++size_;
     slot.hash = hash;
+    slot.id_text = key->key_id.data();
     std::swap(slot.key, key);
     return key;
 }
@@ -48,6 +54,13 @@ void KeyIndex::Erase(const ScopedNameRef& name) {
 void KeyIndex::Clear() {
     slots_.clear();
     size_ = 0;
+    Publish();
+}
+
+void KeyIndex::Publish() {
+    table_.store(slots_.empty() ? 0 : reinterpret_cast<std::uintptr_t>(slots_.data()),
+                 std::memory_order_relaxed);
+    mask_.store(slots_.empty() ? 0 : slots_.size() - 1, std::memory_order_relaxed);
 }
 
 void KeyIndex::Reserve(std::size_t count) {
@@ -65,6 +78,7 @@ void KeyIndex::Grow(std::size_t capacity) {
         while (slots_[i].key) i = Next(i);
         slots_[i] = std::move(slot);
     }
+    Publish();
 }
 
 }  // namespace kmsd::storage

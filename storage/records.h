@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/prefetch.h"
 #include "common/record_memo.h"
 #include "common/spin_lock.h"
 
@@ -150,8 +151,9 @@ struct KeySlot;
 
 struct KeyRecord {
     // The fields every request on the key reads (state checks, authorization, the HSM reference,
-    // usage tracking) come first, in the record's first four cache lines: under a random key of
-    // many, each line the request reads is a miss, and they were spread over all eight.
+    // usage tracking, and the lookup by name) come first, in the record's first five cache lines
+    // (kRequestBytes): under a random key of many, each line the request reads is a miss, and they
+    // were spread over all eight.
     KeyState state = KeyState::kEnabled;
     // The flags together: the record is then 480 bytes, the allocator's 512-byte class instead of
     // its 640-byte one (100,000 keys: 12 MB less to allocate at startup).
@@ -176,7 +178,12 @@ struct KeyRecord {
     // records its use through the record it already holds (no lookup by name). Set only before
     // the record is published.
     mutable std::shared_ptr<KeySlot> slot;
+    // The name, which KeyIndex's lookup compares: in the lines the request reads anyway, so
+    // finding the key costs no line of its own (only the key ID's text, which KeyIndex's slot
+    // starts loading together with these lines).
     std::string account;
+    std::string region;
+    std::string key_id;
     std::string arn;
     // A key in a custom key store (Origin AWS_CLOUDHSM): the store's ID. The store's cluster and
     // whether the store is connected (store_disconnected) are the store's; the Catalog copies
@@ -187,8 +194,6 @@ struct KeyRecord {
     std::string xks_key_id;
     // The rest: read by DescribeKey, ListKeys and the like.
     SharedText origin = DefaultText::Origin();
-    std::string region;
-    std::string key_id;
     double creation_date = 0;
     std::string description;
     std::optional<double> deletion_date;
@@ -233,9 +238,10 @@ struct KeyRecord {
 // With make_shared's 16-byte header, a record fits jemalloc's 512-byte class (the next is 640):
 // a field added past that costs 128 bytes per key; pack it with the others or make room.
 static_assert(sizeof(KeyRecord) + 16 <= 512, "KeyRecord outgrew the allocator's 512-byte class");
-// The fields a request reads stay within the first four cache lines (see above).
-static_assert(offsetof(KeyRecord, xks_key_id) + sizeof(std::string) <= 4 * 64,
-              "a field read by every request moved past the record's fourth cache line");
+// The fields a request reads stay within the first five cache lines (see above).
+inline constexpr std::size_t kRequestBytes = 5 * 64;
+static_assert(offsetof(KeyRecord, xks_key_id) + sizeof(std::string) <= kRequestBytes,
+              "a field read by every request moved past the record's fifth cache line");
 
 struct AliasRecord {
     std::string account;
@@ -286,7 +292,7 @@ struct CloudHsmClusterRecord {
 
 // The last successful cryptographic use of a key (GetKeyLastUsage).
 struct UsageRecord {
-    ScopedName key;
+    ScopedName key;         // empty when `slot` is set: the slot's own key is the name
     std::string operation;  // Encrypt, Decrypt, ...
     double timestamp = 0;
     std::string event_id;    // CloudTrail event ID
@@ -331,32 +337,17 @@ struct KeySlot {
     const ScopedName key;
 };
 
-// Starts loading the memory a request on `key` reads next, all at once: the record's first four
-// lines, then what they point at (the ARN's text, the usage slot, the current material's entry
-// and its ID's text). Under a random key of many, each is a cache miss, and a request reached
-// them one after another, each waiting for the last (about 3.8 us of misses per Encrypt under a
-// random key of 100,000 in kmsd_bench_dispatch). Only hints: nothing here changes behaviour.
-// Reads only fields fixed before the record was published.
-// GCC drops a __builtin_prefetch whose address only feeds prefetches (seen: none of these were
-// left in FindKey), so on x86-64 the instruction is asm that stays.
-inline void Prefetch(const void* p) {
-#if defined(__x86_64__)
-    asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p)));
-#else
-    __builtin_prefetch(p);
-#endif
+// All of a usage slot's lines (a flush reads the usage, the rowid and the key's name).
+inline void PrefetchSlot(const KeySlot* slot) {
+    const char* at = reinterpret_cast<const char*>(slot);
+    for (std::size_t offset = 0; offset < sizeof(KeySlot); offset += 64) Prefetch(at + offset);
+    Prefetch(at + sizeof(KeySlot) - 1);
 }
-inline void PrefetchForRequest(const KeyRecord& key) {
+// The record's first kRequestBytes, whichever lines of its allocation they fall in.
+inline void PrefetchRequestLines(const KeyRecord& key) {
     const char* record = reinterpret_cast<const char*>(&key);
-    for (int line = 0; line < 4; ++line) Prefetch(record + line * 64);
-    Prefetch(key.arn.data());
-    Prefetch(key.arn.data() + 64);
-    if (key.slot != nullptr) Prefetch(key.slot.get());
-    if (key.materials.empty()) return;
-    const MaterialRecord& current = key.materials.back();
-    const char* entry = reinterpret_cast<const char*>(&current);
-    for (std::size_t at = 0; at < sizeof current; at += 64) Prefetch(entry + at);
-    Prefetch(current.material_id.data());
+    for (std::size_t at = 0; at < kRequestBytes; at += 64) Prefetch(record + at);
+    Prefetch(record + kRequestBytes - 1);
 }
 
 // A grant on a key (CreateGrant). Immutable; retiring or revoking deletes it.

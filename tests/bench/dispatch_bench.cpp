@@ -22,6 +22,7 @@
 #include "src/app.h"
 #include "src/huge_pages.h"
 #include "src/server/handler.h"
+#include "storage/catalog.h"
 
 using namespace kmsd;
 
@@ -160,6 +161,26 @@ void BM_Dispatch_Encrypt_RandomKey(benchmark::State& state) {
     }
 }
 BENCHMARK(BM_Dispatch_Encrypt_RandomKey);
+
+// Only the catalog's lookup of a random key of many (FindKey: the index probe, the record's lines
+// and what PrefetchForRequest starts loading), the part of the above that depends on the count.
+void BM_FindKey_RandomKey(benchmark::State& state) {
+    const RandomKeys& keys = TheRandomKeys();
+    const World& w = TheWorld();
+    const storage::Catalog& catalog = w.app->services().catalog;
+    std::uint64_t pick = 88172645463325252ULL;
+    for (auto _ : state) {
+        pick ^= pick << 13;
+        pick ^= pick >> 7;
+        pick ^= pick << 17;
+        const char* id = keys.ids.data() + (pick % keys.count()) * RandomKeys::kIdBytes;
+        auto key = catalog.FindKey(storage::ScopedNameRef(
+            w.root.account, w.root.region, std::string_view(id, RandomKeys::kIdBytes)));
+        if (key == nullptr) World::Die("FindKey", "no such key");
+        benchmark::DoNotOptimize(key->state);
+    }
+}
+BENCHMARK(BM_FindKey_RandomKey);
 
 // What a session does per request besides reading and writing: authentication, Dispatch(), the
 // reply's headers and payload.

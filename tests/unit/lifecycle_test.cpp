@@ -2,6 +2,7 @@
 #include "api/lifecycle.h"
 
 #include <catch2/catch.hpp>
+#include <map>
 
 #include "common/base64.h"
 #include "support/fakes.h"
@@ -348,4 +349,29 @@ TEST_CASE("a replica deleted in the batch that rotates its primary stays deleted
     kms.caller.region = "us-east-1";
     CHECK(kms.catalog->MultiRegionMembers("111122223333", id).size() == 1);
     CHECK(kms.Call("ListKeyRotations", ref + "}").json["Rotations"].size() == 1);
+}
+
+TEST_CASE("a flush of many keys writes each one's own use", "[api][usage]") {
+    // More keys than the flush's look-ahead (it asks for slots 16 places ahead), in both halves
+    // of its loops; each key's row must carry that key's own operation.
+    TestKms kms;
+    std::map<std::string, std::string> used;  // key ID -> its last operation
+    for (int i = 0; i < 40; ++i) {
+        const std::string id = kms.NewKey();
+        const std::string op = i % 2 == 0 ? "Encrypt" : "GenerateDataKey";
+        const std::string body = op == "Encrypt"
+                                     ? "{\"KeyId\":\"" + id + "\",\"Plaintext\":\"AQID\"}"
+                                     : "{\"KeyId\":\"" + id + "\",\"KeySpec\":\"AES_256\"}";
+        REQUIRE(kms.Call(op, body).status == 200);
+        used[id] = op;
+    }
+    REQUIRE(kms.usage.Flush(*kms.catalog).ok());
+    const auto rows = kms.catalog->ReadUsage().value();
+    REQUIRE(rows.size() == used.size());
+    for (const auto& row : rows) {
+        CHECK(row.key.account == "111122223333");
+        CHECK(row.key.region == "us-east-1");
+        REQUIRE(used.count(row.key.name) == 1);
+        CHECK(row.operation == used[row.key.name]);
+    }
 }
