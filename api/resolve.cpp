@@ -19,17 +19,18 @@ bool IsUuid(const std::string& s) {
     return true;
 }
 
-// Splits "arn:partition:kms:region:account:resource"; false if the shape is wrong.
+// Splits "arn:partition:kms:region:account:resource" into views of `s`; false if the shape is
+// wrong.
 struct Arn {
-    std::string partition, service, region, account, resource;
+    std::string_view partition, service, region, account, resource;
 };
-bool ParseArn(const std::string& s, Arn& out) {
-    std::vector<std::string> parts;
+bool ParseArn(std::string_view s, Arn& out) {
+    std::string_view parts[5];
     std::size_t start = 0;
-    for (int i = 0; i < 5; ++i) {
-        auto colon = s.find(':', start);
-        if (colon == std::string::npos) return false;
-        parts.push_back(s.substr(start, colon - start));
+    for (auto& part : parts) {
+        const auto colon = s.find(':', start);
+        if (colon == std::string_view::npos) return false;
+        part = s.substr(start, colon - start);
         start = colon + 1;
     }
     if (parts[0] != "arn") return false;
@@ -67,20 +68,11 @@ void PrefetchKey(const Services& services, const Caller& caller, std::string_vie
     std::string_view region = caller.region;
     std::string_view id = ref;
     if (ref.starts_with("arn:")) {
-        // arn:<partition>:kms:<region>:<account>:key/<id>
-        std::string_view fields[6];
-        std::size_t at = 0;
-        for (int i = 0; i < 5; ++i) {
-            const std::size_t colon = ref.find(':', at);
-            if (colon == std::string_view::npos) return;
-            fields[i] = ref.substr(at, colon - at);
-            at = colon + 1;
-        }
-        fields[5] = ref.substr(at);
-        if (!fields[5].starts_with("key/")) return;
-        region = fields[3];
-        account = fields[4];
-        id = fields[5].substr(4);
+        Arn arn;
+        if (!ParseArn(ref, arn) || !arn.resource.starts_with("key/")) return;
+        region = arn.region;
+        account = arn.account;
+        id = arn.resource.substr(4);
     } else if (ref.starts_with("alias/")) {
         return;
     }
@@ -133,22 +125,23 @@ Result<storage::KeyPtr> LookupKey(const OpContext& ctx, const std::string& ref, 
         Arn arn;
         if (!ParseArn(ref, arn) || arn.service != "kms")
             return Error(ErrorCode::kNotFound, "Invalid arn");
-        if (arn.region != region) return Error(ErrorCode::kNotFound, "Invalid arn " + arn.region);
-        if (arn.resource.rfind("key/", 0) == 0) {
-            const std::string id = arn.resource.substr(4);
+        if (arn.region != region)
+            return Error(ErrorCode::kNotFound, "Invalid arn " + std::string(arn.region));
+        if (arn.resource.starts_with("key/")) {
+            const std::string id(arn.resource.substr(4));
             // Another account's key, for the operations AWS allows across accounts; the key
             // policy then decides.
             if (arn.account != account && !cross_account && IsKeyIdForm(id))
                 return Error(ErrorCode::kNotFound, "Key '" + ref + "' does not exist");
-            return FindById(ctx, arn.account, region, id);
+            return FindById(ctx, std::string(arn.account), region, id);
         }
-        if (arn.resource.rfind("alias/", 0) == 0 && aliases == AliasRefs::kAllowed) {
+        if (arn.resource.starts_with("alias/") && aliases == AliasRefs::kAllowed) {
             // An alias ARN names another account's key for the operations AWS allows across
             // accounts; an alias name is always the caller's.
             if (arn.account != account && !cross_account)
                 return Error(ErrorCode::kNotFound, "Alias " + ref + " is not found.");
             if (alias) *alias = arn.resource;
-            return FindByAlias(ctx, arn.account, region, arn.resource);
+            return FindByAlias(ctx, std::string(arn.account), region, std::string(arn.resource));
         }
         return Error(ErrorCode::kNotFound, "Invalid keyId '" + ref + "'");
     }
