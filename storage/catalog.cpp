@@ -265,6 +265,7 @@ Status Catalog::Load() {
         aliases_[rec->scoped()] = rec;
         return Status::Ok();
     }));
+    key_index_.Rehint();  // the records have their materials now
     // The other indexes, in rowid order: the order the records were made in, so mostly memory
     // order (in key order each record was a cache miss or several).
     std::map<std::tuple<KeyState, std::string_view, std::string_view>, std::size_t> census;
@@ -347,25 +348,6 @@ void Catalog::AttachSlot(const KeyRecord& next, const KeyRecord* previous) {
     }
 }
 
-namespace {
-
-// Starts loading, all at once, what a request on `key` reads after the record's own lines (which
-// KeyIndex's probe already asked for): the ARN's text, the usage slot and the current material's
-// entry. Reads only the record's fields, fixed before it was published, and never what they point
-// at, so that it waits for nothing but the record (reading the material's entry here to reach its
-// ID's text made each lookup wait for one more miss in a row).
-void PrefetchForRequest(const KeyRecord& key) {
-    Prefetch(key.arn.data());
-    Prefetch(key.arn.data() + 64);
-    if (key.slot != nullptr) Prefetch(key.slot.get());
-    if (key.materials.empty()) return;
-    const char* entry = reinterpret_cast<const char*>(&key.materials.back());
-    for (std::size_t at = 0; at < sizeof(MaterialRecord); at += 64) Prefetch(entry + at);
-    Prefetch(entry + sizeof(MaterialRecord) - 1);
-}
-
-}  // namespace
-
 KeyPtr Catalog::FindKey(const ScopedNameRef& key) const {
     KeyPtr out;
     {
@@ -374,7 +356,6 @@ KeyPtr Catalog::FindKey(const ScopedNameRef& key) const {
         if (found == nullptr) return nullptr;
         out = *found;
     }
-    PrefetchForRequest(*out);  // the request reads it next
     return out;
 }
 

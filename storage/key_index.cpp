@@ -1,5 +1,6 @@
 #include "storage/key_index.h"
 
+#include <string_view>
 #include <utility>
 
 namespace kmsd::storage {
@@ -9,9 +10,8 @@ std::size_t KeyIndex::Probe(const ScopedNameRef& name, std::size_t hash) const {
         const Slot& slot = slots_[i];
         if (!slot.key) return i;
         if (slot.hash != hash) continue;
-        PrefetchRequestLines(*slot.key);
-        Prefetch(slot.id_text);
-        if (Names(*slot.key, name)) return i;
+        PrefetchHinted(slot);
+        if (Names(slot, name)) return i;
     }
 }
 
@@ -28,9 +28,41 @@ KeyIndex::KeyPtr KeyIndex::Put(KeyPtr key) {
     Slot& slot = slots_[Probe(name, hash)];
     if (!slot.key) ++size_;
     slot.hash = hash;
-    slot.id_text = key->key_id.data();
     std::swap(slot.key, key);
+    Hint(slot);
     return key;
+}
+
+void KeyIndex::Hint(Slot& slot) {
+    const KeyRecord& key = *slot.key;
+    const std::string_view arn = key.arn;
+    slot.id_text = arn.size() > key.key_id.size() && arn.ends_with(key.key_id)
+                       ? arn.data() + (arn.size() - key.key_id.size())
+                       : key.key_id.data();
+    slot.arn_text = arn.data();
+    slot.material = key.materials.empty() ? nullptr : &key.materials.back();
+    slot.usage = key.slot.get();
+}
+
+void KeyIndex::Rehint() {
+    // In slot order, each record a miss of its own: ask for the one 8 slots ahead meanwhile.
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+        if (i + 8 < slots_.size() && slots_[i + 8].key) Prefetch(slots_[i + 8].key.get());
+        if (slots_[i].key) Hint(slots_[i]);
+    }
+}
+
+void KeyIndex::PrefetchHinted(const Slot& slot) {
+    PrefetchRequestLines(*slot.key);
+    Prefetch(slot.id_text);
+    Prefetch(slot.arn_text);
+    Prefetch(slot.arn_text + 64);
+    if (slot.usage != nullptr) Prefetch(slot.usage);
+    if (slot.material != nullptr) {
+        const char* entry = reinterpret_cast<const char*>(slot.material);
+        for (std::size_t at = 0; at < sizeof(MaterialRecord); at += 64) Prefetch(entry + at);
+        Prefetch(entry + sizeof(MaterialRecord) - 1);
+    }
 }
 
 void KeyIndex::Erase(const ScopedNameRef& name) {

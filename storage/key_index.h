@@ -1,16 +1,18 @@
 // KeyIndex: the Catalog's hash index of published key records by (account, Region, key ID).
-// Open addressing with linear probing: a slot holds the name's hash and the record, and a lookup
-// compares the name with the record's own fields. With many keys in use, a lookup reads the slot
-// and the record (which the request reads next anyway); a node-based map also read its node and
-// the node's own copy of the key ID, each a cache miss of its own. A slot whose hash matches
-// starts loading the record's request lines and the key ID's text at once (the slot keeps a
-// pointer to that text for it), so the compare waits for one miss, not three in a row. Not
-// thread-safe: the Catalog guards it with its mutex.
+// Open addressing with linear probing: a slot holds the name's hash, the record and pointers to
+// what a request on the key reads next. With many keys in use, each of those is a cache miss and,
+// as each lives in its own 4 KB page, a TLB miss too; a request that learnt each address from the
+// object before waited for the misses one after another (slot, record, material entry, unsealed
+// material). A slot whose hash matches starts loading the record's request lines, its key ID's
+// text, its ARN, its usage slot and its current material's entry all at once, so the lookup waits
+// for one round of misses and the request finds the rest arriving. Not thread-safe: the Catalog
+// guards it with its mutex.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "storage/records.h"
@@ -36,6 +38,9 @@ public:
     }
     // Publishes `key` under its own name; returns the record it replaced (null if none).
     KeyPtr Put(KeyPtr key);
+    // Recomputes every slot's hints from its record: for records changed in place after Put
+    // (the Catalog's load adds each key's materials after indexing the key).
+    void Rehint();
     void Erase(const ScopedNameRef& name);
     void Clear();
     void Reserve(std::size_t count);
@@ -47,16 +52,29 @@ public:
     }
 
 private:
-    struct Slot {
+    // One cache line. The pointers are into the record's own fields, which stay put while the
+    // slot holds the record (records are immutable once published).
+    struct alignas(64) Slot {
         std::size_t hash = 0;
-        // The record's key ID text: only a prefetch hint (never read through), so the compare
-        // need not wait for the record's line to learn where the text is.
+        // Text equal to the record's key ID, which the compare reads: the ARN's tail, where the
+        // ARN ends in the key ID (always, for records kmsd makes), so that a request reads one
+        // text of the key's, not two; else the key ID's own.
         const char* id_text = nullptr;
         KeyPtr key;  // null: empty
+        // Prefetch hints only, never read through: the ARN's text (the reply's KeyId), the
+        // current material's entry and the usage slot. Null when the record has none.
+        const char* arn_text = nullptr;
+        const MaterialRecord* material = nullptr;
+        const KeySlot* usage = nullptr;
     };
+    static void Hint(Slot& slot);  // sets id_text and the hints from slot.key
+    static void PrefetchHinted(const Slot& slot);
     static std::size_t HashOf(const ScopedNameRef& name) { return ScopedNameHash{}(name); }
-    static bool Names(const KeyRecord& key, const ScopedNameRef& name) {
-        return key.key_id == name.name && key.region == name.region && key.account == name.account;
+    static bool Names(const Slot& slot, const ScopedNameRef& name) {
+        const KeyRecord& key = *slot.key;
+        return key.key_id.size() == name.name.size() &&
+               std::memcmp(slot.id_text, name.name.data(), name.name.size()) == 0 &&
+               key.region == name.region && key.account == name.account;
     }
     std::size_t Home(std::size_t hash) const { return hash & (slots_.size() - 1); }
     std::size_t Next(std::size_t i) const { return (i + 1) & (slots_.size() - 1); }
