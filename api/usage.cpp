@@ -54,15 +54,20 @@ Result<std::optional<storage::UsageRecord>> UsageTracker::Lookup(const storage::
 }
 
 Status UsageTracker::Flush(storage::Catalog& catalog) {
-    std::vector<SlotPtr> taken;
-    for (auto& shard : shards_) {
-        std::vector<SlotPtr> listed;
+    std::lock_guard flush_lock(flush_mu_);
+    std::vector<SlotPtr>& taken = taken_;
+    taken.clear();
+    for (std::size_t s = 0; s < shards_.size(); ++s) {
+        // The shard gets the spare list (empty, with the capacity of an earlier one), and the
+        // list it had becomes the next spare once emptied.
+        std::vector<SlotPtr>& listed = spare_[s];
         {
-            std::lock_guard lock(shard.mu);
-            listed.swap(shard.dirty);
+            std::lock_guard lock(shards_[s].mu);
+            listed.swap(shards_[s].dirty);
         }
         taken.insert(taken.end(), std::make_move_iterator(listed.begin()),
                      std::make_move_iterator(listed.end()));
+        listed.clear();
     }
     if (taken.empty()) return Status::Ok();
     // In primary-key order (the key's rowid), so the upserts walk SQLite's B-tree pages in order
@@ -71,7 +76,8 @@ Status UsageTracker::Flush(storage::Catalog& catalog) {
     // With many keys in use each slot is a cache miss, so the loops below ask for the slot a few
     // places ahead (kAhead) while they read this one.
     constexpr std::size_t kAhead = 8;
-    std::vector<std::pair<std::int64_t, SlotPtr>> ordered;
+    std::vector<std::pair<std::int64_t, SlotPtr>>& ordered = ordered_;
+    ordered.clear();
     ordered.reserve(taken.size());
     for (std::size_t i = 0; i < taken.size(); ++i) {
         if (i + kAhead < taken.size()) storage::PrefetchSlot(taken[i + kAhead].get());
@@ -81,12 +87,14 @@ Status UsageTracker::Flush(storage::Catalog& catalog) {
     std::sort(ordered.begin(), ordered.end(),
               [](const auto& x, const auto& y) { return x.first < y.first; });
     for (std::size_t i = 0; i < ordered.size(); ++i) taken[i] = std::move(ordered[i].second);
-    storage::Change change;
-    change.put_usage.reserve(taken.size());
+    ordered.clear();
+    std::vector<storage::UsageRecord>& records = change_.put_usage;
+    records.clear();
+    records.reserve(taken.size());
     for (std::size_t i = 0; i < taken.size(); ++i) {
         if (i + kAhead < taken.size()) storage::PrefetchSlot(taken[i + kAhead].get());
         const SlotPtr& slot = taken[i];
-        storage::UsageRecord rec;
+        storage::UsageRecord& rec = records.emplace_back();
         {
             std::lock_guard lock(slot->mu);
             slot->dirty = false;
@@ -97,9 +105,9 @@ Status UsageTracker::Flush(storage::Catalog& catalog) {
         // Stored without its event ID, which is derived from the request ID when read; and
         // without its key's name, which the write reads from the slot.
         rec.slot = slot.get();
-        change.put_usage.push_back(std::move(rec));
     }
-    Status st = catalog.Apply(change);
+    Status st = catalog.Apply(change_);
+    records.clear();  // its slot pointers are the taken slots'
     if (!st.ok()) {
         // Nothing was written: list the slots again so the next flush retries them (a slot
         // used again meanwhile is already listed, with its newer value).
@@ -113,6 +121,7 @@ Status UsageTracker::Flush(storage::Catalog& catalog) {
             if (relist) List(std::move(slot));
         }
     }
+    taken.clear();  // a deleted key's slot is freed now, not at the next flush
     return st;
 }
 
