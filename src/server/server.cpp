@@ -1,13 +1,18 @@
 #include "src/server/server.h"
 
+#include <pthread.h>
+#include <sched.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -16,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -105,6 +111,49 @@ private:
 };
 
 class Session;
+
+// The scheduling slice a serving thread asks for. Clients of an emulator usually share its
+// machine (a test suite, a load generator) and wait for each reply. With the kernel's default
+// slice (1.4 ms on two cores), a request that arrives while a client thread runs may wait for that
+// slice to end. Since Linux 6.12 (EEVDF) a task may ask for a shorter slice, which also lets it
+// preempt a task with a longer one when it wakes. Measured on our two cores (wrk 2x32, Encrypt, six
+// alternating rounds): p99 3.3 ms with the default, 2.4 ms with 100 us, the same throughput. Its
+// share of the CPU does not change, only how soon it gets it. Older kernels ignore the value.
+constexpr std::uint64_t kWorkerSliceNs = 100'000;
+
+// Names the calling serving thread (for top -H, perf, /proc) and asks for kWorkerSliceNs. Keeps
+// the thread's policy and nice value (sched_setattr sets both): a kmsd started with `nice` stays
+// nice, and a policy other than the normal one is left alone. Failing (seccomp, an old kernel
+// without the call) changes nothing but latency, so it is only logged at debug level.
+// The kernel's struct sched_attr (SCHED_ATTR_SIZE_VER0): <linux/sched/types.h> cannot be
+// included next to glibc's <sched.h>, and glibc 2.36 has no wrapper for the calls.
+struct SchedAttr {
+    std::uint32_t size;
+    std::uint32_t sched_policy;
+    std::uint64_t sched_flags;
+    std::int32_t sched_nice;
+    std::uint32_t sched_priority;
+    std::uint64_t sched_runtime;
+    std::uint64_t sched_deadline;
+    std::uint64_t sched_period;
+};
+static_assert(sizeof(SchedAttr) == 48);
+
+void PrepareWorkerThread(std::size_t index) {
+    const std::string name = "kmsd-worker-" + std::to_string(index);
+    pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+    SchedAttr attr{};
+    if (syscall(SYS_sched_getattr, 0, &attr, sizeof attr, 0) != 0 ||
+        attr.sched_policy != SCHED_OTHER) {
+        spdlog::debug("{}: scheduling slice left as it is", name);
+        return;
+    }
+    attr.size = sizeof attr;
+    attr.sched_flags = 0;
+    attr.sched_runtime = kWorkerSliceNs;
+    if (syscall(SYS_sched_setattr, 0, &attr, 0) != 0)
+        spdlog::debug("{}: cannot set the scheduling slice: errno {}", name, errno);
+}
 
 // One serving thread: an io_context that this thread alone runs, so a connection's handlers
 // never race and need no strand, and the connections it serves. Instead of a timer per read and
@@ -554,7 +603,11 @@ Result<std::unique_ptr<Server>> Server::Start(App& app) {
         return Status(ErrorCode::kInternal, "cannot listen on " + opts.bind + ":" +
                                                 std::to_string(opts.port) + ": " + ec.message());
     impl->listener->DoAccept();
-    for (auto& w : impl->workers) impl->threads.emplace_back([w = w.get()] { w->Run(); });
+    for (std::size_t i = 0; i < impl->workers.size(); ++i)
+        impl->threads.emplace_back([i, w = impl->workers[i].get()] {
+            PrepareWorkerThread(i);
+            w->Run();
+        });
     spdlog::info("kmsd listening on {}:{} ({} threads)", opts.bind, impl->port, threads);
     return std::unique_ptr<Server>(new Server(std::move(impl)));
 }

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <boost/beast/core.hpp>
@@ -14,7 +15,11 @@
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -454,4 +459,65 @@ TEST_CASE("draining closes idle connections and answers the request in flight", 
     // No new connection is accepted.
     CHECK(WaitUntil([&] { return !Client(r.server->port()).connected(); }));
     r.server->Stop();
+}
+
+namespace {
+
+// The scheduling slice of thread `tid` in ns (sched_getattr's sched_runtime), or 0.
+std::uint64_t SliceOf(pid_t tid) {
+    // struct sched_attr, SCHED_ATTR_SIZE_VER0: sched_runtime is at offset 24.
+    alignas(8) unsigned char attr[48] = {};
+    if (::syscall(SYS_sched_getattr, tid, attr, sizeof attr, 0) != 0) return 0;
+    std::uint64_t runtime = 0;
+    std::memcpy(&runtime, attr + 24, sizeof runtime);
+    return runtime;
+}
+
+// Whether this kernel keeps a slice a thread asks for (Linux 6.12 and later).
+bool KernelKeepsSlices() {
+    std::uint64_t kept = 0;
+    std::thread probe([&] {
+        alignas(8) unsigned char attr[48] = {};
+        if (::syscall(SYS_sched_getattr, 0, attr, sizeof attr, 0) != 0) return;
+        const std::uint32_t size = sizeof attr;
+        const std::uint64_t want = 200'000;
+        std::memcpy(attr, &size, sizeof size);
+        std::memcpy(attr + 24, &want, sizeof want);
+        if (::syscall(SYS_sched_setattr, 0, attr, 0) == 0) kept = SliceOf(::gettid());
+    });
+    probe.join();
+    return kept == 200'000;
+}
+
+// The threads of this process named `kmsd-worker-*`, by name.
+std::map<std::string, pid_t> WorkerThreads() {
+    std::map<std::string, pid_t> found;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+        std::ifstream comm(task.path() / "comm");
+        std::string name;
+        if (std::getline(comm, name) && name.starts_with("kmsd-worker-"))
+            found[name] = static_cast<pid_t>(std::stoi(task.path().filename().string()));
+    }
+    return found;
+}
+
+}  // namespace
+
+TEST_CASE("serving threads are named and ask for a short scheduling slice", "[server]") {
+    auto r = StartServer();
+    // The threads name themselves as they start.
+    REQUIRE(WaitUntil([] { return WorkerThreads().size() == 2; }));
+    const auto workers = WorkerThreads();
+    CHECK(workers.count("kmsd-worker-0") == 1);
+    CHECK(workers.count("kmsd-worker-1") == 1);
+    if (!KernelKeepsSlices()) {
+        WARN("this kernel has no per-task slices (Linux < 6.12): only the names are checked");
+    } else {
+        // 100 us; this thread, which never asked, keeps the kernel's default.
+        for (const auto& [name, tid] : workers) CHECK(SliceOf(tid) == 100'000);
+        CHECK(SliceOf(::gettid()) != 100'000);
+    }
+    r.server->Stop();
+    // The threads are gone with the server.
+    CHECK(WorkerThreads().empty());
 }
