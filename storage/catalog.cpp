@@ -198,12 +198,19 @@ Status Catalog::Load() {
         const std::int64_t rowid = k.Int(21);
         rec->slot = std::make_shared<KeySlot>(rec->scoped());
         rec->slot->row.store(rowid, std::memory_order_relaxed);
-        KeyPtr published = WithStore(std::move(rec));
-        if (key_index_.Put(published) != nullptr)
-            return Error(ErrorCode::kStorage, "duplicate key in database");
-        by_rowid.emplace_back(rowid, std::move(published));
+        by_rowid.emplace_back(rowid, WithStore(std::move(rec)));
         return Status::Ok();
     }));
+    // Indexed once all are made, not as each row arrives: each insert is a miss on a random
+    // slot of the table (16 MB with 100,000 keys), and here the slot of the record 8 ahead is
+    // asked for while this one goes in, so the misses overlap.
+    constexpr std::size_t kAhead = 8;
+    for (std::size_t i = 0; i < by_rowid.size(); ++i) {
+        if (i + kAhead < by_rowid.size())
+            key_index_.PrefetchHome(by_rowid[i + kAhead].second->name());
+        if (key_index_.Put(by_rowid[i].second) != nullptr)
+            return Error(ErrorCode::kStorage, "duplicate key in database");
+    }
     // Each key's materials, oldest first: by date, then insertion order (seq; a multi-Region
     // replica may import its primary's materials in any order). Rows are added to their keys as
     // they come, and only keys with several materials are sorted afterwards: SQLite's ORDER BY
@@ -219,8 +226,21 @@ Status Catalog::Load() {
                 "SELECT account, region, key_id, material_id, creation_date, rotation_type, "
                 "import_state, expiration_model, valid_to, description, pending_rotation, seq "
                 "FROM key_materials");
+    // A key's first material is written with the key, so the materials' rows (in rowid order)
+    // mostly follow the keys' (by_rowid): the key after the last one found is tried first, a
+    // record just read, before a lookup in the index (a miss or three on random lines).
+    std::size_t next_owner = 0;
+    const auto owner_of = [&](const ScopedNameRef& name) -> KeyRecord* {
+        for (std::size_t i = next_owner; i < by_rowid.size() && i < next_owner + 2; ++i) {
+            if (by_rowid[i].second->name() == name) {
+                next_owner = i + 1;
+                return std::const_pointer_cast<KeyRecord>(by_rowid[i].second).get();
+            }
+        }
+        return loading(name);
+    };
     KMSD_RETURN_IF_ERROR(m.ForEachRow({}, [&]() -> Status {
-        KeyRecord* key = loading({m.TextView(0), m.TextView(1), m.TextView(2)});
+        KeyRecord* key = owner_of({m.TextView(0), m.TextView(1), m.TextView(2)});
         if (key == nullptr) return Error(ErrorCode::kStorage, "key material without its key");
         MaterialRecord& rec = key->materials.emplace_back(m.Text(3), m.Real(4), m.Text(5));
         rec.import_state = import_state.Of(m.TextView(6));

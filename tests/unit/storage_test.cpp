@@ -360,6 +360,15 @@ TEST_CASE("a reopen rebuilds key order, material order and last usage from the f
             change.put_keys.push_back(k);
             change.put_materials.push_back({k->scoped(), k->materials[0], {1}});
             REQUIRE(c->Apply(change).ok());
+            if (id == "a") {
+                // A material of an earlier key between the keys' own: its row is not next to
+                // its key's (the load looks the key up, not the key the row order suggests).
+                Change rotate;
+                rotate.put_materials.push_back({{"111122223333", "us-east-1", "c"},
+                                                {std::string(64, '9'), 1800000000.0, "ON_DEMAND"},
+                                                {2}});
+                REQUIRE(c->Apply(rotate).ok());
+            }
         }
         // Key "a" gets two more materials, written newest first; the same date for two of them
         // is ordered by when they were written.
@@ -395,6 +404,16 @@ TEST_CASE("a reopen rebuilds key order, material order and last usage from the f
     CHECK(order == "a123");
     CHECK(a->current_material_id() == std::string(64, '3'));
     CHECK(c->FindMaterialOwner(std::string(64, '2'), "us-east-1")->key_id == "a");
+    // Every other key has its own materials: "c" its first and the one written after "a", the
+    // rest their one.
+    for (const auto& [account, region, id] : names) {
+        if (id == "a") continue;
+        const auto key = c->FindKey({account, region, id});
+        REQUIRE(key != nullptr);
+        std::string mine;
+        for (const auto& m : key->materials) mine += m.material_id[0];
+        CHECK(mine == (id == "c" ? "c9" : id));
+    }
 
     auto used = c->ReadUsage({"111122223333", "us-east-1", "a"}).value();
     REQUIRE(used.has_value());
