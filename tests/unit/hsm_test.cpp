@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include "common/base64.h"
+#include "common/hex.h"
 #include "hsm/crypto.h"
 #include "support/fakes.h"
 
@@ -277,6 +278,36 @@ TEST_CASE("sealed material is bound to its key and master key", "[hsm]") {
         cold->set_store(&f.store);
         CHECK(cold->Decrypt(ref, *blob, {}).ok());
     }
+}
+
+TEST_CASE("hex: exactly lower-case digits of the right length are decoded", "[hsm]") {
+    // Every byte value round-trips, and at every position of a 2-byte input every character other
+    // than 0-9 and a-f is refused (upper case too: material IDs are stored in lower case).
+    for (int b = 0; b < 256; ++b) {
+        const std::uint8_t byte = static_cast<std::uint8_t>(b);
+        const std::string hex = ToHex(ByteView(&byte, 1));
+        std::uint8_t out = 0;
+        REQUIRE(FromHexInto(hex, &out, 1));
+        CHECK(out == byte);
+    }
+    const auto digit = [](int c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); };
+    for (int pos = 0; pos < 4; ++pos) {
+        for (int c = 0; c < 256; ++c) {
+            std::string hex = "a0f9";
+            hex[static_cast<std::size_t>(pos)] = static_cast<char>(c);
+            std::uint8_t out[2] = {};
+            INFO("character " << c << " at " << pos);
+            CHECK(FromHexInto(hex, out, 2) == digit(c));
+        }
+    }
+    std::uint8_t out[2] = {};
+    CHECK_FALSE(FromHexInto("a0f", out, 2));
+    CHECK_FALSE(FromHexInto("a0f9a", out, 2));
+    CHECK_FALSE(FromHexInto("", out, 2));
+    CHECK(FromHexInto("", out, 0));
+    REQUIRE(FromHexInto("a0f9", out, 2));
+    CHECK(out[0] == 0xa0);
+    CHECK(out[1] == 0xf9);
 }
 
 TEST_CASE("base64 is strict", "[hsm]") {
