@@ -132,11 +132,11 @@ Status Catalog::Migrate() {
 }
 
 Status Catalog::Load() {
-    // Hashed while rows arrive (materials and tags look their key up); the ordered map is built
-    // at the end in key order (100,000 keys through an ordered map cost a third of startup). The
-    // hash map is the final one, sized from the row counts, so nothing is rehashed or built
-    // twice. Until Load returns the records are only this function's, so the materials and tags
-    // are added to them in place (const_pointer_cast of records made non-const).
+    // Hashed once the keys' rows are read (materials and tags look their key up); the ordered map
+    // is built at the end in key order (100,000 keys through an ordered map cost a third of
+    // startup). The hash map is the final one, sized from the row counts, so nothing is rehashed or
+    // built twice. Until Load returns the records are only this function's, so the materials and
+    // tags are added to them in place (const_pointer_cast of records made non-const).
     const auto count = [&](const char* sql) -> std::size_t {
         Statement c(*db_, sql);
         auto row = c.Step();
@@ -227,8 +227,10 @@ Status Catalog::Load() {
                 "import_state, expiration_model, valid_to, description, pending_rotation, seq "
                 "FROM key_materials");
     // A key's first material is written with the key, so the materials' rows (in rowid order)
-    // mostly follow the keys' (by_rowid): the key after the last one found is tried first, a
-    // record just read, before a lookup in the index (a miss or three on random lines).
+    // mostly follow the keys' (by_rowid): the two keys after the last one found this way are
+    // tried first, records read a moment ago, before a lookup in the index (a miss or three on
+    // random lines). A row that does not follow (a later material of an earlier key) is looked
+    // up, and the cursor stays where it was.
     std::size_t next_owner = 0;
     const auto owner_of = [&](const ScopedNameRef& name) -> KeyRecord* {
         for (std::size_t i = next_owner; i < by_rowid.size() && i < next_owner + 2; ++i) {

@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <functional>
 #include <list>
@@ -121,12 +122,9 @@ class Session;
 // share of the CPU does not change, only how soon it gets it. Older kernels ignore the value.
 constexpr std::uint64_t kWorkerSliceNs = 100'000;
 
-// Names the calling serving thread (for top -H, perf, /proc) and asks for kWorkerSliceNs. Keeps
-// the thread's policy and nice value (sched_setattr sets both): a kmsd started with `nice` stays
-// nice, and a policy other than the normal one is left alone. Failing (seccomp, an old kernel
-// without the call) changes nothing but latency, so it is only logged at debug level.
 // The kernel's struct sched_attr (SCHED_ATTR_SIZE_VER0): <linux/sched/types.h> cannot be
 // included next to glibc's <sched.h>, and glibc 2.36 has no wrapper for the calls.
+constexpr std::uint64_t kSchedFlagResetOnFork = 0x01;  // SCHED_FLAG_RESET_ON_FORK
 struct SchedAttr {
     std::uint32_t size;
     std::uint32_t sched_policy;
@@ -137,8 +135,13 @@ struct SchedAttr {
     std::uint64_t sched_deadline;
     std::uint64_t sched_period;
 };
-static_assert(sizeof(SchedAttr) == 48);
+static_assert(sizeof(SchedAttr) == 48 && offsetof(SchedAttr, sched_flags) == 8 &&
+              offsetof(SchedAttr, sched_nice) == 16 && offsetof(SchedAttr, sched_runtime) == 24);
 
+// Names the calling serving thread (for top -H, perf, /proc) and asks for kWorkerSliceNs. Keeps
+// the thread's policy and nice value (sched_setattr sets both): a kmsd started with `nice` stays
+// nice, and a policy other than the normal one is left alone. Failing (seccomp, an old kernel
+// without the call) changes nothing but latency, so it is only logged at debug level.
 void PrepareWorkerThread(std::size_t index) {
     const std::string name = "kmsd-worker-" + std::to_string(index);
     pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
@@ -149,7 +152,7 @@ void PrepareWorkerThread(std::size_t index) {
         return;
     }
     attr.size = sizeof attr;
-    attr.sched_flags = 0;
+    attr.sched_flags &= kSchedFlagResetOnFork;  // kept; the others are requests, not settings
     attr.sched_runtime = kWorkerSliceNs;
     if (syscall(SYS_sched_setattr, 0, &attr, 0) != 0)
         spdlog::debug("{}: cannot set the scheduling slice: errno {}", name, errno);
