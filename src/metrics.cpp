@@ -81,6 +81,9 @@ void RequestMetrics::Render(metrics::TextWriter& out) const {
     out.Family("kmsd_open_connections", "gauge", "Client connections open now");
     out.Sample("kmsd_open_connections", "",
                static_cast<std::uint64_t>(std::max(0, open_connections.load())));
+    out.Family("kmsd_connections_moved_total", "counter",
+               "Connections moved between serving threads, to the one on their client's CPU");
+    out.Sample("kmsd_connections_moved_total", "", connections_moved.load());
 }
 
 std::string RenderMetrics(const App& app) {

@@ -30,6 +30,8 @@ public:
 
     // Kept by the server: accepted connections not yet closed.
     std::atomic<int> open_connections{0};
+    // Kept by the server: connections moved to the worker thread on their client's CPU.
+    std::atomic<std::uint64_t> connections_moved{0};
 
 private:
     metrics::Counters<kOperations * kErrorTypes> requests_;

@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -28,6 +29,7 @@
 
 #include "common/secure_bytes.h"
 #include "src/server/handler.h"
+#include "src/server/placement.h"
 
 namespace kmsd {
 namespace {
@@ -68,19 +70,24 @@ constexpr auto kSweepInterval = std::chrono::milliseconds(250);
 using SecureFlatBuffer = beast::basic_flat_buffer<CleansingAllocator<char>>;
 using Clock = std::chrono::steady_clock;
 
+class Worker;
+
 // What the acceptor, the workers and their sessions share.
 struct ServerState {
     explicit ServerState(App& a)
         : app(a),
           request_timeout(a.options().server.request_timeout_seconds),
           max_connections(a.options().server.max_connections),
-          connections(a.metrics().open_connections) {}
+          connections(a.metrics().open_connections),
+          moved(a.metrics().connections_moved) {}
     App& app;
     const std::chrono::seconds request_timeout;
     const int max_connections;
-    std::atomic<int>& connections;  // the metrics' gauge: one count, two readers
+    std::atomic<int>& connections;      // the metrics' gauge: one count, two readers
+    std::atomic<std::uint64_t>& moved;  // the metrics' counter of Session::MoveTo
     std::atomic<bool> draining{false};
     std::atomic<std::uint64_t> body_bytes{0};  // charged against kMaxBodyBytesInFlight
+    std::vector<Worker*> workers;              // set before any worker runs, then read-only
 
     // Where requests that may wait on an external key store proxy run (design.md §2: nothing
     // that can block runs on a serving thread). Made on first use: a server without external
@@ -158,17 +165,42 @@ void PrepareWorkerThread(std::size_t index) {
         spdlog::debug("{}: cannot set the scheduling slice: errno {}", name, errno);
 }
 
+// Every worker's CPU and open connections at one moment, for PlaceConnection.
+struct Placement {
+    std::vector<int> cpus;
+    std::vector<int> loads;
+    std::size_t turn = 0;
+    void Read(const std::vector<Worker*>& workers);
+    std::size_t Place(int cpu) { return PlaceConnection(cpu, cpus, loads, turn++); }
+};
+
+// Where the connection's client last sent from (see PlaceConnection), -1 if unknown.
+int IncomingCpu(tcp::socket& socket) {
+    int cpu = -1;
+    socklen_t len = sizeof cpu;
+    if (getsockopt(socket.native_handle(), SOL_SOCKET, SO_INCOMING_CPU, &cpu, &len) != 0) return -1;
+    return cpu;
+}
+
 // One serving thread: an io_context that this thread alone runs, so a connection's handlers
 // never race and need no strand, and the connections it serves. Instead of a timer per read and
 // write (a timer queue operation and a cancellation each), every connection carries a deadline
 // that a sweep checks every kSweepInterval.
 class Worker {
 public:
-    explicit Worker(std::shared_ptr<ServerState> state)
-        : state_(std::move(state)), ioc_(1), sweep_(ioc_) {}
+    Worker(std::shared_ptr<ServerState> state, std::size_t index)
+        : state_(std::move(state)), index_(index), ioc_(1), sweep_(ioc_) {}
 
     asio::io_context& ioc() { return ioc_; }
     ServerState& state() { return *state_; }
+
+    std::size_t index() const { return index_; }
+
+    // Its open connections, for placing connections: counted up when one is handed to it, down
+    // when one ends or moves away.
+    std::atomic<int>& open() { return open_; }
+    // The CPU its thread last ran on (at its last sweep), -1 before the first.
+    int cpu() const { return cpu_.load(std::memory_order_relaxed); }
 
     // Runs until Stop(); the pending sweep keeps run() from returning when no connection is open.
     void Run() {
@@ -191,9 +223,16 @@ private:
     // Declared before ioc_: handlers still pending when ioc_ is destroyed release their sessions,
     // which unlink themselves from this list.
     std::list<Session*> sessions_;
+    const std::size_t index_;
+    std::atomic<int> open_{0};
+    std::atomic<int> cpu_{-1};
+    Placement placement_;  // the sweep's view of every worker
     asio::io_context ioc_;
     asio::steady_timer sweep_;
 };
+
+bool MoveSocket(tcp::socket& socket, Worker& to);
+void StartSession(Worker& to, tcp::socket socket);
 
 class Session : public std::enable_shared_from_this<Session> {
 public:
@@ -207,6 +246,8 @@ public:
     ~Session() {
         ReleaseBody();
         if (registered_) worker_.Remove(self_);
+        if (handed_off_) return;  // the connection lives on in another worker's session
+        worker_.open().fetch_sub(1, std::memory_order_relaxed);
         state_.connections.fetch_sub(1, std::memory_order_relaxed);
     }
     Session(const Session&) = delete;
@@ -228,6 +269,32 @@ public:
     // request finishes it (its reply says Connection: close).
     void Drain() {
         if (idle_ && buffer_.size() == 0) Abort();
+    }
+
+    // The sweep: decides whether this connection should move to the worker on its client's CPU
+    // (PlaceConnection), after its current reply. Only connections that served a request since
+    // the last sweep are looked at (idle ones cost no syscall), and a move needs the client seen
+    // on that CPU at two sweeps in a row: a client thread the scheduler moved for a moment is
+    // not followed. `view` is updated as if the move was done, so one sweep does not send every
+    // connection of a client across and past the slack.
+    void CheckPlacement(Placement& view) {
+        if (served_ == 0 || !socket_.is_open()) return;
+        served_ = 0;
+        const int cpu = IncomingCpu(socket_);
+        const std::size_t here = worker_.index();
+        const std::size_t to = view.Place(cpu);
+        if (cpu < 0 || to == here || view.cpus[here] == cpu || view.cpus[to] != cpu) {
+            seen_cpu_ = -1;
+            move_to_ = nullptr;
+            return;
+        }
+        if (seen_cpu_ != cpu) {
+            seen_cpu_ = cpu;
+            return;
+        }
+        move_to_ = state_.workers[to];
+        ++view.loads[to];
+        --view.loads[here];
     }
 
 private:
@@ -334,6 +401,7 @@ private:
                 buffer_.shrink_to_fit();
             }
         }
+        ++served_;
         if (MayWaitOnProxy(state_.app, req)) return HandleElsewhere(std::move(req));
         Response res = HandleHttpRequest(state_.app, req, peer_ip_);
         req = Request{};  // the body is no longer needed: wiped and freed before the reply is sent
@@ -412,7 +480,20 @@ private:
         out_.clear();
         if (out_.capacity() > kKeptBufferBytes) SecureString().swap(out_);
         if (ec || !keep_alive) return Close();
+        if (move_to_ && buffer_.size() == 0 && !state_.draining.load(std::memory_order_relaxed))
+            return MoveTo(*std::exchange(move_to_, nullptr));
         DoRead();
+    }
+
+    // Between requests, with nothing read ahead: the connection continues in a new session on
+    // `to`, this one ends without closing it.
+    void MoveTo(Worker& to) {
+        tcp::socket socket = std::move(socket_);
+        if (!MoveSocket(socket, to)) return;  // closed; this session ends and counts it out
+        handed_off_ = true;
+        worker_.open().fetch_sub(1, std::memory_order_relaxed);
+        state_.moved.fetch_add(1, std::memory_order_relaxed);
+        StartSession(to, std::move(socket));
     }
 
     // Ends the connection after a reply (or when the client is done): no more sends, then read
@@ -455,11 +536,58 @@ private:
     std::uint64_t charged_ = 0;  // this request's share of ServerState::body_bytes
     bool idle_ = false;          // waiting for the first byte of a request (with buffer_ empty)
     std::string peer_ip_;
+    // Placement (CheckPlacement): requests since the last sweep, the client's CPU seen then, the
+    // worker to move to after the current reply.
+    std::uint32_t served_ = 0;
+    int seen_cpu_ = -1;
+    Worker* move_to_ = nullptr;
+    bool handed_off_ = false;  // moved to another worker: its session counts the connection
 };
+
+void Placement::Read(const std::vector<Worker*>& workers) {
+    cpus.resize(workers.size());
+    loads.resize(workers.size());
+    for (std::size_t i = 0; i < workers.size(); ++i) {
+        cpus[i] = workers[i]->cpu();
+        loads[i] = workers[i]->open().load(std::memory_order_relaxed);
+    }
+}
+
+// Gives `socket` to `to`'s io_context (it stays open). False if that failed: then it is closed.
+bool MoveSocket(tcp::socket& socket, Worker& to) {
+    if (&to.ioc() == &socket.get_executor().context()) return true;
+    beast::error_code ec;
+    const auto protocol = socket.local_endpoint(ec).protocol();
+    tcp::socket moved(to.ioc());
+    const int fd = ec ? -1 : socket.release(ec);
+    if (!ec) moved.assign(protocol, fd, ec);
+    if (ec) {
+        if (fd >= 0) ::close(fd);
+        socket.close(ec);
+        return false;
+    }
+    socket = std::move(moved);
+    return true;
+}
+
+// A new session for `socket` on `to`'s thread. Counted at once, so that placements made before
+// it runs see it. (A start dropped by a stopping io_context leaves the count up; nothing reads it
+// then.)
+void StartSession(Worker& to, tcp::socket socket) {
+    to.open().fetch_add(1, std::memory_order_relaxed);
+    asio::post(to.ioc(), [&to, s = std::move(socket)]() mutable {
+        std::make_shared<Session>(std::move(s), to)->Start();
+    });
+}
 
 void Worker::Sweep() {
     const auto now = Clock::now();
-    for (Session* s : sessions_) s->Expire(now);
+    cpu_.store(sched_getcpu(), std::memory_order_relaxed);
+    placement_.Read(state_->workers);
+    for (Session* s : sessions_) {
+        s->Expire(now);
+        s->CheckPlacement(placement_);
+    }
     sweep_.expires_after(kSweepInterval);
     sweep_.async_wait([this](beast::error_code ec) {
         if (!ec) Sweep();
@@ -472,10 +600,10 @@ void Worker::Drain() {
     });
 }
 
-// One listening socket; each accepted connection goes to the next worker in turn. (One
-// SO_REUSEPORT acceptor per worker would let the kernel spread them instead, but it would also
-// let a second kmsd bind the same port silently and take half the connections; the accept path
-// is not where the time goes with keep-alive clients.)
+// One listening socket; each accepted connection goes to the worker PlaceConnection picks (and
+// may move later, see Session::CheckPlacement). (One SO_REUSEPORT acceptor per worker would let the
+// kernel spread them instead, but it would also let a second kmsd bind the same port silently and
+// take half the connections; the accept path is not where the time goes with keep-alive clients.)
 class Listener : public std::enable_shared_from_this<Listener> {
 public:
     Listener(std::vector<std::unique_ptr<Worker>>& workers, std::shared_ptr<ServerState> state)
@@ -497,13 +625,10 @@ public:
 
     void DoAccept() {
         if (stopped_) return;
-        // The new connection's socket belongs to the worker that will serve it.
-        Worker& next = *workers_[next_];
-        next_ = (next_ + 1) % workers_.size();
-        acceptor_.async_accept(next.ioc(), [self = shared_from_this(), &next](beast::error_code ec,
-                                                                              tcp::socket socket) {
-            self->OnAccept(next, ec, std::move(socket));
-        });
+        acceptor_.async_accept(
+            [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+                self->OnAccept(ec, std::move(socket));
+            });
     }
 
     // Closes the listening socket (new connections are refused). Thread-safe: it runs on the
@@ -518,7 +643,7 @@ public:
     }
 
 private:
-    void OnAccept(Worker& worker, beast::error_code ec, tcp::socket socket) {
+    void OnAccept(beast::error_code ec, tcp::socket socket) {
         if (stopped_ || ec == asio::error::operation_aborted) return;  // stopping
         if (ec) {
             // EMFILE and friends: never stop accepting; wait a little and try again. Logged once
@@ -538,18 +663,29 @@ private:
             beast::error_code ignored;
             socket.close(ignored);
         } else {
-            asio::post(worker.ioc(), [&worker, s = std::move(socket)]() mutable {
-                std::make_shared<Session>(std::move(s), worker)->Start();
-            });
+            HandOver(std::move(socket));
         }
         DoAccept();
+    }
+
+    // The accepted socket is registered with the first worker's io_context; it moves to the
+    // worker that will serve it.
+    void HandOver(tcp::socket socket) {
+        const int cpu = workers_.size() > 1 ? IncomingCpu(socket) : -1;
+        placement_.Read(state_->workers);
+        Worker& worker = *workers_[placement_.Place(cpu)];
+        if (!MoveSocket(socket, worker)) {
+            state_->connections.fetch_sub(1, std::memory_order_relaxed);
+            return;
+        }
+        StartSession(worker, std::move(socket));
     }
 
     std::vector<std::unique_ptr<Worker>>& workers_;
     tcp::acceptor acceptor_;
     asio::steady_timer retry_;
     std::shared_ptr<ServerState> state_;
-    std::size_t next_ = 0;
+    Placement placement_;
     bool stopped_ = false;  // on the first worker's thread
     bool accept_failing_ = false;
 };
@@ -599,7 +735,8 @@ Result<std::unique_ptr<Server>> Server::Start(App& app) {
     auto impl = std::make_unique<Impl>();
     impl->state = std::make_shared<ServerState>(app);
     for (int i = 0; i < threads; ++i)
-        impl->workers.push_back(std::make_unique<Worker>(impl->state));
+        impl->workers.push_back(std::make_unique<Worker>(impl->state, static_cast<std::size_t>(i)));
+    for (auto& w : impl->workers) impl->state->workers.push_back(w.get());
     impl->listener = std::make_shared<Listener>(impl->workers, impl->state);
     if ((ec =
              impl->listener->Listen({address, static_cast<unsigned short>(opts.port)}, impl->port)))
@@ -618,6 +755,12 @@ Result<std::unique_ptr<Server>> Server::Start(App& app) {
 unsigned short Server::port() const { return impl_->port; }
 
 int Server::connections() const { return impl_->state->connections.load(); }
+
+std::vector<int> Server::connections_by_worker() const {
+    std::vector<int> open;
+    for (const auto& w : impl_->workers) open.push_back(w->open().load());
+    return open;
+}
 
 void Server::BeginDrain() {
     if (impl_->state->draining.exchange(true)) return;

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <memory>
+#include <vector>
 
 #include "src/app.h"
 
@@ -31,6 +32,8 @@ public:
     unsigned short port() const;
     // Open connections, counted from accept to close.
     int connections() const;
+    // The same by worker thread (worker 0 first): where connections are served now.
+    std::vector<int> connections_by_worker() const;
     // Stops accepting and closes idle connections; a request in flight (or already pipelined)
     // is still answered, with Connection: close. Thread-safe, idempotent.
     void BeginDrain();

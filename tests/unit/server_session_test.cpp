@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -25,8 +26,10 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "src/app.h"
+#include "src/server/placement.h"
 #include "src/server/server.h"
 
 namespace {
@@ -521,4 +524,106 @@ TEST_CASE("serving threads are named and ask for a short scheduling slice", "[se
     // The threads are gone with the server.
     // (A joined thread can stay listed in /proc for a moment after join returns.)
     CHECK(WaitUntil([] { return WorkerThreads().empty(); }));
+}
+
+TEST_CASE("a connection is placed on the worker on its client's CPU, within a slack", "[server]") {
+    using kmsd::kPlacementSlack;
+    using kmsd::PlaceConnection;
+    using Loads = std::vector<int>;
+    const std::vector<int> cpus{3, 5};  // worker 0 last ran on CPU 3, worker 1 on CPU 5
+    for (std::size_t turn = 0; turn < 4; ++turn) {
+        INFO("turn " << turn);
+        CHECK(PlaceConnection(5, cpus, Loads{0, 0}, turn) == 1);
+        CHECK(PlaceConnection(3, cpus, Loads{2, 0}, turn) == 0);
+        // Up to the slack over the least loaded worker; past it, the least loaded.
+        CHECK(PlaceConnection(5, cpus, Loads{0, kPlacementSlack}, turn) == 1);
+        CHECK(PlaceConnection(5, cpus, Loads{0, kPlacementSlack + 1}, turn) == 0);
+        CHECK(PlaceConnection(3, cpus, Loads{kPlacementSlack + 2, 2}, turn) == 0);
+        CHECK(PlaceConnection(3, cpus, Loads{kPlacementSlack + 3, 2}, turn) == 1);
+        // An unknown CPU, or one no worker ran on: the least loaded.
+        CHECK(PlaceConnection(-1, cpus, Loads{4, 2}, turn) == 1);
+        CHECK(PlaceConnection(7, cpus, Loads{2, 4}, turn) == 0);
+        // Two workers on the client's CPU: the less loaded of them.
+        CHECK(PlaceConnection(3, std::vector<int>{3, 3, 5}, Loads{2, 1, 0}, turn) == 1);
+        // Workers that have not run yet (CPU -1) are not on anyone's CPU.
+        CHECK(PlaceConnection(-1, std::vector<int>{-1, 5}, Loads{3, 1}, turn) == 1);
+        // One worker takes everything.
+        CHECK(PlaceConnection(5, std::vector<int>{3}, Loads{100}, turn) == 0);
+    }
+    // Equal workers take turns.
+    std::set<std::size_t> picked;
+    for (std::size_t turn = 0; turn < 3; ++turn)
+        picked.insert(PlaceConnection(-1, std::vector<int>{-1, -1, -1}, Loads{1, 1, 1}, turn));
+    CHECK(picked == std::set<std::size_t>{0, 1, 2});
+}
+
+namespace {
+
+// Pins thread `tid` (0: the calling thread) to `cpu`.
+bool PinTo(pid_t tid, int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return ::sched_setaffinity(tid, sizeof set, &set) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("a connection moves to the serving thread on its client's CPU, between requests",
+          "[server]") {
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    REQUIRE(::sched_getaffinity(0, sizeof allowed, &allowed) == 0);
+    std::vector<int> cpus;
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &allowed)) cpus.push_back(c);
+    if (cpus.size() < 2) {
+        WARN("one CPU: no connection has anywhere to move");
+        return;
+    }
+    struct RestoreAffinity {
+        cpu_set_t set;
+        ~RestoreAffinity() { ::sched_setaffinity(0, sizeof set, &set); }
+    } restore{allowed};
+
+    auto r = StartServer();
+    REQUIRE(WaitUntil([] { return WorkerThreads().size() == 2; }));
+    auto workers = WorkerThreads();
+    const int a = cpus[0], b = cpus[1];
+    REQUIRE(PinTo(workers["kmsd-worker-0"], a));
+    REQUIRE(PinTo(workers["kmsd-worker-1"], b));
+    // Each worker notes its CPU at its sweep (every 250 ms).
+    std::this_thread::sleep_for(700ms);
+
+    // Two requests at a time, pipelined: a connection moves only with nothing read ahead.
+    REQUIRE(PinTo(0, a));
+    Client c(r.server->port());
+    REQUIRE(c.connected());
+    int n = 0;
+    auto exchange = [&] {
+        ++n;
+        REQUIRE(c.Send(Random(n % 50 + 1) + Random(n % 50 + 2)));
+        for (int k = 1; k <= 2; ++k) {
+            auto reply = c.Read();
+            REQUIRE(reply);
+            REQUIRE(reply->result_int() == 200);
+            CHECK(RandomBytes(*reply) == static_cast<std::size_t>(n % 50 + k));
+        }
+    };
+    exchange();
+    // Connected from a: served by the worker on a.
+    CHECK(r.server->connections_by_worker() == std::vector<int>{1, 0});
+    CHECK(r.app->metrics().connections_moved.load() == 0);
+
+    // The client now runs on b; once two sweeps saw it there, its connection follows.
+    REQUIRE(PinTo(0, b));
+    CHECK(WaitUntil([&] {
+        exchange();
+        return r.server->connections_by_worker() == std::vector<int>{0, 1};
+    }));
+    CHECK(r.app->metrics().connections_moved.load() == 1);
+    for (int i = 0; i < 20; ++i) exchange();
+    CHECK(r.server->connections() == 1);
+    CHECK(r.server->connections_by_worker() == std::vector<int>{0, 1});
+    CHECK(r.app->metrics().connections_moved.load() == 1);
 }
