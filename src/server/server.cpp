@@ -199,7 +199,7 @@ public:
     // Its open connections, for placing connections: counted up when one is handed to it, down
     // when one ends or moves away.
     std::atomic<int>& open() { return open_; }
-    // The CPU its thread last ran on (at its last sweep), -1 before the first.
+    // The CPU its thread ran on at its last two sweeps, -1 if they differ or before them.
     int cpu() const { return cpu_.load(std::memory_order_relaxed); }
 
     // Runs until Stop(); the pending sweep keeps run() from returning when no connection is open.
@@ -226,16 +226,20 @@ private:
     const std::size_t index_;
     std::atomic<int> open_{0};
     std::atomic<int> cpu_{-1};
+    int last_cpu_ = -1;    // the previous sweep's sched_getcpu()
     Placement placement_;  // the sweep's view of every worker
     asio::io_context ioc_;
     asio::steady_timer sweep_;
 };
 
 bool MoveSocket(tcp::socket& socket, Worker& to);
-void StartSession(Worker& to, tcp::socket socket);
+// `moved_peer_ip`: set for a connection moved from another worker (its peer's address).
+void StartSession(Worker& to, tcp::socket socket,
+                  std::optional<std::string> moved_peer_ip = std::nullopt);
 
 class Session : public std::enable_shared_from_this<Session> {
 public:
+    // A new connection: its peer's address is read and Nagle's algorithm turned off.
     Session(tcp::socket&& socket, Worker& worker)
         : socket_(std::move(socket)), worker_(worker), state_(worker.state()) {
         beast::error_code ec;
@@ -243,6 +247,12 @@ public:
         if (!ec) peer_ip_ = peer.address().to_string();  // aws:SourceIp
         socket_.set_option(tcp::no_delay(true), ec);
     }
+    // A connection moved from another worker (MoveTo): already set up.
+    Session(tcp::socket&& socket, Worker& worker, std::string peer_ip)
+        : socket_(std::move(socket)),
+          worker_(worker),
+          state_(worker.state()),
+          peer_ip_(std::move(peer_ip)) {}
     ~Session() {
         ReleaseBody();
         if (registered_) worker_.Remove(self_);
@@ -278,23 +288,33 @@ public:
     // not followed. `view` is updated as if the move was done, so one sweep does not send every
     // connection of a client across and past the slack.
     void CheckPlacement(Placement& view) {
-        if (served_ == 0 || !socket_.is_open()) return;
+        // A decision is only good until the next sweep: an idle connection, or one whose client
+        // moved on, keeps none.
+        move_to_ = nullptr;
+        if (served_ == 0 || view.loads.size() < 2 || !socket_.is_open()) {
+            seen_cpu_ = -1;
+            served_ = 0;
+            return;
+        }
         served_ = 0;
         const int cpu = IncomingCpu(socket_);
         const std::size_t here = worker_.index();
+        // Placed as if it were new: its own worker's load without it, or a move could leave the
+        // two workers further apart than the slack allows a new connection.
+        --view.loads[here];
         const std::size_t to = view.Place(cpu);
         if (cpu < 0 || to == here || view.cpus[here] == cpu || view.cpus[to] != cpu) {
+            ++view.loads[here];
             seen_cpu_ = -1;
-            move_to_ = nullptr;
             return;
         }
         if (seen_cpu_ != cpu) {
+            ++view.loads[here];
             seen_cpu_ = cpu;
             return;
         }
         move_to_ = state_.workers[to];
         ++view.loads[to];
-        --view.loads[here];
     }
 
 private:
@@ -493,7 +513,7 @@ private:
         handed_off_ = true;
         worker_.open().fetch_sub(1, std::memory_order_relaxed);
         state_.moved.fetch_add(1, std::memory_order_relaxed);
-        StartSession(to, std::move(socket));
+        StartSession(to, std::move(socket), std::move(peer_ip_));
     }
 
     // Ends the connection after a reply (or when the client is done): no more sends, then read
@@ -554,6 +574,8 @@ void Placement::Read(const std::vector<Worker*>& workers) {
 }
 
 // Gives `socket` to `to`'s io_context (it stays open). False if that failed: then it is closed.
+// Registering a descriptor with another thread's io_context is safe because the workers'
+// io_contexts keep their locks (concurrency hint 1, not one of the UNSAFE hints).
 bool MoveSocket(tcp::socket& socket, Worker& to) {
     if (&to.ioc() == &socket.get_executor().context()) return true;
     beast::error_code ec;
@@ -562,6 +584,7 @@ bool MoveSocket(tcp::socket& socket, Worker& to) {
     const int fd = ec ? -1 : socket.release(ec);
     if (!ec) moved.assign(protocol, fd, ec);
     if (ec) {
+        spdlog::debug("cannot move a connection to worker {}: {}", to.index(), ec.message());
         if (fd >= 0) ::close(fd);
         socket.close(ec);
         return false;
@@ -573,16 +596,22 @@ bool MoveSocket(tcp::socket& socket, Worker& to) {
 // A new session for `socket` on `to`'s thread. Counted at once, so that placements made before
 // it runs see it. (A start dropped by a stopping io_context leaves the count up; nothing reads it
 // then.)
-void StartSession(Worker& to, tcp::socket socket) {
+void StartSession(Worker& to, tcp::socket socket, std::optional<std::string> moved_peer_ip) {
     to.open().fetch_add(1, std::memory_order_relaxed);
-    asio::post(to.ioc(), [&to, s = std::move(socket)]() mutable {
-        std::make_shared<Session>(std::move(s), to)->Start();
+    asio::post(to.ioc(), [&to, s = std::move(socket), ip = std::move(moved_peer_ip)]() mutable {
+        auto session = ip ? std::make_shared<Session>(std::move(s), to, std::move(*ip))
+                          : std::make_shared<Session>(std::move(s), to);
+        session->Start();
     });
 }
 
 void Worker::Sweep() {
     const auto now = Clock::now();
-    cpu_.store(sched_getcpu(), std::memory_order_relaxed);
+    // The CPU counts once two sweeps in a row ran on it: a worker the scheduler moved for a
+    // moment does not pull connections after it.
+    const int cpu = sched_getcpu();
+    cpu_.store(cpu == last_cpu_ ? cpu : -1, std::memory_order_relaxed);
+    last_cpu_ = cpu;
     placement_.Read(state_->workers);
     for (Session* s : sessions_) {
         s->Expire(now);

@@ -1,9 +1,11 @@
 // The HTTP server (Boost.Beast): N worker threads, each running an io_context of its own, so a
-// connection's handlers run on one thread and need no strand; one acceptor handing connections
-// to the workers in turn; keep-alive, a fresh parser per request with head and body limits, a
-// deadline per request and per reply that a sweep enforces (no timer per operation), a shared
-// budget for large bodies in flight, and a bounded drain on SIGINT/SIGTERM. It only does I/O:
-// HandleHttpRequest (handler.h) turns each request into Dispatch() calls and admin replies.
+// connection's handlers run on one thread at a time and need no strand; one acceptor handing
+// each connection to the worker on its client's CPU, and connections that follow their client
+// to another worker between requests (placement.h); keep-alive, a fresh parser per request with
+// head and body limits, a deadline per request and per reply that a sweep enforces (no timer per
+// operation), a shared budget for large bodies in flight, and a bounded drain on SIGINT/SIGTERM. It
+// only does I/O: HandleHttpRequest (handler.h) turns each request into Dispatch() calls and admin
+// replies.
 #pragma once
 
 #include <chrono>
