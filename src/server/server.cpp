@@ -303,14 +303,12 @@ public:
         // two workers further apart than the slack allows a new connection.
         --view.loads[here];
         const std::size_t to = view.Place(cpu);
-        if (cpu < 0 || to == here || view.cpus[here] == cpu || view.cpus[to] != cpu) {
+        const bool elsewhere =
+            cpu >= 0 && to != here && view.cpus[here] != cpu && view.cpus[to] == cpu;
+        const bool confirmed = elsewhere && seen_cpu_ == cpu;
+        seen_cpu_ = elsewhere ? cpu : -1;
+        if (!confirmed) {
             ++view.loads[here];
-            seen_cpu_ = -1;
-            return;
-        }
-        if (seen_cpu_ != cpu) {
-            ++view.loads[here];
-            seen_cpu_ = cpu;
             return;
         }
         move_to_ = state_.workers[to];
