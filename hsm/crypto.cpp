@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <sodium.h>
 
 #include <algorithm>
 #include <cstring>
@@ -121,11 +122,17 @@ bool AddAad(EVP_CIPHER_CTX* ctx, std::initializer_list<ByteView> aad) {
 
 }  // namespace
 
-Status AesGcmSealInto(ByteView key, ByteView iv, std::initializer_list<ByteView> aad,
-                      std::initializer_list<ByteView> plaintext, std::uint8_t* out) {
+namespace gcm {
+
+bool SodiumAvailable() {
+    // sodium_init detects the CPU's features, which crypto_aead_aes256gcm_is_available reads.
+    static const bool available = sodium_init() >= 0 && crypto_aead_aes256gcm_is_available() == 1;
+    return available;
+}
+
+Status SealEvp(ByteView key, ByteView iv, std::initializer_list<ByteView> aad,
+               std::initializer_list<ByteView> plaintext, std::uint8_t* out) {
     const Status failed = Error(ErrorCode::kInternal, "AES-GCM encryption failed");
-    if (key.size() != kAes256KeyBytes || iv.size() != kGcmIvBytes)
-        return Error(ErrorCode::kInternal, "bad AES-GCM parameters");
     EVP_CIPHER_CTX* ctx = ThreadGcmCtx();
     if (ctx == nullptr ||
         EVP_CipherInit_ex2(ctx, nullptr, key.data(), iv.data(), 1, nullptr) != 1 ||
@@ -147,11 +154,9 @@ Status AesGcmSealInto(ByteView key, ByteView iv, std::initializer_list<ByteView>
     return Status::Ok();
 }
 
-Status AesGcmOpenInto(ByteView key, ByteView iv, std::initializer_list<ByteView> aad,
-                      ByteView sealed, std::uint8_t* out) {
+Status OpenEvp(ByteView key, ByteView iv, std::initializer_list<ByteView> aad, ByteView sealed,
+               std::uint8_t* out) {
     const Status bad = Error(ErrorCode::kInvalidCiphertext);
-    if (key.size() != kAes256KeyBytes || iv.size() != kGcmIvBytes || sealed.size() < kGcmTagBytes)
-        return bad;
     EVP_CIPHER_CTX* ctx = ThreadGcmCtx();
     const std::size_t ct_len = sealed.size() - kGcmTagBytes;
     int len = 0;
@@ -168,6 +173,111 @@ Status AesGcmOpenInto(ByteView key, ByteView iv, std::initializer_list<ByteView>
         return bad;
     }
     return Status::Ok();
+}
+
+namespace {
+
+// The pieces as one run of bytes, as libsodium takes them: the only non-empty piece itself, else
+// the pieces copied into `local` (or, past its size, into `spill`). Whatever is copied is wiped
+// when the Joined goes: the plaintext's pieces are secrets.
+class Joined {
+public:
+    explicit Joined(std::initializer_list<ByteView> pieces) {
+        std::size_t total = 0, nonempty = 0;
+        for (ByteView piece : pieces)
+            if (!piece.empty()) {
+                total += piece.size();
+                view_ = piece;
+                ++nonempty;
+            }
+        if (nonempty < 2) return;
+        std::uint8_t* to = local_;
+        if (total > sizeof local_) {
+            spill_.resize(total);
+            to = spill_.data();
+        }
+        copied_ = to;
+        for (ByteView piece : pieces) {
+            if (!piece.empty()) std::memcpy(to, piece.data(), piece.size());
+            to += piece.size();
+        }
+        view_ = ByteView(copied_, total);
+    }
+    ~Joined() {
+        if (copied_ == local_) SecureWipe(local_, view_.size());
+    }
+    Joined(const Joined&) = delete;
+    Joined& operator=(const Joined&) = delete;
+    ByteView view() const { return view_; }
+
+private:
+    ByteView view_;
+    std::uint8_t* copied_ = nullptr;
+    SecureBytes spill_;  // wipes itself
+    std::uint8_t local_[512];
+};
+
+// libsodium's expanded key, wiped when it goes.
+struct SodiumKey {
+    crypto_aead_aes256gcm_state state;
+    explicit SodiumKey(ByteView key) { crypto_aead_aes256gcm_beforenm(&state, key.data()); }
+    ~SodiumKey() { sodium_memzero(&state, sizeof state); }
+    SodiumKey(const SodiumKey&) = delete;
+    SodiumKey& operator=(const SodiumKey&) = delete;
+};
+
+}  // namespace
+
+Status SealSodium(ByteView key, ByteView iv, std::initializer_list<ByteView> aad,
+                  std::initializer_list<ByteView> plaintext, std::uint8_t* out) {
+    const Joined a(aad), p(plaintext);
+    const SodiumKey k(key);
+    unsigned long long tag_len = 0;  // NOLINT(google-runtime-int): libsodium's type
+    if (crypto_aead_aes256gcm_encrypt_detached_afternm(
+            out, out + p.view().size(), &tag_len, p.view().data(), p.view().size(), a.view().data(),
+            a.view().size(), nullptr, iv.data(), &k.state) != 0 ||
+        tag_len != kGcmTagBytes)
+        return Error(ErrorCode::kInternal, "AES-GCM encryption failed");
+    return Status::Ok();
+}
+
+Status OpenSodium(ByteView key, ByteView iv, std::initializer_list<ByteView> aad, ByteView sealed,
+                  std::uint8_t* out) {
+    const Joined a(aad);
+    const SodiumKey k(key);
+    const std::size_t ct_len = sealed.size() - kGcmTagBytes;
+    if (crypto_aead_aes256gcm_decrypt_detached_afternm(out, nullptr, sealed.data(), ct_len,
+                                                       sealed.data() + ct_len, a.view().data(),
+                                                       a.view().size(), iv.data(), &k.state) != 0) {
+        // Unauthenticated plaintext never leaves: the caller sees only the failure.
+        if (ct_len > 0) SecureWipe(out, ct_len);
+        return Error(ErrorCode::kInvalidCiphertext);
+    }
+    return Status::Ok();
+}
+
+}  // namespace gcm
+
+// libsodium's AES-256-GCM where the CPU has AES-NI and carry-less multiply (every x86-64 kmsd
+// runs on in practice), else OpenSSL's. The same cipher, byte for byte (hsm_test checks each
+// against the other and against NIST's vectors; test_symmetric opens blobs with Python's
+// `cryptography`). For the short messages of KMS, OpenSSL's EVP layer costs more than the
+// cipher: provider dispatch on every init, and a lookup of every parameter name to return the
+// tag (about 300 ns of Encrypt's 500 ns of AES-GCM).
+Status AesGcmSealInto(ByteView key, ByteView iv, std::initializer_list<ByteView> aad,
+                      std::initializer_list<ByteView> plaintext, std::uint8_t* out) {
+    if (key.size() != kAes256KeyBytes || iv.size() != kGcmIvBytes)
+        return Error(ErrorCode::kInternal, "bad AES-GCM parameters");
+    return gcm::SodiumAvailable() ? gcm::SealSodium(key, iv, aad, plaintext, out)
+                                  : gcm::SealEvp(key, iv, aad, plaintext, out);
+}
+
+Status AesGcmOpenInto(ByteView key, ByteView iv, std::initializer_list<ByteView> aad,
+                      ByteView sealed, std::uint8_t* out) {
+    if (key.size() != kAes256KeyBytes || iv.size() != kGcmIvBytes || sealed.size() < kGcmTagBytes)
+        return Error(ErrorCode::kInvalidCiphertext);
+    return gcm::SodiumAvailable() ? gcm::OpenSodium(key, iv, aad, sealed, out)
+                                  : gcm::OpenEvp(key, iv, aad, sealed, out);
 }
 
 Result<Bytes> AesGcmEncrypt(ByteView key, ByteView iv, ByteView aad, ByteView plaintext) {

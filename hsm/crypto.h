@@ -39,6 +39,21 @@ Status AesGcmSealInto(ByteView key, ByteView iv, std::initializer_list<ByteView>
 Status AesGcmOpenInto(ByteView key, ByteView iv, std::initializer_list<ByteView> aad,
                       ByteView sealed, std::uint8_t* out);
 
+// The two implementations behind Seal and Open, each callable, so that hsm_test checks them
+// against each other: libsodium's (where the CPU has AES-NI and carry-less multiply) and
+// OpenSSL's. Same contracts as AesGcmSealInto / AesGcmOpenInto, with the sizes already checked.
+namespace gcm {
+bool SodiumAvailable();
+Status SealSodium(ByteView key, ByteView iv, std::initializer_list<ByteView> aad,
+                  std::initializer_list<ByteView> plaintext, std::uint8_t* out);
+Status OpenSodium(ByteView key, ByteView iv, std::initializer_list<ByteView> aad, ByteView sealed,
+                  std::uint8_t* out);
+Status SealEvp(ByteView key, ByteView iv, std::initializer_list<ByteView> aad,
+               std::initializer_list<ByteView> plaintext, std::uint8_t* out);
+Status OpenEvp(ByteView key, ByteView iv, std::initializer_list<ByteView> aad, ByteView sealed,
+               std::uint8_t* out);
+}  // namespace gcm
+
 // HKDF-SHA256 (RFC 5869) of `ikm` with `salt` and `info`, `out_len` bytes.
 Result<SecureBytes> HkdfSha256(ByteView ikm, ByteView salt, ByteView info, std::size_t out_len);
 

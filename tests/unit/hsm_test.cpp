@@ -167,6 +167,47 @@ TEST_CASE("AES-GCM over pieces equals AES-GCM over their concatenation", "[hsm]"
     CHECK(opened == Bytes(plain.size(), 0));
 }
 
+TEST_CASE("libsodium's and OpenSSL's AES-256-GCM agree, each opening the other's output", "[hsm]") {
+    // kmsd seals with libsodium where the CPU allows and with OpenSSL elsewhere: a blob made on
+    // one machine must open on the other. Sizes cross the 512-byte buffer where pieces are joined.
+    if (!hsm::gcm::SodiumAvailable()) {
+        WARN("no AES-NI and carry-less multiply here: kmsd uses OpenSSL's only");
+        return;
+    }
+    Bytes key = Hex("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308");
+    const Bytes iv = Hex("cafebabefacedbaddecaf888");
+    for (std::size_t size : {0, 1, 2, 15, 16, 17, 34, 255, 510, 511, 512, 513, 1000, 4098}) {
+        CAPTURE(size);
+        Bytes plain(size), aad(size / 2 + 3);
+        for (std::size_t i = 0; i < plain.size(); ++i) plain[i] = static_cast<std::uint8_t>(i * 7);
+        for (std::size_t i = 0; i < aad.size(); ++i) aad[i] = static_cast<std::uint8_t>(i * 13);
+        key[0] = static_cast<std::uint8_t>(size);
+        const std::size_t cut = size / 3;
+        const ByteView p1 = ByteView(plain).first(cut), p2 = ByteView(plain).subspan(cut);
+        const ByteView a1 = ByteView(aad).first(2), a2 = ByteView(aad).subspan(2);
+        Bytes by_sodium(size + hsm::kGcmTagBytes), by_evp(size + hsm::kGcmTagBytes);
+        REQUIRE(hsm::gcm::SealSodium(key, iv, {a1, a2}, {p1, p2}, by_sodium.data()).ok());
+        REQUIRE(hsm::gcm::SealEvp(key, iv, {aad}, {plain}, by_evp.data()).ok());
+        CHECK(by_sodium == by_evp);
+        Bytes opened(size, 0);
+        REQUIRE(hsm::gcm::OpenSodium(key, iv, {aad}, by_evp, opened.data()).ok());
+        CHECK(opened == plain);
+        std::fill(opened.begin(), opened.end(), 0);
+        REQUIRE(hsm::gcm::OpenEvp(key, iv, {a1, a2}, by_sodium, opened.data()).ok());
+        CHECK(opened == plain);
+        // A changed tag, ciphertext or AAD fails in both, and leaves no plaintext behind.
+        by_sodium[by_sodium.size() - 1 - size % hsm::kGcmTagBytes] ^= 0x40;
+        CHECK(hsm::gcm::OpenSodium(key, iv, {aad}, by_sodium, opened.data()).code() ==
+              ErrorCode::kInvalidCiphertext);
+        CHECK(opened == Bytes(size, 0));
+        aad.back() ^= 1;
+        CHECK(hsm::gcm::OpenSodium(key, iv, {aad}, by_evp, opened.data()).code() ==
+              ErrorCode::kInvalidCiphertext);
+        CHECK(hsm::gcm::OpenEvp(key, iv, {aad}, by_evp, opened.data()).code() ==
+              ErrorCode::kInvalidCiphertext);
+    }
+}
+
 TEST_CASE("the blob header has AWS's shape and names the material", "[hsm]") {
     HsmFixture f;
     auto enc = f.hsm->Encrypt(f.ref, Bytes(5, 1), {}).value();
