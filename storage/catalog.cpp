@@ -97,6 +97,7 @@ Result<std::unique_ptr<Catalog>> Catalog::Open(const std::string& path) {
     KMSD_ASSIGN_OR_RETURN(auto db, Db::Open(path));
     AddUsageFunctions(db->handle());
     std::unique_ptr<Catalog> catalog(new Catalog(std::move(db)));
+    if (path != ":memory:") catalog->path_ = path;
     KMSD_RETURN_IF_ERROR(catalog->Migrate());
     KMSD_RETURN_IF_ERROR(catalog->Load());
     // The pages the migration and the load read stay in SQLite's cache (up to 2 MB) and are
@@ -644,14 +645,30 @@ Result<Bytes> Catalog::LoadSealed(const std::string& arn, const std::string& mat
     }
     const std::string rest = arn.substr(start);
     if (rest.rfind("key/", 0) != 0) return Error(ErrorCode::kNotFound, "not a key ARN");
-    std::lock_guard lock(writer_mu_);
-    Statement s(*db_,
-                "SELECT sealed FROM key_materials WHERE account = ?1 AND region = ?2 AND "
-                "key_id = ?3 AND material_id = ?4");
-    KMSD_RETURN_IF_ERROR(s.Bind({parts[4], parts[3], rest.substr(4), material_id}));
-    KMSD_ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) return Error(ErrorCode::kNotFound, "no such key material");
-    return s.Blob(0);
+    static constexpr const char* kSql =
+        "SELECT sealed FROM key_materials WHERE account = ?1 AND region = ?2 AND key_id = ?3 AND "
+        "material_id = ?4";
+    const auto read = [&](Statement& s) -> Result<Bytes> {
+        KMSD_RETURN_IF_ERROR(s.Bind({parts[4], parts[3], rest.substr(4), material_id}));
+        Result<bool> row = s.Step();
+        Result<Bytes> out =
+            !row.ok() ? Result<Bytes>(row.status())
+            : *row    ? Result<Bytes>(s.Blob(0))
+                      : Result<Bytes>(Error(ErrorCode::kNotFound, "no such key material"));
+        s.Reset();
+        return out;
+    };
+    if (path_.empty()) {
+        std::lock_guard lock(writer_mu_);
+        Statement s(*db_, kSql);
+        return read(s);
+    }
+    std::lock_guard lock(reader_mu_);
+    if (!reader_) {
+        KMSD_ASSIGN_OR_RETURN(reader_, Db::OpenReader(path_));
+        load_sealed_ = std::make_unique<Statement>(*reader_, kSql);
+    }
+    return read(*load_sealed_);
 }
 
 Result<std::vector<UsageRecord>> Catalog::ReadUsage() const {

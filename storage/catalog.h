@@ -173,6 +173,14 @@ private:
 
     mutable std::mutex writer_mu_;  // guards db_ and serialises writers
     std::unique_ptr<Db> db_;
+    // Where LoadSealed reads (the first use of each key since startup, on a serving thread), so
+    // that it does not wait for a write: the usage flush's transaction, with many keys in use,
+    // holds writer_mu_ for tens of milliseconds. Opened at the first read; none for an
+    // in-memory database (a second connection would open another, empty one): db_ then serves.
+    mutable std::mutex reader_mu_;  // guards the three below
+    mutable std::unique_ptr<Db> reader_;
+    mutable std::unique_ptr<Statement> load_sealed_;  // prepared once, on reader_
+    std::string path_;
     metrics::Histogram write_latency_;
 
     mutable std::shared_mutex mu_;  // guards the maps below

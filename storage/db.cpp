@@ -16,6 +16,8 @@ Statement::Statement(Db& db, const char* sql) : db_(db) {
 
 Statement::~Statement() { sqlite3_finalize(stmt_); }
 
+void Statement::Reset() { sqlite3_reset(stmt_); }
+
 Status Statement::Bind(const std::vector<SqlValue>& values) {
     if (prepare_rc_ != SQLITE_OK) return db_.LastError("prepare");
     sqlite3_reset(stmt_);
@@ -195,6 +197,21 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path) {
         if (in_memory) return st;
         return Error(st.code(), "cannot open database " + path + ": " + st.message());
     }
+    return db;
+}
+
+Result<std::unique_ptr<Db>> Db::OpenReader(const std::string& path) {
+    sqlite3* raw = nullptr;
+    // Read-write rather than SQLITE_OPEN_READONLY: a read-only connection to a WAL database
+    // may not use the -shm file as other connections do. query_only keeps it from writing.
+    const int rc =
+        sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+    std::unique_ptr<Db> db(new Db(raw));
+    if (rc != SQLITE_OK)
+        return Error(ErrorCode::kStorage, "cannot open database " + path + ": " +
+                                              (raw ? sqlite3_errmsg(raw) : "out of memory"));
+    sqlite3_busy_timeout(raw, 5000);
+    KMSD_RETURN_IF_ERROR(db->Exec("PRAGMA query_only=ON;"));
     return db;
 }
 

@@ -37,6 +37,9 @@ public:
 
     // Binds `values` to ?1..?N (after a reset).
     Status Bind(const std::vector<SqlValue>& values);
+    // Ends the statement's run: a kept statement that stopped at a row otherwise holds its read
+    // transaction, and its snapshot, open.
+    void Reset();
     // Steps once: true if a row is available, false when done.
     Result<bool> Step();
     // Runs to completion (for statements without result rows).
@@ -69,6 +72,9 @@ public:
     // Opens (creating if needed, mode 0600) `path`, or an in-memory database for ":memory:".
     // Sets WAL, synchronous=FULL, foreign keys (checked), busy timeout.
     static Result<std::unique_ptr<Db>> Open(const std::string& path);
+    // A second connection to the database file `path` (which Open made), for reads only
+    // (query_only): in WAL mode its reads see the last commit and never wait for a writer.
+    static Result<std::unique_ptr<Db>> OpenReader(const std::string& path);
     ~Db();
     Db(const Db&) = delete;
     Db& operator=(const Db&) = delete;

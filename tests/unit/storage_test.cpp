@@ -3,9 +3,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <filesystem>
+#include <future>
 #include <map>
+#include <thread>
 
 #include "storage/catalog.h"
 #include "storage/db.h"
@@ -87,6 +91,40 @@ TEST_CASE("changes are written through and survive a reopen", "[storage]") {
     CHECK(k->current_material_id() == std::string(64, 'a'));
     CHECK(c->FindAlias({"111122223333", "us-east-1", "alias/k1"})->key_id == "k1");
     CHECK(c->FindMaterialOwner(std::string(64, 'a'), "us-east-1")->key_id == "k1");
+}
+
+TEST_CASE("reading sealed material does not wait for a write in progress", "[storage]") {
+    // A key's first use reads its sealed material on a serving thread. It must not queue behind
+    // a write: the usage flush's transaction takes tens of milliseconds with many keys in use.
+    TempDir dir;
+    auto c = Catalog::Open(dir.db()).value();
+    REQUIRE(c->Apply(NewKeyChange("k1", std::string(64, 'a'))).ok());
+    const std::string arn = c->FindKey({"111122223333", "us-east-1", "k1"})->arn;
+    // Another connection holds SQLite's write lock, so the Catalog's next write waits in its
+    // busy handler, inside Apply, for as long as the test keeps the lock.
+    sqlite3* other = nullptr;
+    REQUIRE(sqlite3_open(dir.db().c_str(), &other) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+    std::atomic<bool> writing{false};
+    auto write = std::async(std::launch::async, [&] {
+        writing = true;
+        return c->Apply(NewKeyChange("k2", std::string(64, 'b')));
+    });
+    while (!writing) std::this_thread::yield();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // into Apply's wait
+    auto read =
+        std::async(std::launch::async, [&] { return c->LoadSealed(arn, std::string(64, 'a')); });
+    const bool read_done = read.wait_for(std::chrono::seconds(3)) == std::future_status::ready;
+    CHECK(read_done);
+    CHECK(write.wait_for(std::chrono::seconds(0)) == std::future_status::timeout);  // still writing
+    REQUIRE(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(other);
+    CHECK(write.get().ok());
+    CHECK(read.get().value() == Bytes{1, 2, 3});
+    // The reader sees what was committed after it first read: the new key's material.
+    const std::string arn2 = c->FindKey({"111122223333", "us-east-1", "k2"})->arn;
+    CHECK(c->LoadSealed(arn2, std::string(64, 'b')).value() == Bytes{1, 2, 3});
+    CHECK(c->LoadSealed(arn2, std::string(64, 'a')).status().code() == ErrorCode::kNotFound);
 }
 
 TEST_CASE("a failure at any SQL step leaves memory and disk unchanged", "[storage]") {
