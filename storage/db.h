@@ -1,8 +1,9 @@
 // Thin RAII wrappers over SQLite: Db (the connection), Statement (a prepared statement) and
 // Transaction (BEGIN IMMEDIATE, rolled back unless committed). Parameters are always bound.
 //
-// Concurrency: a Db is one connection and is NOT thread-safe; its only owner, the Catalog, uses it
-// under its writer mutex (requests never read SQLite).
+// Concurrency: a Db is one connection and is NOT thread-safe. Its only owner, the Catalog, has two:
+// the writer's, under its writer mutex, and a reader's (OpenReader) under a mutex of its own, where
+// a request reads a key's sealed material at the key's first use since startup.
 #pragma once
 
 #include <sqlite3.h>
