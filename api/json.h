@@ -25,8 +25,9 @@ using Json = nlohmann::basic_json<std::map, std::vector, SecureString>;
 Result<Json> ParseRequestBody(std::string_view body);
 
 // The two halves, for fuzz_json's comparison. The fast one answers nullopt when it leaves the
-// body to the slow one. Neither checks the nesting depth: call them only on bodies that passed
-// JsonNestingWithin.
+// body to the slow one, as it does every body nested deeper than kMaxJsonDepth (a body it takes
+// passes JsonNestingWithin). The slow one does not check the depth: call it only on bodies that
+// passed JsonNestingWithin.
 std::optional<Result<Json>> ParseRequestBodyFast(std::string_view body);
 Result<Json> ParseRequestBodySlow(std::string_view body);
 

@@ -48,8 +48,16 @@ bool Same(const Json& a, const Json& b) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view body(reinterpret_cast<const char*>(data), size);
-    if (!kmsd::JsonNestingWithin(body)) return 0;
     auto fast = kmsd::api::ParseRequestBodyFast(body);
+    // The fast parser bounds the nesting itself: what it takes, the scanner passes, and what the
+    // scanner refuses, the public entry point refuses.
+    if (!kmsd::JsonNestingWithin(body)) {
+        if (fast) Fail("the fast parser took a body nested too deep", body);
+        auto refused = kmsd::api::ParseRequestBody(body);
+        if (refused.ok() || refused.status().message().rfind("JSON nesting exceeds", 0) != 0)
+            Fail("a body nested too deep was not refused for its nesting", body);
+        return 0;
+    }
     if (!fast) return 0;
     auto slow = kmsd::api::ParseRequestBodySlow(body);
     if (fast->ok() != slow.ok()) Fail("the parsers disagree on success", body);

@@ -4,6 +4,7 @@
 #include <limits>
 #include <set>
 
+#include "api/json.h"
 #include "api/resolve.h"
 #include "api/validate.h"
 #include "common/base64.h"
@@ -412,6 +413,27 @@ TEST_CASE("nesting limit scanner", "[api]") {
     CHECK(JsonNestingWithin("\"[[[[\\\"[[[\"", 1));
     CHECK(JsonNestingWithin(std::string(kMaxJsonDepth, '[')));
     CHECK_FALSE(JsonNestingWithin(std::string(kMaxJsonDepth + 1, '[')));
+}
+
+TEST_CASE("the fast parser bounds the nesting as the scanner does", "[api]") {
+    // Valid JSON, so simdjson's own depth limit decides (unterminated brackets fail it anyway):
+    // a member holding `levels - 1` nested arrays, the root object being the first level.
+    const auto nested = [](int levels) {
+        return "{\"a\":" + std::string(static_cast<std::size_t>(levels - 1), '[') +
+               std::string(static_cast<std::size_t>(levels - 1), ']') + "}";
+    };
+    const std::string deepest = nested(kMaxJsonDepth), too_deep = nested(kMaxJsonDepth + 1);
+    REQUIRE(JsonNestingWithin(deepest));
+    REQUIRE_FALSE(JsonNestingWithin(too_deep));
+    const auto fast = api::ParseRequestBodyFast(deepest);
+    REQUIRE(fast.has_value());
+    CHECK(fast->ok());
+    CHECK_FALSE(api::ParseRequestBodyFast(too_deep).has_value());
+    const auto refused = api::ParseRequestBody(too_deep);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.status().code() == ErrorCode::kSerialization);
+    CHECK(refused.status().message() == "JSON nesting exceeds the maximum depth of 32");
+    CHECK(api::ParseRequestBody(deepest).ok());
 }
 
 TEST_CASE("Serialize writes exactly what nlohmann's dump writes", "[api]") {
