@@ -4,6 +4,7 @@
 // key. Operations only choose the moment.
 #include "api/authorize.h"
 #include "api/resolve.h"
+#include "common/hex.h"
 
 namespace kmsd::api {
 namespace {
@@ -131,10 +132,10 @@ Result<CiphertextKey> OpContext::KeyOfCiphertext(ByteView blob) {
     if (requested && requested->key_spec != "SYMMETRIC_DEFAULT") {
         KMSD_RETURN_IF_ERROR(Check(*route, decl, *requested));
         ciphertext_key_ = requested;
-        return CiphertextKey{requested, requested->current_material_id()};
+        return CiphertextKey{requested, requested->current_material_id(), std::nullopt};
     }
-    KMSD_ASSIGN_OR_RETURN(std::string material_id, hsm::Hsm::BlobMaterialId(blob));
-    storage::KeyPtr key = services.catalog.FindMaterialOwner(material_id, caller.region);
+    KMSD_ASSIGN_OR_RETURN(hsm::Hsm::CiphertextHeader header, hsm::Hsm::ReadCiphertext(blob));
+    storage::KeyPtr key = services.catalog.FindMaterialOwner(header.material_id, caller.region);
     if (requested && (!key || key->name() != requested->name()))
         return Error(ErrorCode::kIncorrectKey,
                      "The key ID in the request does not identify a CMK that can perform this "
@@ -146,7 +147,7 @@ Result<CiphertextKey> OpContext::KeyOfCiphertext(ByteView blob) {
         return ForeignCiphertext(*this, action);
     KMSD_RETURN_IF_ERROR(Check(*route, decl, *key));
     ciphertext_key_ = key;
-    return CiphertextKey{key, std::move(material_id)};
+    return CiphertextKey{key, ToHex(header.material_id), header.parts};
 }
 
 Result<storage::AliasPtr> OpContext::Alias() {

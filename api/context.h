@@ -61,6 +61,9 @@ struct Services {
 struct CiphertextKey {
     storage::KeyPtr key;
     std::string material_id;
+    // The blob as KeyOfCiphertext parsed it (views into the blob it was given), for
+    // Hsm::Decrypt; nullopt for raw (asymmetric) ciphertext and an external key store's.
+    std::optional<hsm::BlobView> parts;
 };
 
 // One request as an operation sees it. The keys it works on come from here, resolved,

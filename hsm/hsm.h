@@ -140,6 +140,9 @@ public:
                           BlobKind kind = BlobKind::kEncrypt);
     // Decrypts a blob made with `ref`'s material. Any failure is kInvalidCiphertext, no detail.
     Result<SecureBytes> Decrypt(const KeyRef& ref, ByteView blob, const EncryptionContext& ctx);
+    // The same for a blob already parsed (ReadCiphertext's parts of `blob`).
+    Result<SecureBytes> Decrypt(const KeyRef& ref, const BlobView& parts, ByteView blob,
+                                const EncryptionContext& ctx);
     // A fresh random data key and its blob under `ref`.
     Result<DataKey> GenerateDataKey(const KeyRef& ref, std::size_t bytes,
                                     const EncryptionContext& ctx);
@@ -177,6 +180,14 @@ public:
 
     // The material ID named in a blob's clear header (Decrypt without KeyId needs it).
     static Result<std::string> BlobMaterialId(ByteView blob);
+    // A ciphertext as Decrypt and ReEncrypt read it before they know its key: the material ID
+    // its header names (32 bytes), and the blob parsed (nullopt for an external key store's
+    // envelope), so that Decrypt need not parse it again. Invalid is kInvalidCiphertext.
+    struct CiphertextHeader {
+        std::array<std::uint8_t, kMaterialIdBytes> material_id{};
+        std::optional<BlobView> parts;
+    };
+    static Result<CiphertextHeader> ReadCiphertext(ByteView blob);
 
     // A sealed check value, and its verification: detects a wrong master key at startup.
     Result<Bytes> MakeCheckValue();

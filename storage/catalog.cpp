@@ -499,6 +499,10 @@ void Catalog::UnpublishGrant(const std::string& grant_id) {
 KeyPtr Catalog::FindMaterialOwner(std::string_view material_id, std::string_view region) const {
     MaterialDigest digest;
     if (!FromHexInto(material_id, digest.data(), digest.size())) return nullptr;
+    return FindMaterialOwner(digest, region);
+}
+
+KeyPtr Catalog::FindMaterialOwner(const MaterialDigest& digest, std::string_view region) const {
     std::shared_lock lock(mu_);
     auto [first, last] = material_owner_.equal_range(digest);
     if (first == last) return nullptr;

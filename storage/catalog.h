@@ -84,6 +84,9 @@ public:
     // multi-Region key (whose members share material IDs), else the one owner there is. Null
     // when no key has it (or it is not 64 lower-case hex digits).
     KeyPtr FindMaterialOwner(std::string_view material_id, std::string_view region) const;
+    // The same for the material ID's 32 bytes, as a blob carries them (no hex on the way).
+    KeyPtr FindMaterialOwner(const std::array<std::uint8_t, 32>& material_id,
+                             std::string_view region) const;
     // The members of the multi-Region key `key_id` of `account`, one per Region, by Region.
     std::vector<KeyPtr> MultiRegionMembers(const std::string& account,
                                            const std::string& key_id) const;

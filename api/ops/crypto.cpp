@@ -138,7 +138,9 @@ Result<Decrypted> DecryptBlob(OpContext& ctx, const Request& req, const char* co
         KMSD_ASSIGN_OR_RETURN(SecureBytes inner, OpenWithProxy(ctx, key, blob));
         KMSD_ASSIGN_OR_RETURN(out.plaintext, DecryptInner(ctx, ref, inner, ec));
     } else if (IsSymmetric(key)) {
-        KMSD_ASSIGN_OR_RETURN(out.plaintext, ctx.services.hsm.Decrypt(ref, blob, ec));
+        KMSD_ASSIGN_OR_RETURN(out.plaintext,
+                              source.parts ? ctx.services.hsm.Decrypt(ref, *source.parts, blob, ec)
+                                           : ctx.services.hsm.Decrypt(ref, blob, ec));
     } else {
         if (!ec.empty()) return Error(ErrorCode::kInvalidCiphertext);
         KMSD_ASSIGN_OR_RETURN(out.plaintext, ctx.services.hsm.DecryptAsymmetric(ref, *alg, blob));

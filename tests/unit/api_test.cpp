@@ -135,6 +135,30 @@ TEST_CASE("key references resolve with AWS's NotFound messages", "[api]") {
                "Key 'arn:aws:kms:us-west-2:" + kAcct + ":key/" + id + "' does not exist");
 }
 
+TEST_CASE("the key ID form: 8-4-4-4-12 hex of either case, or mrk- and 32 lower-case hex",
+          "[api]") {
+    const std::string id = "1234abcd-12ab-34cd-56ef-1234567890ab";
+    CHECK(api::IsKeyIdForm(id));
+    CHECK(api::IsKeyIdForm("1234ABCD-12AB-34CD-56EF-1234567890AB"));
+    CHECK(api::IsKeyIdForm("mrk-1234abcd12ab34cd56ef1234567890ab"));
+    CHECK_FALSE(api::IsKeyIdForm("mrk-1234ABCD12ab34cd56ef1234567890ab"));
+    CHECK_FALSE(api::IsKeyIdForm(""));
+    CHECK_FALSE(api::IsKeyIdForm(id + "0"));
+    CHECK_FALSE(api::IsKeyIdForm(id.substr(1)));
+    // Every position, with every character that is wrong there: a dash where a digit goes, a
+    // digit where a dash goes, and what is neither anywhere.
+    for (std::size_t at = 0; at < id.size(); ++at) {
+        const bool dash = at == 8 || at == 13 || at == 18 || at == 23;
+        for (const char c : {'-', '0', 'g', 'G', '/', ':', '@', '`', '\0', '\xff', '\xb0'}) {
+            std::string s = id;
+            s[at] = c;
+            const bool digit = c == '0';
+            INFO("position " << at << " char " << static_cast<int>(c));
+            CHECK(api::IsKeyIdForm(s) == (dash ? c == '-' : digit));
+        }
+    }
+}
+
 TEST_CASE("encrypt and decrypt, with every failure mode", "[api]") {
     TestKms kms;
     auto id = kms.NewKey();
@@ -481,9 +505,9 @@ TEST_CASE("Serialize writes exactly what nlohmann's dump writes", "[api]") {
     bad["k\xff"] = kmsd::SecureString("v\xc3\x28 \x80");
     docs.push_back(bad);
     // One byte that needs escaping (or is not ASCII) at every position of strings around the
-    // 8-byte steps of the fast check, among printable ASCII at both ends of its range.
-    for (const char special : {'"', '\\', '\x1f', '\x7f', '\x80', '\0', '\n'}) {
-        for (std::size_t len = 1; len <= 24; ++len) {
+    // 16- and 8-byte steps of the fast check, among printable ASCII at both ends of its range.
+    for (const char special : {'"', '\\', '\x1f', '\x7f', '\x80', '\xff', '\0', '\n'}) {
+        for (std::size_t len = 1; len <= 40; ++len) {
             for (std::size_t at = 0; at < len; ++at) {
                 kmsd::SecureString str(len, at % 2 ? ' ' : '~');
                 str[at] = special;
