@@ -132,13 +132,10 @@ void AddDefaults(const AuditEvent& e, Json& request) {
 // The request as recorded, written into `out`: no blob, sensitive or grant-token member.
 void AssignRequest(const CallOutcome& call, SecureString& out) {
     out.clear();
-    Json& request = call.input;
+    const Json& request = call.input;
     if (!request.is_object() || call.operation == "GenerateRandom") return;
-    RemoveUnrecordedMembers(call.operation_index, request);
-    // Grant tokens are bearer secrets: never recorded.
-    request.erase("GrantTokens");
-    request.erase("GrantToken");
-    AppendJson(request, out);
+    // Grant tokens are bearer secrets: never recorded either.
+    AppendRecordedRequest(call.operation_index, request, out);
 }
 
 OJson RequestParameters(const AuditEvent& e) {

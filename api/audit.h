@@ -82,10 +82,10 @@ struct CallOutcome {
     std::string_view operation;  // a model operation
     int operation_index;         // its index in the model (api/validate.h)
     const std::string& request_id;
-    Json& input;  // the parsed request (null if it did not parse); loses its unrecorded members
-    const Json* output = nullptr;                      // the operation's result; null on failure
-    const Status* failure = nullptr;                   // the error; null on success
-    std::shared_ptr<const storage::KeyRecord> key;     // the route's key, if it was resolved
+    const Json& input;                              // the parsed request (null if it did not parse)
+    const Json* output = nullptr;                   // the operation's result; null on failure
+    const Status* failure = nullptr;                // the error; null on success
+    std::shared_ptr<const storage::KeyRecord> key;  // the route's key, if it was resolved
     std::shared_ptr<const storage::KeyRecord> target;  // the route's target key, if it was resolved
 };
 

@@ -259,6 +259,8 @@ void AppendNumber(const Json& j, SecureString& out) {
 
 }  // namespace
 
+void AppendJsonString(const SecureString& s, SecureString& out) { AppendString(s, out); }
+
 void AppendJson(const Json& j, SecureString& out) {
     switch (j.type()) {
         case Json::value_t::string:

@@ -42,6 +42,8 @@ inline SecureString ToSecure(std::string_view s) { return SecureString(s.data(),
 SecureString Serialize(const Json& j);
 // The same, appended to `out` (which keeps its storage between calls).
 void AppendJson(const Json& j, SecureString& out);
+// A string as AppendJson writes it (quoted, escaped where it must be).
+void AppendJsonString(const SecureString& s, SecureString& out);
 
 // Builds a JSON string value from a std::string.
 inline Json Str(std::string_view s) { return Json(ToSecure(s)); }

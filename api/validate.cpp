@@ -416,6 +416,95 @@ const Operation* OperationAt(int index) {
 
 }  // namespace
 
+namespace {
+
+const Member* FindMember(const Shape& s, std::string_view name) {
+    for (int i = 0; i < s.n_members; ++i)
+        if (name == s.members[i].name) return &s.members[i];
+    return nullptr;
+}
+
+// RemoveUnrecorded and AppendJson in one walk: the value's members in its own (sorted) order, as
+// AppendJson writes them, each skipped where RemoveUnrecorded would erase it. Walks the model's
+// shape, as RemoveUnrecorded does: the depth is the model's; what is not in the model (an unknown
+// member, a value of another type) is written as it is.
+void AppendRecorded(const Shape& s, const Json& v, bool top, SecureString& out) {
+    switch (s.type) {
+        case Type::kStructure: {
+            if (!v.is_object()) return AppendJson(v, out);
+            out.push_back('{');
+            bool first = true;
+            for (auto it = v.begin(); it != v.end(); ++it) {
+                const std::string_view name(it.key().data(), it.key().size());
+                if (top && (name == "GrantTokens" || name == "GrantToken")) continue;
+                const Member* m = FindMember(s, name);
+                if (m != nullptr && Unrecorded(kShapes[m->shape])) continue;
+                if (!first) out.push_back(',');
+                first = false;
+                AppendJsonString(it.key(), out);
+                out.push_back(':');
+                if (m != nullptr)
+                    AppendRecorded(kShapes[m->shape], it.value(), false, out);
+                else
+                    AppendJson(it.value(), out);
+            }
+            out.push_back('}');
+            return;
+        }
+        case Type::kList: {
+            if (!v.is_array()) return AppendJson(v, out);
+            if (Unrecorded(kShapes[s.element])) {
+                out.append("[]");
+                return;
+            }
+            out.push_back('[');
+            bool first = true;
+            for (const auto& e : v) {
+                if (!first) out.push_back(',');
+                first = false;
+                AppendRecorded(kShapes[s.element], e, false, out);
+            }
+            out.push_back(']');
+            return;
+        }
+        case Type::kMap: {
+            if (!v.is_object()) return AppendJson(v, out);
+            if (Unrecorded(kShapes[s.element])) {
+                out.append("{}");
+                return;
+            }
+            out.push_back('{');
+            bool first = true;
+            for (auto it = v.begin(); it != v.end(); ++it) {
+                if (!first) out.push_back(',');
+                first = false;
+                AppendJsonString(it.key(), out);
+                out.push_back(':');
+                AppendRecorded(kShapes[s.element], it.value(), false, out);
+            }
+            out.push_back('}');
+            return;
+        }
+        default:
+            return AppendJson(v, out);
+    }
+}
+
+}  // namespace
+
+void AppendRecordedRequest(int operation, const Json& input, SecureString& out) {
+    const Operation* op = OperationAt(operation);
+    if (op == nullptr || op->input < 0) {
+        // No model shape: only the grant tokens go (as the removal left everything else).
+        if (!input.is_object()) return AppendJson(input, out);
+        Json copy = input;
+        copy.erase("GrantTokens");
+        copy.erase("GrantToken");
+        return AppendJson(copy, out);
+    }
+    AppendRecorded(kShapes[op->input], input, true, out);
+}
+
 void RemoveUnrecordedMembers(int operation, Json& input) {
     const Operation* op = OperationAt(operation);
     if (op == nullptr || op->input < 0) return;

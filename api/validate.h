@@ -39,6 +39,13 @@ Status ValidateInput(int operation, const Json& input);
 // tokens) or sensitive in the model (custom key store passwords, XKS proxy credentials).
 void RemoveUnrecordedMembers(int operation, Json& input);
 
+// What CloudTrail records of `input` (a validated request of `operation`), as JSON text appended
+// to `out`: the text AppendJson writes of `input` after RemoveUnrecordedMembers and without the
+// top-level GrantTokens and GrantToken (bearer secrets), written in one walk that changes
+// nothing (every audited call records its request; the removal erased members only for them to
+// be destroyed with the request).
+void AppendRecordedRequest(int operation, const Json& input, SecureString& out);
+
 // `params` (what RemoveUnrecordedMembers left) as CloudTrail's requestParameters: structure
 // members in lowerCamelCase in the model's order; map keys (encryption context) as sent. Null
 // for an unknown operation or a body that is not an object.

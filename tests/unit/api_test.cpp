@@ -521,6 +521,69 @@ TEST_CASE("Serialize writes exactly what nlohmann's dump writes", "[api]") {
     }
 }
 
+TEST_CASE("the recorded request is what removing the unrecorded members leaves", "[api]") {
+    using kmsd::api::Json;
+    const auto removed = [](int op, Json body) {
+        api::RemoveUnrecordedMembers(op, body);
+        body.erase("GrantTokens");
+        body.erase("GrantToken");
+        SecureString out;
+        api::AppendJson(body, out);
+        return std::string(out.data(), out.size());
+    };
+    const auto recorded = [](int op, const Json& body) {
+        SecureString out;
+        api::AppendRecordedRequest(op, body, out);
+        return std::string(out.data(), out.size());
+    };
+    const std::vector<std::pair<const char*, const char*>> cases = {
+        {"Encrypt", R"({"KeyId":"k","Plaintext":"QUJD","EncryptionContext":{"b":"2","a":"1"},)"
+                    R"("GrantTokens":["t1","t2"],"DryRun":true,"Zunknown":{"Plaintext":"x"}})"},
+        {"Encrypt", R"({"EncryptionContext":"not a map","GrantTokens":"not a list"})"},
+        {"Decrypt", R"({"CiphertextBlob":"QUJD","KeyId":"k","Recipient":{"AttestationDocument":)"
+                    R"("QUJD","KeyEncryptionAlgorithm":"RSAES_OAEP_SHA_256"}})"},
+        {"ReEncrypt", R"({"CiphertextBlob":"QUJD","DestinationKeyId":"d",)"
+                      R"("SourceEncryptionContext":{"x":"y"},"DestinationEncryptionContext":{}})"},
+        {"GenerateDataKey", R"({"KeyId":"k","NumberOfBytes":32,"GrantTokens":[]})"},
+        {"Sign", R"({"KeyId":"k","Message":"QUJD","MessageType":"RAW","SigningAlgorithm":"x"})"},
+        {"Verify", R"({"KeyId":"k","Message":"QUJD","Signature":"QUJD"})"},
+        {"GenerateMac", R"({"KeyId":"k","Message":"QUJD","MacAlgorithm":"HMAC_SHA_256"})"},
+        {"CreateGrant",
+         R"({"KeyId":"k","GranteePrincipal":"p","Operations":["Encrypt","Decrypt"],)"
+         R"("Constraints":{"EncryptionContextSubset":{"a":"b"},"EncryptionContextEquals":{}},)"
+         R"("GrantTokens":["t"],"Name":"n"})"},
+        {"RetireGrant", R"({"GrantToken":"t","KeyId":"k","GrantId":"g"})"},
+        {"CreateKey", R"({"Policy":"{}","Tags":[{"TagKey":"a","TagValue":"b"},{"TagKey":"c"}],)"
+                      R"("KeySpec":"SYMMETRIC_DEFAULT","Unknown":[1,{"a":null}]})"},
+        {"CreateCustomKeyStore",
+         R"({"CustomKeyStoreName":"s","KeyStorePassword":"secret","TrustAnchorCertificate":"c",)"
+         R"("XksProxyAuthenticationCredential":{"AccessKeyId":"AKIDEXAMPLEEXAMPLE12",)"
+         R"("RawSecretAccessKey":"secret"}})"},
+        {"ImportKeyMaterial", R"({"KeyId":"k","ImportToken":"QUJD","EncryptedKeyMaterial":"QUJD",)"
+                              R"("ExpirationModel":"KEY_MATERIAL_DOES_NOT_EXPIRE"})"},
+        {"GenerateRandom", R"({"NumberOfBytes":16,"CustomKeyStoreId":"cks"})"},
+        {"ListKeys", R"({})"},
+        {"DescribeKey", R"({"KeyId":"caf\u00e9 \"q\" \\","GrantTokens":["t"]})"},
+    };
+    for (const auto& [name, text] : cases) {
+        INFO(name << " " << text);
+        const int op = api::OperationIndex(name);
+        REQUIRE(op >= 0);
+        const Json body = Json::parse(text);
+        CHECK(recorded(op, body) == removed(op, body));
+        // Nothing secret is in it.
+        CHECK(recorded(op, body).find("secret") == std::string::npos);
+        CHECK(recorded(op, body).find("QUJD") == std::string::npos);
+    }
+    // Every operation, given every member its model has as a string, and an unknown one.
+    for (std::size_t op = 0; op < api::OperationCount(); ++op) {
+        const Json body = Json::parse(R"({"KeyId":"k","Plaintext":"QUJD","GrantTokens":["t"],)"
+                                      R"("Other":{"Plaintext":"x"},"Policy":"{}"})");
+        INFO(api::OperationName(op));
+        CHECK(recorded(static_cast<int>(op), body) == removed(static_cast<int>(op), body));
+    }
+}
+
 TEST_CASE("request IDs are random version 4 UUIDs", "[api]") {
     std::set<std::string> seen;
     for (int i = 0; i < 1000; ++i) {
