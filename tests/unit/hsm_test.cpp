@@ -386,14 +386,25 @@ TEST_CASE("base64: the decoder accepts exactly what the size check accepts", "[h
 
 TEST_CASE("base64 agrees with OpenSSL's encoder at every length", "[hsm]") {
     // EVP_EncodeBlock is the independent reference: same alphabet, same padding, no line breaks.
-    for (std::size_t n = 0; n <= 70; ++n) {
-        const SecureBytes data = hsm::RandomBytes(n);
+    // Random bytes at every length across several of the SIMD steps (12 bytes each, from 16),
+    // and every byte value at each of the three positions of a quantum.
+    std::vector<SecureBytes> inputs;
+    for (std::size_t n = 0; n <= 300; ++n) inputs.push_back(hsm::RandomBytes(n));
+    for (int shift = 0; shift < 3; ++shift) {
+        SecureBytes all(3 * 256 + static_cast<std::size_t>(shift));
+        for (std::size_t i = 0; i < all.size(); ++i)
+            all[i] = static_cast<std::uint8_t>((i + static_cast<std::size_t>(shift) * 85) / 3);
+        inputs.push_back(all);
+    }
+    for (const SecureBytes& data : inputs) {
+        const std::size_t n = data.size();
         std::string expected(4 * ((n + 2) / 3) + 1, '\0');
         const int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(expected.data()),
                                         data.data(), static_cast<int>(n));
         expected.resize(static_cast<std::size_t>(len));
         CAPTURE(n);
         CHECK(Base64Encode(data) == expected);
+        CHECK(Base64EncodePortable(data) == expected);
         const SecureString secure = Base64EncodeSecure(data);
         CHECK(std::string(secure.begin(), secure.end()) == expected);
         const auto back = Base64Decode(expected);
