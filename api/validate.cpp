@@ -2,6 +2,7 @@
 
 #include <re2/re2.h>
 
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -60,8 +61,16 @@ const Operation* FindOperation(std::string_view name) { return FindByName(kOpera
 
 // Length as Java counts it (UTF-16 code units), which is what the model's min/max mean.
 long long JavaLength(std::string_view s) {
-    long long n = 0;
-    for (unsigned char c : s) {
+    // ASCII, one unit a byte, eight bytes at a step while it lasts (key IDs, ARNs and most other
+    // strings are all ASCII; this ran over every string member of every request a byte at a time).
+    std::size_t ascii = 0;
+    for (; ascii + 8 <= s.size(); ascii += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, s.data() + ascii, sizeof w);
+        if ((w & 0x8080808080808080ULL) != 0) break;
+    }
+    long long n = static_cast<long long>(ascii);
+    for (unsigned char c : s.substr(ascii)) {
         if ((c & 0xC0) != 0x80) ++n;  // a leading byte starts a code point
         if (c >= 0xF0) ++n;           // outside the BMP: a surrogate pair
     }

@@ -521,6 +521,42 @@ TEST_CASE("Serialize writes exactly what nlohmann's dump writes", "[api]") {
     }
 }
 
+TEST_CASE("lengths are counted in UTF-16 code units, as the model's Java does", "[api]") {
+    using kmsd::api::Json;
+    const int op = api::OperationIndex("TagResource");
+    REQUIRE(op >= 0);
+    // TagKey is 1 to 128 units, with no pattern.
+    const auto valid = [op](const std::string& key) {
+        Json body = Json::parse(R"({"KeyId":"1234abcd-12ab-34cd-56ef-1234567890ab"})");
+        body["Tags"] = Json::array(
+            {Json{{"TagKey", SecureString(key.data(), key.size())}, {"TagValue", "v"}}});
+        return api::ValidateInput(op, body).ok();
+    };
+    const std::string e_acute = "\xc3\xa9", euro = "\xe2\x82\xac", grin = "\xf0\x9f\x98\x80";
+    const auto repeat = [](const std::string& s, int n) {
+        std::string out;
+        for (int i = 0; i < n; ++i) out += s;
+        return out;
+    };
+    CHECK(valid(std::string(128, 'a')));
+    CHECK_FALSE(valid(std::string(129, 'a')));
+    CHECK(valid(repeat(euro, 128)));  // 384 bytes, 128 units
+    CHECK_FALSE(valid(repeat(euro, 129)));
+    CHECK(valid(repeat(grin, 64)));  // two units each
+    CHECK_FALSE(valid(repeat(grin, 64) + "a"));
+    // The multi-byte characters before, inside and after the ASCII runs the count skips.
+    for (std::size_t at : {0, 1, 7, 8, 9, 63, 64, 119, 120}) {
+        INFO("at " << at);
+        std::string ascii(120, 'a');
+        CHECK(valid(ascii.substr(0, at) + repeat(e_acute, 8) + ascii.substr(at)));
+        CHECK_FALSE(valid(ascii.substr(0, at) + repeat(e_acute, 9) + ascii.substr(at)));
+        std::string shorter(126, 'a');
+        CHECK(valid(shorter.substr(0, at) + grin + shorter.substr(at)));
+        std::string longer(127, 'a');
+        CHECK_FALSE(valid(longer.substr(0, at) + grin + longer.substr(at)));
+    }
+}
+
 TEST_CASE("the recorded request is what removing the unrecorded members leaves", "[api]") {
     using kmsd::api::Json;
     const auto removed = [](int op, Json body) {
