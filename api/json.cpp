@@ -226,9 +226,13 @@ void AppendString(const SecureString& s, SecureString& out) {
         out += Json(s).dump(-1, ' ', false, Json::error_handler_t::replace);
         return;
     }
-    out.push_back('"');
-    out.append(s);
-    out.push_back('"');
+    // One resize and one copy: a push_back per quote was a capacity check and a call each.
+    const std::size_t at = out.size();
+    out.resize(at + s.size() + 2);
+    char* p = out.data() + at;
+    p[0] = '"';
+    std::memcpy(p + 1, s.data(), s.size());
+    p[s.size() + 1] = '"';
 }
 
 // Numbers as nlohmann's serializer writes them (the unit test compares): integers in decimal,
