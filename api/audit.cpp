@@ -176,6 +176,8 @@ void AssignAdditional(const CallOutcome& call, const Json& request, AuditEvent& 
                 const auto& v = it->get_ref<const SecureString&>();
                 e.grant_id.assign(v.data(), v.size());
             }
+    } else if (!call.material_id.empty()) {
+        e.key_material_id.assign(call.material_id);
     } else {
         copy("KeyMaterialId", e.key_material_id);
     }

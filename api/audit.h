@@ -87,6 +87,9 @@ struct CallOutcome {
     const Status* failure = nullptr;                // the error; null on success
     std::shared_ptr<const storage::KeyRecord> key;  // the route's key, if it was resolved
     std::shared_ptr<const storage::KeyRecord> target;  // the route's target key, if it was resolved
+    // keyMaterialId of an operation that wrote its reply as text (OpContext::ReplyText); the
+    // output's KeyMaterialId otherwise.
+    std::string_view material_id = {};
 };
 
 // Fills in `out`, every member, with the audit record of a call (an AwsApiCall event).

@@ -86,6 +86,18 @@ struct OpContext {
     const Request* request = nullptr;  // for the condition keys a policy may read
     const Route* route = nullptr;      // the operation's declaration
 
+    // The reply written as text (ObjectWriter) instead of returned as a tree: the handler
+    // returns what this returns (null) and Dispatch sends the text. Only for operations whose
+    // CloudTrail responseElements are null (api/audit.cpp), as the audit record does not read a
+    // text reply; `material_id` is the record's additionalEventData keyMaterialId.
+    Json ReplyText(ObjectWriter&& reply, std::string material_id = {}) {
+        reply_text = std::move(reply).Finish();
+        recorded_material_id = std::move(material_id);
+        return nullptr;
+    }
+    SecureString reply_text;
+    std::string recorded_material_id;
+
     double Now() const { return services.clock.Now(); }
     // Notes a successful cryptographic use of `key` for GetKeyLastUsage.
     void RecordUse(const storage::KeyRecord& key, const char* used_by) const {

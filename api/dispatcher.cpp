@@ -203,6 +203,8 @@ struct RunState {
     storage::KeyPtr key;
     storage::KeyPtr target;
     Json input;
+    SecureString reply_text;  // OpContext::ReplyText's
+    std::string material_id;
 };
 
 // `operation`: the model index of the operation `target` names, -1 for none.
@@ -234,6 +236,10 @@ Result<Json> Run(const Services& services, const Caller& caller, int operation,
     }();
     state.key = ctx.TakeResolvedKey();
     state.target = ctx.TakeTargetKey();
+    if (out.ok()) {
+        state.reply_text = std::move(ctx.reply_text);
+        state.material_id = std::move(ctx.recorded_material_id);
+    }
     return out;
 }
 
@@ -247,8 +253,8 @@ void Audit(const Services& services, const Caller& caller, int operation,
            const std::string& request_id, RunState& state, const Json* output,
            const Status* failure) {
     const std::string_view op = OperationName(static_cast<std::size_t>(operation));
-    CallOutcome call{op,     operation, request_id, state.input,
-                     output, failure,   state.key,  state.target};
+    CallOutcome call{op,      operation, request_id,   state.input,      output,
+                     failure, state.key, state.target, state.material_id};
     auto fill = [&](AuditEvent& event) { CaptureCall(services, caller, call, event); };
     services.audit->Record(AuditFill(fill));
     if (op == "RotateKeyOnDemand" && output != nullptr && state.key)
@@ -278,7 +284,10 @@ Response Dispatcher::Dispatch(const Caller& caller, std::string_view target,
         if (result.ok()) {
             Response out;
             out.operation = operation;
-            if (!result->is_null()) out.body = Serialize(*result);
+            if (!state.reply_text.empty())
+                out.body = std::move(state.reply_text);
+            else if (!result->is_null())
+                out.body = Serialize(*result);
             if (audit) Audit(services_, caller, operation, request_id, state, &*result, nullptr);
             out.key = std::move(state.key);
             return out;

@@ -6,6 +6,7 @@
 #include <emmintrin.h>
 #endif
 
+#include <cassert>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -13,6 +14,7 @@
 #include <set>
 #include <vector>
 
+#include "common/base64.h"
 #include "common/json_limits.h"
 #include "common/secure_bytes.h"
 
@@ -188,7 +190,7 @@ namespace {
 // bytes per step where SSE2 is there (every x86-64), then eight: a byte b is flagged when
 // b < 0x20, b >= 0x7f, or it equals one of the two; the classic has-zero-byte test finds the
 // equalities.
-bool Plain(const SecureString& s) {
+bool Plain(std::string_view s) {
     std::size_t i = 0;
 #if defined(__SSE2__)
     const __m128i space = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f);
@@ -221,9 +223,9 @@ bool Plain(const SecureString& s) {
     return true;
 }
 
-void AppendString(const SecureString& s, SecureString& out) {
+void AppendString(std::string_view s, SecureString& out) {
     if (!Plain(s)) {
-        out += Json(s).dump(-1, ' ', false, Json::error_handler_t::replace);
+        out += Json(ToSecure(s)).dump(-1, ' ', false, Json::error_handler_t::replace);
         return;
     }
     // One resize and one copy: a push_back per quote was a capacity check and a call each.
@@ -305,13 +307,46 @@ void AppendJson(const Json& j, SecureString& out) {
     }
 }
 
-namespace {}  // namespace
-
 SecureString Serialize(const Json& j) {
     SecureString out;
     out.reserve(1024);
     AppendJson(j, out);
     return out;
+}
+
+ObjectWriter::ObjectWriter() {
+    // One allocation for the hot replies (Encrypt's is about 400 bytes, GenerateDataKey's 500):
+    // growing a cleansing string wipes and frees each old buffer.
+    text_.reserve(512);
+    text_.push_back('{');
+}
+
+void ObjectWriter::Name(std::string_view name) {
+    // A tree writes its members sorted by name; a text reply must come out the same.
+    assert(last_.empty() || last_ < name);
+    last_ = name;
+    if (text_.size() > 1) text_.push_back(',');
+    AppendString(name, text_);
+    text_.push_back(':');
+}
+
+ObjectWriter& ObjectWriter::String(std::string_view name, std::string_view value) {
+    Name(name);
+    AppendString(value, text_);
+    return *this;
+}
+
+ObjectWriter& ObjectWriter::Base64(std::string_view name, ByteView bytes) {
+    Name(name);
+    text_.push_back('"');
+    Base64EncodeAppend(bytes, text_);
+    text_.push_back('"');
+    return *this;
+}
+
+SecureString ObjectWriter::Finish() && {
+    text_.push_back('}');
+    return std::move(text_);
 }
 
 }  // namespace kmsd::api

@@ -186,13 +186,13 @@ Result<Json> DataKey(OpContext& ctx, const Request& req, bool with_plaintext) {
         KMSD_ASSIGN_OR_RETURN(dk.ciphertext_blob,
                               SealWithProxy(ctx, *key, material, dk.ciphertext_blob));
     }
-    Json out = Json::object();
-    out["CiphertextBlob"] = BlobJson(dk.ciphertext_blob);
-    out["KeyId"] = Str(key->arn);
-    out["KeyMaterialId"] = Str(material);
-    if (with_plaintext) out["Plaintext"] = SecretJson(dk.plaintext);
+    ObjectWriter out;
+    out.Base64("CiphertextBlob", dk.ciphertext_blob)
+        .String("KeyId", key->arn)
+        .String("KeyMaterialId", material);
+    if (with_plaintext) out.Base64("Plaintext", dk.plaintext);
     ctx.RecordUse(*key, op);
-    return out;
+    return ctx.ReplyText(std::move(out), material);
 }
 
 // GenerateDataKeyPair(WithoutPlaintext): a key pair of KeyPairSpec, its private key encrypted
@@ -251,12 +251,13 @@ Result<Json> Encrypt(OpContext& ctx, const Request& req) {
     KMSD_RETURN_IF_ERROR(CheckEncryptable(*key, *alg, plaintext.size(), ec));
     KMSD_RETURN_IF_ERROR(DryRunGate(req));
     KMSD_ASSIGN_OR_RETURN(Bytes blob, EncryptUnder(ctx, *key, *alg, plaintext, ec));
-    Json out = Json::object();
-    out["CiphertextBlob"] = BlobJson(blob);
-    out["EncryptionAlgorithm"] = std::string(alg->name);
-    out["KeyId"] = Str(key->arn);
+    ObjectWriter out;
+    out.Base64("CiphertextBlob", blob)
+        .String("EncryptionAlgorithm", alg->name)
+        .String("KeyId", key->arn);
     ctx.RecordUse(*key, "Encrypt");
-    return out;
+    // The record's keyMaterialId is the key's current material (api/audit.cpp).
+    return ctx.ReplyText(std::move(out));
 }
 
 Result<Json> Decrypt(OpContext& ctx, const Request& req) {
@@ -275,14 +276,14 @@ Result<Json> Decrypt(OpContext& ctx, const Request& req) {
     KMSD_ASSIGN_OR_RETURN(Decrypted d,
                           DecryptBlob(ctx, req, "EncryptionContext", "EncryptionAlgorithm"));
     KMSD_RETURN_IF_ERROR(DryRunGate(req));
-    Json out = Json::object();
-    out["EncryptionAlgorithm"] = std::string(d.algorithm->name);
-    out["KeyId"] = Str(d.key->arn);
+    ObjectWriter out;
+    out.String("EncryptionAlgorithm", d.algorithm->name).String("KeyId", d.key->arn);
     // Only symmetric keys name their material (kms-reference §9.3).
-    if (IsSymmetric(*d.key)) out["KeyMaterialId"] = Str(d.material_id);
-    out["Plaintext"] = SecretJson(d.plaintext);
+    const bool names_material = IsSymmetric(*d.key);
+    if (names_material) out.String("KeyMaterialId", d.material_id);
+    out.Base64("Plaintext", d.plaintext);
     ctx.RecordUse(*d.key, "Decrypt");
-    return out;
+    return ctx.ReplyText(std::move(out), names_material ? std::move(d.material_id) : std::string());
 }
 
 Result<Json> ReEncrypt(OpContext& ctx, const Request& req) {

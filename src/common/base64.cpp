@@ -108,6 +108,12 @@ SecureString Base64EncodeSecure(ByteView data) {
     return out;
 }
 
+void Base64EncodeAppend(ByteView data, SecureString& out) {
+    const std::size_t at = out.size();
+    out.resize(at + EncodedSize(data.size()));
+    EncodeInto(data, out.data() + at);
+}
+
 std::string Base64EncodePortable(ByteView data) {
     std::string out(EncodedSize(data.size()), '\0');
     EncodeInto(data, out.data(), /*simd=*/false);

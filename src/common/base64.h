@@ -13,6 +13,8 @@ std::string Base64Encode(ByteView data);
 // The same, into a string that is wiped when freed (for plaintext and data keys, and for JSON
 // values, which are cleansing strings).
 SecureString Base64EncodeSecure(ByteView data);
+// The same, appended to `out` (a JSON reply written as text: no string of its own).
+void Base64EncodeAppend(ByteView data, SecureString& out);
 // The same without the SIMD steps (tests compare the two).
 std::string Base64EncodePortable(ByteView data);
 // Returns nullopt if `text` is not valid base64. The output is wiped on free (it may be plaintext).

@@ -521,6 +521,35 @@ TEST_CASE("Serialize writes exactly what nlohmann's dump writes", "[api]") {
     }
 }
 
+TEST_CASE("ObjectWriter writes what Serialize writes of the same object", "[api]") {
+    using kmsd::api::Json;
+    const auto text = [](const kmsd::SecureString& s) { return std::string(s.data(), s.size()); };
+    CHECK(text(kmsd::api::ObjectWriter().Finish()) == "{}");
+    // Values that need escaping or replacing, plain ones, and blobs of every length around a
+    // base64 quantum and the SIMD step, one member and several.
+    std::vector<std::string> values = {"",
+                                       "SYMMETRIC_DEFAULT",
+                                       "tab\there \"q\" \\",
+                                       "caf\xc3\xa9",
+                                       "\x01\x1f\x7f",
+                                       "bad \xff\xc3\x28"};
+    for (std::size_t len = 0; len <= 40; ++len) {
+        kmsd::Bytes bytes(len);
+        for (std::size_t i = 0; i < len; ++i) bytes[i] = static_cast<std::uint8_t>(i * 37 + len);
+        for (const std::string& value : values) {
+            kmsd::api::ObjectWriter writer;
+            writer.Base64("CiphertextBlob", bytes).String("KeyId", value);
+            if (len % 2) writer.Base64("Plaintext", bytes);
+            Json tree = Json::object();
+            tree["CiphertextBlob"] = kmsd::api::Str(kmsd::Base64Encode(bytes));
+            tree["KeyId"] = kmsd::api::Str(value);
+            if (len % 2) tree["Plaintext"] = kmsd::api::Str(kmsd::Base64Encode(bytes));
+            INFO(len << " " << value);
+            CHECK(text(std::move(writer).Finish()) == text(kmsd::api::Serialize(tree)));
+        }
+    }
+}
+
 TEST_CASE("lengths are counted in UTF-16 code units, as the model's Java does", "[api]") {
     using kmsd::api::Json;
     const int op = api::OperationIndex("TagResource");

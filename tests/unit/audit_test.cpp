@@ -416,6 +416,25 @@ TEST_CASE("ReEncrypt's record names both keys and both key materials", "[audit]"
     CHECK(record["resources"][1]["ARN"].get<std::string>().ends_with(dest));
 }
 
+// Decrypt and GenerateDataKey write their replies as text; the record still names the material.
+TEST_CASE("Decrypt's record names the material that encrypted, after a rotation too", "[audit]") {
+    AuditFixture f;
+    const std::string key = f.NewKey();
+    const auto first = f.Call("Encrypt", {{"KeyId", key}, {"Plaintext", "AAAA"}});
+    f.Call("RotateKeyOnDemand", {{"KeyId", key}});
+    const auto data_key = f.Call("GenerateDataKey", {{"KeyId", key}, {"KeySpec", "AES_256"}});
+    CHECK(f.Latest("GenerateDataKey")["additionalEventData"] ==
+          OJson{{"keyMaterialId", data_key["KeyMaterialId"]}});
+    const auto old = f.Call("Decrypt", {{"CiphertextBlob", first["CiphertextBlob"]}});
+    const std::string old_material = old["KeyMaterialId"];
+    CHECK(old_material.size() == 64);
+    CHECK(old_material != data_key["KeyMaterialId"].get<std::string>());
+    CHECK(f.Latest("Decrypt")["additionalEventData"] == OJson{{"keyMaterialId", old_material}});
+    f.Call("Decrypt", {{"CiphertextBlob", data_key["CiphertextBlob"]}});
+    CHECK(f.Latest("Decrypt")["additionalEventData"] ==
+          OJson{{"keyMaterialId", data_key["KeyMaterialId"]}});
+}
+
 // ct-rotatekey.html (2025) and ct-delete-key.html: service events, dated at their KMS time.
 TEST_CASE("Scheduled rotation and deletion are AwsServiceEvent records at their KMS time",
           "[audit]") {

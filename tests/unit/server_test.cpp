@@ -55,6 +55,34 @@ TEST_CASE("HandleHttpRequest reports errors with x-amzn-ErrorType", "[server]") 
     CHECK(nlohmann::json::parse(BodyOf(res2))["__type"] == "UnknownOperationException");
 }
 
+TEST_CASE("HandleHttpRequest finds its headers in any case, the first of a repeated one",
+          "[server]") {
+    auto app = OpenInMemoryApp();
+    const std::string body = R"({"NumberOfBytes": 16})";
+    const auto bytes = [&body](const std::string& headers) {
+        return "POST / HTTP/1.1\r\nHost: localhost\r\n" + headers +
+               "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    };
+    const auto send = [&](const std::string& headers) {
+        Request req = ParseHttpRequest(bytes(headers));
+        return kmsd::HandleHttpRequest(*app, req, "");
+    };
+    const std::string target = "x-amz-target: TrentService.GenerateRandom\r\n";
+    const std::string other = "X-AMZ-TARGET: TrentService.CreateCustomKeyStore\r\n";
+    const std::string json = "content-type: application/x-amz-json-1.1\r\n";
+    const std::string text = "CONTENT-TYPE: text/plain\r\n";
+    Response ok = send(target + other + json + text);
+    CHECK(ok.result_int() == 200);
+    CHECK(nlohmann::json::parse(BodyOf(ok))["Plaintext"].get<std::string>().size() == 24);
+    // With the other first, CreateCustomKeyStore runs (and refuses the body); a text/plain
+    // content type first is refused.
+    CHECK(send(other + target + json)["x-amzn-ErrorType"] == "ValidationException");
+    CHECK(send(target + text + json)["x-amzn-ErrorType"] == "UnknownOperationException");
+    // The store operations may reach a proxy: run off the serving threads, whatever the case.
+    CHECK(kmsd::MayWaitOnProxy(*app, ParseHttpRequest(bytes(other + target))));
+    CHECK_FALSE(kmsd::MayWaitOnProxy(*app, ParseHttpRequest(bytes(target + other))));
+}
+
 TEST_CASE("HandleHttpRequest serves the admin surface", "[server]") {
     auto app = OpenInMemoryApp();
     Request req = ParseHttpRequest("GET /_kmsd/health HTTP/1.0\r\n\r\n");
