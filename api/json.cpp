@@ -204,6 +204,16 @@ bool Plain(std::string_view s) {
                          _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
         if (_mm_movemask_epi8(bad) != 0) return false;
     }
+    // The rest in one step too, overlapping bytes already checked (most strings are longer than
+    // 16 bytes: ARNs, IDs, base64).
+    if (i < s.size() && s.size() >= 16) {
+        const __m128i v =
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + s.size() - 16));
+        const __m128i bad =
+            _mm_or_si128(_mm_or_si128(_mm_cmplt_epi8(v, space), _mm_cmpeq_epi8(v, del)),
+                         _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
+        return _mm_movemask_epi8(bad) == 0;
+    }
 #endif
     constexpr std::uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
     auto zero_byte = [](std::uint64_t v) { return (v - kOnes) & ~v & kHigh; };
@@ -325,9 +335,18 @@ void ObjectWriter::Name(std::string_view name) {
     // A tree writes its members sorted by name; a text reply must come out the same.
     assert(last_.empty() || last_ < name);
     last_ = name;
-    if (text_.size() > 1) text_.push_back(',');
-    AppendString(name, text_);
-    text_.push_back(':');
+    // Member names are the model's: plain, so written without the check, in one resize.
+    assert(Plain(name));
+    const std::size_t at = text_.size();
+    const bool comma = at > 1;
+    text_.resize(at + comma + name.size() + 3);
+    char* p = text_.data() + at;
+    if (comma) *p++ = ',';
+    *p++ = '"';
+    std::memcpy(p, name.data(), name.size());
+    p += name.size();
+    p[0] = '"';
+    p[1] = ':';
 }
 
 ObjectWriter& ObjectWriter::String(std::string_view name, std::string_view value) {
