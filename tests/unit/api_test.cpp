@@ -460,6 +460,26 @@ TEST_CASE("the fast parser bounds the nesting as the scanner does", "[api]") {
     CHECK(api::ParseRequestBody(deepest).ok());
 }
 
+TEST_CASE("a body that is not an object gets nlohmann's error, a repeated member first", "[api]") {
+    // fuzz_json found these: the fast path called any other top-level type malformed, where
+    // nlohmann reports a repeated member inside it first.
+    for (const char* body : {"[{\"a\":1,\"a\":2}]", "[{\"a\":1},{\"b\":{\"c\":1,\"c\":1}}]"}) {
+        INFO(body);
+        CHECK_FALSE(api::ParseRequestBodyFast(body).has_value());
+        const auto parsed = api::ParseRequestBody(body);
+        REQUIRE_FALSE(parsed.ok());
+        CHECK(parsed.status().code() == ErrorCode::kSerialization);
+        CHECK(parsed.status().message() == "Duplicate member in JSON object");
+    }
+    for (const char* body : {"[]", "[{\"a\":1}]", "\"text\"", "17", "null"}) {
+        INFO(body);
+        const auto parsed = api::ParseRequestBody(body);
+        REQUIRE_FALSE(parsed.ok());
+        CHECK(parsed.status().code() == ErrorCode::kSerialization);
+        CHECK(parsed.status().message() == "Malformed JSON request body");
+    }
+}
+
 TEST_CASE("Serialize writes exactly what nlohmann's dump writes", "[api]") {
     using kmsd::api::Json;
     const auto dump = [](const Json& j) {
