@@ -114,7 +114,12 @@ class XksTestCase(KmsdTestCase):
             cls.proxy.add_key("rsa-key", spec="RSA_2048")
             cls.proxy.add_key("disabled-key", status="DISABLED")
             cls.proxy.add_key("sign-only", usage=["SIGN", "VERIFY"])
-            cls.down_port = free_port()
+            # Bound and kept, never listened on: connecting is refused, and no other process
+            # (another suite's kmsd, a proxy) can take the port while the class runs, as one did
+            # once with a port that was only free when it was picked (a TLS error instead).
+            cls.down_socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            cls.down_socket.bind(("127.0.0.1", 0))
+            cls.down_port = cls.down_socket.getsockname()[1]
             mapping = [(HOST, cls.proxy.port), (HOST2, cls.proxy.port),
                        (WRONG_NAME_HOST, cls.proxy.port), (DOWN_HOST, cls.down_port)]
             if cls.with_untrusted_proxy:
@@ -134,6 +139,8 @@ class XksTestCase(KmsdTestCase):
 
     @classmethod
     def _close_proxies(cls):
+        if getattr(cls, "down_socket", None) is not None:
+            cls.down_socket.close()
         cls.proxy.close()
         if cls.untrusted is not None:
             cls.untrusted.close()
