@@ -4,8 +4,11 @@
 #include <jemalloc/jemalloc.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstddef>
+#include <mutex>
 #include <string>
+#include <vector>
 #endif
 
 namespace kmsd {
@@ -15,9 +18,12 @@ namespace {
 
 constexpr std::size_t kHugeExtentBytes = std::size_t{8} << 20;
 
-// jemalloc's own hooks, and ours: theirs with the allocation wrapped.
+// jemalloc's own hooks (the same for every arena), and ours: theirs with the allocation wrapped.
+// Under mu, with the arenas that have ours.
+std::mutex mu;
 extent_hooks_t* default_hooks = nullptr;
 extent_hooks_t hooks;
+std::vector<unsigned> hooked;
 
 void* AllocExtent(extent_hooks_t* /*ours*/, void* new_addr, std::size_t size, std::size_t alignment,
                   bool* zero, bool* commit, unsigned arena) {
@@ -31,22 +37,27 @@ void* AllocExtent(extent_hooks_t* /*ours*/, void* new_addr, std::size_t size, st
 }  // namespace
 
 bool AdviseHugePagesForLargeHeaps() {
-    if (default_hooks != nullptr) return true;
-    // Only this thread's arena: the one the catalog loads into. Setting hooks on every arena
-    // would initialize the ones no thread uses yet (+0.6 MB when idle), and the memory the
-    // server threads allocate later is requests' (small and short-lived) and new keys'.
+    // Only the calling thread's arena: setting hooks on every arena would initialize the ones no
+    // thread uses yet (+0.6 MB when idle).
     unsigned arena = 0;
     std::size_t size = sizeof arena;
     if (mallctl("thread.arena", &arena, &size, nullptr, 0) != 0) return false;
+    std::lock_guard lock(mu);
+    if (std::find(hooked.begin(), hooked.end(), arena) != hooked.end()) return true;
     const std::string name = "arena." + std::to_string(arena) + ".extent_hooks";
     extent_hooks_t* current = nullptr;
     size = sizeof current;
     if (mallctl(name.c_str(), &current, &size, nullptr, 0) != 0 || current == nullptr) return false;
-    default_hooks = current;
-    hooks = *current;
-    hooks.alloc = &AllocExtent;
+    if (default_hooks == nullptr) {
+        default_hooks = current;
+        hooks = *current;
+        hooks.alloc = &AllocExtent;
+    }
     extent_hooks_t* ours = &hooks;
-    return mallctl(name.c_str(), nullptr, nullptr, &ours, sizeof ours) == 0;
+    if (current != ours && mallctl(name.c_str(), nullptr, nullptr, &ours, sizeof ours) != 0)
+        return false;
+    hooked.push_back(arena);
+    return true;
 }
 
 void ReturnFreePages() {

@@ -3,7 +3,7 @@
 
 namespace kmsd {
 
-// From now on, memory the allocator (jemalloc) maps for this thread's arena in steps of
+// From now on, memory the allocator (jemalloc) maps for the calling thread's arena in steps of
 // kHugeExtentBytes or more is advised for transparent huge pages (madvise MADV_HUGEPAGE, which
 // the kernel's default "madvise" mode honours). main calls it before the catalog loads, so a
 // large catalog (100,000 keys: 185 MB) lands mostly in 2 MB pages. jemalloc grows an arena's
@@ -12,7 +12,9 @@ namespace kmsd {
 // Why: loading is mostly first touches of new memory, and in a VM each 4 KB page fault costs
 // several microseconds. With 100,000 keys, startup went from 1.6-2.3 s to 1.2-1.7 s on this
 // 2-core VM (interleaved runs, one core). Returns whether the hook is in place: false without
-// jemalloc (sanitizer builds) or if the allocator refused. Call once, early in main.
+// jemalloc (sanitizer builds) or if the allocator refused. main calls it early, and each serving
+// thread as it starts: keys made at runtime (a test suite's CreateKey calls) are allocated in the
+// arena of the worker that served the call. Thread-safe; a second call for an arena does nothing.
 bool AdviseHugePagesForLargeHeaps();
 
 // Gives the pages the allocator holds free back to the kernel now (jemalloc would otherwise

@@ -96,5 +96,8 @@ int main(int argc, char** argv) {
         return 1;
     }
     kmsd::ReturnFreePages();
-    return kmsd::RunServer(**app);
+    // The serving threads' arenas too: they hold the keys made at runtime. Under a random key of
+    // 100,000 such keys, each request's record, usage slot and material had been TLB misses in
+    // 4 KB pages.
+    return kmsd::RunServer(**app, [] { kmsd::AdviseHugePagesForLargeHeaps(); });
 }

@@ -748,7 +748,7 @@ struct Server::Impl {
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Server::~Server() { Stop(); }
 
-Result<std::unique_ptr<Server>> Server::Start(App& app) {
+Result<std::unique_ptr<Server>> Server::Start(App& app, ThreadStart on_thread_start) {
     const auto& opts = app.options().server;
     const int threads = opts.threads > 0
                             ? opts.threads
@@ -771,8 +771,9 @@ Result<std::unique_ptr<Server>> Server::Start(App& app) {
                                                 std::to_string(opts.port) + ": " + ec.message());
     impl->listener->DoAccept();
     for (std::size_t i = 0; i < impl->workers.size(); ++i)
-        impl->threads.emplace_back([i, w = impl->workers[i].get()] {
+        impl->threads.emplace_back([i, w = impl->workers[i].get(), on_thread_start] {
             PrepareWorkerThread(i);
+            if (on_thread_start != nullptr) on_thread_start();
             w->Run();
         });
     spdlog::info("kmsd listening on {}:{} ({} threads)", opts.bind, impl->port, threads);
@@ -816,8 +817,8 @@ void Server::Stop() {
     impl_->state->StopBlocking();
 }
 
-int RunServer(App& app) {
-    auto server = Server::Start(app);
+int RunServer(App& app, Server::ThreadStart on_thread_start) {
+    auto server = Server::Start(app, on_thread_start);
     if (!server.ok()) {
         spdlog::critical("{}", server.status().message());
         return 2;

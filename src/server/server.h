@@ -25,8 +25,10 @@ constexpr std::size_t kMaxBodyBytes = 512 * 1024;
 class Server {
 public:
     // Binds options().server.bind:port (port 0: a free port, see port()) and serves on
-    // options().server.threads threads (0: one per core). An error when it cannot bind.
-    static Result<std::unique_ptr<Server>> Start(App& app);
+    // options().server.threads threads (0: one per core), each calling `on_thread_start` (if
+    // set) before it serves. An error when it cannot bind.
+    using ThreadStart = void (*)();
+    static Result<std::unique_ptr<Server>> Start(App& app, ThreadStart on_thread_start = nullptr);
     ~Server();  // Stop()
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
@@ -53,7 +55,7 @@ private:
 
 // Runs the server until SIGINT/SIGTERM, then drains: the port closes, idle connections close,
 // requests in flight finish (at most 5 s; a second signal stops at once). Returns 0, or 2 when
-// the address cannot be bound.
-int RunServer(App& app);
+// the address cannot be bound. `on_thread_start` as for Server::Start.
+int RunServer(App& app, Server::ThreadStart on_thread_start = nullptr);
 
 }  // namespace kmsd

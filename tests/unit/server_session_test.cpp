@@ -6,11 +6,13 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <catch2/catch.hpp>
@@ -21,6 +23,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -43,7 +46,8 @@ struct Running {
     std::unique_ptr<kmsd::Server> server;
 };
 
-Running StartServer(const std::function<void(kmsd::Options&)>& tweak = {}) {
+Running StartServer(const std::function<void(kmsd::Options&)>& tweak = {},
+                    kmsd::Server::ThreadStart on_thread_start = nullptr) {
     kmsd::Options options;
     options.storage.in_memory = true;
     options.server.port = 0;
@@ -53,7 +57,7 @@ Running StartServer(const std::function<void(kmsd::Options&)>& tweak = {}) {
     auto app = kmsd::App::Open(options);
     REQUIRE(app.ok());
     r.app = std::move(*app);
-    auto server = kmsd::Server::Start(*r.app);
+    auto server = kmsd::Server::Start(*r.app, on_thread_start);
     REQUIRE(server.ok());
     r.server = std::move(*server);
     REQUIRE(r.server->port() != 0);
@@ -524,6 +528,39 @@ TEST_CASE("serving threads are named and ask for a short scheduling slice", "[se
     // The threads are gone with the server.
     // (A joined thread can stay listed in /proc for a moment after join returns.)
     CHECK(WaitUntil([] { return WorkerThreads().empty(); }));
+}
+
+namespace {
+std::mutex started_mu;
+std::vector<std::string> started;  // the names of the threads that called RecordThreadStart
+void RecordThreadStart() {
+    char name[16] = {};
+    pthread_getname_np(pthread_self(), name, sizeof name);
+    std::lock_guard lock(started_mu);
+    started.emplace_back(name);
+}
+}  // namespace
+
+// main passes the hook that advises huge pages for each worker's arena (src/huge_pages.h).
+TEST_CASE("each serving thread calls the start hook once before it serves", "[server]") {
+    {
+        std::lock_guard lock(started_mu);
+        started.clear();
+    }
+    auto r = StartServer({}, &RecordThreadStart);
+    REQUIRE(WaitUntil([] {
+        std::lock_guard lock(started_mu);
+        return started.size() >= 2;
+    }));
+    Client c(r.server->port());
+    REQUIRE(c.Send(Random(8)));
+    auto reply = c.Read();
+    REQUIRE(reply);
+    CHECK(reply->result_int() == 200);
+    r.server->Stop();
+    std::lock_guard lock(started_mu);
+    std::sort(started.begin(), started.end());
+    CHECK(started == std::vector<std::string>{"kmsd-worker-0", "kmsd-worker-1"});
 }
 
 TEST_CASE("a connection is placed on the worker on its client's CPU, within a slack", "[server]") {
