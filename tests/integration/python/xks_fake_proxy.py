@@ -308,11 +308,20 @@ class FakeXksProxy:
 
     @contextlib.contextmanager
     def down(self):
-        """with proxy.down(): ... the proxy is unreachable inside the block."""
+        """with proxy.down(): ... the proxy is unreachable inside the block: its port is held
+        bound and never listened on, so a connect is refused, and a server elsewhere that asks
+        the kernel for a free port (another suite's kmsd or proxy) is not given this one, which
+        would turn "cannot connect" into a TLS or HTTP error (test_xks once failed so with a
+        port that was only free)."""
         self.stop()
+        hold = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
+            # The proxy's own connections may linger in TIME_WAIT on this port.
+            hold.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            hold.bind(("127.0.0.1", self.port))
             yield self
         finally:
+            hold.close()
             self.start()
 
     def close(self):
